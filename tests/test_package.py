@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import rcstream
+
+
+def test_all_is_sorted_and_importable() -> None:
+    assert list(rcstream.__all__) == sorted(rcstream.__all__)
+    for name in rcstream.__all__:
+        assert hasattr(rcstream, name), name
+
+
+def test_every_exception_derives_from_root() -> None:
+    for name in rcstream.__all__:
+        obj = getattr(rcstream, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            assert issubclass(obj, rcstream.RCStreamError), name
