@@ -1,0 +1,72 @@
+"""The sans-I/O gateway protocol: frame codec and client session state.
+
+Nothing in this package opens sockets, awaits, sleeps or reads a clock.
+"""
+
+from __future__ import annotations
+
+from rcstream.protocol.frames import (
+    ClientResponse,
+    ConnectionDetails,
+    ConnectionDetailsBody,
+    ErrorBody,
+    ErrorFrame,
+    Frame,
+    FrameType,
+    HeartbeatReply,
+    ServerNotification,
+    SubscriptionInfo,
+    Wsc,
+    decode_frame,
+    encode_client_request,
+    encode_heartbeat,
+)
+from rcstream.protocol.session import (
+    SUBSCRIPTION_PATH,
+    BadFrame,
+    Connected,
+    ConnectPlan,
+    GatewayErrorReceived,
+    HeartbeatDue,
+    LinkDead,
+    NotificationReceived,
+    RecoveryOutcome,
+    RequestFailed,
+    RequestTimedOut,
+    ResponseReceived,
+    SessionEvent,
+    SessionState,
+    SessionTimings,
+)
+
+__all__ = [
+    "SUBSCRIPTION_PATH",
+    "BadFrame",
+    "ClientResponse",
+    "ConnectPlan",
+    "Connected",
+    "ConnectionDetails",
+    "ConnectionDetailsBody",
+    "ErrorBody",
+    "ErrorFrame",
+    "Frame",
+    "FrameType",
+    "GatewayErrorReceived",
+    "HeartbeatDue",
+    "HeartbeatReply",
+    "LinkDead",
+    "NotificationReceived",
+    "RecoveryOutcome",
+    "RequestFailed",
+    "RequestTimedOut",
+    "ResponseReceived",
+    "ServerNotification",
+    "SessionEvent",
+    "SessionState",
+    "SessionTimings",
+    "SubscriptionInfo",
+    "Wsc",
+    "decode_frame",
+    "encode_client_request",
+    "encode_heartbeat",
+]

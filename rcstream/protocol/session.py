@@ -1,0 +1,546 @@
+"""The client side of a gateway session, as a sans-I/O state machine.
+
+:class:`SessionState` is fed text frames and the current time and answers with events and
+with frames to send. It never reads a clock, sleeps or touches a socket: the I/O layer
+(:mod:`rcstream.client`) calls, in a loop,
+
+* :meth:`SessionState.plan_connect` before each connect (recover with ``wsc`` or not),
+* :meth:`SessionState.connection_opened` / :meth:`SessionState.connection_lost`,
+* :meth:`SessionState.receive` with each text frame,
+* :meth:`SessionState.poll` when :meth:`SessionState.next_deadline` has passed,
+
+and acts on what they return. What it tracks:
+
+* the latest ``wsc`` token: taken from *any* frame when its sequence is higher, and from a
+  recovery ``ConnectionDetails`` whatever its sequence;
+* the server limits from ``ConnectionDetails`` (earlier values kept when a later one lacks them);
+* pending ``ClientRequest`` s by ``messageId``, each with a deadline;
+* the one server-side subscription (id and confirmed filters) and the filters wanted;
+* heartbeats: when one is due and when a missing reply means the link is dead;
+* which notification uuids were already delivered (bounded), to drop replays.
+"""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from rcstream.exceptions import FrameDecodeError
+from rcstream.protocol.frames import (
+    ClientResponse,
+    ConnectionDetails,
+    ConnectionDetailsBody,
+    ErrorFrame,
+    HeartbeatReply,
+    ServerNotification,
+    Wsc,
+    decode_frame,
+    encode_client_request,
+    encode_heartbeat,
+)
+
+__all__ = [
+    "SUBSCRIPTION_PATH",
+    "BadFrame",
+    "ConnectPlan",
+    "Connected",
+    "GatewayErrorReceived",
+    "HeartbeatDue",
+    "LinkDead",
+    "NotificationReceived",
+    "RecoveryOutcome",
+    "RequestFailed",
+    "RequestTimedOut",
+    "ResponseReceived",
+    "SessionEvent",
+    "SessionState",
+    "SessionTimings",
+]
+
+SUBSCRIPTION_PATH: Final = "/restapi/v1.0/subscription"
+
+#: Documented gateway defaults, used until ``ConnectionDetails`` says otherwise (seconds).
+DEFAULT_RECOVERY_TIMEOUT: Final = 180.0
+DEFAULT_IDLE_TIMEOUT: Final = 1800.0
+DEFAULT_MAX_ACTIVE_REQUESTS: Final = 10
+
+
+class RecoveryOutcome(StrEnum):
+    """What a connect did to the session."""
+
+    FRESH = "fresh"  #: a new session (no wsc sent)
+    RECOVERED = "recovered"  #: recoveryState Successful: subscription and buffered events kept
+    FAILED = "failed"  #: recoveryState Failed: the subscription must be re-created
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimings:
+    """Heartbeat and request timing, in seconds.
+
+    ``heartbeat_interval``: send a ``Heartbeat`` after this long without receiving anything,
+    and also after this long without sending anything (capped at half the server's
+    ``idleTimeout``, since only client frames keep a session from going idle).
+    ``heartbeat_timeout``: the link is dead when nothing at all arrives this long after a
+    heartbeat was sent. ``request_timeout``: deadline for a ``ClientRequest`` reply.
+    """
+
+    heartbeat_interval: float = 30.0
+    heartbeat_timeout: float = 20.0
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectPlan:
+    """How to open the next connection. ``wsc`` is set when recovery should be tried."""
+
+    wsc: Wsc | None
+
+    @property
+    def recover(self) -> bool:
+        """True when the connect should carry ``wsc`` and try to recover the session."""
+        return self.wsc is not None
+
+
+# ---- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """``ConnectionDetails`` arrived on a new connection.
+
+    ``needs_subscription`` is true when the subscription must be (re-)created now; when
+    ``outcome`` is FAILED, or FRESH after an earlier subscription, events may be missing.
+    """
+
+    outcome: RecoveryOutcome
+    details: ConnectionDetailsBody
+    needs_subscription: bool
+    had_subscription: bool
+    recovery_error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationReceived:
+    """A notification not seen before. ``data`` is the raw notification object."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """A reply to one of our requests (any status). ``tag`` is what the request was sent with."""
+
+    response: ClientResponse
+    tag: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    """An ``Error`` frame answered one of our requests."""
+
+    message_id: str
+    error: ErrorFrame
+    tag: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut:
+    """No reply arrived for a request before its deadline."""
+
+    message_id: str
+    tag: Any
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayErrorReceived:
+    """An ``Error`` frame not tied to a request (``WSG-902``, ``WSG-903``, ``OAU-*`` ...)."""
+
+    error: ErrorFrame
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatDue:
+    """Time to send a heartbeat: call :meth:`SessionState.heartbeat`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDead:
+    """A heartbeat went unanswered (nothing arrived) for ``heartbeat_timeout`` seconds."""
+
+    silent_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A frame that could not be decoded was skipped."""
+
+    error: FrameDecodeError
+
+
+SessionEvent = (
+    Connected
+    | NotificationReceived
+    | ResponseReceived
+    | RequestFailed
+    | RequestTimedOut
+    | GatewayErrorReceived
+    | HeartbeatDue
+    | LinkDead
+    | BadFrame
+)
+
+
+@dataclass(slots=True)
+class _Pending:
+    deadline: float
+    tag: Any
+
+
+@dataclass(slots=True)
+class _Link:
+    opened_at: float
+    last_received: float
+    last_sent: float
+    heartbeat_sent_at: float | None = None
+    details_seen: bool = False
+    recovering: bool = False
+
+
+def _new_id() -> str:
+    return str(_uuid.uuid4())
+
+
+@dataclass(slots=True)
+class SessionState:
+    """Client-side gateway session state. See the module docstring for the calling protocol.
+
+    ``dedupe_window`` bounds how many delivered uuids are remembered to drop replays.
+    ``id_factory`` makes ``messageId`` values (UUIDv4 strings by default).
+    """
+
+    timings: SessionTimings = field(default_factory=SessionTimings)
+    dedupe_window: int = 10_000
+    id_factory: Callable[[], str] = _new_id
+
+    wsc: Wsc | None = None
+    details: ConnectionDetailsBody | None = None
+    subscription_id: str | None = None
+    subscribed_filters: tuple[str, ...] = ()
+    wanted_filters: tuple[str, ...] = ()
+    disconnected_at: float | None = None
+    _link: _Link | None = None
+    _pending: dict[str, _Pending] = field(default_factory=dict)
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    # ---- configuration ----------------------------------------------------------------
+
+    @property
+    def recovery_timeout(self) -> float:
+        """Seconds after a disconnect during which recovery is possible."""
+        value = self.details.recovery_timeout if self.details else None
+        return float(value) if value else DEFAULT_RECOVERY_TIMEOUT
+
+    @property
+    def idle_timeout(self) -> float:
+        """The server's idle timeout in seconds."""
+        value = self.details.idle_timeout if self.details else None
+        return float(value) if value else DEFAULT_IDLE_TIMEOUT
+
+    @property
+    def max_active_requests(self) -> int:
+        """How many requests may be in flight at once."""
+        value = self.details.max_active_requests if self.details else None
+        return int(value) if value else DEFAULT_MAX_ACTIVE_REQUESTS
+
+    @property
+    def connected(self) -> bool:
+        """True between :meth:`connection_opened` and :meth:`connection_lost`."""
+        return self._link is not None
+
+    @property
+    def ready(self) -> bool:
+        """True once this connection's ``ConnectionDetails`` has arrived."""
+        return self._link is not None and self._link.details_seen
+
+    @property
+    def pending_count(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
+    def want_filters(self, filters: Iterable[str]) -> bool:
+        """Set the filters the subscription should have. True if a request is now needed."""
+        self.wanted_filters = tuple(dict.fromkeys(filters))
+        return self.subscription_outdated
+
+    @property
+    def subscription_outdated(self) -> bool:
+        """True when the server-side subscription differs from the wanted filters."""
+        if not self.wanted_filters:
+            return self.subscription_id is not None
+        return self.subscription_id is None or set(self.subscribed_filters) != set(
+            self.wanted_filters
+        )
+
+    # ---- connection lifecycle -----------------------------------------------------------
+
+    def plan_connect(self, now: float) -> ConnectPlan:
+        """Decide whether the next connect tries recovery.
+
+        Recovery is tried when a ``wsc`` is known, a subscription existed, and the
+        disconnect was less than ``recoveryTimeout`` ago. Otherwise the stored ``wsc`` is
+        dropped and the connect starts a fresh session.
+        """
+        if (
+            self.wsc is not None
+            and self.subscription_id is not None
+            and self.disconnected_at is not None
+            and now - self.disconnected_at < self.recovery_timeout
+        ):
+            return ConnectPlan(wsc=self.wsc)
+        self.wsc = None
+        return ConnectPlan(wsc=None)
+
+    def connection_opened(self, now: float, plan: ConnectPlan) -> None:
+        """The socket is open (``ConnectionDetails`` not yet seen)."""
+        self._link = _Link(opened_at=now, last_received=now, last_sent=now, recovering=plan.recover)
+
+    def connection_lost(self, now: float) -> list[SessionEvent]:
+        """The socket closed. Every pending request fails (returned as RequestTimedOut)."""
+        was_ready = self._link is not None and self._link.details_seen
+        self._link = None
+        if was_ready or self.disconnected_at is None:
+            self.disconnected_at = now
+        failed: list[SessionEvent] = [
+            RequestTimedOut(message_id=mid, tag=p.tag) for mid, p in self._pending.items()
+        ]
+        self._pending.clear()
+        return failed
+
+    # ---- incoming -----------------------------------------------------------------------
+
+    def receive(self, text: str | bytes, now: float) -> list[SessionEvent]:
+        """Feed one text frame; return the events it produces (possibly none)."""
+        link = self._link
+        if link is not None:
+            link.last_received = now
+            link.heartbeat_sent_at = None
+        try:
+            frame = decode_frame(text)
+        except FrameDecodeError as exc:
+            return [BadFrame(exc)]
+        if frame.wsc is not None and not isinstance(frame, ConnectionDetails):
+            self._take_wsc(frame.wsc, force=False)
+        if isinstance(frame, ServerNotification):
+            return self._on_notification(frame)
+        if isinstance(frame, ClientResponse):
+            pending = self._pending.pop(frame.message_id, None)
+            if pending is None:
+                return []
+            if isinstance(pending.tag, _SubscribeTag):
+                self._on_subscription_reply(frame, pending.tag)
+            return [ResponseReceived(frame, _unwrap(pending.tag))]
+        if isinstance(frame, HeartbeatReply):
+            return []
+        if isinstance(frame, ConnectionDetails):
+            return self._on_connection_details(frame, now)
+        if isinstance(frame, ErrorFrame):
+            if frame.message_id is not None and frame.message_id in self._pending:
+                pending = self._pending.pop(frame.message_id)
+                return [RequestFailed(frame.message_id, frame, _unwrap(pending.tag))]
+            return [GatewayErrorReceived(frame)]
+        return []  # pragma: no cover - decode_frame returns only the types above
+
+    def _take_wsc(self, wsc: Wsc, *, force: bool) -> None:
+        if force or self.wsc is None or wsc.sequence > self.wsc.sequence:
+            self.wsc = wsc
+
+    def _on_notification(self, frame: ServerNotification) -> list[SessionEvent]:
+        uid = frame.body.get("uuid")
+        if not isinstance(uid, str):
+            uid = frame.message_id
+        if uid is not None:
+            if uid in self._seen:
+                return []
+            self._seen[uid] = None
+            if len(self._seen) > self.dedupe_window:
+                self._seen.popitem(last=False)
+        return [NotificationReceived(frame.body)]
+
+    def _on_connection_details(self, frame: ConnectionDetails, now: float) -> list[SessionEvent]:
+        link = self._link
+        first = link is not None and not link.details_seen
+        body = frame.details
+        if body is not None:
+            if self.details is None:
+                self.details = body
+            else:
+                # keep earlier values for fields a later frame leaves out
+                merged = self.details.model_dump(by_alias=True, exclude_none=True)
+                merged.update(body.model_dump(by_alias=True, exclude_none=True))
+                if body.recovery_state is None:
+                    merged.pop("recoveryState", None)
+                    merged.pop("recoveryErrorCode", None)
+                self.details = ConnectionDetailsBody.model_validate(merged)
+        if frame.wsc is not None:
+            recovery_frame = body is not None and body.recovery_state is not None
+            self._take_wsc(frame.wsc, force=recovery_frame or first)
+        if not first or link is None:
+            return []
+        link.details_seen = True
+        state = body.recovery_state if body is not None else None
+        had = self.subscription_id is not None
+        if link.recovering and state is not None and state.lower() == "successful":
+            outcome = RecoveryOutcome.RECOVERED
+            self.disconnected_at = None
+        else:
+            outcome = RecoveryOutcome.FAILED if link.recovering else RecoveryOutcome.FRESH
+            # the server has no subscription for us on this session
+            self.subscription_id = None
+            self.subscribed_filters = ()
+            self.disconnected_at = None
+        details = self.details or ConnectionDetailsBody()
+        return [
+            Connected(
+                outcome=outcome,
+                details=details,
+                needs_subscription=bool(self.wanted_filters) and self.subscription_outdated,
+                had_subscription=had,
+                recovery_error_code=body.recovery_error_code if body is not None else None,
+            )
+        ]
+
+    def _on_subscription_reply(self, frame: ClientResponse, tag: _SubscribeTag) -> None:
+        if tag.method == "DELETE":
+            return  # state was cleared when the DELETE was sent
+        if frame.ok and isinstance(frame.body, dict):
+            sid = frame.body.get("id")
+            if isinstance(sid, str):
+                self.subscription_id = sid
+                self.subscribed_filters = tag.filters
+        elif frame.status == 404:
+            # the subscription is gone (expired or unknown): the next request POSTs anew
+            self.subscription_id = None
+            self.subscribed_filters = ()
+
+    # ---- outgoing -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        now: float,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        tag: Any = None,
+    ) -> tuple[str, str]:
+        """Register a ``ClientRequest``; return ``(message_id, frame_text)`` to send."""
+        message_id = self.id_factory()
+        deadline = now + (self.timings.request_timeout if timeout is None else timeout)
+        self._pending[message_id] = _Pending(deadline=deadline, tag=tag)
+        self._sent(now)
+        return message_id, encode_client_request(
+            message_id, method, path, body, query=query, headers=headers
+        )
+
+    def subscription_request(self, now: float, *, tag: Any = None) -> tuple[str, str] | None:
+        """The request that brings the server subscription in line with the wanted filters.
+
+        POST when there is none, PUT when the filters changed, DELETE when no filters are
+        wanted any more; ``None`` when nothing needs doing.
+        """
+        if not self.subscription_outdated:
+            return None
+        if not self.wanted_filters:
+            sid = self.subscription_id
+            self.subscription_id = None
+            self.subscribed_filters = ()
+            return self.request(
+                "DELETE",
+                f"{SUBSCRIPTION_PATH}/{sid}",
+                now=now,
+                tag=_SubscribeTag(tag, "DELETE", ()),
+            )
+        body = {
+            "eventFilters": list(self.wanted_filters),
+            "deliveryMode": {"transportType": "WebSocket"},
+        }
+        if self.subscription_id is None:
+            return self.request(
+                "POST",
+                SUBSCRIPTION_PATH,
+                body,
+                now=now,
+                tag=_SubscribeTag(tag, "POST", self.wanted_filters),
+            )
+        return self.request(
+            "PUT",
+            f"{SUBSCRIPTION_PATH}/{self.subscription_id}",
+            body,
+            now=now,
+            tag=_SubscribeTag(tag, "PUT", self.wanted_filters),
+        )
+
+    def heartbeat(self, now: float) -> str:
+        """Return a ``Heartbeat`` frame to send and start its reply deadline."""
+        if self._link is not None and self._link.heartbeat_sent_at is None:
+            self._link.heartbeat_sent_at = now
+        self._sent(now)
+        return encode_heartbeat(self.id_factory())
+
+    def _sent(self, now: float) -> None:
+        if self._link is not None:
+            self._link.last_sent = now
+
+    # ---- timers -------------------------------------------------------------------------
+
+    def _send_interval(self) -> float:
+        return min(self.timings.heartbeat_interval, self.idle_timeout / 2)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which :meth:`poll` has something to report, or None."""
+        candidates = [p.deadline for p in self._pending.values()]
+        link = self._link
+        if link is not None and link.details_seen:
+            if link.heartbeat_sent_at is not None:
+                candidates.append(link.heartbeat_sent_at + self.timings.heartbeat_timeout)
+            else:
+                candidates.append(link.last_received + self.timings.heartbeat_interval)
+                candidates.append(link.last_sent + self._send_interval())
+        return min(candidates) if candidates else None
+
+    def poll(self, now: float) -> list[SessionEvent]:
+        """Report timers that have run out: request deadlines, heartbeats, a dead link."""
+        events: list[SessionEvent] = []
+        for mid in [m for m, p in self._pending.items() if p.deadline <= now]:
+            pending = self._pending.pop(mid)
+            events.append(RequestTimedOut(message_id=mid, tag=_unwrap(pending.tag)))
+        link = self._link
+        if link is not None and link.details_seen:
+            if link.heartbeat_sent_at is not None:
+                silent = now - link.heartbeat_sent_at
+                if silent >= self.timings.heartbeat_timeout:
+                    events.append(LinkDead(silent_for=now - link.last_received))
+            elif (
+                now - link.last_received >= self.timings.heartbeat_interval
+                or now - link.last_sent >= self._send_interval()
+            ):
+                events.append(HeartbeatDue())
+        return events
+
+
+@dataclass(frozen=True, slots=True)
+class _SubscribeTag:
+    inner: Any
+    method: str
+    filters: tuple[str, ...]
+
+
+def _unwrap(tag: Any) -> Any:
+    return tag.inner if isinstance(tag, _SubscribeTag) else tag

@@ -1,0 +1,285 @@
+"""The session state machine, driven synchronously with recorded frames and a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from support import load
+
+from rcstream.protocol import (
+    BadFrame,
+    Connected,
+    GatewayErrorReceived,
+    HeartbeatDue,
+    LinkDead,
+    NotificationReceived,
+    RecoveryOutcome,
+    RequestFailed,
+    RequestTimedOut,
+    ResponseReceived,
+    SessionState,
+    SessionTimings,
+    Wsc,
+)
+
+FILTER = "/restapi/v1.0/account/~/extension/~/presence"
+
+
+def make_state(**kw: object) -> SessionState:
+    ids = (f"m{i}" for i in itertools.count(1))
+    return SessionState(
+        timings=SessionTimings(heartbeat_interval=30, heartbeat_timeout=20, request_timeout=10),
+        id_factory=lambda: next(ids),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def sub_reply(message_id: str, sid: str = "sub-1", status: int = 200) -> str:
+    return json.dumps(
+        [
+            {"type": "ClientRequest", "messageId": message_id, "status": status, "headers": {}},
+            {"id": sid, "eventFilters": ["/restapi/v1.0/account/1/extension/1/presence"]},
+        ]
+    )
+
+
+def notification(uid: str) -> str:
+    return json.dumps(
+        [
+            {"type": "ServerNotification", "messageId": uid, "status": 200},
+            {
+                "uuid": uid,
+                "event": "/restapi/v1.0/account/1/extension/1/presence",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "subscriptionId": "sub-1",
+                "ownerId": "1",
+                "body": {},
+            },
+        ]
+    )
+
+
+def connect_and_subscribe(state: SessionState, now: float = 0.0) -> None:
+    state.want_filters([FILTER])
+    plan = state.plan_connect(now)
+    state.connection_opened(now, plan)
+    (ev,) = state.receive(load("connection-details.json"), now)
+    assert isinstance(ev, Connected) and ev.needs_subscription
+    req = state.subscription_request(now)
+    assert req is not None
+    mid, text = req
+    assert json.loads(text)[0]["method"] == "POST"
+    (resp,) = state.receive(sub_reply(mid), now)
+    assert isinstance(resp, ResponseReceived) and resp.response.ok
+
+
+def test_fresh_connect_then_subscribe() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    assert state.subscription_id == "sub-1"
+    assert state.subscribed_filters == (FILTER,)
+    assert not state.subscription_outdated
+    assert state.subscription_request(1.0) is None
+    assert state.wsc == Wsc("WSC-EXAMPLE-TOKEN", 1)
+
+
+def test_filters_change_sends_put_and_empty_sends_delete() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    assert state.want_filters([FILTER, "/x"])
+    mid, text = state.subscription_request(1.0) or ("", "")
+    header, body = json.loads(text)
+    assert (header["method"], header["path"]) == ("PUT", "/restapi/v1.0/subscription/sub-1")
+    assert body["eventFilters"] == [FILTER, "/x"]
+    state.receive(sub_reply(mid), 1.0)
+    assert state.want_filters([])
+    _, text = state.subscription_request(2.0) or ("", "")
+    assert json.loads(text) == [
+        {
+            "type": "ClientRequest",
+            "messageId": "m3",
+            "method": "DELETE",
+            "path": "/restapi/v1.0/subscription/sub-1",
+        }
+    ]
+    assert state.subscription_id is None
+
+
+def test_put_404_means_post_again() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.want_filters(["/y"])
+    mid, _ = state.subscription_request(1.0) or ("", "")
+    (ev,) = state.receive(sub_reply(mid, status=404), 1.0)
+    assert isinstance(ev, ResponseReceived) and ev.response.status == 404
+    _, text = state.subscription_request(1.0) or ("", "")
+    assert json.loads(text)[0]["method"] == "POST"
+
+
+def test_recovery_inside_window_keeps_subscription() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(100.0)
+    plan = state.plan_connect(200.0)  # 100 s later, inside 180 s
+    assert plan.recover and plan.wsc == Wsc("WSC-EXAMPLE-TOKEN", 1)
+    state.connection_opened(200.0, plan)
+    (ev,) = state.receive(load("connection-details-recovered.json"), 200.0)
+    assert isinstance(ev, Connected)
+    assert ev.outcome is RecoveryOutcome.RECOVERED and not ev.needs_subscription
+    assert state.subscription_id == "sub-1"
+    # a recovery ConnectionDetails' wsc is taken even though its sequence is not higher
+    assert state.wsc == Wsc("WSC-EXAMPLE-TOKEN-2", 1)
+    # and its recoveryTimeout (30 in the sample) now applies
+    assert state.recovery_timeout == 30
+
+
+def test_recovery_failed_recreates_subscription() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    plan = state.plan_connect(11.0)
+    state.connection_opened(11.0, plan)
+    (ev,) = state.receive(load("connection-details-failed.json"), 11.0)
+    assert isinstance(ev, Connected)
+    assert ev.outcome is RecoveryOutcome.FAILED
+    assert ev.recovery_error_code == "WSG-1005"
+    assert ev.needs_subscription and ev.had_subscription
+    _, text = state.subscription_request(11.0) or ("", "")
+    assert json.loads(text)[0]["method"] == "POST"
+
+
+def test_past_window_connects_fresh() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    plan = state.plan_connect(10.0 + 180.0)
+    assert not plan.recover and state.wsc is None
+    state.connection_opened(190.0, plan)
+    (ev,) = state.receive(load("connection-details.json"), 190.0)
+    assert isinstance(ev, Connected)
+    assert ev.outcome is RecoveryOutcome.FRESH and ev.had_subscription and ev.needs_subscription
+
+
+def test_window_counts_from_the_first_drop_across_failed_attempts() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    state.connection_opened(20.0, state.plan_connect(20.0))
+    state.connection_lost(21.0)  # failed before ConnectionDetails
+    assert state.plan_connect(189.0).recover
+    assert not state.plan_connect(190.0).recover
+
+
+def test_no_recovery_without_subscription() -> None:
+    state = make_state()
+    state.connection_opened(0.0, state.plan_connect(0.0))
+    state.receive(load("connection-details.json"), 0.0)
+    state.connection_lost(1.0)
+    assert not state.plan_connect(2.0).recover
+
+
+def test_wsc_from_any_frame_only_when_sequence_rises() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.receive(load("notification-with-wsc.json"), 1.0)
+    assert state.wsc == Wsc("WSC-EXAMPLE-TOKEN-9", 9)
+    lower = json.dumps(
+        [{"type": "Heartbeat", "messageId": "h", "wsc": {"token": "LOW", "sequence": 2}}]
+    )
+    state.receive(lower, 2.0)
+    assert state.wsc == Wsc("WSC-EXAMPLE-TOKEN-9", 9)
+
+
+def test_second_connection_details_without_body_keeps_values() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    assert state.receive(load("connection-details-bare.json"), 5.0) == []
+    assert state.details is not None and state.details.idle_timeout == 1800
+    assert state.wsc == Wsc("WSC-EXAMPLE-TOKEN", 1)
+
+
+def test_duplicate_uuids_are_dropped_and_window_is_bounded() -> None:
+    state = make_state(dedupe_window=3)
+    connect_and_subscribe(state)
+    out = [state.receive(notification(u), 1.0) for u in ["a", "b", "a", "c", "d", "a"]]
+    kinds = [bool(o and isinstance(o[0], NotificationReceived)) for o in out]
+    # "a" is forgotten after three newer uuids, so its third copy passes again
+    assert kinds == [True, True, False, True, True, True]
+
+
+def test_error_frame_answers_pending_request() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    mid, _ = state.request("GET", "/restapi/v1.0/account/~/extension/~", now=1.0, tag="t")
+    text = load("request-error-frame.json").replace("7f0c6a52-3c1e-4b5e-9a43-2f1d0e9b8a11", mid)
+    (ev,) = state.receive(text, 1.0)
+    assert isinstance(ev, RequestFailed) and ev.tag == "t"
+    assert ev.error.error_code == "SUB-508"
+
+
+def test_unsolicited_error_frame() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    (ev,) = state.receive(load("error-idle-timeout.json"), 1.0)
+    assert isinstance(ev, GatewayErrorReceived) and ev.error.error_code == "WSG-902"
+
+
+def test_unmatched_reply_is_ignored_and_garbage_is_reported() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    assert state.receive(sub_reply("nobody-asked"), 1.0) == []
+    (ev,) = state.receive("}{", 1.0)
+    assert isinstance(ev, BadFrame)
+
+
+def test_request_deadline_and_connection_loss_fail_pending() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    mid, _ = state.request("GET", "/a", now=0.0, tag="A")
+    assert state.next_deadline() == 10.0
+    (ev,) = [e for e in state.poll(10.0) if isinstance(e, RequestTimedOut)]
+    assert ev.message_id == mid and ev.tag == "A"
+    state.request("GET", "/b", now=11.0, tag="B")
+    lost = state.connection_lost(12.0)
+    assert [e.tag for e in lost if isinstance(e, RequestTimedOut)] == ["B"]
+    assert state.pending_count == 0
+
+
+def test_heartbeat_due_after_quiet_interval_and_link_dead_after_timeout() -> None:
+    state = make_state()
+    connect_and_subscribe(state, now=0.0)
+    assert state.poll(29.0) == []
+    assert state.next_deadline() == 30.0
+    assert state.poll(30.0) == [HeartbeatDue()]
+    frame = json.loads(state.heartbeat(30.0))
+    assert frame == [{"type": "Heartbeat", "messageId": frame[0]["messageId"]}]
+    assert state.next_deadline() == 50.0
+    assert state.poll(49.0) == []
+    (dead,) = state.poll(50.0)
+    assert isinstance(dead, LinkDead) and dead.silent_for == 50.0
+
+
+def test_any_frame_answers_a_heartbeat() -> None:
+    state = make_state()
+    connect_and_subscribe(state, now=0.0)
+    state.heartbeat(30.0)
+    state.receive(notification("n1"), 35.0)  # a notification before the echo still proves life
+    assert state.poll(50.0) == []
+    state.receive(load("heartbeat-response-nostatus.json"), 51.0)
+    assert state.poll(59.0) == []
+    assert state.poll(60.0) == [HeartbeatDue()]  # 30 s since we last sent anything
+
+
+def test_heartbeats_keep_the_server_from_going_idle() -> None:
+    # inbound traffic alone does not stop the server's idle timer: we must send
+    state = make_state()
+    state.want_filters([FILTER])
+    state.connection_opened(0.0, state.plan_connect(0.0))
+    details = json.loads(load("connection-details.json"))
+    details[1]["idleTimeout"] = 40
+    state.receive(json.dumps(details), 0.0)
+    for t in range(1, 20):
+        state.receive(notification(f"n{t}"), float(t))
+    assert state.poll(19.0) == []
+    assert state.poll(20.0) == [HeartbeatDue()]  # idleTimeout / 2
