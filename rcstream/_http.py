@@ -1,0 +1,238 @@
+"""REST over HTTPS with aiohttp: one session per client, errors translated to ours.
+
+Internal module. :class:`RestClient` sends requests and maps failures onto the
+rcstream error tree (``429`` → :class:`RateLimitedError`, ``401`` → :class:`AuthenticationError`,
+``403`` → :class:`PermissionDeniedError`, network failures → :class:`ConnectionFailedError`).
+:class:`AuthBudget` spaces out calls of the platform's *Auth* rate-limit group
+(token and wstoken share about five per minute).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import anyio
+
+from rcstream.exceptions import (
+    AuthenticationError,
+    ConnectionFailedError,
+    GatewayError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from rcstream.redact import redact
+
+__all__ = ["AuthBudget", "Response", "RestClient", "error_from_response"]
+
+logger = logging.getLogger(__name__)
+
+#: Error codes that mean "the app or user lacks a permission": fatal, never retried.
+PERMISSION_CODES = frozenset({"CMN-401", "SUB-528", "InsufficientPermissions", "CMN-408"})
+#: Advice for permission errors, by code.
+PERMISSION_HINTS = {
+    "SUB-528": "add the 'WebSocket Subscriptions' permission to the app in the developer console",
+    "CMN-401": "add the permission the error names to the app in the developer console",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A REST answer: HTTP-like ``status``, response ``headers`` and the decoded ``body``.
+
+    ``body`` is parsed JSON, raw text for non-JSON bodies, or ``None`` when empty.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    if not isinstance(body, dict):
+        return None, None
+    code = body.get("errorCode")
+    message = body.get("message") or body.get("error_description")
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        code = code or errors[0].get("errorCode")
+        message = message or errors[0].get("message")
+    if code is None and isinstance(body.get("error"), str):
+        code = body["error"]
+    return (
+        code if isinstance(code, str) else None,
+        redact(message) if isinstance(message, str) else None,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def error_from_response(what: str, response: Response) -> Exception:
+    """Translate a non-2xx :class:`Response` into the matching rcstream exception."""
+    code, message = _error_fields(response.body)
+    detail = f" ({code}: {message})" if code or message else ""
+    status = response.status
+    if status == 429:
+        retry_after = _retry_after(response.headers)
+        wait = f"; the server asked to wait {retry_after:g} s" if retry_after is not None else ""
+        return RateLimitedError(
+            f"{what} was rate limited (HTTP 429){wait}; slow down or raise the app's limits.",
+            retry_after=retry_after,
+        )
+    if code in PERMISSION_CODES or status == 403:
+        hint = PERMISSION_HINTS.get(code or "", "check the app's permissions and the user's role")
+        return PermissionDeniedError(
+            f"{what} was refused{detail}: {hint}.", error_code=code, status=status
+        )
+    if (
+        status == 401
+        or (code or "").startswith("OAU-")
+        or code in {"invalid_grant", "invalid_client"}
+    ):
+        return AuthenticationError(
+            f"{what} failed{detail}; check the client id, secret and credentials.",
+            error_code=code,
+            status=status,
+        )
+    return GatewayError(
+        f"{what} failed with HTTP {status}{detail}.",
+        error_code=code,
+        status=status,
+        body=response.body,
+    )
+
+
+@dataclass
+class AuthBudget:
+    """A sliding-window limit on Auth-group calls (token and wstoken), shared per client.
+
+    ``calls`` per ``window`` seconds; :meth:`acquire` waits (with the injected ``sleep``)
+    until a call fits. ``None`` for ``calls`` disables the limit.
+    """
+
+    calls: int | None = 5
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    _stamps: deque[float] = field(default_factory=deque)
+
+    async def acquire(self) -> None:
+        """Wait until one more Auth-group call fits in the window, then record it."""
+        if self.calls is None:
+            return
+        while True:
+            now = self.clock()
+            while self._stamps and now - self._stamps[0] >= self.window:
+                self._stamps.popleft()
+            if len(self._stamps) < self.calls:
+                self._stamps.append(now)
+                return
+            wait = self.window - (now - self._stamps[0])
+            logger.info("Waiting %.1f s to stay inside the Auth rate limit", wait)
+            await self.sleep(wait)
+
+    def penalise(self, retry_after: float | None) -> None:
+        """Record a 429 so the next calls wait (fills the window)."""
+        if self.calls is None:
+            return
+        now = self.clock()
+        self._stamps.clear()
+        start = now - self.window + (retry_after if retry_after is not None else self.window)
+        self._stamps.extend([start] * self.calls)
+
+
+class RestClient:
+    """Sends REST requests to ``server_url`` over one aiohttp session."""
+
+    def __init__(
+        self,
+        server_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 30.0,
+        user_agent: str = "rcstream",
+        verify_ssl: bool = True,
+    ) -> None:
+        self.server_url = server_url.rstrip("/")
+        self._session = session
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._ssl: bool | None = None if verify_ssl else False
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        bearer: str | None = None,
+        basic: tuple[str, str] | None = None,
+        what: str | None = None,
+    ) -> Response:
+        """Send one request and return the :class:`Response` whatever its status.
+
+        Network failures and timeouts raise :class:`ConnectionFailedError`.
+        """
+        url = path if path.startswith(("http://", "https://")) else self.server_url + path
+        headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        elif basic is not None:
+            raw = f"{basic[0]}:{basic[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        label = what or f"{method} {path}"
+        kwargs: dict[str, Any] = {}
+        if form is not None:
+            kwargs["data"] = dict(form)
+        elif json_body is not None:
+            kwargs["json"] = json_body
+        if query:
+            kwargs["params"] = {k: str(v) for k, v in query.items()}
+        if self._ssl is False:
+            kwargs["ssl"] = False
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                **kwargs,
+            ) as resp:
+                text = await resp.text()
+                status = resp.status
+                resp_headers = dict(resp.headers)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ConnectionFailedError(
+                f"{label} could not reach {self.server_url} ({type(exc).__name__}); "
+                "check the server URL and the network."
+            ) from exc
+        body: Any = None
+        if text:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        logger.debug("%s %s -> %s", method, path, status)
+        return Response(status=status, headers=resp_headers, body=body)

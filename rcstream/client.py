@@ -1,0 +1,1042 @@
+"""The public client: tokens, socket, one merged subscription, typed events, recovery.
+
+.. code-block:: python
+
+    async with rcstream.Client.from_env() as client:
+        async with client.subscribe(["/restapi/v1.0/account/~/extension/~/presence"]) as events:
+            async for event in events:
+                print(event.body)
+
+How it works. The first :meth:`Client.subscribe` (or :meth:`Client.request`) starts one
+background *supervisor* task in the client's task group. It fetches a single-use WebSocket
+token over REST, connects, waits for ``ConnectionDetails``, and keeps the server's single
+subscription equal to the union of every open :class:`Subscription`'s filters (POST, PUT,
+DELETE over the socket). Incoming notifications are decoded by the sans-I/O
+:class:`~rcstream.protocol.SessionState`, de-duplicated by uuid, typed by
+:func:`rcstream.models.parse_notification` and routed to each consumer whose filters match.
+
+When the link drops (close, error frame, silent socket, expired token ...) the supervisor
+reconnects with capped, jittered backoff and recovers the session with the latest ``wsc``
+inside the recovery window; if recovery fails it re-creates the subscription and puts a
+:class:`~rcstream.models.lifecycle.Gap` in front of every consumer. Whether a failure is
+retried is decided by :func:`rcstream.retry.classify` alone. Each consumer has a bounded
+buffer; the reader never blocks on a slow consumer (it keeps answering heartbeats), and
+overflow drops the oldest events and is reported as a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+
+from rcstream._http import AuthBudget, Response, RestClient, error_from_response
+from rcstream.auth import Auth, TokenManager, auth_from_env
+from rcstream.exceptions import (
+    ConfigurationError,
+    ConnectionFailedError,
+    FrameDecodeError,
+    GatewayError,
+    RCStreamError,
+    RecoveryFailedError,
+    RequestTimeoutError,
+    StreamClosedError,
+    UsageError,
+)
+from rcstream.filters import FilterMatcher, validate_filter
+from rcstream.models import Notification, parse_notification
+from rcstream.models.lifecycle import Connected as ConnectedItem
+from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle
+from rcstream.protocol import (
+    BadFrame,
+    ClientResponse,
+    Connected,
+    ErrorFrame,
+    GatewayErrorReceived,
+    HeartbeatDue,
+    LinkDead,
+    NotificationReceived,
+    RecoveryOutcome,
+    RequestFailed,
+    RequestTimedOut,
+    ResponseReceived,
+    SessionEvent,
+    SessionState,
+    SessionTimings,
+)
+from rcstream.redact import redact, redact_url
+from rcstream.retry import backoff, classify
+from rcstream.transport import Transport, build_ws_url, connect
+
+__all__ = ["Client", "ClientOptions", "ClientStats", "Subscription"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SERVER: Final = "https://platform.ringcentral.com"
+
+
+def _version() -> str:
+    from rcstream import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientOptions:
+    """Tuning for :class:`Client`. All durations are seconds; every option has a default.
+
+    Liveness:
+        ``heartbeat_interval`` — send a gateway ``Heartbeat`` after this long without
+        receiving (and, at most, half the server's ``idleTimeout`` after last sending);
+        ``heartbeat_timeout`` — declare the link dead when nothing arrives this long after a
+        heartbeat (so a half-open socket is found within interval + timeout = 50 s);
+        ``ping_interval``/``ping_timeout`` — WebSocket-level pings (``None`` disables).
+    Timeouts:
+        ``connect_timeout`` — open the socket and receive ``ConnectionDetails``;
+        ``request_timeout`` — a ``ClientRequest`` reply; ``http_timeout`` — one REST call;
+        ``close_timeout`` — deleting the subscription and closing on exit.
+    Reconnects:
+        ``max_attempts`` — consecutive failed connects before the stream stops with
+        :class:`~rcstream.RecoveryFailedError` (``None``: never give up);
+        ``backoff_base``/``backoff_cap``/``backoff_jitter`` — the waits (the first retry is
+        immediate); ``auth_rate_limit`` calls per ``auth_rate_window`` for token + wstoken
+        (``None`` disables the client-side limiter).
+    Delivery:
+        ``buffer_size`` — events buffered per consumer before the oldest are dropped (and
+        a gap reported); ``dedupe_window`` — uuids remembered to drop replays;
+        ``max_frame_size`` — larger frames close the connection.
+    Injection (for tests): ``sleep``, ``clock`` (monotonic seconds), ``rng`` (jitter).
+    """
+
+    heartbeat_interval: float = 30.0
+    heartbeat_timeout: float = 20.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    connect_timeout: float = 30.0
+    request_timeout: float = 30.0
+    http_timeout: float = 30.0
+    close_timeout: float = 5.0
+    max_attempts: int | None = 12
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    backoff_jitter: float = 0.5
+    auth_rate_limit: int | None = 5
+    auth_rate_window: float = 60.0
+    buffer_size: int = 10_000
+    dedupe_window: int = 10_000
+    max_frame_size: int = 4 * 2**20
+    verify_ssl: bool = True
+    user_agent: str | None = None
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random | None = None
+
+    def __post_init__(self) -> None:
+        if self.buffer_size < 1:
+            raise ConfigurationError("buffer_size must be at least 1.")
+        if self.heartbeat_interval <= 0 or self.heartbeat_timeout <= 0:
+            raise ConfigurationError("heartbeat_interval and heartbeat_timeout must be > 0.")
+
+
+@dataclass
+class ClientStats:
+    """Counters for what the client has done (for logs, metrics and tests)."""
+
+    connects: int = 0
+    recoveries: int = 0
+    recovery_failures: int = 0
+    reconnects: int = 0
+    notifications: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    gaps: int = 0
+    bad_frames: int = 0
+    heartbeats: int = 0
+    gateway_errors: int = 0
+
+
+class _Inbox:
+    """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest."""
+
+    __slots__ = ("_closed", "_error", "_event", "_items", "_max", "dropped", "pending_drop")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[Notification | Lifecycle] = deque()
+        self._max = maxsize
+        self._event = asyncio.Event()
+        self._closed = False
+        self._error: BaseException | None = None
+        self.dropped = 0
+        self.pending_drop = 0
+
+    def put(self, item: Notification | Lifecycle) -> bool:
+        """Buffer ``item``; returns False when an older event had to be dropped."""
+        fits = True
+        if len(self._items) >= self._max:
+            self._items.popleft()
+            self.dropped += 1
+            self.pending_drop += 1
+            fits = False
+        self._items.append(item)
+        self._event.set()
+        return fits
+
+    def close(self, error: BaseException | None = None) -> None:
+        if not self._closed:
+            self._closed = True
+            self._error = error
+            self._event.set()
+
+    async def get(self) -> Notification | Lifecycle | None:
+        """The next item; None once closed cleanly; raises the error it was closed with."""
+        while True:
+            if self._items:
+                return self._items.popleft()
+            if self._closed:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._event.clear()
+            await self._event.wait()
+
+
+class Subscription:
+    """One consumer's view of the stream: an async context manager and async iterator.
+
+    Entering registers the filters with the client's server subscription and waits until
+    the server confirmed them (raising :class:`~rcstream.GatewayError` or
+    :class:`~rcstream.PermissionDeniedError` when it refuses). Iterating yields typed
+    :class:`~rcstream.models.Notification` objects — and, with ``lifecycle=True``,
+    :class:`~rcstream.models.lifecycle.Lifecycle` items — until the block is left. If the
+    stream cannot be kept alive the iteration raises the reason. Leaving removes the
+    filters (the last consumer's exit deletes the server subscription).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        filters: tuple[str, ...],
+        *,
+        lifecycle: bool,
+        on_gap: Callable[[Gap], None] | None,
+        buffer_size: int,
+    ) -> None:
+        self._client = client
+        self.filters = filters
+        self.lifecycle = lifecycle
+        self._on_gap = on_gap
+        self._matcher = FilterMatcher(filters)
+        self._inbox = _Inbox(buffer_size)
+        self._entered = False
+        self._left = False
+        self.version = 0
+        self.error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<Subscription filters={len(self.filters)} dropped={self.dropped}>"
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because this consumer fell more than ``buffer_size`` behind."""
+        return self._inbox.dropped
+
+    def matches(self, event: str) -> bool:
+        """True if a notification with this ``event`` path belongs to this consumer."""
+        return self._matcher.matches(event)
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise UsageError("A Subscription can be entered only once; call subscribe() again.")
+        self._entered = True
+        await self._client._add_consumer(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop this consumer and take its filters off the server subscription."""
+        if self._left:
+            return
+        self._left = True
+        self._inbox.close()
+        with anyio.CancelScope(shield=True):
+            await self._client._remove_consumer(self)
+
+    def __aiter__(self) -> AsyncIterator[Notification | Lifecycle]:
+        return self
+
+    async def __anext__(self) -> Notification | Lifecycle:
+        if not self._entered:
+            raise UsageError(
+                "Enter the subscription first: 'async with client.subscribe(...) as events:'."
+            )
+        while True:
+            if self._inbox.pending_drop:
+                count, self._inbox.pending_drop = self._inbox.pending_drop, 0
+                gap = self._client._gap_item(
+                    "buffer_overflow",
+                    f"{count} events were dropped because the consumer fell more than "
+                    f"{self._inbox._max} events behind; consume faster or raise buffer_size.",
+                    dropped=count,
+                )
+                if self.lifecycle:
+                    return gap
+                self._notify_gap(gap)
+            item = await self._inbox.get()
+            if item is None:
+                raise StopAsyncIteration
+            if isinstance(item, Lifecycle) and not self.lifecycle:
+                if isinstance(item, Gap):
+                    self._notify_gap(item)
+                continue
+            return item
+
+    def _notify_gap(self, gap: Gap) -> None:
+        if self._on_gap is not None:
+            self._on_gap(gap)
+
+    # called by the client (reader task); never blocks
+    def _deliver(self, item: Notification | Lifecycle) -> bool:
+        return self._inbox.put(item)
+
+    def _close(self, error: BaseException | None) -> None:
+        self.error = error
+        self._inbox.close(error)
+
+
+class _ConnectionEnded(Exception):
+    """Internal: carries the reason a connection round ended."""
+
+
+@dataclass(eq=False)
+class _Pending:
+    future: asyncio.Future[ClientResponse]
+    what: str = ""
+
+
+@dataclass
+class _Round:
+    transport: Transport
+    reason: BaseException | None = None
+    ready: bool = False
+    tg: TaskGroup | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Client:
+    """An asyncio RingCentral event-stream client. Use it as an async context manager.
+
+    ``server_url`` is the platform (``https://platform.ringcentral.com``, the sandbox, or an
+    emulator); ``auth`` one of :mod:`rcstream.auth`'s credential types; ``options`` tunes
+    timeouts, reconnects and buffering (see :class:`ClientOptions`). Nothing connects until
+    the first :meth:`subscribe` or :meth:`request`.
+    """
+
+    def __init__(
+        self, server_url: str, *, auth: Auth, options: ClientOptions | None = None
+    ) -> None:
+        if not server_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"The server URL {server_url!r} must start with https:// (or http:// for a "
+                "local emulator)."
+            )
+        self.server_url = server_url.rstrip("/")
+        self.auth = auth
+        self.options = options or ClientOptions()
+        self.stats = ClientStats()
+        opts = self.options
+        self._state = SessionState(
+            timings=SessionTimings(
+                heartbeat_interval=opts.heartbeat_interval,
+                heartbeat_timeout=opts.heartbeat_timeout,
+                request_timeout=opts.request_timeout,
+            ),
+            dedupe_window=opts.dedupe_window,
+        )
+        self._consumers: list[Subscription] = []
+        self._version = 0
+        self._confirmed = 0
+        self._changed: asyncio.Condition | None = None
+        self._sync_wanted: asyncio.Event | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._rest: RestClient | None = None
+        self._tokens: TokenManager | None = None
+        self._tg: TaskGroup | None = None
+        self._supervisor_started = False
+        self._round: _Round | None = None
+        self._error: BaseException | None = None
+        self._closing = False
+        self._closed = False
+        self._entered = False
+        self._slots: asyncio.Semaphore | None = None
+        self._round_ready = False
+
+    def __repr__(self) -> str:
+        return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
+
+    # ---- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        server_url: str | None = None,
+        options: ClientOptions | None = None,
+    ) -> Client:
+        """Build a client from ``RINGCENTRAL_SERVER_URL``, ``RINGCENTRAL_CLIENT_ID``,
+        ``RINGCENTRAL_CLIENT_SECRET`` and ``RINGCENTRAL_JWT`` (or ``RINGCENTRAL_USERNAME``/
+        ``RINGCENTRAL_PASSWORD``, or ``RINGCENTRAL_ACCESS_TOKEN``).
+
+        ``env`` defaults to ``os.environ``; ``server_url`` overrides the variable, which
+        defaults to production. Raises :class:`~rcstream.ConfigurationError` when
+        credentials are missing.
+        """
+        source = dict(os.environ if env is None else env)
+        url = server_url or source.get("RINGCENTRAL_SERVER_URL") or DEFAULT_SERVER
+        return cls(url, auth=auth_from_env(source), options=options)
+
+    # ---- context management -------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise UsageError("A Client can be entered only once; create a new Client.")
+        self._entered = True
+        opts = self.options
+        if not opts.verify_ssl:
+            logger.warning("TLS certificate verification is OFF; use this only for testing.")
+        self._changed = asyncio.Condition()
+        self._sync_wanted = asyncio.Event()
+        self._http = aiohttp.ClientSession()
+        self._rest = RestClient(
+            self.server_url,
+            self._http,
+            timeout=opts.http_timeout,
+            user_agent=opts.user_agent or f"rcstream/{_version()}",
+            verify_ssl=opts.verify_ssl,
+        )
+        budget = AuthBudget(
+            calls=opts.auth_rate_limit,
+            window=opts.auth_rate_window,
+            clock=opts.clock,
+            sleep=opts.sleep,
+        )
+        self._tokens = TokenManager(self.auth, self._rest, budget, clock=opts.clock)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Delete the subscription, close the socket and HTTP session, cancel every task.
+
+        Safe to call more than once, and from a cancelled task (the cleanup is shielded and
+        bounded by ``close_timeout``).
+        """
+        if self._closed or not self._entered:
+            return
+        self._closed = True
+        self._closing = True
+        with anyio.CancelScope(shield=True):
+            for consumer in list(self._consumers):
+                consumer._close(None)
+            await self._delete_subscription()
+        rnd = self._round
+        try:
+            if self._tg is not None:
+                tg, self._tg = self._tg, None
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if rnd is not None:
+                    await rnd.transport.close()
+                if self._http is not None:
+                    await self._http.close()
+                    self._http = None
+        logger.debug("Client closed")
+
+    async def _delete_subscription(self) -> None:
+        rnd = self._round
+        state = self._state
+        if rnd is None or not state.ready or state.subscription_id is None:
+            return
+        state.want_filters(())
+        pending = self._new_pending("DELETE subscription")
+        req = state.subscription_request(self.options.clock(), tag=pending)
+        if req is None:
+            return
+        _, text = req
+        with anyio.move_on_after(self.options.close_timeout):
+            try:
+                await rnd.transport.send(text)
+                await pending.future
+                logger.info("Deleted the subscription")
+            except RCStreamError as exc:
+                logger.info("Could not delete the subscription on exit: %s", exc)
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: bool = False,
+        on_gap: Callable[[Gap], None] | None = None,
+        buffer_size: int | None = None,
+    ) -> Subscription:
+        """A :class:`Subscription` for ``filters`` (event filter paths; ``~`` allowed).
+
+        ``lifecycle=True`` also yields :class:`~rcstream.models.lifecycle.Lifecycle` items
+        (connected, disconnected, gap) in the iterator; otherwise gaps go to ``on_gap`` and
+        a WARNING log line. ``buffer_size`` overrides :attr:`ClientOptions.buffer_size`.
+        Filters are checked now (:class:`~rcstream.ConfigurationError` for obvious
+        mistakes); the server confirms them when the subscription is entered.
+        """
+        items = [filters] if isinstance(filters, str) else list(filters)
+        if not items:
+            raise ConfigurationError("subscribe() needs at least one event filter.")
+        checked = tuple(dict.fromkeys(validate_filter(f) for f in items))
+        return Subscription(
+            self,
+            checked,
+            lifecycle=lifecycle,
+            on_gap=on_gap,
+            buffer_size=buffer_size or self.options.buffer_size,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request reply deadline
+    ) -> Response:
+        """Make a REST call over the socket (``ClientRequest``) and return its response.
+
+        Waits for the connection if needed. A non-2xx reply raises the matching
+        :class:`~rcstream.RCStreamError`; no reply within ``timeout`` (default
+        ``request_timeout``) raises :class:`~rcstream.RequestTimeoutError`.
+        """
+        self._check_open()
+        self._ensure_supervisor()
+        await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
+        slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
+        self._slots = slots
+        async with slots:
+            rnd = self._round
+            if rnd is None or not self._state.ready:
+                raise ConnectionFailedError(
+                    "The connection dropped before the request could be sent; try again."
+                )
+            pending = self._new_pending(f"{method.upper()} {path}")
+            _, text = self._state.request(
+                method,
+                path,
+                body,
+                now=self.options.clock(),
+                query=dict(query) if query else None,
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
+                tag=pending,
+            )
+            rnd.wake.set()
+            await rnd.transport.send(text)
+            reply = await pending.future
+        response = Response(status=reply.status, headers=reply.headers, body=reply.body)
+        if not response.ok:
+            raise error_from_response(f"{method.upper()} {path}", response)
+        return response
+
+    async def rest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Make a REST call over HTTPS with the client's access token.
+
+        Refreshes the token once after a 401. A non-2xx reply raises the matching
+        :class:`~rcstream.RCStreamError`.
+        """
+        self._check_open()
+        assert self._rest is not None
+        assert self._tokens is not None
+        for attempt in (1, 2):
+            token = await self._tokens.access_token()
+            resp = await self._rest.send(method, path, json_body=json, query=query, bearer=token)
+            if resp.status == 401 and attempt == 1:
+                await self._tokens.invalidate(token)
+                continue
+            if not resp.ok:
+                raise error_from_response(f"{method.upper()} {path}", resp)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open and ``ConnectionDetails`` has arrived."""
+        return self._round is not None and self._state.ready
+
+    @property
+    def subscription_id(self) -> str | None:
+        """The server subscription's id, or None."""
+        return self._state.subscription_id
+
+    # ---- consumers ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if not self._entered or self._tg is None:
+            raise UsageError("Use the client as 'async with client:' before subscribing.")
+        if self._closing:
+            raise StreamClosedError("The client is closed; create a new Client.")
+        if self._error is not None:
+            raise self._error
+
+    def _wanted(self) -> list[str]:
+        return list(dict.fromkeys(f for c in self._consumers for f in c.filters))
+
+    async def _add_consumer(self, consumer: Subscription) -> None:
+        self._check_open()
+        self._consumers.append(consumer)
+        self._version += 1
+        consumer.version = self._version
+        self._state.want_filters(self._wanted())
+        self._ensure_supervisor()
+        self._kick_sync()
+        try:
+            await self._wait_until(
+                lambda: self._confirmed >= consumer.version or consumer.error is not None,
+                None,
+            )
+        except BaseException:
+            await self._remove_consumer(consumer)
+            raise
+        if consumer.error is not None:
+            await self._remove_consumer(consumer)
+            raise consumer.error
+
+    async def _remove_consumer(self, consumer: Subscription) -> None:
+        if consumer not in self._consumers:
+            return
+        self._consumers.remove(consumer)
+        if self._closing or self._error is not None:
+            return
+        self._version += 1
+        version = self._version
+        self._state.want_filters(self._wanted())
+        self._kick_sync()
+        with anyio.move_on_after(self.options.close_timeout):
+            await self._wait_until(lambda: self._confirmed >= version, None)
+
+    def _kick_sync(self) -> None:
+        if self._sync_wanted is not None:
+            self._sync_wanted.set()
+
+    async def _wait_until(self, predicate: Callable[[], bool], limit: float | None) -> None:
+        assert self._changed is not None
+        try:
+            with anyio.fail_after(limit):
+                async with self._changed:
+                    while not predicate():
+                        if self._error is not None:
+                            raise self._error
+                        if self._closing:
+                            raise StreamClosedError("The client is closing.")
+                        await self._changed.wait()
+        except TimeoutError:
+            raise ConnectionFailedError(
+                f"No usable gateway connection within {limit:g} s; check the network and "
+                "the server URL."
+            ) from None
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _gap_item(self, reason: Any, message: str, **kw: Any) -> Gap:
+        self.stats.gaps += 1
+        logger.warning("Events may be missing: %s", message)
+        return Gap(reason=reason, message=message, **kw)
+
+    def _broadcast(self, item: Lifecycle) -> None:
+        for consumer in self._consumers:
+            consumer._deliver(item)
+
+    # ---- supervisor ---------------------------------------------------------------------
+
+    def _ensure_supervisor(self) -> None:
+        if not self._supervisor_started and self._tg is not None:
+            self._supervisor_started = True
+            self._tg.start_soon(self._supervise, name="rcstream-supervisor")
+
+    async def _supervise(self) -> None:
+        opts = self.options
+        delays = self._new_backoff()
+        failures = 0
+        while not self._closing:
+            self._round_ready = False
+            reason: BaseException
+            try:
+                await self._connection_round()
+                reason = ConnectionFailedError("The connection ended.")
+            except RCStreamError as exc:
+                reason = exc
+            except (OSError, TimeoutError) as exc:
+                reason = ConnectionFailedError(f"The connection failed ({type(exc).__name__}).")
+                reason.__cause__ = exc
+            except Exception as exc:  # a bug: stop the stream loudly instead of hanging
+                logger.exception("Internal error in the rcstream supervisor")
+                reason = RecoveryFailedError(
+                    f"rcstream hit an internal error ({type(exc).__name__}); please report it."
+                )
+                reason.__cause__ = exc
+            rnd_ready = self._round_ready
+            if self._closing:
+                return
+            decision = classify(reason)
+            if not decision.retry:
+                await self._fail(reason)
+                return
+            if rnd_ready or decision.reset:
+                failures = 0
+                delays = self._new_backoff()
+            failures += 1
+            if opts.max_attempts is not None and failures > opts.max_attempts:
+                err = RecoveryFailedError(
+                    f"Gave up after {opts.max_attempts} failed connection attempts "
+                    f"(last: {reason}); check the network and the server, then restart."
+                )
+                err.__cause__ = reason
+                await self._fail(err)
+                return
+            delay = max(next(delays), decision.min_delay)
+            self.stats.reconnects += 1
+            logger.info("Reconnecting in %.2f s: %s", delay, reason)
+            if delay > 0:
+                await opts.sleep(delay)
+
+    def _new_backoff(self) -> Any:
+        opts = self.options
+        return backoff(
+            base=opts.backoff_base, cap=opts.backoff_cap, jitter=opts.backoff_jitter, rng=opts.rng
+        )
+
+    async def _fail(self, error: BaseException) -> None:
+        logger.error("The event stream stopped: %s", error)
+        self._error = error
+        for consumer in list(self._consumers):
+            consumer._close(error)
+        await self._notify()
+
+    async def _connection_round(self) -> None:
+        """Connect once and serve until the link ends; raises why it ended."""
+        assert self._tokens is not None
+        opts = self.options
+        state = self._state
+        plan = state.plan_connect(opts.clock())
+        ws = await self._tokens.ws_token()
+        url = build_ws_url(ws.uri, ws.token.get(), plan.wsc.token if plan.wsc else None)
+        logger.info(
+            "Connecting to %s%s",
+            redact_url(ws.uri),
+            " (recovering the session)" if plan.recover else "",
+        )
+        transport = await connect(
+            url,
+            open_timeout=opts.connect_timeout,
+            max_size=opts.max_frame_size,
+            ping_interval=opts.ping_interval,
+            ping_timeout=opts.ping_timeout,
+            user_agent=opts.user_agent or f"rcstream/{_version()}",
+        )
+        rnd = _Round(transport=transport)
+        self._round = rnd
+        state.connection_opened(opts.clock(), plan)
+        self.stats.connects += 1
+        try:
+            async with anyio.create_task_group() as tg:
+                rnd.tg = tg
+                tg.start_soon(self._guard, rnd, self._read_loop(rnd))
+                tg.start_soon(self._guard, rnd, self._timer_loop(rnd))
+                tg.start_soon(self._guard, rnd, self._sync_loop(rnd))
+        finally:
+            self._round = None
+            lost = state.connection_lost(opts.clock())
+            for ev in lost:
+                if isinstance(ev, RequestTimedOut) and isinstance(ev.tag, _Pending):
+                    self._resolve_error(
+                        ev.tag,
+                        ConnectionFailedError(
+                            f"The connection dropped before '{ev.tag.what}' was answered; "
+                            "it may or may not have been applied."
+                        ),
+                    )
+            with anyio.CancelScope(shield=True):
+                if rnd.reason is None:
+                    await transport.close()
+                else:
+                    transport.abort()
+                await self._notify()
+            if rnd.ready and not self._closing:
+                self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
+        self._round_ready = rnd.ready
+        raise rnd.reason or ConnectionFailedError("The connection ended.")
+
+    async def _guard(self, rnd: _Round, coro: Awaitable[None]) -> None:
+        try:
+            await coro
+        except RCStreamError as exc:
+            if rnd.reason is None:
+                rnd.reason = exc
+        except (OSError, TimeoutError) as exc:
+            if rnd.reason is None:
+                rnd.reason = ConnectionFailedError(f"The connection failed ({exc!r}).")
+        if rnd.reason is None:
+            rnd.reason = ConnectionFailedError("The connection ended.")
+        assert rnd.tg is not None
+        rnd.tg.cancel_scope.cancel()
+
+    async def _read_loop(self, rnd: _Round) -> None:
+        state = self._state
+        clock = self.options.clock
+        while True:
+            text = await rnd.transport.recv()
+            events = state.receive(text, clock())
+            if events:
+                await self._handle(rnd, events)
+
+    async def _timer_loop(self, rnd: _Round) -> None:
+        state = self._state
+        opts = self.options
+        opened = opts.clock()
+        while True:
+            now = opts.clock()
+            deadline = state.next_deadline()
+            if not state.ready:
+                connect_deadline = opened + opts.connect_timeout
+                if now >= connect_deadline:
+                    raise ConnectionFailedError(
+                        f"The gateway sent no ConnectionDetails within {opts.connect_timeout:g} "
+                        "s; reconnecting."
+                    )
+                deadline = connect_deadline if deadline is None else min(deadline, connect_deadline)
+            if deadline is None or deadline > now:
+                wait = None if deadline is None else deadline - now
+                with anyio.move_on_after(wait):
+                    await rnd.wake.wait()
+                rnd.wake.clear()
+            events = state.poll(opts.clock())
+            if events:
+                await self._handle(rnd, events)
+
+    async def _sync_loop(self, rnd: _Round) -> None:
+        assert self._sync_wanted is not None
+        state = self._state
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            while state.ready and state.subscription_outdated:
+                version = self._version
+                pending = self._new_pending("subscription")
+                req = state.subscription_request(self.options.clock(), tag=pending)
+                if req is None:
+                    break
+                _, text = req
+                rnd.wake.set()
+                await rnd.transport.send(text)
+                try:
+                    reply = await pending.future
+                except GatewayError as exc:  # an Error frame answered the request
+                    await self._reject(version, exc)
+                    continue
+                if reply.status == 404:
+                    continue  # gone; the state now asks for a POST
+                if not (200 <= reply.status < 300):
+                    response = Response(reply.status, reply.headers, reply.body)
+                    await self._reject(
+                        version, error_from_response("Subscribing to events", response)
+                    )
+                    continue
+                self._confirmed = max(self._confirmed, version)
+                logger.info(
+                    "Subscription %s now has %d filters",
+                    state.subscription_id or "(deleted)",
+                    len(state.subscribed_filters),
+                )
+                await self._notify()
+            if state.ready and not state.subscription_outdated:
+                self._confirmed = max(self._confirmed, self._version)
+                await self._notify()
+
+    async def _reject(self, version: int, error: Exception) -> None:
+        """A subscription request failed: the consumers that asked for it get the error."""
+        rejected = [
+            c for c in self._consumers if c.version > self._confirmed and c.version <= version
+        ]
+        if not rejected:
+            raise error  # re-creating an existing subscription failed: fatal or retry
+        for consumer in rejected:
+            consumer.error = error
+            self._consumers.remove(consumer)
+        self._state.want_filters(self._wanted())
+        await self._notify()
+
+    async def _handle(self, rnd: _Round, events: list[SessionEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, NotificationReceived):
+                self._on_notification(ev.data)
+            elif isinstance(ev, ResponseReceived):
+                if isinstance(ev.tag, _Pending) and not ev.tag.future.done():
+                    ev.tag.future.set_result(ev.response)
+            elif isinstance(ev, HeartbeatDue):
+                self.stats.heartbeats += 1
+                await rnd.transport.send(self._state.heartbeat(self.options.clock()))
+            elif isinstance(ev, Connected):
+                await self._on_connected(rnd, ev)
+            elif isinstance(ev, RequestFailed):
+                if isinstance(ev.tag, _Pending):
+                    self._resolve_error(ev.tag, _error_frame_exc(ev.tag.what, ev.error))
+            elif isinstance(ev, RequestTimedOut):
+                if isinstance(ev.tag, _Pending):
+                    self._resolve_error(
+                        ev.tag,
+                        RequestTimeoutError(
+                            f"'{ev.tag.what}' got no reply in time; the gateway may be "
+                            "overloaded, try again."
+                        ),
+                    )
+                    if ev.tag.what == "subscription":
+                        raise ConnectionFailedError(
+                            "The subscription request got no reply; reconnecting."
+                        )
+            elif isinstance(ev, GatewayErrorReceived):
+                await self._on_gateway_error(ev.error)
+            elif isinstance(ev, LinkDead):
+                raise ConnectionFailedError(
+                    f"Nothing arrived for {ev.silent_for:.1f} s, not even a heartbeat reply; "
+                    "the link is dead, reconnecting."
+                )
+            elif isinstance(ev, BadFrame):
+                self.stats.bad_frames += 1
+                logger.warning("%s Excerpt: %s", ev.error, ev.error.raw)
+
+    def _on_notification(self, data: dict[str, Any]) -> None:
+        try:
+            note = parse_notification(data)
+        except FrameDecodeError as exc:
+            self.stats.bad_frames += 1
+            logger.warning("%s", exc)
+            return
+        self.stats.notifications += 1
+        consumers = self._consumers
+        if len(consumers) == 1:
+            if not consumers[0]._deliver(note):
+                self.stats.dropped += 1
+            return
+        for consumer in consumers:
+            if consumer.matches(note.event) and not consumer._deliver(note):
+                self.stats.dropped += 1
+
+    async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
+        rnd.ready = True
+        self._slots = None
+        outcome = ev.outcome
+        if outcome is RecoveryOutcome.RECOVERED:
+            self.stats.recoveries += 1
+            logger.info("Recovered the session; missed events are being replayed")
+        elif outcome is RecoveryOutcome.FAILED:
+            self.stats.recovery_failures += 1
+            logger.info(
+                "Session recovery failed (%s); re-creating the subscription",
+                ev.recovery_error_code or "no code",
+            )
+        else:
+            logger.info("Connected (new session)")
+        self._broadcast(ConnectedItem(outcome=outcome.value, attempt=self.stats.connects))
+        if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
+            if outcome is RecoveryOutcome.FAILED:
+                gap = self._gap_item(
+                    "recovery_failed",
+                    f"The gateway could not recover the session "
+                    f"({ev.recovery_error_code or 'no code'}); events sent while disconnected "
+                    "are lost. Re-read any state you cache.",
+                    recovery_error_code=ev.recovery_error_code,
+                )
+            else:
+                gap = self._gap_item(
+                    "recovery_window_expired",
+                    "The connection was down longer than the recovery window; events sent "
+                    "while disconnected are lost. Re-read any state you cache.",
+                )
+            self._broadcast(gap)
+        if ev.needs_subscription or self._state.subscription_outdated:
+            self._kick_sync()
+        else:
+            self._confirmed = max(self._confirmed, self._version)
+        await self._notify()
+
+    async def _on_gateway_error(self, error: ErrorFrame) -> None:
+        self.stats.gateway_errors += 1
+        code = error.error_code or "unknown"
+        message = redact(error.message or "")
+        if code.startswith("OAU-") and self._tokens is not None:
+            tokens = self._tokens.tokens
+            if tokens is not None:
+                await self._tokens.invalidate(tokens.access_token.get())
+        logger.info("Gateway error %s: %s", code, message)
+        raise GatewayError(
+            f"The gateway sent error {code} ({message or 'no message'}); reconnecting.",
+            error_code=error.error_code,
+            status=error.status,
+            body=error.body,
+        )
+
+    # ---- pending requests ---------------------------------------------------------------
+
+    def _new_pending(self, what: str) -> _Pending:
+        return _Pending(future=asyncio.get_running_loop().create_future(), what=what)
+
+    @staticmethod
+    def _resolve_error(pending: _Pending, error: BaseException) -> None:
+        if not pending.future.done():
+            pending.future.set_exception(error)
+            pending.future.exception()  # mark retrieved: nobody may be waiting any more
+
+
+def _error_frame_exc(what: str, error: ErrorFrame) -> Exception:
+    body = error.body if isinstance(error.body, dict) else {}
+    return error_from_response(
+        what, Response(status=error.status or 400, headers={}, body=body or None)
+    )

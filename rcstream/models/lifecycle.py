@@ -1,0 +1,71 @@
+"""Lifecycle items: what happened to the stream, as values a consumer can act on.
+
+A subscription opened with ``lifecycle=True`` yields these between notifications. Each has a
+``type`` field, so ``item.model_dump(mode="json")`` is a self-describing JSON record:
+
+* :class:`Connected` — a connection is ready (``outcome``: fresh, recovered or failed);
+* :class:`Disconnected` — the connection dropped; rcstream is reconnecting;
+* :class:`Gap` — events may be missing (recovery failed, the recovery window passed, or the
+  consumer fell behind and the bounded buffer dropped events). Re-read any state you cache.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Connected", "Disconnected", "Gap", "GapReason", "Lifecycle"]
+
+GapReason = Literal[
+    "recovery_failed", "recovery_window_expired", "buffer_overflow", "subscription_recreated"
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Lifecycle(BaseModel):
+    """Base of the lifecycle items. ``at`` is the wall-clock time (ISO-8601, UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    at: str = Field(default_factory=_now)
+
+
+class Connected(Lifecycle):
+    """A connection is ready and the subscription is in place.
+
+    ``outcome`` is ``fresh`` (new session), ``recovered`` (the session and its buffered
+    events survived the drop) or ``failed`` (recovery was refused; a :class:`Gap` follows).
+    ``attempt`` counts connections made by this client, starting at 1.
+    """
+
+    type: Literal["connected"] = "connected"
+    outcome: Literal["fresh", "recovered", "failed"]
+    attempt: int
+
+
+class Disconnected(Lifecycle):
+    """The connection dropped; ``reason`` says why. rcstream reconnects by itself."""
+
+    type: Literal["disconnected"] = "disconnected"
+    reason: str
+
+
+class Gap(Lifecycle):
+    """Events may be missing from the stream.
+
+    ``reason`` says why; ``dropped`` is the exact number of events lost when rcstream knows
+    it (buffer overflow), else ``None``; ``recovery_error_code`` carries the gateway's code
+    when recovery was refused (``WSG-1003``, ``WSG-1005`` ...).
+    """
+
+    type: Literal["gap"] = "gap"
+    reason: GapReason
+    message: str
+    dropped: int | None = None
+    recovery_error_code: str | None = None

@@ -1,0 +1,137 @@
+"""The WebSocket connection (python-websockets), with its exceptions translated to ours.
+
+Internal module. :func:`connect` opens the socket; :class:`Transport` sends and receives
+text frames. Every websockets/OS error leaves as :class:`ConnectionFailedError` (or
+:class:`ConfigurationError` for a bad URI), chained to the original. URLs are logged
+only through :func:`~rcstream.redact.redact_url`: the query carries ``access_token``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    PayloadTooBig,
+)
+
+from rcstream.exceptions import ConfigurationError, ConnectionFailedError
+from rcstream.redact import redact_url
+
+__all__ = ["Transport", "build_ws_url", "connect"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_ws_url(uri: str, ws_token: str, wsc: str | None = None) -> str:
+    """``uri`` with ``access_token`` (and ``wsc`` when recovering) added to its query."""
+    parts = urlsplit(uri)
+    params = {"access_token": ws_token}
+    if wsc is not None:
+        params["wsc"] = wsc
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _closed_error(exc: ConnectionClosed) -> ConnectionFailedError:
+    rcvd = exc.rcvd
+    if rcvd is not None:
+        reason = f" ({rcvd.reason[:100]})" if rcvd.reason else ""
+        return ConnectionFailedError(
+            f"The gateway closed the connection with code {rcvd.code}{reason}; reconnecting."
+        )
+    return ConnectionFailedError("The connection to the gateway was lost; reconnecting.")
+
+
+class Transport:
+    """One open gateway connection."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self._conn = conn
+
+    async def recv(self) -> str | bytes:
+        """Receive one frame. Raises ConnectionFailedError once the socket is closed."""
+        try:
+            return await self._conn.recv()
+        except ConnectionClosed as exc:
+            raise _closed_error(exc) from exc
+        except PayloadTooBig as exc:  # pragma: no cover - websockets closes with 1009 first
+            raise ConnectionFailedError(
+                "The gateway sent a frame larger than max_frame_size; raise the limit."
+            ) from exc
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        try:
+            await self._conn.send(text)
+        except ConnectionClosed as exc:
+            raise _closed_error(exc) from exc
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once closed, else None."""
+        return self._conn.close_code
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close politely (waits at most the connection's close timeout)."""
+        try:
+            await self._conn.close(code, reason)
+        except Exception:
+            logger.debug("Closing the socket failed", exc_info=True)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a closing handshake."""
+        transport = self._conn.transport
+        if transport is not None:
+            transport.abort()
+
+
+async def connect(
+    url: str,
+    *,
+    open_timeout: float,
+    max_size: int,
+    ping_interval: float | None,
+    ping_timeout: float | None,
+    headers: Mapping[str, str] | None = None,
+    user_agent: str = "rcstream",
+) -> Transport:
+    """Open a gateway connection to ``url`` (which carries the token; never logged raw)."""
+    safe = redact_url(url)
+    logger.debug("Opening %s", safe)
+    try:
+        conn = await ws_connect(
+            url,
+            open_timeout=open_timeout,
+            max_size=max_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=2.0,
+            additional_headers=dict(headers) if headers else None,
+            user_agent_header=user_agent,
+            compression=None,
+        )
+    except InvalidURI as exc:
+        raise ConfigurationError(
+            f"The gateway URI {safe!r} is not a WebSocket URL; check the server URL."
+        ) from exc
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise ConnectionFailedError(
+            f"The gateway refused the WebSocket handshake with HTTP {status}; retrying with a "
+            "new token."
+        ) from exc
+    except ConnectionClosed as exc:
+        raise _closed_error(exc) from exc
+    except (InvalidHandshake, OSError, TimeoutError) as exc:
+        raise ConnectionFailedError(
+            f"Could not open the gateway connection ({type(exc).__name__}); check the network."
+        ) from exc
+    return Transport(conn)
