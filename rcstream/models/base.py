@@ -103,5 +103,9 @@ class Notification(BaseModel):
         return _parse_timestamp(self.timestamp)
 
     def to_wire(self) -> dict[str, Any]:
-        """The wire form: exactly the dict that was parsed (unknown fields and nulls kept)."""
-        return self.model_dump(by_alias=True, exclude_unset=True)
+        """The wire form: exactly the dict that was parsed (unknown fields and nulls kept).
+
+        A degraded notification may hold a body that is not an object (``null``, a list):
+        it is returned as received, without pydantic's serializer warning.
+        """
+        return self.model_dump(by_alias=True, exclude_unset=True, warnings=False)
