@@ -1,0 +1,212 @@
+"""The emulator's in-memory records and the public snapshot / counter types.
+
+Internal records (``_``-prefixed classes) are mutable and owned by the event loop that runs
+the :class:`~rcstream.emulator.Emulator`. Tests see frozen snapshots
+(:class:`GatewaySessionInfo`, :class:`SubscriptionRecord`, :class:`OAuthSessionInfo`) and
+the live :class:`EmulatorStats` counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rcstream.emulator._filters import EventFilter
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = [
+    "EmulatorStats",
+    "ExtensionRecord",
+    "GatewaySessionInfo",
+    "OAuthSessionInfo",
+    "SubscriptionRecord",
+]
+
+
+@dataclass
+class EmulatorStats:
+    """Counters the emulator keeps; every change wakes the ``wait_*`` helpers.
+
+    ``grants`` counts successful token grants by ``grant_type`` (``"jwt"`` is short for the
+    JWT-bearer URN). ``closes_by_reason`` counts server-side connection ends by reason:
+    ``missing_token``, ``bad_token``, ``malformed_wsc``, ``idle``, ``absolute``,
+    ``pong_timeout``, ``fault_close``, ``fault_abort``, ``expired_token``, ``revoked``,
+    ``takeover`` (a recovery moved the session to a new socket), ``shutdown``; and
+    ``client`` when the peer closed or vanished.
+    """
+
+    connections: int = 0
+    connections_rejected: int = 0
+    recoveries_succeeded: int = 0
+    recoveries_failed: int = 0
+    subscriptions_created: int = 0
+    subscriptions_updated: int = 0
+    subscriptions_deleted: int = 0
+    subscriptions_replaced: int = 0
+    grants: dict[str, int] = field(default_factory=dict)
+    grant_failures: int = 0
+    token_refreshes: int = 0
+    revocations: int = 0
+    wstokens: int = 0
+    heartbeats: int = 0
+    client_requests: int = 0
+    frames_received: int = 0
+    notifications_published: int = 0
+    notifications_sent: int = 0
+    notifications_buffered: int = 0
+    notifications_dropped: int = 0
+    notifications_replayed: int = 0
+    raw_frames_injected: int = 0
+    rate_limited: int = 0
+    pings_sent: int = 0
+    pongs_received: int = 0
+    sessions_expired: int = 0
+    closes_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtensionRecord:
+    """One synthetic extension (user) of the emulated account."""
+
+    id: str
+    extension_number: str
+    first_name: str
+    last_name: str
+
+    @property
+    def name(self) -> str:
+        """Display name, ``"First Last"``."""
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True)
+class GatewaySessionInfo:
+    """A snapshot of one WebSocket gateway session (it outlives sockets while recoverable)."""
+
+    id: str
+    oauth_session_id: str
+    extension_id: str
+    connected: bool
+    silent: bool
+    subscription_id: str | None
+    event_filters: tuple[str, ...]
+    buffered: int
+    wsc_sequence: int
+    connections: int
+    """How many sockets have carried this session (1 + successful recoveries)."""
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """A snapshot of one subscription (WebSocket or WebHook)."""
+
+    id: str
+    transport: str
+    event_filters: tuple[str, ...]
+    extension_id: str
+    gateway_session_id: str | None
+    address: str | None
+
+
+@dataclass(frozen=True)
+class OAuthSessionInfo:
+    """A snapshot of one OAuth session (a login and its refreshes)."""
+
+    id: str
+    client_id: str
+    extension_id: str
+    revoked: bool
+    refreshes: int
+
+
+# ----------------------------------------------------------------------------- internal
+
+
+@dataclass(eq=False)
+class _OAuthSession:
+    id: str
+    client_id: str
+    extension_id: str
+    endpoint_id: str
+    access_token: str | None = None
+    refresh_token: str | None = None
+    refresh_expires_at: float = 0.0
+    revoked: bool = False
+    refreshes: int = 0
+
+
+@dataclass(eq=False)
+class _AccessToken:
+    oauth_session_id: str
+    expires_at: float
+
+
+@dataclass(eq=False)
+class _WsToken:
+    oauth_session_id: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(eq=False)
+class _Subscription:
+    id: str
+    client_id: str
+    account_id: str
+    extension_id: str
+    filters: list[EventFilter]
+    transport: str
+    created: datetime
+    expires_in: int
+    address: str | None = None
+    gateway_session_id: str | None = None
+    expires_at_wall: datetime | None = None
+
+    def record(self) -> SubscriptionRecord:
+        return SubscriptionRecord(
+            id=self.id,
+            transport=self.transport,
+            event_filters=tuple(f.text for f in self.filters),
+            extension_id=self.extension_id,
+            gateway_session_id=self.gateway_session_id,
+            address=self.address,
+        )
+
+
+@dataclass(eq=False)
+class _Connection:
+    id: int
+    ws: web.WebSocketResponse
+    request: web.Request
+    opened_at: float
+    last_activity: float
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    session: _GatewaySession | None = None
+    silent: bool = False
+    closing: bool = False
+    closed_by_watchdog: bool = False
+    last_ping_at: float = 0.0
+    pong_due: float | None = None
+
+
+@dataclass(eq=False)
+class _GatewaySession:
+    id: str
+    oauth_session_id: str
+    client_id: str
+    account_id: str
+    extension_id: str
+    created: datetime
+    wsc_token: str
+    wsc_sequence: int = 0
+    subscription_id: str | None = None
+    connection: _Connection | None = None
+    detached_at: float | None = None
+    buffer: deque[list[Any]] = field(default_factory=deque)
+    connections: int = 0
