@@ -1,0 +1,630 @@
+"""``rcstream listen``, ``rcstream demo`` and ``rcstream emulator``.
+
+Everything here runs inside one ``asyncio.run``. SIGINT and SIGTERM cancel the work task:
+the subscriptions are deleted and the client closed on the way out (a second signal exits
+at once), and the command returns 130. Nothing is printed to stdout but events (and, with
+``--lifecycle``, lifecycle records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rcstream._cli_env import load_environment
+from rcstream._cli_output import Output, family_of, format_lifecycle, format_pretty, use_color
+from rcstream.exceptions import ConfigurationError, StreamClosedError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from rcstream.client import Client, ClientOptions
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "FILTERS_PER_SUBSCRIPTION",
+    "client_options",
+    "run_async",
+    "run_demo",
+    "run_emulator",
+    "run_listen",
+]
+
+_log = logging.getLogger("rcstream.cli")
+_fwd_log = logging.getLogger("rcstream.cli.forward")
+
+#: Consecutive failed connection attempts before ``listen`` gives up (exit code 4).
+DEFAULT_MAX_ATTEMPTS = 10
+
+#: Event filters per subscription before ``--all-extensions`` opens another connection.
+#: The platform documents no limit; this keeps each subscription request a sane size.
+FILTERS_PER_SUBSCRIPTION = 1000
+
+_EXIT_OK = 0
+_EXIT_STREAM = 4
+_EXIT_INTERRUPTED = 130
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_async(main: Callable[[], Awaitable[int]]) -> int:
+    """Run ``main()`` in a fresh event loop; SIGINT/SIGTERM cancel it and give 130.
+
+    The first signal cancels the work, so ``async with`` blocks clean up (the subscription
+    is deleted, sockets are closed). A second signal exits immediately.
+    """
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        work = asyncio.ensure_future(main())
+        interrupted = False
+
+        def on_signal(signum: int) -> None:
+            nonlocal interrupted
+            if interrupted:
+                os._exit(_EXIT_INTERRUPTED)
+            interrupted = True
+            _log.info(
+                "%s received; deleting the subscription and closing (repeat to quit at once).",
+                signal.Signals(signum).name,
+            )
+            work.cancel()
+
+        installed: list[signal.Signals] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            installed.append(signum)
+        try:
+            return await work
+        except BaseException:
+            if interrupted:
+                return _EXIT_INTERRUPTED
+            raise
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(runner())
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _env_float(environ: Mapping[str, str], name: str) -> float | None:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number; set it to seconds.") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(f"{name}={raw!r} is not a positive whole number; fix or unset it.")
+    return value
+
+
+def client_options(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Any:
+    """Build :class:`rcstream.ClientOptions` from the flags and ``RCSTREAM_*`` variables.
+
+    ``--max-attempts`` (or ``RCSTREAM_MAX_ATTEMPTS``) defaults to
+    :data:`DEFAULT_MAX_ATTEMPTS`; 0 means retry forever. The hidden float flags
+    (``--backoff-base`` ...) and their ``RCSTREAM_BACKOFF_BASE``-style variables are passed
+    on when ``ClientOptions`` has a field of that name.
+    """
+    from rcstream import ClientOptions
+
+    env = os.environ if environ is None else environ
+    fields = {f.name for f in dataclasses.fields(ClientOptions)}
+    kwargs: dict[str, Any] = {}
+    attempts = getattr(args, "max_attempts", None)
+    if attempts is None:
+        raw = env.get("RCSTREAM_MAX_ATTEMPTS")
+        if raw:
+            try:
+                attempts = int(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"RCSTREAM_MAX_ATTEMPTS={raw!r} is not a whole number; set it to a count."
+                ) from None
+        else:
+            attempts = DEFAULT_MAX_ATTEMPTS
+    if "max_attempts" in fields:
+        kwargs["max_attempts"] = attempts or None
+    for name in (
+        "backoff_base",
+        "backoff_cap",
+        "connect_timeout",
+        "request_timeout",
+        "heartbeat_interval",
+        "heartbeat_timeout",
+    ):
+        value = getattr(args, name, None)
+        if value is None:
+            value = _env_float(env, "RCSTREAM_" + name.upper())
+        if value is not None and name in fields:
+            kwargs[name] = value
+    return ClientOptions(**kwargs)
+
+
+def _filters_from_args(args: argparse.Namespace) -> list[str]:
+    from rcstream import filters as filters_mod
+
+    names: list[str] = []
+    for chunk in args.events:
+        names.extend(n.strip() for n in chunk.split(",") if n.strip())
+    result: list[str] = []
+    if names:
+        if "help" in names or "list" in names:
+            lines = [f"  {name:<18} {' '.join(fs)}" for name, fs in filters_mod.PRESETS.items()]
+            sys.stderr.write("presets for -e/--events:\n" + "\n".join(lines) + "\n")
+            raise SystemExit(0)
+        result.extend(filters_mod.preset(names))
+    for raw in args.filters:
+        validate = getattr(filters_mod, "validate_filter", None)
+        result.append(validate(raw) if validate is not None else raw)
+    # Keep the order, drop duplicates.
+    return list(dict.fromkeys(result))
+
+
+# ----------------------------------------------------------------------------- REST helpers
+
+
+async def extension_ids(client: Client, *, page_size: int = 1000) -> list[str]:
+    """Every extension id of the account, following the REST pagination to the end."""
+    ids: list[str] = []
+    page = 1
+    while True:
+        resp = await client.rest(
+            "GET",
+            "/restapi/v1.0/account/~/extension",
+            query={"page": str(page), "perPage": str(page_size)},
+        )
+        body = resp.body if isinstance(resp.body, dict) else {}
+        records = body.get("records") or []
+        ids.extend(str(r["id"]) for r in records if isinstance(r, dict) and "id" in r)
+        navigation = body.get("navigation") or {}
+        paging = body.get("paging") or {}
+        total_pages = paging.get("totalPages")
+        more = bool(navigation.get("nextPage")) or (
+            isinstance(total_pages, int) and page < total_pages
+        )
+        if not records or not more:
+            break
+        page += 1
+    return list(dict.fromkeys(ids))
+
+
+def presence_filters(ids: Sequence[str]) -> list[str]:
+    """One presence filter per extension id."""
+    return [f"/restapi/v1.0/account/~/extension/{i}/presence" for i in ids]
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+# ----------------------------------------------------------------------------- forwarding
+
+
+class Forwarder:
+    """POSTs each notification to a local URL, logging ``-->``/``<--`` lines on stderr.
+
+    Connection errors are retried briefly (``retries`` times with doubling delays from
+    ``delay`` seconds); a delivery that still fails is logged as a warning and skipped, so
+    a stopped receiver never stops the stream.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        headers: Sequence[tuple[str, str]] = (),
+        *,
+        retries: int = 3,
+        delay: float = 0.2,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.headers = {"Content-Type": "application/json", **dict(headers)}
+        self._retries = retries
+        self._delay = delay
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Forwarder:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def forward(self, data: str, *, event: str, uuid: str) -> int | None:
+        """POST ``data``; return the HTTP status, or ``None`` if it could not be delivered."""
+        import aiohttp
+
+        assert self._session is not None, "use 'async with Forwarder(...)'"
+        _fwd_log.info("--> %s %s [%s]", family_of(event), event, uuid)
+        delay = self._delay
+        for attempt in range(self._retries + 1):
+            try:
+                async with self._session.post(
+                    self.url, data=data.encode("utf-8"), headers=self.headers
+                ) as resp:
+                    await resp.read()
+                    _fwd_log.info("<-- [%d] POST %s [%s]", resp.status, self.url, uuid)
+                    return resp.status
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if attempt == self._retries:
+                    _log.warning(
+                        "Could not forward %s to %s (%s); is the receiver running?",
+                        uuid,
+                        self.url,
+                        type(exc).__name__,
+                    )
+                    return None
+                await asyncio.sleep(delay)
+                delay *= 2
+        return None  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- listening
+
+
+@dataclasses.dataclass
+class _Failure:
+    exc: BaseException
+
+
+@dataclasses.dataclass
+class _Ended:
+    pass
+
+
+class _Writer:
+    """Renders notifications and lifecycle items to stdout in the chosen format."""
+
+    def __init__(self, fmt: str, *, color: bool, output: Output) -> None:
+        self.fmt = fmt
+        self.color = color
+        self.output = output
+
+    def notification(self, wire: Mapping[str, Any]) -> str:
+        line = (
+            Output.json_line(wire) if self.fmt == "json" else format_pretty(wire, color=self.color)
+        )
+        self.output.write_line(line)
+        return line
+
+    def lifecycle(self, record: Mapping[str, Any]) -> None:
+        if self.fmt == "json":
+            self.output.write_line(Output.json_line(record))
+        else:
+            self.output.write_line(format_lifecycle(record, color=self.color))
+
+
+def _is_lifecycle(item: object) -> bool:
+    from rcstream.models.lifecycle import Lifecycle
+
+    return isinstance(item, Lifecycle)
+
+
+async def _produce(
+    client: Client,
+    filters: list[str],
+    queue: asyncio.Queue[object],
+    *,
+    lifecycle: bool,
+    ready: asyncio.Event,
+    own_client: bool,
+) -> None:
+    """Feed one subscription's items into ``queue``; failures are queued, not raised."""
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if own_client:
+                await stack.enter_async_context(client)
+            events = await stack.enter_async_context(client.subscribe(filters, lifecycle=lifecycle))
+            ready.set()
+            async for item in events:
+                await queue.put(item)
+        await queue.put(_Ended())
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await queue.put(_Failure(exc))
+
+
+async def listen(
+    *,
+    env: Mapping[str, str],
+    filters: Sequence[str],
+    all_extensions: str | None = None,
+    fmt: str = "json",
+    color: bool = False,
+    count: int | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - the --timeout flag, applied with asyncio.timeout
+    lifecycle: bool = False,
+    forward_to: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+    options: ClientOptions | None = None,
+    output: Output | None = None,
+    filters_per_subscription: int = FILTERS_PER_SUBSCRIPTION,
+    page_size: int = 1000,
+) -> int:
+    """The body of ``rcstream listen``; returns the exit code, raises RCStreamError subclasses.
+
+    Subscriptions are confirmed before the "listening" line goes to stderr, so that line
+    never lies. Leaving (count reached, timeout, stdout closed, cancellation) deletes every
+    subscription and closes the client.
+    """
+    from rcstream import Client
+
+    writer = _Writer(fmt, color=color, output=output or Output())
+    client = Client.from_env(env, options=options)
+    written = 0
+    deadline = asyncio.timeout(timeout) if timeout is not None else None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if deadline is not None:
+                await stack.enter_async_context(deadline)
+            await stack.enter_async_context(client)
+            all_filters = list(filters)
+            if all_extensions == "presence":
+                ids = await extension_ids(client, page_size=page_size)
+                _log.info("Found %d extensions; subscribing to each one's presence.", len(ids))
+                all_filters.extend(presence_filters(ids))
+                all_filters = list(dict.fromkeys(all_filters))
+            if not all_filters:
+                raise ConfigurationError(
+                    "There is nothing to listen to; pass -e NAMES (e.g. -e telephony), "
+                    "-f FILTER or --all-extensions presence."
+                )
+            forwarder = None
+            if forward_to is not None:
+                forwarder = await stack.enter_async_context(Forwarder(forward_to, headers))
+            chunks = _chunks(all_filters, max(1, filters_per_subscription))
+            queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
+            readies = [asyncio.Event() for _ in chunks]
+            # The client keeps one server subscription per connection, so each chunk of
+            # filters beyond the first gets a client (a login and a socket) of its own.
+            producers = [
+                asyncio.ensure_future(
+                    _produce(
+                        client if i == 0 else Client.from_env(env, options=options),
+                        chunk,
+                        queue,
+                        lifecycle=lifecycle,
+                        ready=ready,
+                        own_client=i > 0,
+                    )
+                )
+                for i, (chunk, ready) in enumerate(zip(chunks, readies, strict=True))
+            ]
+            announcer = asyncio.ensure_future(_announce(readies, len(all_filters), len(chunks)))
+            stack.push_async_callback(_stop, [*producers, announcer])
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Failure):
+                    raise item.exc
+                if isinstance(item, _Ended):
+                    raise StreamClosedError(
+                        "The event stream ended unexpectedly; restart rcstream listen."
+                    )
+                if _is_lifecycle(item):
+                    writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
+                    continue
+                wire = item.to_wire()  # type: ignore[attr-defined]
+                line = writer.notification(wire)
+                if forwarder is not None:
+                    await forwarder.forward(
+                        line if fmt == "json" else Output.json_line(wire),
+                        event=str(wire.get("event", "")),
+                        uuid=str(wire.get("uuid", "")),
+                    )
+                written += 1
+                if count is not None and written >= count:
+                    return _EXIT_OK
+    except TimeoutError:
+        if deadline is not None and deadline.expired():
+            _log.info("Timeout of %gs reached after %d event(s).", timeout, written)
+            return _EXIT_OK
+        raise
+    except BrokenPipeError:
+        _silence_stdout()
+        return _EXIT_OK
+
+
+async def _announce(readies: list[asyncio.Event], filters: int, connections: int) -> None:
+    """Say "listening" on stderr once every subscription is confirmed, never before."""
+    for ready in readies:
+        await ready.wait()
+    _log.info(
+        "Listening for %d event filter(s)%s; press Ctrl-C to stop.",
+        filters,
+        f" on {connections} connections" if connections > 1 else "",
+    )
+
+
+async def _stop(tasks: Sequence[asyncio.Future[None]]) -> None:
+    """Cancel the producers and wait for their subscriptions to be deleted."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _output_format(args: argparse.Namespace) -> tuple[str, bool]:
+    fmt = args.format
+    if fmt is None:
+        try:
+            fmt = "pretty" if sys.stdout.isatty() else "json"
+        except (AttributeError, ValueError):
+            fmt = "json"
+    color = fmt == "pretty" and use_color(sys.stdout, no_color=args.no_color)
+    return fmt, color
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    """``rcstream listen``: validate everything synchronously, then stream."""
+    env = load_environment(
+        env_file=args.env_file, server=args.server, access_token_file=args.access_token_file
+    )
+    filters = _filters_from_args(args)
+    if not filters and args.all_extensions is None:
+        raise ConfigurationError(
+            "There is nothing to listen to; pass -e NAMES (e.g. -e telephony), -f FILTER "
+            "or --all-extensions presence."
+        )
+    options = client_options(args)
+    fmt, color = _output_format(args)
+    per_sub = _env_int("RCSTREAM_FILTERS_PER_SUBSCRIPTION", FILTERS_PER_SUBSCRIPTION)
+    page_size = _env_int("RCSTREAM_PAGE_SIZE", 1000)
+    return run_async(
+        lambda: listen(
+            env=env,
+            filters=filters,
+            all_extensions=args.all_extensions,
+            fmt=fmt,
+            color=color,
+            count=args.count,
+            timeout=args.timeout,
+            lifecycle=args.lifecycle,
+            forward_to=args.forward_to,
+            headers=args.headers,
+            options=options,
+            filters_per_subscription=per_sub,
+            page_size=page_size,
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+#: The demo's traffic mix: (family, weight). A "telephony-sessions" pick is a whole call
+#: (Setup → Proceeding → Answered → Disconnected) whose events interleave with the rest.
+DEMO_MIX: tuple[tuple[str, int], ...] = (
+    ("telephony-sessions", 3),
+    ("presence", 4),
+    ("instant-sms", 3),
+    ("message-store", 1),
+    ("voicemail", 1),
+    ("fax", 1),
+    ("team-messaging-posts", 2),
+)
+
+
+async def demo_traffic(emu: Any, rate: float, *, seed: int | None = None) -> None:
+    """Publish a steady, realistic mix of events on ``emu`` at about ``rate`` per second."""
+    import random
+
+    from rcstream.emulator import catalog
+
+    rng = random.Random(seed)
+    families = [f for f, _ in DEMO_MIX]
+    weights = [w for _, w in DEMO_MIX]
+    pending: list[tuple[str, dict[str, Any]]] = []
+    while True:
+        await asyncio.sleep(rng.expovariate(rate))
+        if pending and rng.random() < 0.6:
+            event, body = pending.pop(0)
+            await emu.publish(event, body)
+            continue
+        family = rng.choices(families, weights)[0]
+        if family == "telephony-sessions":
+            pending.extend(
+                catalog.telephony_call(
+                    account_id=emu.account_id, extension_id=emu.extension_id, rng=rng
+                )
+            )
+            event, body = pending.pop(0)
+            await emu.publish(event, body)
+        else:
+            await emu.publish_generated(family)
+
+
+def demo_filters() -> list[str]:
+    """The event filters that receive every family of :data:`DEMO_MIX`."""
+    from rcstream.emulator import catalog
+
+    return [catalog.filter_for(f) for f, _ in DEMO_MIX]
+
+
+async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
+    from rcstream.emulator import Emulator
+
+    async with Emulator(auth_rate_limit=None) as emu:
+        _log.info(
+            "Demo: a local emulator at %s publishes about %g events/s. "
+            "Run `rcstream emulator` to point your own code at one.",
+            emu.server_url,
+            args.rate,
+        )
+        traffic = asyncio.ensure_future(demo_traffic(emu, args.rate))
+        try:
+            return await listen(
+                env=emu.env(),
+                filters=demo_filters(),
+                fmt=fmt,
+                color=color,
+                count=args.count,
+                timeout=args.timeout,
+                lifecycle=args.lifecycle,
+            )
+        finally:
+            traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await traffic
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``rcstream demo``: in-process emulator plus ``listen --format pretty``."""
+    fmt = args.format or "pretty"
+    color = fmt == "pretty" and use_color(sys.stdout, no_color=args.no_color)
+    return run_async(lambda: _demo(args, fmt, color))
+
+
+# ----------------------------------------------------------------------------- emulator
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """``rcstream emulator``: serve until interrupted (exit 130 on Ctrl-C/SIGTERM)."""
+    from rcstream.emulator import serve
+
+    async def main() -> int:
+        await serve(port=args.port, rate=args.rate)
+        return _EXIT_OK
+
+    return run_async(main)

@@ -1,0 +1,245 @@
+"""What ``rcstream listen`` writes to stdout: JSON lines or one pretty line per event.
+
+stdout carries data only. :class:`Output` writes one line per item and flushes it, so a
+pipeline (``rcstream listen | jq``) sees every event as soon as it arrives. A closed stdout
+(``| head -1``) raises :class:`BrokenPipeError` from :meth:`Output.write_line`; the caller
+stops streaming and exits quietly.
+
+The pretty format works on the wire dict, so it renders any notification, typed or not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from typing import IO, Any, Final
+
+__all__ = ["Output", "family_of", "format_lifecycle", "format_pretty", "use_color"]
+
+_RESET: Final = "\033[0m"
+_STYLES: Final = {
+    "dim": "\033[2m",
+    "bold": "\033[1m",
+    "red": "\033[31m",
+    "green": "\033[32m",
+    "yellow": "\033[33m",
+    "blue": "\033[34m",
+    "magenta": "\033[35m",
+    "cyan": "\033[36m",
+}
+
+_FAMILY_COLORS: Final = {
+    "telephony": "magenta",
+    "presence": "blue",
+    "sms": "green",
+    "message-store": "cyan",
+    "voicemail": "yellow",
+    "fax": "yellow",
+    "team-messaging": "green",
+    "a2p-sms": "green",
+}
+
+
+def use_color(stream: IO[str], *, no_color: bool) -> bool:
+    """Colour only on a terminal, and never with ``--no-color`` or ``NO_COLOR`` set."""
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    """Line writer for stdout: one item per line, flushed immediately."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+
+    def write_line(self, line: str) -> None:
+        """Write ``line`` plus a newline and flush. Raises BrokenPipeError if stdout closed."""
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    @staticmethod
+    def json_line(obj: Mapping[str, Any]) -> str:
+        """Compact JSON, keys in the order received, non-ASCII kept as is."""
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _paint(text: str, style: str | None, color: bool) -> str:
+    if not color or style is None or not text:
+        return text
+    return f"{_STYLES[style]}{text}{_RESET}"
+
+
+_FAMILY_PATTERNS: Final = (
+    (re.compile(r"/telephony/sessions"), "telephony"),
+    (re.compile(r"/presence"), "presence"),
+    (re.compile(r"/message-store/instant"), "sms"),
+    (re.compile(r"/message-store"), "message-store"),
+    (re.compile(r"/voicemail"), "voicemail"),
+    (re.compile(r"/fax"), "fax"),
+    (re.compile(r"/a2p-sms"), "a2p-sms"),
+    (re.compile(r"^/team-messaging|/glip/"), "team-messaging"),
+    (re.compile(r"^/webinar"), "webinar"),
+    (re.compile(r"/directory"), "directory"),
+    (re.compile(r"/extension/[^/?]+/?$|/extension$"), "extension"),
+)
+
+
+def family_of(event: str) -> str:
+    """A short family name for an event path (``telephony``, ``presence``, ``sms`` ...)."""
+    for pattern, name in _FAMILY_PATTERNS:
+        if pattern.search(event):
+            return name
+    return "event"
+
+
+_EXT_RE: Final = re.compile(r"/extension/(\d+)")
+
+
+def _party(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return "?"
+    number = value.get("phoneNumber") or value.get("extensionNumber")
+    name = value.get("name")
+    if number and name:
+        return f"{name} <{number}>"
+    return str(number or name or value.get("extensionId") or "?")
+
+
+def _preview(text: Any, limit: int = 60) -> str:
+    if not isinstance(text, str):
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _details(family: str, body: Mapping[str, Any], color: bool) -> str:
+    """The few fields that matter for each family."""
+
+    def status(text: Any) -> str:
+        if not text:
+            return ""
+        style = {
+            "Answered": "green",
+            "Disconnected": "dim",
+            "Setup": "yellow",
+            "Proceeding": "yellow",
+            "Ringing": "yellow",
+            "Available": "green",
+            "Busy": "red",
+            "Offline": "dim",
+        }.get(str(text))
+        return _paint(str(text), style, color)
+
+    if family == "telephony":
+        parties = body.get("parties") or [{}]
+        party = parties[-1] if isinstance(parties, list) and parties else {}
+        if not isinstance(party, dict):
+            party = {}
+        code = (party.get("status") or {}).get("code") if isinstance(party, dict) else None
+        return (
+            f"{_party(party.get('from'))} → {_party(party.get('to'))}  "
+            f"{status(code)}  {party.get('direction', '')}".rstrip()
+        )
+    if family == "presence":
+        parts = [
+            status(body.get("presenceStatus")),
+            f"telephony={body['telephonyStatus']}" if body.get("telephonyStatus") else "",
+            f"dnd={body['dndStatus']}" if body.get("dndStatus") else "",
+        ]
+        active = body.get("activeCalls")
+        if isinstance(active, list) and active:
+            call = active[0] if isinstance(active[0], dict) else {}
+            parts.append(f"{call.get('from', '?')} → {call.get('to', '?')}")
+        return "  ".join(p for p in parts if p)
+    if family in ("sms", "voicemail", "fax"):
+        line = f"{_party(body.get('from'))} → {_party(body.get('to'))}"
+        if family == "sms":
+            line += f"  {_preview(body.get('subject'))!r}"
+        elif family == "fax" and body.get("faxPageCount"):
+            line += f"  {body['faxPageCount']} page(s)"
+        elif family == "voicemail":
+            attachments = body.get("attachments") or []
+            duration = next(
+                (
+                    a.get("vmDuration")
+                    for a in attachments
+                    if isinstance(a, dict) and a.get("vmDuration")
+                ),
+                None,
+            )
+            if duration:
+                line += f"  {duration}s"
+        return line
+    if family == "message-store":
+        changes = body.get("changes") or []
+        return ", ".join(
+            f"{c.get('type', '?')} +{c.get('newCount', 0)} new/{c.get('updatedCount', 0)} updated"
+            for c in changes
+            if isinstance(c, dict)
+        )
+    if family == "a2p-sms":
+        if "text" in body:
+            return (
+                f"{_party(body.get('from'))} → {_party(body.get('to'))}  "
+                f"{status(body.get('messageStatus'))}  {_preview(body.get('text'))!r}"
+            )
+        if "batchSize" in body:
+            return (
+                f"batch {body.get('processedCount', '?')}/{body.get('batchSize')} "
+                f"{status(body.get('status'))}"
+            )
+        return f"{_party(body.get('from'))} opt-out active={body.get('active')}"
+    if family == "team-messaging":
+        text = _preview(body.get("text") or body.get("name"))
+        return f"{body.get('eventType', '')}  {text!r}" if text else str(body.get("eventType", ""))
+    event_type = body.get("eventType")
+    keys = ", ".join(list(body)[:4])
+    return f"{event_type}  {{{keys}}}" if event_type else f"{{{keys}}}"
+
+
+def format_pretty(wire: Mapping[str, Any], *, color: bool) -> str:
+    """One readable line for a notification's wire dict.
+
+    ``HH:MM:SS  family  ext 123  <details>`` where the details are the fields that matter
+    for the family (from → to and status for calls, status for presence, a text preview
+    for messages).
+    """
+    event = str(wire.get("event", ""))
+    family = family_of(event)
+    timestamp = str(wire.get("timestamp", ""))
+    clock = timestamp[11:19] if len(timestamp) >= 19 else timestamp
+    body = wire.get("body")
+    body = body if isinstance(body, Mapping) else {}
+    match = _EXT_RE.search(event)
+    extension = match.group(1) if match else str(wire.get("ownerId") or "-")
+    try:
+        details = _details(family, body, color)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        details = ""
+    return "  ".join(
+        [
+            _paint(clock, "dim", color),
+            _paint(f"{family:<14}", _FAMILY_COLORS.get(family, "bold"), color),
+            _paint(f"ext {extension:<12}", "dim", color),
+            details,
+        ]
+    ).rstrip()
+
+
+def format_lifecycle(record: Mapping[str, Any], *, color: bool) -> str:
+    """One pretty line for a lifecycle record (``connected``, ``disconnected``, ``gap``)."""
+    kind = str(record.get("type", "lifecycle"))
+    extra = ", ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
+    style = "red" if kind == "gap" else "dim"
+    return _paint(f"-- {kind} {extra}".rstrip(), style, color)
