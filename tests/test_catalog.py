@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -108,3 +109,13 @@ def test_message_store_ids_are_numbers_like_the_live_gateway() -> None:
         "message-store", account_id="233676004", extension_id="233676005", rng=random.Random(0)
     )
     assert body["accountId"] == 233676004 and body["extensionId"] == 233676005
+
+
+def test_docs_events_md_is_generated_from_the_catalog() -> None:
+    script = Path(__file__).parent.parent / "docs" / "gen_events.py"
+    spec = importlib.util.spec_from_file_location("gen_events", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.BUILDERS) == set(catalog.FAMILIES)
+    assert module.main(["--check"]) == 0, "docs/events.md is stale: run docs/gen_events.py"
