@@ -171,7 +171,8 @@ class Rc:
         return reply.body  # type: ignore[no-any-return]
 
     async def refresh(self, refresh_token: str) -> Reply:
-        return await self.post_token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return await self.post_token(form)
 
     async def wstoken(self, access_token: str) -> Reply:
         return await self.call(

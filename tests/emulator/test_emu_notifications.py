@@ -15,7 +15,8 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def presence(rc: Rc, ext: str | None = None) -> str:
-    return f"/restapi/v1.0/account/{rc.emu.account_id}/extension/{ext or rc.emu.extension_id}/presence"
+    ext = ext or rc.emu.extension_id
+    return f"/restapi/v1.0/account/{rc.emu.account_id}/extension/{ext}/presence"
 
 
 async def test_notification_frame_shape(rc: Rc) -> None:
