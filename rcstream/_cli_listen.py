@@ -56,7 +56,9 @@ _EXIT_INTERRUPTED = 130
 # ----------------------------------------------------------------------------- running
 
 
-def run_async(main: Callable[[], Awaitable[int]]) -> int:
+def run_async(
+    main: Callable[[], Awaitable[int]], *, stopping: str = "deleting the subscription and closing"
+) -> int:
     """Run ``main()`` in a fresh event loop; SIGINT/SIGTERM cancel it and give 130.
 
     The first signal cancels the work, so ``async with`` blocks clean up (the subscription
@@ -74,8 +76,7 @@ def run_async(main: Callable[[], Awaitable[int]]) -> int:
                 os._exit(_EXIT_INTERRUPTED)
             interrupted = True
             _log.info(
-                "%s received; deleting the subscription and closing (repeat to quit at once).",
-                signal.Signals(signum).name,
+                "%s received; %s (repeat to quit at once).", signal.Signals(signum).name, stopping
             )
             work.cancel()
 
@@ -424,10 +425,12 @@ async def listen(
                 )
                 for i, (chunk, ready) in enumerate(zip(chunks, readies, strict=True))
             ]
-            announcer = asyncio.ensure_future(_announce(readies, len(all_filters), len(chunks)))
+            announce = _Announcer(readies, len(all_filters), len(chunks))
+            announcer = asyncio.ensure_future(announce.wait())
             stack.push_async_callback(_stop, [*producers, announcer])
             while True:
                 item = await queue.get()
+                announce.now_if_ready()
                 if isinstance(item, _Failure):
                     raise item.exc
                 if isinstance(item, _Ended):
@@ -458,15 +461,29 @@ async def listen(
         return _EXIT_OK
 
 
-async def _announce(readies: list[asyncio.Event], filters: int, connections: int) -> None:
-    """Say "listening" on stderr once every subscription is confirmed, never before."""
-    for ready in readies:
-        await ready.wait()
-    _log.info(
-        "Listening for %d event filter(s)%s; press Ctrl-C to stop.",
-        filters,
-        f" on {connections} connections" if connections > 1 else "",
-    )
+class _Announcer:
+    """Says "listening" on stderr once every subscription is confirmed, never before."""
+
+    def __init__(self, readies: list[asyncio.Event], filters: int, connections: int) -> None:
+        self._readies = readies
+        self._filters = filters
+        self._connections = connections
+        self._done = False
+
+    async def wait(self) -> None:
+        for ready in self._readies:
+            await ready.wait()
+        self.now_if_ready()
+
+    def now_if_ready(self) -> None:
+        if self._done or not all(r.is_set() for r in self._readies):
+            return
+        self._done = True
+        _log.info(
+            "Listening for %d event filter(s)%s; press Ctrl-C to stop.",
+            self._filters,
+            f" on {self._connections} connections" if self._connections > 1 else "",
+        )
 
 
 async def _stop(tasks: Sequence[asyncio.Future[None]]) -> None:
@@ -624,7 +641,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     from rcstream.emulator import serve
 
     async def main() -> int:
-        await serve(port=args.port, rate=args.rate)
+        await serve(port=args.port, rate=args.rate, auth_rate_limit=args.auth_rate_limit or None)
         return _EXIT_OK
 
-    return run_async(main)
+    return run_async(main, stopping="shutting the emulator down")

@@ -107,7 +107,7 @@ def run_subscriptions(args: argparse.Namespace) -> int:
     )
     options = client_options(args)
     try:
-        return run_async(lambda: _run(args, env, options))
+        return run_async(lambda: _run(args, env, options), stopping="stopping")
     except GatewayError as exc:
         if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
             _log.error("%s", " ".join(str(exc).split()))

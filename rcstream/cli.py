@@ -97,12 +97,14 @@ examples:
 """
 
 _EPILOG_EMULATOR = """\
-Prints the four RINGCENTRAL_* variables for the emulator, then serves until Ctrl-C.
-Paste them into a second shell (or `eval "$(rcstream emulator --port 8765 | head -4)"`
-won't work since it keeps running; copy them instead) and run your code or `rcstream listen`.
+Prints the four RINGCENTRAL_* variables for the emulator's throw-away account on stdout,
+then serves (REST on http://127.0.0.1:PORT, the gateway on ws://127.0.0.1:PORT/ws) until
+Ctrl-C. Synthetic events of every family are published at --rate per second.
 
 examples:
   rcstream emulator --port 8765 --rate 2
+  rcstream emulator > emulator.env &             # then, in the same directory:
+  rcstream listen --env-file emulator.env -e telephony,presence,sms
 """
 
 _EPILOG_SUBS = """\
@@ -368,6 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="EVENTS_PER_S",
         help="synthetic events per second, 0 for none (default 1)",
+    )
+    emulator.add_argument(
+        "--auth-rate-limit",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="allow only N token/wstoken calls per minute, like the real platform's 5 "
+        "(default 0: unlimited)",
     )
 
     subs = sub.add_parser(

@@ -1,0 +1,282 @@
+"""``rcstream listen`` as a real subprocess against the in-process emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import socket
+import sys
+from typing import Any
+
+import pytest
+from aiohttp import web
+from conftest import LIMIT, assert_no_traceback, child_env
+
+from rcstream.emulator import Emulator, catalog
+
+PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+SMS = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
+
+
+def _presence_event(emu: Emulator, extension_id: str | None = None) -> str:
+    ext = extension_id or emu.extension_id
+    return f"/restapi/v1.0/account/{emu.account_id}/extension/{ext}/presence"
+
+
+def _sms_event(emu: Emulator) -> str:
+    return (
+        f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}"
+        "/message-store/instant?type=SMS"
+    )
+
+
+async def test_json_lines_are_the_notifications_as_published(emu: Emulator, run_cli: Any) -> None:
+    cli = await run_cli("listen", "-e", "presence,sms", "-n", "3", env=emu.env())
+    (sub,) = await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    published = [
+        (_presence_event(emu), {"presenceStatus": "Available", "extensionId": emu.extension_id}),
+        (_sms_event(emu), {"subject": "héllo \u2603", "from": {"phoneNumber": "+16505550100"}}),
+        (_presence_event(emu), {"presenceStatus": "Busy", "nested": {"unknown": [1, None]}}),
+    ]
+    uuids = [await emu.publish(event, body) for event, body in published]
+    lines = [await cli.json_line() for _ in published]
+    assert await cli.wait() == 0
+    for line, uuid, (event, body) in zip(lines, uuids, published, strict=True):
+        assert set(line) == {"uuid", "event", "timestamp", "subscriptionId", "ownerId", "body"}
+        assert line["uuid"] == uuid
+        assert line["event"] == event
+        assert line["body"] == body
+        assert line["subscriptionId"] == sub.id
+        assert line["ownerId"] == emu.extension_id
+    assert len(cli.stdout_lines) == 3  # --count: nothing more on stdout
+    stderr = await cli.stderr()
+    assert_no_traceback(stderr)
+    assert "Listening for 2 event filter(s)" in stderr
+    await emu.wait_until(lambda e: not e.subscriptions, LIMIT)  # deleted on the way out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_signal_deletes_subscription_and_exits_130(
+    emu: Emulator, run_cli: Any, signum: signal.Signals
+) -> None:
+    cli = await run_cli("listen", "-e", "presence", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    uuid = await emu.publish(_presence_event(emu), {"presenceStatus": "Available"})
+    assert (await cli.json_line())["uuid"] == uuid
+    cli.proc.send_signal(signum)
+    assert await cli.wait() == 130
+    assert emu.subscriptions == ()
+    assert emu.stats.subscriptions_deleted == 1
+    stderr = await cli.stderr()
+    assert_no_traceback(stderr)
+    assert "KeyboardInterrupt" not in stderr
+
+
+async def test_closed_stdout_exits_quietly(emu: Emulator, tmp_path: Any) -> None:
+    """``rcstream listen | head -1``: the second write hits a closed pipe; exit 0, no noise."""
+    err = tmp_path / "stderr.txt"
+    script = (
+        f"{sys.executable} -m rcstream listen -e presence 2>{err} | head -n 1; "
+        'echo "rcstream-exit=${PIPESTATUS[0]}"'
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        script,
+        stdout=asyncio.subprocess.PIPE,
+        env=child_env(emu.env()),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    await emu.wait_for_subscription(timeout=LIMIT)
+    await emu.publish(_presence_event(emu), {"presenceStatus": "Available"})
+    first = await asyncio.wait_for(proc.stdout.readline(), LIMIT)
+    assert json.loads(first)["body"] == {"presenceStatus": "Available"}
+    # head has exited (or is about to); keep publishing until rcstream notices the pipe.
+    done = asyncio.ensure_future(proc.stdout.read())
+    async with asyncio.timeout(LIMIT):
+        while not done.done():
+            await emu.publish(_presence_event(emu), {"presenceStatus": "Busy"})
+            await asyncio.wait([done], timeout=0.05)
+    rest = done.result().decode()
+    await proc.wait()
+    assert rest.strip() == "rcstream-exit=0"
+    stderr = err.read_text()
+    assert_no_traceback(stderr)
+    assert "BrokenPipe" not in stderr
+    await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
+
+
+async def test_bad_credentials_exit_3_with_one_line(emu: Emulator, run_cli: Any) -> None:
+    env = emu.env() | {"RINGCENTRAL_JWT": "not-a-valid-jwt"}
+    cli = await run_cli("listen", "-e", "presence", env=env)
+    assert await cli.wait() == 3
+    stderr = await cli.stderr()
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("rcstream: error: ")
+    assert "not-a-valid-jwt" not in stderr
+    assert cli.stdout_lines == []
+
+
+async def test_unreachable_server_retries_then_exits_4(emu: Emulator, run_cli: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The port is closed now: every connection attempt is refused.
+    cli = await run_cli(
+        "listen",
+        "-e",
+        "presence",
+        "--server",
+        f"http://127.0.0.1:{port}",
+        "--max-attempts",
+        "3",
+        env=emu.env(),
+    )
+    assert await cli.wait() == 4
+    stderr = await cli.stderr()
+    assert_no_traceback(stderr)
+    assert stderr.count("Reconnecting") >= 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("rcstream: error:")]
+    assert len(errors) == 1, stderr
+    assert cli.stdout_lines == []
+
+
+async def test_usage_errors_exit_2(run_cli: Any) -> None:
+    nothing = await run_cli("listen", env={"RINGCENTRAL_CLIENT_ID": "x", "RINGCENTRAL_JWT": "y"})
+    unknown = await run_cli("listen", "-e", "no-such-preset")
+    bad_flag = await run_cli("listen", "--no-such-flag")
+    missing = await run_cli("listen", "-e", "presence")
+    for cli in (nothing, unknown, bad_flag, missing):
+        assert await cli.wait() == 2
+        stderr = await cli.stderr()
+        assert_no_traceback(stderr)
+        assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "no-such-preset" in await unknown.stderr()
+    assert "RINGCENTRAL_" in await missing.stderr()
+
+
+async def test_all_extensions_presence_over_several_pages(run_cli: Any) -> None:
+    async with Emulator(auth_rate_limit=None, extensions=7, seed=3) as emu:
+        cli = await run_cli(
+            "listen",
+            "--all-extensions",
+            "presence",
+            "-n",
+            "7",
+            env=emu.env(),
+            # 3 extensions per REST page (3 pages) and 4 filters per subscription (2 sockets)
+            RCSTREAM_PAGE_SIZE="3",
+            RCSTREAM_FILTERS_PER_SUBSCRIPTION="4",
+        )
+        subs = await cli.expect(emu.wait_for_subscription(2, timeout=LIMIT))
+        await emu.wait_until(lambda e: sum(len(s.event_filters) for s in e.subscriptions) == 7)
+        assert sorted(len(s.event_filters) for s in subs) == [3, 4]
+        expected = {_presence_event(emu, ext) for ext in emu.extension_ids}
+        assert len(expected) == 7
+        for event in sorted(expected):
+            await emu.publish(event, {"presenceStatus": "Available"})
+        seen = {(await cli.json_line())["event"] for _ in expected}
+        assert seen == expected
+        assert await cli.wait() == 0
+        assert "on 2 connections" in await cli.stderr()
+        await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
+
+
+async def test_forward_to_posts_each_notification(emu: Emulator, run_cli: Any) -> None:
+    received: asyncio.Queue[tuple[dict[str, str], Any]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put((dict(request.headers), await request.json()))
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        cli = await run_cli(
+            "listen",
+            "-e",
+            "sms",
+            "-n",
+            "2",
+            "--forward-to",
+            f"http://127.0.0.1:{port}/hook",
+            "-H",
+            "X-Hook-Secret: s3cret",
+            env=emu.env(),
+        )
+        await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+        uuids = [await emu.publish(_sms_event(emu), {"subject": f"msg {i}"}) for i in range(2)]
+        for uuid, i in zip(uuids, range(2), strict=True):
+            headers, body = await asyncio.wait_for(received.get(), LIMIT)
+            assert body["uuid"] == uuid
+            assert body["body"] == {"subject": f"msg {i}"}
+            assert headers["X-Hook-Secret"] == "s3cret"
+            assert headers["Content-Type"] == "application/json"
+        assert await cli.wait() == 0
+        assert [json.loads(line)["uuid"] for line in cli.stdout_lines] == uuids
+        stderr = await cli.stderr()
+        assert stderr.count("--> sms") == 2, stderr
+        assert stderr.count("<-- [202] POST") == 2, stderr
+    finally:
+        await runner.cleanup()
+
+
+async def test_only_json_on_stdout_under_faults(emu: Emulator, run_cli: Any) -> None:
+    cli = await run_cli("listen", "-e", "presence", "--lifecycle", "-n", "3", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    first = await cli.json_line()
+    assert first["type"] == "connected"
+    assert first["outcome"] == "fresh"
+    u1 = await emu.publish(_presence_event(emu), {"presenceStatus": "Available"})
+    assert (await cli.json_line())["uuid"] == u1
+
+    await emu.abort_connections()
+    u2 = await emu.publish(_presence_event(emu), {"presenceStatus": "Busy"})  # buffered
+    await emu.wait_for_stat("recoveries_succeeded", 1, timeout=LIMIT)
+    assert await emu.inject_raw("this is not JSON [") == 1
+    await emu.inject_raw('[{"type":"ServerNotification"},{"uuid":')
+    u3 = await emu.publish(_presence_event(emu), {"presenceStatus": "Offline"})
+    assert await cli.wait() == 0
+
+    records = [json.loads(line) for line in cli.stdout_lines]  # every line is JSON
+    notifications = [r["uuid"] for r in records if "uuid" in r]
+    assert notifications == [u1, u2, u3]
+    kinds = [r["type"] for r in records if "type" in r]
+    assert "disconnected" in kinds
+    assert any(r.get("outcome") == "recovered" for r in records)
+    assert_no_traceback(await cli.stderr())
+
+
+async def test_timeout_exits_0(emu: Emulator, run_cli: Any) -> None:
+    cli = await run_cli("listen", "-e", "presence", "--timeout", "0.5", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    assert await cli.wait() == 0
+    assert "Timeout of 0.5s reached" in await cli.stderr()
+    await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
+
+
+async def test_pretty_format_one_line_per_event(emu: Emulator, run_cli: Any) -> None:
+    cli = await run_cli("listen", "-e", "telephony", "--format", "pretty", "-n", "4", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    for event, body in catalog.telephony_call(
+        account_id=emu.account_id, extension_id=emu.extension_id, rng=random.Random(1)
+    ):
+        await emu.publish(event, body)
+    lines = [await cli.line() for _ in range(4)]
+    assert await cli.wait() == 0
+    for line, status in zip(
+        lines, ["Setup", "Proceeding", "Answered", "Disconnected"], strict=True
+    ):
+        assert "telephony" in line
+        assert status in line
+        assert "→" in line
+        assert "\033[" not in line  # stdout is not a terminal: no colours
