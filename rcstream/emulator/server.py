@@ -1831,6 +1831,7 @@ class Emulator:
             elif msg.type is WSMsgType.PONG:
                 if not conn.silent:
                     conn.pong_due = None
+                    conn.wake.set()  # the next ping is due ping_interval after the last
                     self._inc("pongs_received")
             elif msg.type is WSMsgType.CLOSE:
                 if conn.silent:
