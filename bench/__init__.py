@@ -1,0 +1,1 @@
+"""rcstream benchmarks, run by hand: ``python -m bench`` (see ``docs/performance.md``)."""
