@@ -27,6 +27,7 @@ overflow drops the oldest events and is reported as a gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -44,6 +45,7 @@ from anyio.abc import TaskGroup
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.auth import Auth, TokenManager, auth_from_env
 from rcstream.exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
     FrameDecodeError,
@@ -329,6 +331,7 @@ class _ConnectionEnded(Exception):
 class _Pending:
     future: asyncio.Future[ClientResponse]
     what: str = ""
+    subscription: bool = False
 
 
 @dataclass
@@ -378,7 +381,8 @@ class Client:
         self._http: aiohttp.ClientSession | None = None
         self._rest: RestClient | None = None
         self._tokens: TokenManager | None = None
-        self._tg: TaskGroup | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._open = False
         self._supervisor_started = False
         self._round: _Round | None = None
         self._error: BaseException | None = None
@@ -387,6 +391,7 @@ class Client:
         self._entered = False
         self._slots: asyncio.Semaphore | None = None
         self._round_ready = False
+        self._held: list[Lifecycle] = []
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
@@ -439,9 +444,7 @@ class Client:
             sleep=opts.sleep,
         )
         self._tokens = TokenManager(self.auth, self._rest, budget, clock=opts.clock)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
+        self._open = True
         return self
 
     async def __aexit__(
@@ -466,19 +469,18 @@ class Client:
             for consumer in list(self._consumers):
                 consumer._close(None)
             await self._delete_subscription()
-        rnd = self._round
-        try:
-            if self._tg is not None:
-                tg, self._tg = self._tg, None
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
-        finally:
-            with anyio.CancelScope(shield=True):
-                if rnd is not None:
-                    await rnd.transport.close()
-                if self._http is not None:
-                    await self._http.close()
-                    self._http = None
+            rnd = self._round
+            self._open = False
+            task, self._supervisor = self._supervisor, None
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if rnd is not None:
+                await rnd.transport.close()
+            if self._http is not None:
+                await self._http.close()
+                self._http = None
         logger.debug("Client closed")
 
     async def _delete_subscription(self) -> None:
@@ -616,7 +618,7 @@ class Client:
     # ---- consumers ----------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if not self._entered or self._tg is None:
+        if not self._open:
             raise UsageError("Use the client as 'async with client:' before subscribing.")
         if self._closing:
             raise StreamClosedError("The client is closed; create a new Client.")
@@ -697,9 +699,14 @@ class Client:
     # ---- supervisor ---------------------------------------------------------------------
 
     def _ensure_supervisor(self) -> None:
-        if not self._supervisor_started and self._tg is not None:
+        # The supervisor is a task the client owns (cancelled and awaited by aclose), not a
+        # child of the caller's cancel scope: cancelling the consumer must still let aclose
+        # delete the subscription over the live connection.
+        if not self._supervisor_started and self._open:
             self._supervisor_started = True
-            self._tg.start_soon(self._supervise, name="rcstream-supervisor")
+            self._supervisor = asyncio.get_running_loop().create_task(
+                self._supervise(), name="rcstream-supervisor"
+            )
 
     async def _supervise(self) -> None:
         opts = self.options
@@ -833,6 +840,8 @@ class Client:
         clock = self.options.clock
         while True:
             text = await rnd.transport.recv()
+            if state.heartbeat_outstanding:
+                rnd.wake.set()  # the reply moves the timer's next deadline earlier
             events = state.receive(text, clock())
             if events:
                 await self._handle(rnd, events)
@@ -869,7 +878,7 @@ class Client:
             self._sync_wanted.clear()
             while state.ready and state.subscription_outdated:
                 version = self._version
-                pending = self._new_pending("subscription")
+                pending = self._new_pending("Subscribing to events", subscription=True)
                 req = state.subscription_request(self.options.clock(), tag=pending)
                 if req is None:
                     break
@@ -878,7 +887,9 @@ class Client:
                 await rnd.transport.send(text)
                 try:
                     reply = await pending.future
-                except GatewayError as exc:  # an Error frame answered the request
+                except RequestTimeoutError:
+                    raise
+                except (GatewayError, AuthenticationError) as exc:  # an Error frame answered
                     await self._reject(version, exc)
                     continue
                 if reply.status == 404:
@@ -890,6 +901,7 @@ class Client:
                     )
                     continue
                 self._confirmed = max(self._confirmed, version)
+                self._flush_held()
                 logger.info(
                     "Subscription %s now has %d filters",
                     state.subscription_id or "(deleted)",
@@ -898,6 +910,7 @@ class Client:
                 await self._notify()
             if state.ready and not state.subscription_outdated:
                 self._confirmed = max(self._confirmed, self._version)
+                self._flush_held()
                 await self._notify()
 
     async def _reject(self, version: int, error: Exception) -> None:
@@ -937,7 +950,7 @@ class Client:
                             "overloaded, try again."
                         ),
                     )
-                    if ev.tag.what == "subscription":
+                    if ev.tag.subscription:
                         raise ConnectionFailedError(
                             "The subscription request got no reply; reconnecting."
                         )
@@ -971,6 +984,7 @@ class Client:
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
         rnd.ready = True
+        rnd.wake.set()  # the timer now tracks heartbeats instead of the connect deadline
         self._slots = None
         outcome = ev.outcome
         if outcome is RecoveryOutcome.RECOVERED:
@@ -984,7 +998,8 @@ class Client:
             )
         else:
             logger.info("Connected (new session)")
-        self._broadcast(ConnectedItem(outcome=outcome.value, attempt=self.stats.connects))
+        # Announced once the subscription is in place again (events flow from then on).
+        self._held.append(ConnectedItem(outcome=outcome.value, attempt=self.stats.connects))
         if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
             if outcome is RecoveryOutcome.FAILED:
                 gap = self._gap_item(
@@ -1000,12 +1015,18 @@ class Client:
                     "The connection was down longer than the recovery window; events sent "
                     "while disconnected are lost. Re-read any state you cache.",
                 )
-            self._broadcast(gap)
+            self._held.append(gap)
         if ev.needs_subscription or self._state.subscription_outdated:
             self._kick_sync()
         else:
             self._confirmed = max(self._confirmed, self._version)
+            self._flush_held()
         await self._notify()
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, []
+        for item in held:
+            self._broadcast(item)
 
     async def _on_gateway_error(self, error: ErrorFrame) -> None:
         self.stats.gateway_errors += 1
@@ -1025,8 +1046,9 @@ class Client:
 
     # ---- pending requests ---------------------------------------------------------------
 
-    def _new_pending(self, what: str) -> _Pending:
-        return _Pending(future=asyncio.get_running_loop().create_future(), what=what)
+    def _new_pending(self, what: str, *, subscription: bool = False) -> _Pending:
+        future = asyncio.get_running_loop().create_future()
+        return _Pending(future=future, what=what, subscription=subscription)
 
     @staticmethod
     def _resolve_error(pending: _Pending, error: BaseException) -> None:

@@ -267,6 +267,11 @@ class SessionState:
         return self._link is not None and self._link.details_seen
 
     @property
+    def heartbeat_outstanding(self) -> bool:
+        """True while a heartbeat was sent and nothing has arrived since."""
+        return self._link is not None and self._link.heartbeat_sent_at is not None
+
+    @property
     def pending_count(self) -> int:
         """Requests sent and not yet answered."""
         return len(self._pending)
