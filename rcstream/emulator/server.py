@@ -908,7 +908,7 @@ class Emulator:
             if float(self.auth_rate_window).is_integer():
                 retry = str(max(1, math.ceil(wait)))
             else:
-                retry = f"{max(0.001, wait):.3f}"
+                retry = f"{max(1, math.ceil(wait * 1000)) / 1000:.3f}"  # rounded up
             self._inc("rate_limited")
             headers = {"Retry-After": retry, **self._rate_headers(0)}
             return _json(429, wire.rc_error("CMN-301", "Request rate exceeded"), headers), {}

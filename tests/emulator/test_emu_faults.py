@@ -65,7 +65,7 @@ async def test_go_silent_and_end_silence(rc: Rc) -> None:
     await rc.emu.publish(event_path(rc), {"n": 1})
     assert rc.emu.stats.notifications_buffered == 1
     # The TCP connection is still up: a ping gets no pong while silent.
-    pong = await ws.conn.ping()
+    pong = asyncio.ensure_future(await ws.conn.ping())
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):
             await asyncio.shield(pong)

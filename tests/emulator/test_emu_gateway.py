@@ -176,18 +176,18 @@ async def test_idle_timeout_sends_wsg_902_and_closes_1000(make_rc: MakeRc) -> No
 
 
 async def test_text_frames_reset_the_idle_timer(make_rc: MakeRc) -> None:
-    rc = await make_rc(idle_timeout=0.3)
+    rc = await make_rc(idle_timeout=0.4)
     ws = await rc.connect()
     loop = asyncio.get_running_loop()
     start = loop.time()
-    # Heartbeat every 0.1 s for 0.6 s (twice the idle timeout): the socket stays open.
-    while loop.time() - start < 0.6:
+    # Heartbeat every 0.1 s for 0.8 s (twice the idle timeout): the socket stays open.
+    while loop.time() - start < 0.8:
         await ws.send([{"type": "Heartbeat", "messageId": "hb"}])
         assert (await ws.recv())[0]["type"] == "Heartbeat"
         await asyncio.sleep(0.1)  # pacing the client's own heartbeats
     frames, _ = await ws.closed()
     assert frames[-1][1]["errorCode"] == "WSG-902"
-    assert loop.time() - start >= 0.6
+    assert loop.time() - start >= 0.8
 
 
 async def test_websocket_pings_do_not_count_as_activity(make_rc: MakeRc) -> None:

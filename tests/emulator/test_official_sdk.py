@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 import pytest
-from ringcentral import SDK
-from ringcentral.websocket.events import WebSocketEvents
+from ringcentral import SDK  # type: ignore[import-untyped]
+from ringcentral.websocket.events import WebSocketEvents  # type: ignore[import-untyped]
 from websockets.exceptions import ConnectionClosed
 
 from rcstream.emulator import EmulatorThread
