@@ -264,3 +264,23 @@ async def test_rate_limited_client_request(rc: Rc) -> None:
     assert header["headers"]["Retry-After"] == "2"
     assert body["errorCode"] == "CMN-301"
     assert (await ws.request("GET", "/restapi/v1.0/account/~"))[0]["status"] == 200
+
+
+async def test_put_from_another_session_moves_the_subscription(rc: Rc) -> None:
+    # RCEX resumes a cached subscription after a restart with PUT on a new socket.
+    tokens = await rc.login()
+    old = await rc.connect(access_token=tokens["access_token"])
+    sub_id = (await old.subscribe(PRESENCE))[1]["id"]
+    new = await rc.connect(access_token=tokens["access_token"])
+    await new.subscribe(SMS)  # replaced by the moved subscription below
+    header, body = await new.request(
+        "PUT", f"/restapi/v1.0/subscription/{sub_id}", {"eventFilters": [PRESENCE]}
+    )
+    assert header["status"] == 200
+    assert body["id"] == sub_id
+    assert [s.id for s in rc.emu.subscriptions] == [sub_id]
+    # The old session lost it; the new session holds it.
+    assert sorted(str(s.subscription_id) for s in rc.emu.sessions) == sorted(["None", sub_id])
+    acc, ext = rc.emu.account_id, rc.emu.extension_id
+    uid = await rc.emu.publish(f"/restapi/v1.0/account/{acc}/extension/{ext}/presence", {})
+    assert (await new.notification())["uuid"] == uid
