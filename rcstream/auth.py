@@ -172,8 +172,8 @@ class WsToken:
 class TokenManager:
     """Keeps one access token valid for a client. Internal; used by :class:`rcstream.Client`.
 
-    ``refresh_margin``: refresh this many seconds before expiry (or at 90 % of a
-    shorter lifetime).
+    ``refresh_margin``: refresh this many seconds before expiry, or after 90 % of the
+    lifetime when that comes later (short-lived tokens).
     """
 
     def __init__(
@@ -283,7 +283,8 @@ class TokenManager:
             value = body.get(key)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 return None
-            return now + max(0.0, min(float(value) - self._margin, float(value) * 0.9))
+            lifetime = float(value)
+            return now + lifetime - min(self._margin, lifetime * 0.1)
 
         refresh = body.get("refresh_token")
         return TokenSet(

@@ -9,7 +9,8 @@ only through :func:`~rcstream.redact.redact_url`: the query carries ``access_tok
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
@@ -23,11 +24,50 @@ from websockets.exceptions import (
 )
 
 from rcstream.exceptions import ConfigurationError, ConnectionFailedError
-from rcstream.redact import redact_url
+from rcstream.redact import redact, redact_url
 
-__all__ = ["Transport", "build_ws_url", "connect"]
+__all__ = ["FRAME_LOG_LIMIT", "Transport", "build_ws_url", "connect", "log_frame"]
 
 logger = logging.getLogger(__name__)
+frames_logger = logging.getLogger("rcstream.frames")
+
+#: DEBUG frame logs are cut to this many characters.
+FRAME_LOG_LIMIT = 300
+
+
+def log_frame(direction: str, text: str | bytes) -> None:
+    """Log one frame at DEBUG on ``rcstream.frames``: truncated, secrets masked."""
+    if frames_logger.isEnabledFor(logging.DEBUG):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        cut = text if len(text) <= FRAME_LOG_LIMIT else text[:FRAME_LOG_LIMIT] + "..."
+        frames_logger.debug("%s %s", direction, redact(cut))
+
+
+class _RedactingAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Hands python-websockets a logger whose records never carry tokens.
+
+    websockets logs the handshake request line (with ``access_token`` and ``wsc``) and
+    frame contents at DEBUG; every such message is formatted and redacted here first.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = f"{msg} {args!r}"
+        kwargs.pop("extra", None)
+        self.logger.log(level, "%s", redact(text), **kwargs)
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+
+_ws_logger = _RedactingAdapter(logging.getLogger("rcstream.websockets"), {})
 
 
 def build_ws_url(uri: str, ws_token: str, wsc: str | None = None) -> str:
@@ -59,16 +99,19 @@ class Transport:
     async def recv(self) -> str | bytes:
         """Receive one frame. Raises ConnectionFailedError once the socket is closed."""
         try:
-            return await self._conn.recv()
+            text = await self._conn.recv()
         except ConnectionClosed as exc:
             raise _closed_error(exc) from exc
         except PayloadTooBig as exc:  # pragma: no cover - websockets closes with 1009 first
             raise ConnectionFailedError(
                 "The gateway sent a frame larger than max_frame_size; raise the limit."
             ) from exc
+        log_frame("<", text)
+        return text
 
     async def send(self, text: str) -> None:
         """Send one text frame."""
+        log_frame(">", text)
         try:
             await self._conn.send(text)
         except ConnectionClosed as exc:
@@ -117,6 +160,7 @@ async def connect(
             additional_headers=dict(headers) if headers else None,
             user_agent_header=user_agent,
             compression=None,
+            logger=_ws_logger,
         )
     except InvalidURI as exc:
         raise ConfigurationError(
