@@ -129,7 +129,8 @@ class Emulator:
     Gateway timings (seconds; defaults are the real ones):
 
     * ``idle_timeout`` 1800 (only client *text* frames count as activity, never WS pings),
-      ``absolute_timeout`` 86400, ``recovery_timeout`` 180, ``recovery_buffer_size`` 100
+      ``absolute_timeout`` 86400 (per socket), ``recovery_timeout`` 180 (a detached session
+      and its subscription are discarded after it), ``recovery_buffer_size`` 100
       notifications, ``ping_interval`` 20 (``None``: the server sends no pings),
       ``pong_timeout`` 10, ``close_timeout`` 2 (how long a server-initiated close waits for
       the client's close frame).
@@ -154,6 +155,11 @@ class Emulator:
     refused with 403 ``SUB-528``), ``forbidden_filters`` (filters, with ``~`` or numeric ids,
     refused with 403 ``SUB-528``), ``subscription_limit`` 30 per user and app (``SUB-505``),
     ``max_active_requests`` 10 and ``max_connections_per_session`` 50 (advertised only).
+
+    Tests drive it with :meth:`publish`, the fault methods (:meth:`abort_connections`,
+    :meth:`close_connections`, :meth:`go_silent`, :meth:`inject_raw`, :meth:`rate_limit_next`,
+    :meth:`expire_access_tokens`, :meth:`revoke_oauth_sessions`, :meth:`fail_next_recovery`,
+    :meth:`set_timeouts`) and wait with :meth:`wait_until` and friends instead of sleeping.
 
     Traffic: ``event_rate`` synthetic events per second published continuously from
     :mod:`rcstream.emulator.catalog` (0: none); ``seed`` for the account data and events.
