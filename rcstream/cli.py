@@ -444,8 +444,12 @@ def _not_library_error(record: logging.LogRecord) -> bool:
     return record.levelno < logging.ERROR or record.name in ("rcstream.cli", "rcstream.cli.forward")
 
 
-def configure_logging(*, quiet: bool, verbose: int) -> None:
-    """One stderr handler on the root logger: -q errors only, default INFO, -v DEBUG."""
+def configure_logging(*, quiet: bool, verbose: int, library_info: bool = True) -> None:
+    """One stderr handler on the root logger: -q errors only, default INFO, -v DEBUG.
+
+    ``library_info=False`` keeps the library's own INFO lines (logins, connects) out of
+    the default output, for one-shot commands; the CLI's own lines still show.
+    """
     logging.raiseExceptions = False  # a log call at interpreter exit must not print a traceback
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_StderrFormatter(verbose=verbose > 0))
@@ -467,7 +471,8 @@ def configure_logging(*, quiet: bool, verbose: int) -> None:
         rc_logger.setLevel(logging.DEBUG)
     else:
         root.setLevel(logging.WARNING)
-        rc_logger.setLevel(logging.INFO)
+        rc_logger.setLevel(logging.INFO if library_info else logging.WARNING)
+        logging.getLogger("rcstream.cli").setLevel(logging.INFO)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -518,7 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(["subscriptions", "--help"])  # pragma: no cover - exits
 
     configure_logging(
-        quiet=bool(getattr(args, "quiet", False)), verbose=int(getattr(args, "verbose", 0) or 0)
+        quiet=bool(getattr(args, "quiet", False)),
+        verbose=int(getattr(args, "verbose", 0) or 0),
+        library_info=args.command != "subscriptions",
     )
     try:
         if args.command in ("listen", "demo"):
