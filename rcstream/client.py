@@ -111,6 +111,8 @@ class ClientOptions:
     Reconnects:
         ``max_attempts`` — consecutive failed connects before the stream stops with
         :class:`~rcstream.RecoveryFailedError` (``None``: never give up);
+        ``stable_after`` — a connection that lived this long resets the backoff, so its drop
+        is retried at once (shorter-lived ones keep backing off: no reconnect storms);
         ``backoff_base``/``backoff_cap``/``backoff_jitter`` — the waits (the first retry is
         immediate); ``auth_rate_limit`` calls per ``auth_rate_window`` for token + wstoken
         (``None`` disables the client-side limiter).
@@ -130,6 +132,7 @@ class ClientOptions:
     http_timeout: float = 30.0
     close_timeout: float = 5.0
     max_attempts: int | None = 12
+    stable_after: float = 5.0
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     backoff_jitter: float = 0.5
@@ -391,6 +394,7 @@ class Client:
         self._entered = False
         self._slots: asyncio.Semaphore | None = None
         self._round_ready = False
+        self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
 
     def __repr__(self) -> str:
@@ -736,9 +740,10 @@ class Client:
             if not decision.retry:
                 await self._fail(reason)
                 return
-            if rnd_ready or decision.reset:
-                failures = 0
-                delays = self._new_backoff()
+            if rnd_ready:
+                failures = 0  # the connection worked: this is a new outage
+            if decision.reset or (rnd_ready and self._round_lasted >= opts.stable_after):
+                delays = self._new_backoff()  # the next retry is immediate again
             failures += 1
             if opts.max_attempts is not None and failures > opts.max_attempts:
                 err = RecoveryFailedError(
@@ -790,6 +795,7 @@ class Client:
         )
         rnd = _Round(transport=transport)
         self._round = rnd
+        started = opts.clock()
         state.connection_opened(opts.clock(), plan)
         self.stats.connects += 1
         try:
@@ -819,6 +825,7 @@ class Client:
             if rnd.ready and not self._closing:
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
         self._round_ready = rnd.ready
+        self._round_lasted = opts.clock() - started
         raise rnd.reason or ConnectionFailedError("The connection ended.")
 
     async def _guard(self, rnd: _Round, coro: Awaitable[None]) -> None:
