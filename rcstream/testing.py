@@ -1,4 +1,236 @@
-"""pytest plugin for testing code built on rcstream against the bundled emulator.
+"""pytest plugin: test code built on rcstream offline, against the bundled emulator.
 
-(Fixtures are added with the CLI/testing issue.)
+Installed with rcstream and registered as the ``rcstream`` pytest plugin (a ``pytest11``
+entry point), so the fixtures are available in every test without an import:
+
+``rc_emulator``
+    A running :class:`~rcstream.emulator.Emulator` on 127.0.0.1 (a free port) with an
+    unlimited auth rate and short close timeouts. Stopped after the test.
+``rc_env``
+    The four ``RINGCENTRAL_*`` variables for it, as a dict (for ``Client.from_env`` or a
+    subprocess). ``rc_env_vars`` also puts them into ``os.environ`` for the test.
+``rc_client``
+    An entered :class:`rcstream.Client` pointed at ``rc_emulator``, with millisecond
+    backoff (:func:`fast_client_options`). Closed after the test.
+
+Configure the emulator per test with a marker, or for a whole module by overriding the
+``rc_emulator_options`` fixture::
+
+    @pytest.mark.rc_emulator(extensions=3, recovery_timeout=0.5)
+    async def test_three_users(rc_emulator): ...
+
+The helpers below publish realistic events (:func:`publish_sms`, :func:`publish_call`,
+:func:`publish_presence`) and read from a subscription with a deadline
+(:func:`next_event`, :func:`collect`). Faults are the emulator's own methods
+(``rc_emulator.abort_connections()``, ``close_connections()``, ``fail_next_recovery()``,
+``go_silent()``, ``inject_raw()``, ``rate_limit_next()``, ``expire_access_tokens()`` ...).
+
+The async fixtures need an async test runner: **pytest-asyncio** (``asyncio_mode = "auto"``
+or ``"strict"``; in strict mode mark tests with ``@pytest.mark.asyncio``), or anyio's plugin
+with ``@pytest.mark.anyio`` and the ``asyncio`` backend. Nothing heavy is imported until a
+fixture is used, so installing rcstream does not slow down unrelated test suites.
 """
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from rcstream.client import Client, ClientOptions, Subscription
+    from rcstream.emulator import Emulator
+    from rcstream.models import Notification
+
+try:  # pytest-asyncio's decorator works in both its strict and auto modes
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - anyio's plugin runs plain async fixtures
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
+
+__all__ = [
+    "FAST_EMULATOR_OPTIONS",
+    "collect",
+    "event_path",
+    "fast_client_options",
+    "next_event",
+    "publish_call",
+    "publish_presence",
+    "publish_sms",
+    "rc_client",
+    "rc_emulator",
+    "rc_emulator_options",
+    "rc_env",
+    "rc_env_vars",
+]
+
+#: Emulator options the ``rc_emulator`` fixture starts from: no auth rate limit (tests log
+#: in often) and a short wait for close frames. Everything else keeps the real defaults.
+FAST_EMULATOR_OPTIONS: dict[str, Any] = {"auth_rate_limit": None, "close_timeout": 0.5}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``rc_emulator`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "rc_emulator(**options): keyword options for the rc_emulator fixture's Emulator",
+    )
+
+
+def fast_client_options(**overrides: Any) -> ClientOptions:
+    """:class:`rcstream.ClientOptions` for tests: reconnects within milliseconds, no
+    client-side auth limiter, no WebSocket pings, short close. ``overrides`` win."""
+    from rcstream import ClientOptions
+
+    values: dict[str, Any] = {
+        "backoff_base": 0.001,
+        "backoff_cap": 0.05,
+        "auth_rate_limit": None,
+        "connect_timeout": 5.0,
+        "request_timeout": 5.0,
+        "close_timeout": 1.0,
+        "ping_interval": None,
+        "max_attempts": 20,
+    }
+    values.update(overrides)
+    return ClientOptions(**values)
+
+
+@pytest.fixture
+def rc_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The keyword options for ``rc_emulator``: :data:`FAST_EMULATOR_OPTIONS` updated by
+    the closest ``@pytest.mark.rc_emulator(...)``. Override this fixture to change them for
+    a module or a directory."""
+    options = dict(FAST_EMULATOR_OPTIONS)
+    marker = request.node.get_closest_marker("rc_emulator")
+    if marker is not None:
+        options.update(marker.kwargs)
+    return options
+
+
+@_async_fixture
+async def rc_emulator(rc_emulator_options: dict[str, Any]) -> AsyncIterator[Emulator]:
+    """A running emulator on 127.0.0.1:0, stopped (every socket closed) after the test."""
+    from rcstream.emulator import Emulator
+
+    async with Emulator(**rc_emulator_options) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def rc_env(rc_emulator: Emulator) -> dict[str, str]:
+    """``RINGCENTRAL_SERVER_URL``, ``_CLIENT_ID``, ``_CLIENT_SECRET`` and ``_JWT`` for
+    ``rc_emulator``."""
+    return rc_emulator.env()
+
+
+@pytest.fixture
+def rc_env_vars(rc_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put ``rc_env`` into ``os.environ`` for the test (for code that calls
+    ``Client.from_env()`` itself)."""
+    for key, value in rc_env.items():
+        monkeypatch.setenv(key, value)
+
+
+@_async_fixture
+async def rc_client(rc_emulator: Emulator) -> AsyncIterator[Client]:
+    """An entered :class:`rcstream.Client` for ``rc_emulator`` with
+    :func:`fast_client_options`; closed (subscription deleted) after the test."""
+    from rcstream import Client
+
+    async with Client.from_env(rc_emulator.env(), options=fast_client_options()) as client:
+        yield client
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def event_path(emulator: Emulator, family: str, *, extension_id: str | None = None) -> str:
+    """The concrete ``event`` path a notification of ``family`` (a catalog name such as
+    ``"presence"``, ``"instant-sms"``, ``"telephony-sessions"``) carries for the authorised
+    user, or for ``extension_id``."""
+    from rcstream.emulator import catalog
+
+    event, _ = catalog.generate(
+        family,
+        account_id=emulator.account_id,
+        extension_id=extension_id or emulator.extension_id,
+        rng=random.Random(0),
+    )
+    return event
+
+
+async def publish_sms(
+    emulator: Emulator,
+    text: str,
+    *,
+    from_number: str = "+16505550123",
+    extension_id: str | None = None,
+) -> str:
+    """Publish an inbound SMS with ``text`` from ``from_number`` to the authorised user (or
+    ``extension_id``); the rest of the body is realistic. Returns the notification uuid."""
+    from rcstream.emulator import catalog
+
+    event, body = catalog.generate(
+        "instant-sms",
+        account_id=emulator.account_id,
+        extension_id=extension_id or emulator.extension_id,
+        rng=random.Random(),
+    )
+    body["subject"] = text
+    body["from"] = {**body.get("from", {}), "phoneNumber": from_number}
+    return await emulator.publish(event, body)
+
+
+async def publish_call(
+    emulator: Emulator, *, extension_id: str | None = None, seed: int | None = None
+) -> list[str]:
+    """Publish one whole inbound call (Setup → Proceeding → Answered → Disconnected, one
+    telephony session) to the authorised user; returns the four uuids in order."""
+    from rcstream.emulator import catalog
+
+    events = catalog.telephony_call(
+        account_id=emulator.account_id,
+        extension_id=extension_id or emulator.extension_id,
+        rng=random.Random(seed),
+    )
+    return [await emulator.publish(event, body) for event, body in events]
+
+
+async def publish_presence(
+    emulator: Emulator,
+    status: str = "Available",
+    *,
+    extension_id: str | None = None,
+    **fields: Any,
+) -> str:
+    """Publish a presence change (``presenceStatus`` = ``status`` plus ``fields`` in wire
+    names, e.g. ``telephonyStatus="Ringing"``); returns the uuid."""
+    ext = extension_id or emulator.extension_id
+    body: dict[str, Any] = {"extensionId": ext, "presenceStatus": status, **fields}
+    return await emulator.publish(event_path(emulator, "presence", extension_id=ext), body)
+
+
+async def next_event(events: Subscription, timeout: float = 5.0) -> Notification:  # noqa: ASYNC109
+    """The next notification from ``events`` (lifecycle items are skipped); raises
+    :class:`TimeoutError` after ``timeout`` seconds and :class:`AssertionError` if the
+    stream ends."""
+    from rcstream.models import Notification
+
+    async with asyncio.timeout(timeout):
+        async for item in events:
+            if isinstance(item, Notification):
+                return item
+    raise AssertionError("the subscription ended before another notification arrived")
+
+
+async def collect(
+    events: Subscription,
+    count: int,
+    timeout: float = 5.0,  # noqa: ASYNC109
+) -> list[Notification]:
+    """The next ``count`` notifications from ``events`` within ``timeout`` seconds total."""
+    async with asyncio.timeout(timeout):
+        return [await next_event(events, timeout) for _ in range(count)]

@@ -1,0 +1,102 @@
+"""The ``rcstream.testing`` pytest plugin: its fixtures used directly, and a user's test
+file run by pytester in pytest-asyncio's strict mode."""
+
+from __future__ import annotations
+
+import pytest
+
+import rcstream
+from rcstream.emulator import Emulator
+from rcstream.testing import (
+    collect,
+    event_path,
+    next_event,
+    publish_call,
+    publish_presence,
+    publish_sms,
+)
+
+pytest_plugins = ["pytester"]
+
+PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+SMS = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
+TELEPHONY = "/restapi/v1.0/account/~/extension/~/telephony/sessions"
+
+
+async def test_rc_client_streams_from_rc_emulator(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    assert rc_client.server_url == rc_emulator.server_url
+    async with rc_client.subscribe([PRESENCE, SMS, TELEPHONY]) as events:
+        u1 = await publish_sms(rc_emulator, "hello bot", from_number="+15550001111")
+        u2 = await publish_presence(rc_emulator, "Busy", telephonyStatus="Ringing")
+        call = await publish_call(rc_emulator, seed=1)
+        got = await collect(events, 6)
+    assert [n.uuid for n in got] == [u1, u2, *call]
+    sms, presence = got[0].to_wire(), got[1].to_wire()
+    assert sms["body"]["subject"] == "hello bot"
+    assert sms["body"]["from"]["phoneNumber"] == "+15550001111"
+    assert presence["body"]["presenceStatus"] == "Busy"
+    assert presence["body"]["telephonyStatus"] == "Ringing"
+    codes = [n.to_wire()["body"]["parties"][0]["status"]["code"] for n in got[2:]]
+    assert codes == ["Setup", "Proceeding", "Answered", "Disconnected"]
+
+
+async def test_faults_through_the_fixture(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    async with rc_client.subscribe([PRESENCE]) as events:
+        await rc_emulator.abort_connections()
+        uuid = await publish_presence(rc_emulator, "Offline")  # buffered, then replayed
+        assert (await next_event(events)).uuid == uuid
+    assert rc_emulator.stats.recoveries_succeeded == 1
+
+
+@pytest.mark.rc_emulator(extensions=3, seed=5)
+def test_marker_configures_the_emulator(rc_emulator: Emulator, rc_env: dict[str, str]) -> None:
+    assert len(rc_emulator.extension_ids) == 3
+    assert rc_env["RINGCENTRAL_SERVER_URL"] == rc_emulator.server_url
+    assert sorted(rc_env) == [
+        "RINGCENTRAL_CLIENT_ID",
+        "RINGCENTRAL_CLIENT_SECRET",
+        "RINGCENTRAL_JWT",
+        "RINGCENTRAL_SERVER_URL",
+    ]
+    assert event_path(rc_emulator, "presence").endswith(f"/{rc_emulator.extension_id}/presence")
+
+
+def test_rc_env_vars_sets_the_environment(rc_env_vars: None, rc_env: dict[str, str]) -> None:
+    client = rcstream.Client.from_env()
+    assert client.server_url == rc_env["RINGCENTRAL_SERVER_URL"]
+
+
+async def test_next_event_times_out(rc_emulator: Emulator, rc_client: rcstream.Client) -> None:
+    async with rc_client.subscribe([PRESENCE]) as events:
+        with pytest.raises(TimeoutError):
+            await next_event(events, timeout=0.05)
+
+
+USER_TEST = """
+import pytest
+from rcstream.testing import next_event, publish_sms
+
+@pytest.mark.asyncio
+async def test_my_bot(rc_emulator, rc_client):
+    sms = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
+    async with rc_client.subscribe([sms]) as events:
+        await publish_sms(rc_emulator, "ping")
+        event = await next_event(events)
+        assert event.to_wire()["body"]["subject"] == "ping"
+
+@pytest.mark.rc_emulator(extensions=2)
+def test_sync_can_use_options(rc_emulator_options):
+    assert rc_emulator_options["extensions"] == 2
+    assert rc_emulator_options["auth_rate_limit"] is None
+"""
+
+
+def test_plugin_works_for_a_user_in_strict_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TEST)
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
