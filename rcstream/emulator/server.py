@@ -2072,10 +2072,17 @@ class Emulator:
 
 
 def _first_match(filters: list[EventFilter], path: str, params: Params) -> EventFilter | None:
+    """The subscription filter an event is delivered through: the most specific match.
+
+    When a subscription holds both a plain and a narrowed filter for one resource (presence
+    and ``?detailedTelephonyState=true``), the platform delivers the detailed form ("detailed
+    wins"), so the filter naming the most query parameters is preferred; ties keep order.
+    """
+    best: EventFilter | None = None
     for f in filters:
-        if f.matches(path, params):
-            return f
-    return None
+        if f.matches(path, params) and (best is None or len(f.params) > len(best.params)):
+            best = f
+    return best
 
 
 def _query_dict(qs: str, query: Any) -> dict[str, list[str]]:
