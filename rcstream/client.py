@@ -662,7 +662,8 @@ class Client:
         version = self._version
         self._state.want_filters(self._wanted())
         self._kick_sync()
-        with anyio.move_on_after(self.options.close_timeout):
+        # best effort: leaving never raises because the stream broke meanwhile
+        with anyio.move_on_after(self.options.close_timeout), contextlib.suppress(RCStreamError):
             await self._wait_until(lambda: self._confirmed >= version, None)
 
     def _kick_sync(self) -> None:
