@@ -14,3 +14,17 @@ def test_every_exception_derives_from_root() -> None:
         obj = getattr(rcstream, name)
         if isinstance(obj, type) and issubclass(obj, BaseException):
             assert issubclass(obj, rcstream.RCStreamError), name
+
+
+def test_import_and_help_stay_light() -> None:
+    """`import rcstream` and the CLI module load no network or model code until used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rcstream, rcstream.cli; "
+        "print(sorted(m for m in ('aiohttp', 'websockets', 'pydantic', 'rcstream.models') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
