@@ -1,0 +1,88 @@
+"""The pure retry policy, the backoff generator and the Auth-group budget."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+import rcstream
+from rcstream._http import AuthBudget
+from rcstream.retry import backoff, classify
+
+
+@pytest.mark.parametrize(
+    ("exc", "retry"),
+    [
+        (rcstream.ConnectionFailedError("x"), True),
+        (rcstream.ProtocolError("x"), True),
+        (rcstream.GatewayError("x", error_code="WSG-902"), True),
+        (rcstream.GatewayError("x", error_code="WSG-903"), True),
+        (rcstream.GatewayError("x", error_code="OAU-129", status=401), True),
+        (rcstream.GatewayError("x", status=503), True),
+        (rcstream.RequestTimeoutError("x"), True),
+        (rcstream.RateLimitedError("x", retry_after=2.0), True),
+        (rcstream.GatewayError("x", error_code="SUB-508", status=400), False),
+        (rcstream.AuthenticationError("x"), False),
+        (rcstream.PermissionDeniedError("x", error_code="SUB-528"), False),
+        (rcstream.ConfigurationError("x"), False),
+        (rcstream.RecoveryFailedError("x"), False),
+        (RuntimeError("bug"), False),
+    ],
+)
+def test_classify(exc: BaseException, retry: bool) -> None:
+    assert classify(exc).retry is retry
+
+
+def test_server_timeouts_reset_the_backoff_and_429_sets_a_floor() -> None:
+    assert classify(rcstream.GatewayError("x", error_code="WSG-903")).reset
+    assert classify(rcstream.RateLimitedError("x", retry_after=7.0)).min_delay == 7.0
+
+
+def test_backoff_first_retry_is_immediate_then_capped_with_jitter() -> None:
+    delays = list(itertools.islice(backoff(base=1, cap=8, jitter=0.5, rng=random.Random(3)), 8))
+    assert delays[0] == 0.0
+    nominal = [1, 2, 4, 8, 8, 8, 8]
+    for got, top in zip(delays[1:], nominal, strict=True):
+        assert top * 0.5 <= got <= top
+
+
+def test_backoff_without_jitter_is_exact() -> None:
+    assert list(itertools.islice(backoff(base=0.5, cap=3, jitter=0), 6)) == [0, 0.5, 1, 2, 3, 3]
+
+
+async def test_auth_budget_waits_when_the_window_is_full() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    budget = AuthBudget(calls=2, window=60.0, clock=lambda: now[0], sleep=sleep)
+    await budget.acquire()
+    now[0] += 10
+    await budget.acquire()
+    await budget.acquire()  # third call in the window: waits for the first to age out
+    assert waits == [50.0]
+
+
+async def test_auth_budget_penalty_after_429() -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    budget = AuthBudget(calls=5, window=60.0, clock=lambda: now[0], sleep=sleep)
+    budget.penalise(3.0)
+    await budget.acquire()
+    assert waits == [3.0]
+
+
+async def test_auth_budget_disabled() -> None:
+    budget = AuthBudget(calls=None)
+    for _ in range(100):
+        await budget.acquire()
