@@ -183,7 +183,7 @@ def _verbosity_parent() -> _Parser:
         "--verbose",
         action="count",
         default=argparse.SUPPRESS,
-        help="more detail on stderr (-v debug logs of rcstream, -vv also other libraries)",
+        help="more detail on stderr (-v rcstream debug logs, -vv also every frame and other libraries)",
     )
     return parent
 
@@ -469,6 +469,7 @@ def configure_logging(*, quiet: bool, verbose: int, library_info: bool = True) -
     elif verbose == 1:
         root.setLevel(logging.WARNING)
         rc_logger.setLevel(logging.DEBUG)
+        logging.getLogger("rcstream.frames").setLevel(logging.INFO)  # frames only with -vv
     else:
         root.setLevel(logging.WARNING)
         rc_logger.setLevel(logging.INFO if library_info else logging.WARNING)
