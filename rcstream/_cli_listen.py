@@ -179,7 +179,7 @@ def _filters_from_args(args: argparse.Namespace) -> list[str]:
     if names:
         if "help" in names or "list" in names:
             lines = [f"  {name:<18} {' '.join(fs)}" for name, fs in filters_mod.PRESETS.items()]
-            sys.stderr.write("presets for -e/--events:\n" + "\n".join(lines) + "\n")
+            sys.stdout.write("presets for -e/--events:\n" + "\n".join(lines) + "\n")
             raise SystemExit(0)
         result.extend(filters_mod.preset(names))
     for raw in args.filters:

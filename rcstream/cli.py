@@ -183,7 +183,8 @@ def _verbosity_parent() -> _Parser:
         "--verbose",
         action="count",
         default=argparse.SUPPRESS,
-        help="more detail on stderr (-v rcstream debug logs, -vv also every frame and other libraries)",
+        help="more detail on stderr (-v rcstream debug logs; -vv also every frame and "
+        "other libraries)",
     )
     return parent
 
