@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -154,7 +155,8 @@ async def run_floor(
         ws_url = f"{ws_info['uri']}?access_token={ws_info['ws_access_token']}"
         if wsc is not None:
             ws_url += f"&wsc={wsc}"
-        async with websockets.connect(ws_url, max_size=None) as ws:
+        # close_timeout only shortens the teardown after the measurement (--quick runs)
+        async with websockets.connect(ws_url, max_size=None, close_timeout=0.2) as ws:
             try:
                 while not consumer.done.is_set():
                     frame = json.loads(await ws.recv())
@@ -200,7 +202,17 @@ async def run_sdk(
             time.sleep(delay)  # the SDK's handlers are synchronous: a slow one blocks the loop
 
     ws.on(WebSocketEvents.receiveSubscriptionNotification, handler)
+    ready = asyncio.Event()
+    ws.on(WebSocketEvents.connectionCreated, lambda _client: ready.set())
     connection = asyncio.ensure_future(ws.create_new_connection())
+    connection.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
+    # Wait for the connection before subscribing: create_subscription() on a connection that
+    # is not ready yet sleeps a whole second before it retries (protocol.md §12.1, bug 5).
+    ready_wait = asyncio.ensure_future(ready.wait())
+    await asyncio.wait({connection, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+    ready_wait.cancel()
+    if connection.done():
+        connection.result()
     await ws.create_subscription(filters)
     if subscribed is not None:
         subscribed.set()
@@ -219,13 +231,15 @@ async def run_sdk(
 
 def rcstream_options() -> Any:
     """``ClientOptions`` with no deliberately configured waits: zero backoff (the first retry
-    is immediate anyway) and no client-side auth rate limiter."""
+    is immediate anyway) and no client-side auth rate limiter; all else default."""
     from rcstream.client import ClientOptions
 
+    # close_timeout only shortens the teardown after the measurement (--quick runs).
+    common: dict[str, Any] = {"auth_rate_limit": None, "close_timeout": 0.2}
     try:
-        return ClientOptions(backoff_base=0.0, backoff_cap=0.0, auth_rate_limit=None)
+        return ClientOptions(backoff_base=0.0, backoff_cap=0.0, **common)
     except Exception:  # the options validate their values: fall back to the smallest accepted
-        return ClientOptions(backoff_base=0.001, backoff_cap=0.001, auth_rate_limit=None)
+        return ClientOptions(backoff_base=0.001, backoff_cap=0.001, **common)
 
 
 async def run_rcstream(
@@ -439,7 +453,7 @@ async def task_main(kind: str, task: str, a: argparse.Namespace) -> dict[str, An
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.clients")
     p.add_argument("kind", choices=[*RUNNERS, "sink"])
     p.add_argument("task", choices=["throughput", "latency", "reconnect", "idle", "slow"])
@@ -452,8 +466,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--sample", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=120.0)
-    a = p.parse_args(argv)
-    asyncio.run(_main(a))
+    return p
+
+
+async def run_in_process(argv: list[str]) -> dict[str, Any]:
+    """Run one client task in the running loop (``--quick``), then have the server drop the
+    sockets so that the client's teardown is immediate."""
+    a = build_parser().parse_args(argv)
+    try:
+        return await task_main(a.kind, a.task, a)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            await http_post(a.url, "/bench/abort")
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_main(build_parser().parse_args(argv)))
 
 
 async def _main(a: argparse.Namespace) -> None:

@@ -254,6 +254,7 @@ class FloodServer:
         self._next_index = 0
         self._conn_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sockets: set[asyncio.StreamWriter] = set()
         self.stopped = asyncio.Event()
 
     def prepare(self) -> None:
@@ -278,10 +279,17 @@ class FloodServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        self.abort_all()
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def abort_all(self) -> None:
+        """Drop every open WebSocket without a close frame (``POST /bench/abort``)."""
+        for writer in list(self._sockets):
+            writer.transport.abort()
+        self._sockets.clear()
 
     @property
     def url(self) -> str:
@@ -348,6 +356,9 @@ class FloodServer:
             return 200, self.stats.__dict__
         if path == "/bench/shutdown":
             return 200, {}
+        if path == "/bench/abort":
+            self.abort_all()
+            return 200, {}
         return 404, {"errorCode": "CMN-102", "message": f"Resource for {path} is not found"}
 
     # ------------------------------------------------------------------ WebSocket
@@ -368,6 +379,7 @@ class FloodServer:
             ).encode()
         )
         self.stats.connections += 1
+        self._sockets.add(writer)
         self._conn_seq += 1
         recovering = "wsc" in query
         started = False  # a producer runs on this connection
@@ -394,6 +406,8 @@ class FloodServer:
                 started = self._on_text(writer, data, started)
         except (asyncio.IncompleteReadError, ConnectionError):
             return
+        finally:
+            self._sockets.discard(writer)
 
     def _on_text(self, writer: asyncio.StreamWriter, data: bytes, started: bool) -> bool:
         """Answer one client text frame; return whether a producer now runs."""
@@ -439,6 +453,8 @@ class FloodServer:
         self.stats.flood_start_ns = time.monotonic_ns()
         try:
             for chunk in self._chunks:
+                if transport.is_closing():
+                    break
                 transport.write(chunk)
                 if transport.get_write_buffer_size() > _HIGH_WATER:
                     await writer.drain()
@@ -459,6 +475,8 @@ class FloodServer:
         self.stats.flood_start_ns = t0
         try:
             for i in range(self.cfg.n):
+                if transport.is_closing():
+                    break
                 delay = t0 + i * interval_ns - time.monotonic_ns()
                 if delay > 0:
                     await asyncio.sleep(delay / 1e9)
@@ -503,7 +521,8 @@ async def serve(cfg: FloodConfig) -> None:
         await srv.stopped.wait()
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_config(argv: list[str] | None = None) -> FloodConfig:
+    """Parse the command line (see ``python -m bench.flood --help``) into a config."""
     p = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=["flood", "rate", "idle", "reconnect"], default="flood")
     p.add_argument("-n", type=int, default=20_000, help="notifications per subscription")
@@ -514,7 +533,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--family", default="telephony-sessions")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
-    cfg = FloodConfig(a.mode, a.n, a.rate, a.cycles, a.gap, a.recovery, a.family, a.seed)
+    return FloodConfig(a.mode, a.n, a.rate, a.cycles, a.gap, a.recovery, a.family, a.seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_config(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(cfg))
     sys.stdout.flush()

@@ -73,8 +73,8 @@ QUICK = Sizes(
     reconnect_cycles=2,
     idle_filters=50,
     idle_hold=0.1,
-    slow_duration=1.0,
-    slow_sample=0.25,
+    slow_duration=0.5,
+    slow_sample=0.1,
     slow_rounds=1,
     startup_runs=1,
     timeout=30.0,
@@ -91,9 +91,54 @@ def env() -> dict[str, str]:
 # --------------------------------------------------------------------------- processes
 
 
+#: ``--quick`` runs the flood server in a thread and the clients in this process, so the
+#: smoke test takes seconds; the figures of such a run mean nothing. Full runs never do.
+IN_PROCESS = False
+
+
+@contextlib.contextmanager
+def _flood_thread(args: tuple[str, ...]) -> Iterator[str]:
+    import asyncio
+    import threading
+
+    from bench.flood import FloodServer, parse_config
+
+    cfg = parse_config(list(args))
+    box: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def serve() -> None:
+        async with FloodServer(cfg) as srv:
+            box["srv"], box["loop"] = srv, asyncio.get_running_loop()
+            started.set()
+            await srv.stopped.wait()
+
+    def target() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # surfaced below
+            box["error"] = exc
+            started.set()
+
+    thread = threading.Thread(target=target, name="flood", daemon=True)
+    thread.start()
+    started.wait(30)
+    if "srv" not in box:
+        raise RuntimeError(f"flood server thread did not start: {box.get('error')!r}")
+    try:
+        yield str(box["srv"].url)
+    finally:
+        box["loop"].call_soon_threadsafe(box["srv"].stopped.set)
+        thread.join(10)
+
+
 @contextlib.contextmanager
 def flood(*args: str, timeout: float = 60.0) -> Iterator[str]:
     """Run ``python -m bench.flood ARGS`` in its own process; yield its base URL."""
+    if IN_PROCESS:
+        with _flood_thread(args) as url:
+            yield url
+        return
     proc = subprocess.Popen(
         [PY, "-m", "bench.flood", *args],
         stdout=subprocess.PIPE,
@@ -125,7 +170,14 @@ def server_stats(url: str) -> dict[str, Any]:
 
 def client(kind: str, task: str, url: str, *args: str, timeout: float) -> dict[str, Any]:
     """Run ``python -m bench.clients KIND TASK`` to completion; return its JSON result."""
-    cmd = [PY, "-m", "bench.clients", kind, task, "--url", url, "--timeout", str(timeout), *args]
+    argv = [kind, task, "--url", url, "--timeout", str(timeout), *args]
+    if IN_PROCESS:
+        import asyncio
+
+        from bench.clients import run_in_process
+
+        return asyncio.run(run_in_process(argv))
+    cmd = [PY, "-m", "bench.clients", *argv]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=timeout + 30
     )
@@ -452,7 +504,7 @@ def bench_memory(sz: Sizes) -> dict[str, Any]:
 
     idle_runs = interleave(sz.rounds, kinds, idle)
     delay = 10.0 / sz.rate
-    n = int(sz.rate * (sz.slow_duration + 10))
+    n = int(sz.rate * sz.slow_duration * 1.1) + 100
 
     def slow(kind: str, r: int) -> dict[str, Any]:
         args = ["--mode", "rate", "-n", str(n), "--rate", str(sz.rate)]
@@ -658,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--png", type=Path, default=None, help="plot file")
     a = p.parse_args(argv)
+    global IN_PROCESS
+    IN_PROCESS = a.quick
     sz = Sizes(**QUICK.__dict__) if a.quick else Sizes()
     if a.rounds:
         sz.rounds = a.rounds
