@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +256,19 @@ def test_format_pretty_handles_odd_bodies() -> None:
         weird = {"event": "/restapi/v1.0/account/1/extension/2/telephony/sessions", "body": body}
         assert "telephony" in format_pretty(weird, color=False)
     assert format_pretty({}, color=False)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """``rcstream --help`` must stay fast: no aiohttp, websockets, pydantic or client."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from rcstream.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['listen', '--help']) == 0\n"
+        "heavy = ('aiohttp', 'websockets', 'pydantic', 'rcstream.client', 'rcstream.emulator')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
