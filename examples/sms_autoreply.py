@@ -6,9 +6,9 @@ Each inbound SMS to the authorised extension gets a reply sent with
 ``client.request("POST", "/restapi/v1.0/account/~/extension/~/sms", ...)`` — REST over the
 WebSocket, no second HTTP connection. One line per reply goes to stdout.
 
-The bundled emulator does not implement sending SMS (``/sms`` answers 404), so against it
-run with ``--dry-run``: the bot then prints the reply it *would* send. Without
-``--dry-run`` a failed send is logged and the bot carries on.
+With ``--dry-run`` the bot prints the reply it *would* send instead of sending it. A failed
+send is logged and the bot carries on. The bundled emulator accepts the sends (see
+``Emulator.sent_sms``), so the whole loop runs offline.
 """
 
 from __future__ import annotations

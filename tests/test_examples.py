@@ -74,9 +74,13 @@ async def test_sms_autoreply(rc_emulator: Emulator, tmp_path: Path, dry_run: boo
             "shortly.",
         ]
     else:
-        # The emulator does not implement /sms: the bot logs the failure and carries on.
-        assert out == ""
-        assert err.count("Could not reply to") == 2
+        assert out.splitlines() == [
+            "replied to +15550000001: We are open 9am-5pm, Monday to Friday.",
+            "replied to +15550000002: Thanks for your message! We will get back to you shortly.",
+        ]
+        sent = rc_emulator.sent_sms
+        assert [m["to"][0]["phoneNumber"] for m in sent] == ["+15550000001", "+15550000002"]
+        assert "Could not reply" not in err
 
 
 def test_calls_to_csv_in_process() -> None:

@@ -66,6 +66,7 @@ class EmulatorStats:
     pings_sent: int = 0
     pongs_received: int = 0
     sessions_expired: int = 0
+    sms_sent: int = 0
     closes_by_reason: dict[str, int] = field(default_factory=dict)
 
 

@@ -265,6 +265,8 @@ class Emulator:
         self.event_rate = float(event_rate)
 
         self._stats = EmulatorStats()
+        #: Outbound SMS accepted by ``POST .../extension/~/sms`` (message records), oldest first.
+        self.sent_sms: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
         self._oauth: dict[str, _OAuthSession] = {}
         self._access: dict[str, _AccessToken] = {}
@@ -1161,6 +1163,14 @@ class Emulator:
                     return self._delete_subscription(rest[0], ctx)
             elif len(rest) == 2 and rest[1] == "renew" and method == "POST":
                 return self._renew_subscription(rest[0], ctx)
+        elif (
+            p[:3] == ["restapi", "v1.0", "account"]
+            and len(p) == 7
+            and p[4] == "extension"
+            and p[6] == "sms"
+            and method == "POST"
+        ):
+            return self._send_sms(p[3], p[5], body, ctx)
         elif p[:3] == ["restapi", "v1.0", "account"] and len(p) >= 4 and method == "GET":
             if p[3] not in ("~", self._account_id):
                 return _Reply(
@@ -1196,6 +1206,62 @@ class Emulator:
                 parameterName="path",
             ),
         )
+
+    def _send_sms(self, account: str, extension: str, body: Any, ctx: _AuthContext) -> _Reply:
+        """``POST .../extension/~/sms``: accept an outbound SMS and return its message record.
+
+        The message is not delivered anywhere; it is kept in :attr:`Emulator.sent_sms`.
+        """
+        if account not in ("~", self._account_id) or extension not in ("~", ctx.extension_id):
+            return _Reply(
+                404,
+                wire.rc_error(
+                    "CMN-102",
+                    "Resource for parameter [extensionId] is not found",
+                    parameterName="extensionId",
+                ),
+            )
+        problems = []
+        if not isinstance(body, dict):
+            body = {}
+            problems.append("body")
+        to = body.get("to")
+        if not (isinstance(to, list) and to and all(isinstance(t, dict) for t in to)):
+            problems.append("to")
+        if not isinstance(body.get("text"), str) or not body.get("text"):
+            problems.append("text")
+        if problems:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    f"Parameter [{problems[0]}] value is invalid",
+                    parameterName=problems[0],
+                ),
+            )
+        msg_id = str(self._rng.randrange(10**11, 10**12))
+        now = wire.iso_z(wire.utcnow())
+        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}"
+        record = {
+            "uri": f"{base}/extension/{ctx.extension_id}/message-store/{msg_id}",
+            "id": int(msg_id),
+            "to": to,
+            "from": body.get("from") or {"phoneNumber": self._username},
+            "type": "SMS",
+            "creationTime": now,
+            "readStatus": "Read",
+            "priority": "Normal",
+            "attachments": [],
+            "direction": "Outbound",
+            "availability": "Alive",
+            "subject": body["text"],
+            "messageStatus": "Queued",
+            "conversationId": msg_id,
+            "lastModifiedTime": now,
+        }
+        self.sent_sms.append(record)
+        self._inc("sms_sent")
+        return _Reply(200, record)
 
     def _find_extension(self, ext_id: str) -> ExtensionRecord | None:
         for e in self._extensions:

@@ -192,3 +192,34 @@ async def test_rate_limited_api_call(rc: Rc) -> None:
     assert reply.status == 429
     assert reply.headers["Retry-After"] == "3"
     assert (await rc.api("GET", "/restapi/v1.0/account/~", at)).status == 200
+
+
+async def test_send_sms_over_rest_and_over_the_socket() -> None:
+    import rcstream
+    from rcstream.emulator import Emulator
+
+    async with Emulator(auth_rate_limit=None) as emu:
+        client = rcstream.Client.from_env(
+            emu.env(), options=rcstream.ClientOptions(auth_rate_limit=None)
+        )
+        async with client:
+            body = {
+                "from": {"phoneNumber": "+16505550100"},
+                "to": [{"phoneNumber": "+1415"}],
+                "text": "hello",
+            }
+            over_ws = await client.request("POST", "/restapi/v1.0/account/~/extension/~/sms", body)
+            over_http = await client.rest(
+                "POST", "/restapi/v1.0/account/~/extension/~/sms", json=body
+            )
+            for resp in (over_ws, over_http):
+                assert resp.body["subject"] == "hello"
+                assert resp.body["direction"] == "Outbound"
+                assert resp.body["type"] == "SMS"
+            with pytest.raises(rcstream.GatewayError) as info:
+                await client.request(
+                    "POST", "/restapi/v1.0/account/~/extension/~/sms", {"to": [], "text": "x"}
+                )
+            assert info.value.error_code == "CMN-101"
+    assert [m["subject"] for m in emu.sent_sms] == ["hello", "hello"]
+    assert emu.stats.sms_sent == 2
