@@ -793,6 +793,7 @@ class Client:
             ping_interval=opts.ping_interval,
             ping_timeout=opts.ping_timeout,
             user_agent=opts.user_agent or f"rcstream/{_version()}",
+            verify_ssl=opts.verify_ssl,
         )
         rnd = _Round(transport=transport)
         self._round = rnd

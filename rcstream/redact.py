@@ -21,14 +21,18 @@ _SECRET_KEYS = (
 )
 # key=value in URLs and form bodies
 _QUERY_RE: Final = re.compile(rf"(?i)(?<![A-Za-z_])({_SECRET_KEYS})=([^&\s\"'#]+)")
-# "key": "value" in JSON
-_JSON_RE: Final = re.compile(rf'(?i)"({_SECRET_KEYS})"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# "key": "value" in JSON; an unterminated value (text cut mid-token) is masked to the end
+_JSON_RE: Final = re.compile(rf'(?i)"({_SECRET_KEYS})"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|\\?$)')
 # Authorization: Bearer/Basic xxx
 _AUTH_RE: Final = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+")
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every recognisable secret replaced by ``[secure]``."""
+    """Return ``text`` with every recognisable secret replaced by ``[secure]``.
+
+    Safe on excerpts: a secret value cut off by truncation is masked up to the cut.
+    Truncate first, then redact.
+    """
     if not text:
         return text
     text = _QUERY_RE.sub(lambda m: f"{m.group(1)}={MASK}", text)

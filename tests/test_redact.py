@@ -42,3 +42,14 @@ def test_secret_never_shows() -> None:
         import pickle
 
         pickle.dumps(s)
+
+
+TOKEN = "TOKEN-abcdefghijklmnop"
+FRAME = f'[{{"type":"ConnectionDetails","wsc":{{"token":"{TOKEN}","sequence":1}}}}]'
+
+
+@pytest.mark.parametrize("cut", range(1, len(FRAME)))
+def test_a_token_cut_by_truncation_is_still_masked(cut: int) -> None:
+    excerpt = redact(FRAME[:cut])
+    pieces = {TOKEN[i : i + 3] for i in range(len(TOKEN) - 2)}
+    assert not [p for p in pieces if p in excerpt], excerpt
