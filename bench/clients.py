@@ -155,8 +155,12 @@ async def run_floor(
         ws_url = f"{ws_info['uri']}?access_token={ws_info['ws_access_token']}"
         if wsc is not None:
             ws_url += f"&wsc={wsc}"
-        # close_timeout only shortens the teardown after the measurement (--quick runs)
-        async with websockets.connect(ws_url, max_size=None, close_timeout=0.2) as ws:
+        # No keepalive pings: behind a slow consumer the pong waits in the socket behind
+        # unread frames and websockets would drop the link (the SDK, with the defaults,
+        # does). close_timeout only shortens the teardown after the measurement.
+        async with websockets.connect(
+            ws_url, max_size=None, close_timeout=0.2, ping_interval=None
+        ) as ws:
             try:
                 while not consumer.done.is_set():
                     frame = json.loads(await ws.recv())
@@ -396,6 +400,10 @@ async def task_main(kind: str, task: str, a: argparse.Namespace) -> dict[str, An
         return {"last_ns": last_ns, "count": a.n, "cpu_s": time.process_time() - cpu0}
     runner = RUNNERS[kind]
     result: dict[str, Any] = {"kind": kind, "task": task}
+    if getattr(a, "patch", ""):
+        from bench.patches import apply
+
+        result["patches"] = apply(a.patch)
     if task in ("throughput", "latency"):
         consumer = Consumer(a.n, log=task == "latency")
         cpu0 = time.process_time()
@@ -432,13 +440,15 @@ async def task_main(kind: str, task: str, a: argparse.Namespace) -> dict[str, An
     elif task == "slow":
         consumer = Consumer(10**9)
         run = asyncio.ensure_future(runner(a.url, consumer, [FILTER], delay=a.delay))
-        samples: list[tuple[float, int, int]] = []
+        samples: list[tuple[float, int, int, int]] = []
         t0 = time.monotonic()
         try:
             while time.monotonic() - t0 < a.duration:
                 await asyncio.sleep(a.sample)
-                if run.done():
-                    run.result()
+                if run.done():  # the client gave up: say when and why, stop sampling
+                    exc = run.exception()
+                    result["ended_after_s"] = round(time.monotonic() - t0, 3)
+                    result["ended_by"] = f"{type(exc).__name__}: {exc}" if exc else "returned"
                     break
                 samples.append((round(time.monotonic() - t0, 3), *rss_kb(), consumer.count))
         except BaseException:
@@ -466,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--sample", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--patch", default="", help="bench.patches to apply (rcstream only)")
     return p
 
 

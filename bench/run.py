@@ -205,11 +205,15 @@ def cli_env(url: str) -> dict[str, str]:
     return e
 
 
-def run_cli(url: str, n: int, *, timeout: float) -> dict[str, Any]:
-    """``rcstream listen -f FILTER -n N --format json > /dev/null``; wall and CPU time."""
+def run_cli(url: str, n: int, *, timeout: float, patch: str = "") -> dict[str, Any]:
+    """``rcstream listen -f FILTER -n N --format json > /dev/null``; wall and CPU time.
+
+    With ``patch``, the same CLI runs through ``python -m bench.patches PATCH --``.
+    """
     from bench.clients import FILTER
 
-    cmd = [rcstream_exe(), "listen", "-q", "-f", FILTER, "-n", str(n), "--format", "json"]
+    args = ["listen", "-q", "-f", FILTER, "-n", str(n), "--format", "json"]
+    cmd = [PY, "-m", "bench.patches", patch, "--", *args] if patch else [rcstream_exe(), *args]
     start = time.monotonic_ns()
     with open(os.devnull, "wb") as devnull:
         proc = subprocess.Popen(
@@ -291,6 +295,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
+        "loadavg": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
@@ -538,11 +543,18 @@ def bench_memory(sz: Sizes) -> dict[str, Any]:
             "consumed": res["count"],
             "server_sent": st["sent"],
             "server_stalled_s": st["stalled_s"],
+            "ended_after_s": res.get("ended_after_s"),
+            "ended_by": res.get("ended_by"),
         }
         print(
             f"  slow r{r} {kind:9s} rss {row['rss_first_mb']:.1f} -> {row['rss_last_mb']:.1f} "
             f"MB (max {row['rss_max_mb']:.1f}; 2nd-half slope {slope:+.2f} MB/min); "
-            f"consumed {row['consumed']} of {row['server_sent']} sent",
+            f"consumed {row['consumed']} of {row['server_sent']} sent"
+            + (
+                f"; CLIENT ENDED after {res['ended_after_s']} s: {res['ended_by']}"
+                if res.get("ended_by")
+                else ""
+            ),
             flush=True,
         )
         return row
@@ -631,6 +643,66 @@ def bench_startup(sz: Sizes) -> dict[str, Any]:
     return {"sizes": sz.__dict__, "runs": runs + listen_runs, "summary": summary}
 
 
+#: Simulated fixes (bench/patches.py) measured against the unpatched code, same harness.
+FIX_CONFIGS = (
+    "rcstream",
+    "rcstream+gc-freeze",
+    "rcstream+lazy-body",
+    "rcstream+gc-freeze,lazy-body",
+    "cli",
+    "cli+gc-freeze",
+    "cli+gc-freeze,lazy-body,raw-json",
+)
+
+
+def bench_fixes(sz: Sizes) -> dict[str, Any]:
+    """Throughput of rcstream and its CLI with simulated fixes (``bench.patches``), next to
+    the floor and the SDK, interleaved like ``throughput``."""
+    configs = ("floor", "sdk", *FIX_CONFIGS)
+
+    def one(config: str, r: int) -> dict[str, Any]:
+        kind, _, patch = config.partition("+")
+        with flood("--mode", "flood", "-n", str(sz.n)) as url:
+            if kind == "cli":
+                res = run_cli(url, sz.n, timeout=sz.timeout, patch=patch)
+                st = server_stats(url)
+                elapsed = (res["exit_ns"] - st["flood_start_ns"]) / 1e9
+            else:
+                extra = ["--patch", patch] if patch else []
+                res = client(kind, "throughput", url, "-n", str(sz.n), *extra, timeout=sz.timeout)
+                st = server_stats(url)
+                elapsed = (res["last_ns"] - st["flood_start_ns"]) / 1e9
+        row = {
+            "config": config,
+            "round": r,
+            "rate": res["count"] / elapsed,
+            "cpu_us": res["cpu_s"] / res["count"] * 1e6,
+        }
+        print(f"  fixes r{r} {config:34s} {row['rate']:10.0f}/s", flush=True)
+        return row
+
+    runs = interleave(sz.rounds, configs, one)
+    summary = {
+        c: {
+            "rate_median": median([x["rate"] for x in runs if x["config"] == c]),
+            "cpu_us_median": median([x["cpu_us"] for x in runs if x["config"] == c]),
+        }
+        for c in configs
+    }
+    ratios = {}
+    for c in FIX_CONFIGS:
+        for base in ("sdk", "floor"):
+            ratios[f"{c}/{base}"] = median(
+                [
+                    a["rate"] / b["rate"]
+                    for a in runs
+                    for b in runs
+                    if a["config"] == c and b["config"] == base and a["round"] == b["round"]
+                ]
+            )
+    return {"sizes": sz.__dict__, "runs": runs, "summary": summary, "ratios": ratios}
+
+
 # --------------------------------------------------------------------------- plot
 
 
@@ -695,6 +767,7 @@ BENCHES: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "reconnect": bench_reconnect,
     "memory": bench_memory,
     "startup": bench_startup,
+    "fixes": bench_fixes,
 }
 
 
