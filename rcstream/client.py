@@ -366,7 +366,7 @@ class Client:
         self.server_url = server_url.rstrip("/")
         self.auth = auth
         self.options = options or ClientOptions()
-        self.stats = ClientStats()
+        self._stats = ClientStats()
         opts = self.options
         self._state = SessionState(
             timings=SessionTimings(
@@ -399,6 +399,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters for what this client has done (a live object; read, don't write)."""
+        self._stats.duplicates = self._state.duplicates
+        return self._stats
 
     # ---- construction -------------------------------------------------------------------
 
@@ -693,7 +699,7 @@ class Client:
                 self._changed.notify_all()
 
     def _gap_item(self, reason: Any, message: str, **kw: Any) -> Gap:
-        self.stats.gaps += 1
+        self._stats.gaps += 1
         logger.warning("Events may be missing: %s", message)
         return Gap(reason=reason, message=message, **kw)
 
@@ -755,7 +761,7 @@ class Client:
                 await self._fail(err)
                 return
             delay = max(next(delays), decision.min_delay)
-            self.stats.reconnects += 1
+            self._stats.reconnects += 1
             logger.info("Reconnecting in %.2f s: %s", delay, reason)
             if delay > 0:
                 await opts.sleep(delay)
@@ -799,7 +805,7 @@ class Client:
         self._round = rnd
         started = opts.clock()
         state.connection_opened(opts.clock(), plan)
-        self.stats.connects += 1
+        self._stats.connects += 1
         try:
             async with anyio.create_task_group() as tg:
                 rnd.tg = tg
@@ -902,7 +908,17 @@ class Client:
                     await self._reject(version, exc)
                     continue
                 if reply.status == 404:
-                    continue  # gone; the state now asks for a POST
+                    # the server lost the subscription (expired or deleted elsewhere): what
+                    # it matched meanwhile is gone; the state now asks for a POST
+                    if self._confirmed > 0:
+                        self._held.append(
+                            self._gap_item(
+                                "subscription_recreated",
+                                "The server no longer knew the subscription (404); it was "
+                                "created again and events in between may be missing.",
+                            )
+                        )
+                    continue
                 if not (200 <= reply.status < 300):
                     response = Response(reply.status, reply.headers, reply.body)
                     await self._reject(
@@ -943,7 +959,7 @@ class Client:
                 if isinstance(ev.tag, _Pending) and not ev.tag.future.done():
                     ev.tag.future.set_result(ev.response)
             elif isinstance(ev, HeartbeatDue):
-                self.stats.heartbeats += 1
+                self._stats.heartbeats += 1
                 await rnd.transport.send(self._state.heartbeat(self.options.clock()))
             elif isinstance(ev, Connected):
                 await self._on_connected(rnd, ev)
@@ -971,25 +987,25 @@ class Client:
                     "the link is dead, reconnecting."
                 )
             elif isinstance(ev, BadFrame):
-                self.stats.bad_frames += 1
+                self._stats.bad_frames += 1
                 logger.warning("%s Excerpt: %s", ev.error, ev.error.raw)
 
     def _on_notification(self, data: dict[str, Any]) -> None:
         try:
             note = parse_notification(data)
         except FrameDecodeError as exc:
-            self.stats.bad_frames += 1
+            self._stats.bad_frames += 1
             logger.warning("%s", exc)
             return
-        self.stats.notifications += 1
+        self._stats.notifications += 1
         consumers = self._consumers
         if len(consumers) == 1:
             if not consumers[0]._deliver(note):
-                self.stats.dropped += 1
+                self._stats.dropped += 1
             return
         for consumer in consumers:
             if consumer.matches(note.event) and not consumer._deliver(note):
-                self.stats.dropped += 1
+                self._stats.dropped += 1
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
         rnd.ready = True
@@ -997,10 +1013,10 @@ class Client:
         self._slots = None
         outcome = ev.outcome
         if outcome is RecoveryOutcome.RECOVERED:
-            self.stats.recoveries += 1
+            self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
         elif outcome is RecoveryOutcome.FAILED:
-            self.stats.recovery_failures += 1
+            self._stats.recovery_failures += 1
             logger.info(
                 "Session recovery failed (%s); re-creating the subscription",
                 ev.recovery_error_code or "no code",
@@ -1008,7 +1024,7 @@ class Client:
         else:
             logger.info("Connected (new session)")
         # Announced once the subscription is in place again (events flow from then on).
-        self._held.append(ConnectedItem(outcome=outcome.value, attempt=self.stats.connects))
+        self._held.append(ConnectedItem(outcome=outcome.value, attempt=self._stats.connects))
         if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
             if outcome is RecoveryOutcome.FAILED:
                 gap = self._gap_item(
@@ -1038,7 +1054,7 @@ class Client:
             self._broadcast(item)
 
     async def _on_gateway_error(self, error: ErrorFrame) -> None:
-        self.stats.gateway_errors += 1
+        self._stats.gateway_errors += 1
         code = error.error_code or "unknown"
         message = redact(error.message or "")
         if code.startswith("OAU-") and self._tokens is not None:

@@ -89,7 +89,21 @@ def build_ws_url(uri: str, ws_token: str, wsc: str | None = None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+_OWN_CLOSE_REASONS = {
+    1009: "the gateway sent a frame larger than ClientOptions.max_frame_size (raise it if "
+    "such frames are expected)",
+    1007: "the gateway sent a text frame that is not valid UTF-8",
+    1002: "the gateway broke the WebSocket protocol",
+}
+
+
 def _closed_error(exc: ConnectionClosed) -> ConnectionFailedError:
+    sent = exc.sent
+    if sent is not None and sent.code in _OWN_CLOSE_REASONS and exc.rcvd_then_sent is not True:
+        return ConnectionFailedError(
+            f"rcstream closed the connection ({sent.code}): {_OWN_CLOSE_REASONS[sent.code]}; "
+            "reconnecting."
+        )
     rcvd = exc.rcvd
     if rcvd is not None:
         reason = f" ({rcvd.reason[:100]})" if rcvd.reason else ""

@@ -232,6 +232,8 @@ class SessionState:
     subscribed_filters: tuple[str, ...] = ()
     wanted_filters: tuple[str, ...] = ()
     disconnected_at: float | None = None
+    #: Notifications dropped because their uuid was already delivered (replays).
+    duplicates: int = 0
     _link: _Link | None = None
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -369,6 +371,7 @@ class SessionState:
             uid = frame.message_id
         if uid is not None:
             if uid in self._seen:
+                self.duplicates += 1
                 return []
             self._seen[uid] = None
             if len(self._seen) > self.dedupe_window:

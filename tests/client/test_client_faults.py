@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
-from client_helpers import TELEPHONY, SleepRecorder, client_for, take, telephony
+from client_helpers import PRESENCE, TELEPHONY, SleepRecorder, client_for, take, telephony
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -245,3 +245,19 @@ def client_for_options(**kw: Any) -> rcstream.ClientOptions:
     from client_helpers import fast_options
 
     return fast_options(**kw)
+
+
+async def test_subscription_lost_on_the_server_is_recreated_with_a_gap(emu: Emulator) -> None:
+    async with client_for(emu) as client, client.subscribe(TELEPHONY, lifecycle=True) as ev:
+        await take(ev, 1)  # connected
+        old = client.subscription_id
+        # someone deletes it over REST (or it expired): the next PUT gets 404 SUB-507
+        await client.rest("DELETE", f"/restapi/v1.0/subscription/{old}")
+        async with client.subscribe(PRESENCE):
+            (gap,) = await take(ev, 1)
+        uid = await telephony(emu)
+        got = await take(ev, 1)
+    assert isinstance(gap, rcstream.Gap)
+    assert gap.reason == "subscription_recreated"
+    assert client.subscription_id != old
+    assert uuids(got) == [uid]

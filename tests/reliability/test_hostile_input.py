@@ -210,12 +210,6 @@ async def test_oversized_frame_reconnects_in_bounded_memory(hostile: Any) -> Non
     assert gw.connections == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rcstream/transport.py _closed_error() only reads exc.rcvd: when websockets itself "
-    "closes with 1009 (frame > max_frame_size) or 1007 (bad UTF-8) the reason is the generic "
-    "'The connection to the gateway was lost'",
-)
 async def test_oversized_frame_reason_names_max_frame_size(hostile: Any) -> None:
     items, _, _ = await giant_frame_run(hostile)
     disconnected = next(i for i in items if isinstance(i, rcstream.Disconnected))
@@ -407,12 +401,6 @@ async def test_replayed_uuid_is_dropped() -> None:
     assert client.stats.notifications == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rcstream/client.py ClientStats.duplicates is declared but never incremented: "
-    "SessionState._on_notification drops a replayed uuid silently (returns []), so the "
-    "client cannot count it",
-)
 async def test_replayed_uuid_is_counted_in_stats() -> None:
     async with Emulator(auth_rate_limit=None, seed=35) as emu:
         client = rcstream.Client.from_env(emu.env(), options=options())
