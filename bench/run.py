@@ -257,19 +257,49 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
 
 
+#: Runs that failed (kept in the results, left out of the medians).
+FAILURES: list[dict[str, Any]] = []
+
+
 def interleave(rounds: int, kinds: tuple[str, ...], fn: Callable[[str, int], Any]) -> list[Any]:
-    """Run ``fn(kind, round)`` for every kind, round after round (A B C A B C ...)."""
+    """Run ``fn(kind, round)`` for every kind, round after round (A B C A B C ...).
+
+    A run that fails is reported, recorded in ``FAILURES`` and skipped, so one crash of the
+    code under test does not throw away the rest of a long run (``--quick`` re-raises).
+    """
     out = []
     for r in range(rounds):
         for kind in kinds:
-            out.append(fn(kind, r))
+            try:
+                out.append(fn(kind, r))
+            except Exception as exc:
+                if IN_PROCESS:
+                    raise
+                print(f"  FAILED r{r} {kind}: {str(exc)[-300:]}", flush=True)
+                FAILURES.append({"config": kind, "round": r, "error": str(exc)[-3000:]})
     return out
 
 
 def save(out: Path, name: str, data: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data["machine"] = machine()
+    data["failures"] = list(FAILURES)
+    FAILURES.clear()
     (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _git_state() -> str:
+    """HEAD, plus whether rcstream/ had uncommitted changes (what was measured)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "rcstream"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return head + (" + uncommitted changes in rcstream/" if dirty else "")
 
 
 def machine() -> dict[str, Any]:
@@ -296,6 +326,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": versions,
         "loadavg": os.getloadavg(),
+        "git": _git_state(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
@@ -733,14 +764,9 @@ def plot(out: Path, png: Path = PLOT) -> Path | None:
             s=10,
             zorder=3,
         )
-    for bar, m in zip(bars, med, strict=True):
-        ax.text(
-            bar.get_width(),
-            bar.get_y() + bar.get_height() / 2,
-            f" {m:.1f}k/s",
-            va="center",
-            fontsize=9,
-        )
+    for i, (bar, m) in enumerate(zip(bars, med, strict=True)):
+        right = max([bar.get_width()] + [x / 1000 for x in data["summary"][kinds[i]]["rates"]])
+        ax.text(right, bar.get_y() + bar.get_height() / 2, f"  {m:.1f}k/s", va="center", fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("notifications per second (thousands); bar = median, dots = rounds")
     m = data.get("machine", {})
