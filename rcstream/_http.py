@@ -220,7 +220,9 @@ class RestClient:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 **kwargs,
             ) as resp:
-                text = await resp.text()
+                raw = await resp.read()
+                # a proxy or captive portal may answer in any charset: never fail on it
+                text = raw.decode(resp.get_encoding() if resp.charset else "utf-8", "replace")
                 status = resp.status
                 resp_headers = dict(resp.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

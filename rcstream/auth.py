@@ -287,11 +287,17 @@ class TokenManager:
             return now + lifetime - min(self._margin, lifetime * 0.1)
 
         refresh = body.get("refresh_token")
+        previous = self._tokens
+        keep = previous is not None and not isinstance(refresh, str)  # RFC 6749 §6
         return TokenSet(
             access_token=Secret(body["access_token"]),
             expires_at=deadline("expires_in"),
-            refresh_token=Secret(refresh) if isinstance(refresh, str) else None,
-            refresh_expires_at=deadline("refresh_token_expires_in"),
+            refresh_token=Secret(refresh)
+            if isinstance(refresh, str)
+            else (previous.refresh_token if keep and previous else None),
+            refresh_expires_at=deadline("refresh_token_expires_in")
+            if isinstance(refresh, str)
+            else (previous.refresh_expires_at if keep and previous else None),
             owner_id=str(body["owner_id"]) if body.get("owner_id") is not None else None,
             session_id=str(body["session_id"]) if body.get("session_id") is not None else None,
         )

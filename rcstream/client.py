@@ -45,11 +45,13 @@ from anyio.abc import TaskGroup
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.auth import Auth, TokenManager, auth_from_env
 from rcstream.exceptions import (
-    AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
     FrameDecodeError,
     GatewayError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitedError,
     RCStreamError,
     RecoveryFailedError,
     RequestTimeoutError,
@@ -172,13 +174,27 @@ class ClientStats:
 
 
 class _Inbox:
-    """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest."""
+    """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest event.
 
-    __slots__ = ("_closed", "_error", "_event", "_items", "_max", "dropped", "pending_drop")
+    Only notifications count toward the bound; lifecycle items (rare, and the signal a
+    consumer needs most) are never dropped.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_error",
+        "_event",
+        "_items",
+        "_max",
+        "_notes",
+        "dropped",
+        "pending_drop",
+    )
 
     def __init__(self, maxsize: int) -> None:
         self._items: deque[Notification | Lifecycle] = deque()
         self._max = maxsize
+        self._notes = 0
         self._event = asyncio.Event()
         self._closed = False
         self._error: BaseException | None = None
@@ -188,11 +204,21 @@ class _Inbox:
     def put(self, item: Notification | Lifecycle) -> bool:
         """Buffer ``item``; returns False when an older event had to be dropped."""
         fits = True
-        if len(self._items) >= self._max:
-            self._items.popleft()
-            self.dropped += 1
-            self.pending_drop += 1
-            fits = False
+        if isinstance(item, Notification):
+            if self._notes >= self._max:
+                items = self._items
+                if isinstance(items[0], Notification):
+                    items.popleft()
+                else:  # keep lifecycle items in place; drop the oldest notification
+                    for i, old in enumerate(items):
+                        if isinstance(old, Notification):
+                            del items[i]
+                            break
+                self.dropped += 1
+                self.pending_drop += 1
+                fits = False
+            else:
+                self._notes += 1
         self._items.append(item)
         self._event.set()
         return fits
@@ -207,7 +233,10 @@ class _Inbox:
         """The next item; None once closed cleanly; raises the error it was closed with."""
         while True:
             if self._items:
-                return self._items.popleft()
+                item = self._items.popleft()
+                if isinstance(item, Notification):
+                    self._notes -= 1
+                return item
             if self._closed:
                 if self._error is not None:
                     raise self._error
@@ -245,7 +274,11 @@ class Subscription:
         self._inbox = _Inbox(buffer_size)
         self._entered = False
         self._left = False
-        self.version = 0
+        #: True once the server subscription carries all of this consumer's filters.
+        self.confirmed = False
+        #: Held back from the server subscription while another new consumer's filters
+        #: are tried alone (so one refused filter rejects only the consumer that asked).
+        self.parked = False
         self.error: BaseException | None = None
 
     def __repr__(self) -> str:
@@ -342,6 +375,7 @@ class _Round:
     transport: Transport
     reason: BaseException | None = None
     ready: bool = False
+    healthy: bool = False
     tg: TaskGroup | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -377,8 +411,6 @@ class Client:
             dedupe_window=opts.dedupe_window,
         )
         self._consumers: list[Subscription] = []
-        self._version = 0
-        self._confirmed = 0
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -394,6 +426,7 @@ class Client:
         self._entered = False
         self._slots: asyncio.Semaphore | None = None
         self._round_ready = False
+        self._round_healthy = False
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
 
@@ -476,6 +509,7 @@ class Client:
         self._closed = True
         self._closing = True
         with anyio.CancelScope(shield=True):
+            await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
                 consumer._close(None)
             await self._delete_subscription()
@@ -534,12 +568,14 @@ class Client:
         if not items:
             raise ConfigurationError("subscribe() needs at least one event filter.")
         checked = tuple(dict.fromkeys(validate_filter(f) for f in items))
+        if buffer_size is not None and buffer_size < 1:
+            raise ConfigurationError("buffer_size must be at least 1 (or None for the default).")
         return Subscription(
             self,
             checked,
             lifecycle=lifecycle,
             on_gap=on_gap,
-            buffer_size=buffer_size or self.options.buffer_size,
+            buffer_size=self.options.buffer_size if buffer_size is None else buffer_size,
         )
 
     async def request(
@@ -636,21 +672,18 @@ class Client:
             raise self._error
 
     def _wanted(self) -> list[str]:
-        return list(dict.fromkeys(f for c in self._consumers for f in c.filters))
+        return list(dict.fromkeys(f for c in self._consumers if not c.parked for f in c.filters))
 
     async def _add_consumer(self, consumer: Subscription) -> None:
         self._check_open()
         self._consumers.append(consumer)
-        self._version += 1
-        consumer.version = self._version
+        if self._state.ready and not self._held:
+            self._mark_confirmed()  # already covered by the live subscription?
         self._state.want_filters(self._wanted())
         self._ensure_supervisor()
         self._kick_sync()
         try:
-            await self._wait_until(
-                lambda: self._confirmed >= consumer.version or consumer.error is not None,
-                None,
-            )
+            await self._wait_until(lambda: consumer.confirmed or consumer.error is not None, None)
         except BaseException:
             await self._remove_consumer(consumer)
             raise
@@ -664,13 +697,30 @@ class Client:
         self._consumers.remove(consumer)
         if self._closing or self._error is not None:
             return
-        self._version += 1
-        version = self._version
         self._state.want_filters(self._wanted())
         self._kick_sync()
         # best effort: leaving never raises because the stream broke meanwhile
         with anyio.move_on_after(self.options.close_timeout), contextlib.suppress(RCStreamError):
-            await self._wait_until(lambda: self._confirmed >= version, None)
+            await self._wait_until(
+                lambda: not self._state.ready or not self._state.subscription_outdated, None
+            )
+
+    def _mark_confirmed(self) -> None:
+        """Confirm every consumer whose filters the server subscription now carries."""
+        active = set(self._state.subscribed_filters)
+        for consumer in self._consumers:
+            if (
+                not consumer.confirmed
+                and not consumer.parked
+                and active.issuperset(consumer.filters)
+            ):
+                consumer.confirmed = True
+        if not any(not c.confirmed and not c.parked for c in self._consumers):
+            parked = [c for c in self._consumers if c.parked]
+            if parked:  # the batch that was refused: try the next consumer on its own
+                parked[0].parked = False
+                self._state.want_filters(self._wanted())
+                self._kick_sync()
 
     def _kick_sync(self) -> None:
         if self._sync_wanted is not None:
@@ -725,6 +775,7 @@ class Client:
         failures = 0
         while not self._closing:
             self._round_ready = False
+            self._round_healthy = False
             reason: BaseException
             try:
                 await self._connection_round()
@@ -741,14 +792,15 @@ class Client:
                 )
                 reason.__cause__ = exc
             rnd_ready = self._round_ready
+            healthy = self._round_healthy
             if self._closing:
                 return
             decision = classify(reason)
             if not decision.retry:
                 await self._fail(reason)
                 return
-            if rnd_ready:
-                failures = 0  # the connection worked: this is a new outage
+            if healthy:
+                failures = 0  # the stream worked (subscription in place): a new outage
             if decision.reset or (rnd_ready and self._round_lasted >= opts.stable_after):
                 delays = self._new_backoff()  # the next retry is immediate again
             failures += 1
@@ -800,6 +852,7 @@ class Client:
             ping_timeout=opts.ping_timeout,
             user_agent=opts.user_agent or f"rcstream/{_version()}",
             verify_ssl=opts.verify_ssl,
+            close_timeout=opts.close_timeout,
         )
         rnd = _Round(transport=transport)
         self._round = rnd
@@ -833,6 +886,7 @@ class Client:
             if rnd.ready and not self._closing:
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
         self._round_ready = rnd.ready
+        self._round_healthy = rnd.healthy
         self._round_lasted = opts.clock() - started
         raise rnd.reason or ConnectionFailedError("The connection ended.")
 
@@ -886,13 +940,21 @@ class Client:
                 await self._handle(rnd, events)
 
     async def _sync_loop(self, rnd: _Round) -> None:
+        """Keep the server subscription equal to the consumers' filters (POST/PUT/DELETE)."""
         assert self._sync_wanted is not None
         state = self._state
         while True:
             await self._sync_wanted.wait()
             self._sync_wanted.clear()
+            fruitless = 0
             while state.ready and state.subscription_outdated:
-                version = self._version
+                fruitless += 1
+                if fruitless > 5:  # each reply must change something; never spin
+                    raise ProtocolError(
+                        "The gateway keeps accepting subscription requests without applying "
+                        "them; reconnecting."
+                    )
+                deleting = not state.wanted_filters
                 pending = self._new_pending("Subscribing to events", subscription=True)
                 req = state.subscription_request(self.options.clock(), tag=pending)
                 if req is None:
@@ -900,18 +962,23 @@ class Client:
                 _, text = req
                 rnd.wake.set()
                 await rnd.transport.send(text)
-                try:
-                    reply = await pending.future
-                except RequestTimeoutError:
-                    raise
-                except (GatewayError, AuthenticationError) as exc:  # an Error frame answered
-                    await self._reject(version, exc)
-                    continue
-                if reply.status == 404:
-                    # the server lost the subscription (expired or deleted elsewhere): what
-                    # it matched meanwhile is gone; the state now asks for a POST
-                    if self._confirmed > 0:
-                        self._held.append(
+                reply = await pending.future  # timeouts/drops raise: the round ends
+                if reply.ok:
+                    if not deleting and state.subscription_id is None:
+                        raise ProtocolError(
+                            "The gateway confirmed the subscription without an id; reconnecting."
+                        )
+                    fruitless = 0
+                    logger.info(
+                        "Subscription %s now has %d filters",
+                        state.subscription_id or "(deleted)",
+                        len(state.subscribed_filters),
+                    )
+                elif reply.status == 404 or _reply_code(reply) == "SUB-507":
+                    # the server lost the subscription (expired, or deleted elsewhere):
+                    # what it matched meanwhile is gone; the state now asks for a POST
+                    if not deleting and any(c.confirmed for c in self._consumers):
+                        self._hold(
                             self._gap_item(
                                 "subscription_recreated",
                                 "The server no longer knew the subscription (404); it was "
@@ -919,37 +986,41 @@ class Client:
                             )
                         )
                     continue
-                if not (200 <= reply.status < 300):
+                else:
                     response = Response(reply.status, reply.headers, reply.body)
-                    await self._reject(
-                        version, error_from_response("Subscribing to events", response)
-                    )
-                    continue
-                self._confirmed = max(self._confirmed, version)
-                self._flush_held()
-                logger.info(
-                    "Subscription %s now has %d filters",
-                    state.subscription_id or "(deleted)",
-                    len(state.subscribed_filters),
-                )
+                    self._reject(error_from_response("Subscribing to events", response))
+                self._settled(rnd)
                 await self._notify()
-            if state.ready and not state.subscription_outdated:
-                self._confirmed = max(self._confirmed, self._version)
-                self._flush_held()
-                await self._notify()
+            self._settled(rnd)
+            await self._notify()
 
-    async def _reject(self, version: int, error: Exception) -> None:
-        """A subscription request failed: the consumers that asked for it get the error."""
-        rejected = [
-            c for c in self._consumers if c.version > self._confirmed and c.version <= version
-        ]
-        if not rejected:
-            raise error  # re-creating an existing subscription failed: fatal or retry
-        for consumer in rejected:
+    def _settled(self, rnd: _Round) -> None:
+        """After a subscription change: confirm consumers, announce held lifecycle items."""
+        if not self._state.ready or self._state.subscription_outdated:
+            return
+        self._mark_confirmed()
+        self._flush_held()
+        rnd.healthy = True
+
+    def _reject(self, error: Exception) -> None:
+        """A subscription request was refused: fail the consumer(s) that asked for it.
+
+        With several new consumers in one request, all but the first are parked and tried
+        one at a time, so a refused filter only fails the consumer that asked for it. When
+        no new consumer was waiting (re-creating after a reconnect), the error ends the round.
+        """
+        waiting = [c for c in self._consumers if not c.confirmed and not c.parked]
+        if not waiting:
+            raise error
+        if len(waiting) > 1:
+            for consumer in waiting[1:]:
+                consumer.parked = True
+        else:
+            consumer = waiting[0]
             consumer.error = error
             self._consumers.remove(consumer)
         self._state.want_filters(self._wanted())
-        await self._notify()
+        self._mark_confirmed()  # may unpark the next consumer to try
 
     async def _handle(self, rnd: _Round, events: list[SessionEvent]) -> None:
         for ev in events:
@@ -958,6 +1029,9 @@ class Client:
             elif isinstance(ev, ResponseReceived):
                 if isinstance(ev.tag, _Pending) and not ev.tag.future.done():
                     ev.tag.future.set_result(ev.response)
+                    if ev.tag.subscription and ev.response.ok:
+                        # announce held Connected/Gap items before any event that follows
+                        self._settled(rnd)
             elif isinstance(ev, HeartbeatDue):
                 self._stats.heartbeats += 1
                 await rnd.transport.send(self._state.heartbeat(self.options.clock()))
@@ -998,12 +1072,11 @@ class Client:
             logger.warning("%s", exc)
             return
         self._stats.notifications += 1
-        consumers = self._consumers
-        if len(consumers) == 1:
-            if not consumers[0]._deliver(note):
-                self._stats.dropped += 1
-            return
-        for consumer in consumers:
+        if self._held:
+            self._flush_held()  # a notification proves the subscription is in place
+        for consumer in self._consumers:
+            # always match: the server subscription only eventually equals the filters
+            # wanted (a PUT in flight, replays after a consumer left while disconnected)
             if consumer.matches(note.event) and not consumer._deliver(note):
                 self._stats.dropped += 1
 
@@ -1024,7 +1097,7 @@ class Client:
         else:
             logger.info("Connected (new session)")
         # Announced once the subscription is in place again (events flow from then on).
-        self._held.append(ConnectedItem(outcome=outcome.value, attempt=self._stats.connects))
+        self._hold(ConnectedItem(outcome=outcome.value, attempt=self._stats.connects))
         if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
             if outcome is RecoveryOutcome.FAILED:
                 gap = self._gap_item(
@@ -1040,13 +1113,22 @@ class Client:
                     "The connection was down longer than the recovery window; events sent "
                     "while disconnected are lost. Re-read any state you cache.",
                 )
-            self._held.append(gap)
+            self._hold(gap)
         if ev.needs_subscription or self._state.subscription_outdated:
             self._kick_sync()
         else:
-            self._confirmed = max(self._confirmed, self._version)
-            self._flush_held()
+            self._settled(rnd)
         await self._notify()
+
+    def _hold(self, item: Lifecycle) -> None:
+        """Keep ``item`` until the subscription is back. Bounded: one Connected (the
+        latest) and one Gap (the first: it already says events may be missing)."""
+        if isinstance(item, Gap):
+            if any(isinstance(h, Gap) for h in self._held):
+                return
+        else:
+            self._held = [h for h in self._held if isinstance(h, Gap)]
+        self._held.append(item)
 
     def _flush_held(self) -> None:
         held, self._held = self._held, []
@@ -1054,19 +1136,29 @@ class Client:
             self._broadcast(item)
 
     async def _on_gateway_error(self, error: ErrorFrame) -> None:
+        """An Error frame not tied to a request ends the connection; what follows depends
+        on what it says: permission errors are fatal, 429 waits, anything else (WSG-902,
+        WSG-903, OAU-*, unknown codes) reconnects within ``max_attempts``."""
         self._stats.gateway_errors += 1
         code = error.error_code or "unknown"
         message = redact(error.message or "")
-        if code.startswith("OAU-") and self._tokens is not None:
+        logger.info("Gateway error %s: %s", code, message or "(no message)")
+        typed = _error_frame_exc("The gateway", error)
+        if isinstance(typed, PermissionDeniedError | RateLimitedError):
+            raise typed
+        if (code.startswith("OAU-") or error.status == 401) and self._tokens is not None:
             tokens = self._tokens.tokens
             if tokens is not None:
                 await self._tokens.invalidate(tokens.access_token.get())
-        logger.info("Gateway error %s: %s", code, message)
-        raise GatewayError(
-            f"The gateway sent error {code} ({message or 'no message'}); reconnecting.",
-            error_code=error.error_code,
-            status=error.status,
-            body=error.body,
+        if code.startswith("WSG-"):
+            raise GatewayError(
+                f"The gateway sent error {code} ({message or 'no message'}); reconnecting.",
+                error_code=error.error_code,
+                status=error.status,
+                body=error.body,
+            )
+        raise ConnectionFailedError(
+            f"The gateway sent error {code} ({message or 'no message'}); reconnecting."
         )
 
     # ---- pending requests ---------------------------------------------------------------
@@ -1082,8 +1174,14 @@ class Client:
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
 
 
+def _reply_code(reply: ClientResponse) -> str | None:
+    code = reply.body.get("errorCode") if isinstance(reply.body, dict) else None
+    return code if isinstance(code, str) else None
+
+
 def _error_frame_exc(what: str, error: ErrorFrame) -> Exception:
     body = error.body if isinstance(error.body, dict) else {}
+    headers = {str(k): str(v) for k, v in error.headers.items()}
     return error_from_response(
-        what, Response(status=error.status or 400, headers={}, body=body or None)
+        what, Response(status=error.status or 400, headers=headers, body=body or None)
     )

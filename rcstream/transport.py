@@ -22,6 +22,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
     PayloadTooBig,
+    WebSocketException,
 )
 from websockets.frames import Frame
 
@@ -169,6 +170,7 @@ async def connect(
     headers: Mapping[str, str] | None = None,
     user_agent: str = "rcstream",
     verify_ssl: bool = True,
+    close_timeout: float = 2.0,
 ) -> Transport:
     """Open a gateway connection to ``url`` (which carries the token; never logged raw).
 
@@ -189,17 +191,21 @@ async def connect(
             max_size=max_size,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
-            close_timeout=2.0,
+            close_timeout=close_timeout,
+            # like our aiohttp session (trust_env=False): no proxy from the environment, so
+            # REST and the socket always take the same path
+            proxy=None,
             additional_headers=dict(headers) if headers else None,
             user_agent_header=user_agent,
             compression=None,
             logger=_ws_logger,
             **extra,
         )
-    except InvalidURI as exc:
+    except InvalidURI:
+        # not chained: the original exception's text holds the URL with its token
         raise ConfigurationError(
             f"The gateway URI {safe!r} is not a WebSocket URL; check the server URL."
-        ) from exc
+        ) from None
     except InvalidStatus as exc:
         status = exc.response.status_code
         raise ConnectionFailedError(
@@ -212,4 +218,8 @@ async def connect(
         raise ConnectionFailedError(
             f"Could not open the gateway connection ({type(exc).__name__}); check the network."
         ) from exc
+    except WebSocketException as exc:
+        raise ConnectionFailedError(
+            f"Could not open the gateway connection ({type(exc).__name__}); check the network."
+        ) from None
     return Transport(conn)

@@ -171,6 +171,7 @@ class ErrorFrame:
     message: str | None
     body: Any
     wsc: Wsc | None
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
 Frame: TypeAlias = (
@@ -318,7 +319,13 @@ def decode_frame(text: str | bytes) -> Frame:
             code = raw_code if isinstance(raw_code, str) else None
             msg = raw_msg if isinstance(raw_msg, str) else None
         return ErrorFrame(
-            message_id=message_id, status=status, error_code=code, message=msg, body=body, wsc=wsc
+            message_id=message_id,
+            status=status,
+            error_code=code,
+            message=msg,
+            body=body,
+            wsc=wsc,
+            headers=headers,
         )
     raise _fail(f"unknown frame type {ftype[:40]!r}", text)
 

@@ -322,7 +322,7 @@ class SessionState:
         if was_ready or self.disconnected_at is None:
             self.disconnected_at = now
         failed: list[SessionEvent] = [
-            RequestTimedOut(message_id=mid, tag=p.tag) for mid, p in self._pending.items()
+            RequestTimedOut(message_id=mid, tag=_unwrap(p.tag)) for mid, p in self._pending.items()
         ]
         self._pending.clear()
         return failed
@@ -357,6 +357,19 @@ class SessionState:
         if isinstance(frame, ErrorFrame):
             if frame.message_id is not None and frame.message_id in self._pending:
                 pending = self._pending.pop(frame.message_id)
+                if isinstance(pending.tag, _SubscribeTag):
+                    # Some gateways reject a request with an Error frame instead of a
+                    # ClientRequest reply; for the subscription both mean the same, so
+                    # treat it as the reply it stands for (a 404 must still re-POST).
+                    reply = ClientResponse(
+                        message_id=frame.message_id,
+                        status=frame.status if frame.status and frame.status >= 400 else 400,
+                        headers={},
+                        body=frame.body,
+                        wsc=frame.wsc,
+                    )
+                    self._on_subscription_reply(reply, pending.tag)
+                    return [ResponseReceived(reply, _unwrap(pending.tag))]
                 return [RequestFailed(frame.message_id, frame, _unwrap(pending.tag))]
             return [GatewayErrorReceived(frame)]
         return []  # pragma: no cover - decode_frame returns only the types above
@@ -424,12 +437,17 @@ class SessionState:
     def _on_subscription_reply(self, frame: ClientResponse, tag: _SubscribeTag) -> None:
         if tag.method == "DELETE":
             return  # state was cleared when the DELETE was sent
-        if frame.ok and isinstance(frame.body, dict):
-            sid = frame.body.get("id")
-            if isinstance(sid, str):
+        if frame.ok:
+            body = frame.body if isinstance(frame.body, dict) else {}
+            sid = body.get("id")
+            if isinstance(sid, str) and sid:
                 self.subscription_id = sid
                 self.subscribed_filters = tag.filters
-        elif frame.status == 404:
+            elif tag.method == "PUT":
+                # a 2xx without SubscriptionInfo: the update was applied to the same id
+                self.subscribed_filters = tag.filters
+            # a 2xx POST without an id leaves no subscription; the caller must not loop
+        elif frame.status == 404 or _error_code(frame.body) == "SUB-507":
             # the subscription is gone (expired or unknown): the next request POSTs anew
             self.subscription_id = None
             self.subscribed_filters = ()
@@ -548,6 +566,11 @@ class _SubscribeTag:
     inner: Any
     method: str
     filters: tuple[str, ...]
+
+
+def _error_code(body: Any) -> str | None:
+    code = body.get("errorCode") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _unwrap(tag: Any) -> Any:

@@ -283,3 +283,42 @@ def test_heartbeats_keep_the_server_from_going_idle() -> None:
         state.receive(notification(f"n{t}"), float(t))
     assert state.poll(19.0) == []
     assert state.poll(20.0) == [HeartbeatDue()]  # idleTimeout / 2
+
+
+def test_error_frame_404_for_the_subscription_means_post_again() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.want_filters(["/y"])
+    mid, _ = state.subscription_request(1.0) or ("", "")
+    frame = json.dumps(
+        [
+            {"type": "Error", "messageId": mid, "status": 404},
+            {"errorCode": "SUB-507", "message": "expired"},
+        ]
+    )
+    (ev,) = state.receive(frame, 1.0)
+    assert isinstance(ev, ResponseReceived)
+    assert ev.response.status == 404
+    assert state.subscription_id is None
+    _, text = state.subscription_request(1.0) or ("", "")
+    assert json.loads(text)[0]["method"] == "POST"
+
+
+def test_put_answered_without_body_counts_as_applied() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.want_filters([FILTER, "/z"])
+    mid, _ = state.subscription_request(1.0) or ("", "")
+    state.receive(json.dumps([{"type": "ClientRequest", "messageId": mid, "status": 204}]), 1.0)
+    assert state.subscription_id == "sub-1"
+    assert not state.subscription_outdated
+
+
+def test_connection_lost_reports_the_callers_tags() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.want_filters([])
+    state.subscription_request(1.0, tag="MY-TAG")
+    (ev,) = state.connection_lost(2.0)
+    assert isinstance(ev, RequestTimedOut)
+    assert ev.tag == "MY-TAG"
