@@ -348,7 +348,9 @@ async def _produce(
         async with contextlib.AsyncExitStack() as stack:
             if own_client:
                 await stack.enter_async_context(client)
-            events = await stack.enter_async_context(client.subscribe(filters, lifecycle=lifecycle))
+            events = await stack.enter_async_context(
+                client.subscribe(filters, lifecycle=lifecycle, raw=True)
+            )
             ready.set()
             async for item in events:
                 await queue.put(item)
@@ -382,8 +384,14 @@ async def listen(
     never lies. Leaving (count reached, timeout, stdout closed, cancellation) deletes every
     subscription and closes the client.
     """
+    import gc
+
     from rcstream import Client
 
+    # The imports above built ~100k long-lived objects (pydantic schemas, modules); move
+    # them out of the collector's reach so full collections stop re-scanning them.
+    gc.collect()
+    gc.freeze()
     writer = _Writer(fmt, color=color, output=output or Output())
     client = Client.from_env(env, options=options)
     written = 0
@@ -408,6 +416,38 @@ async def listen(
             if forward_to is not None:
                 forwarder = await stack.enter_async_context(Forwarder(forward_to, headers))
             chunks = _chunks(all_filters, max(1, filters_per_subscription))
+
+            async def emit(item: object) -> bool:
+                """Write one item; True once ``--count`` is reached."""
+                nonlocal written
+                if type(item) is not dict and _is_lifecycle(item):
+                    writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
+                    return False
+                wire: Mapping[str, Any] = item  # type: ignore[assignment]  # raw=True
+                line = writer.notification(wire)
+                if forwarder is not None:
+                    await forwarder.forward(
+                        line if fmt == "json" else Output.json_line(wire),
+                        event=str(wire.get("event", "")),
+                        uuid=str(wire.get("uuid", "")),
+                    )
+                written += 1
+                return count is not None and written >= count
+
+            if len(chunks) == 1:
+                # one connection: iterate the subscription directly (no queue hop)
+                events = await stack.enter_async_context(
+                    client.subscribe(chunks[0], lifecycle=lifecycle, raw=True)
+                )
+                _log.info(
+                    "Listening for %d event filter(s); press Ctrl-C to stop.", len(all_filters)
+                )
+                async for item in events:
+                    if await emit(item):
+                        return _EXIT_OK
+                raise StreamClosedError(
+                    "The event stream ended unexpectedly; restart rcstream listen."
+                )
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
             readies = [asyncio.Event() for _ in chunks]
             # The client keeps one server subscription per connection, so each chunk of
@@ -437,19 +477,7 @@ async def listen(
                     raise StreamClosedError(
                         "The event stream ended unexpectedly; restart rcstream listen."
                     )
-                if _is_lifecycle(item):
-                    writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
-                    continue
-                wire = item.to_wire()  # type: ignore[attr-defined]
-                line = writer.notification(wire)
-                if forwarder is not None:
-                    await forwarder.forward(
-                        line if fmt == "json" else Output.json_line(wire),
-                        event=str(wire.get("event", "")),
-                        uuid=str(wire.get("uuid", "")),
-                    )
-                written += 1
-                if count is not None and written >= count:
+                if await emit(item):
                     return _EXIT_OK
     except TimeoutError:
         if deadline is not None and deadline.expired():

@@ -67,7 +67,12 @@ class Output:
     @staticmethod
     def json_line(obj: Mapping[str, Any]) -> str:
         """Compact JSON, keys in the order received, non-ASCII kept as is."""
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        from pydantic_core import to_json  # several times faster than json.dumps here
+
+        try:
+            return to_json(obj).decode()
+        except Exception:
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def _paint(text: str, style: str | None, color: bool) -> str:

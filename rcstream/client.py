@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Generic, Literal, Self, TypeVar, overload
 
 import aiohttp
 import anyio
@@ -192,7 +192,7 @@ class _Inbox:
     )
 
     def __init__(self, maxsize: int) -> None:
-        self._items: deque[Notification | Lifecycle] = deque()
+        self._items: deque[dict[str, Any] | Lifecycle] = deque()
         self._max = maxsize
         self._notes = 0
         self._event = asyncio.Event()
@@ -201,17 +201,17 @@ class _Inbox:
         self.dropped = 0
         self.pending_drop = 0
 
-    def put(self, item: Notification | Lifecycle) -> bool:
+    def put(self, item: dict[str, Any] | Lifecycle) -> bool:
         """Buffer ``item``; returns False when an older event had to be dropped."""
         fits = True
-        if isinstance(item, Notification):
+        if type(item) is dict:
             if self._notes >= self._max:
                 items = self._items
-                if isinstance(items[0], Notification):
+                if type(items[0]) is dict:
                     items.popleft()
                 else:  # keep lifecycle items in place; drop the oldest notification
                     for i, old in enumerate(items):
-                        if isinstance(old, Notification):
+                        if type(old) is dict:
                             del items[i]
                             break
                 self.dropped += 1
@@ -229,12 +229,12 @@ class _Inbox:
             self._error = error
             self._event.set()
 
-    async def get(self) -> Notification | Lifecycle | None:
+    async def get(self) -> dict[str, Any] | Lifecycle | None:
         """The next item; None once closed cleanly; raises the error it was closed with."""
         while True:
             if self._items:
                 item = self._items.popleft()
-                if isinstance(item, Notification):
+                if type(item) is dict:
                     self._notes -= 1
                 return item
             if self._closed:
@@ -245,7 +245,10 @@ class _Inbox:
             await self._event.wait()
 
 
-class Subscription:
+ItemT = TypeVar("ItemT")
+
+
+class Subscription(Generic[ItemT]):
     """One consumer's view of the stream: an async context manager and async iterator.
 
     Entering registers the filters with the client's server subscription and waits until
@@ -265,10 +268,12 @@ class Subscription:
         lifecycle: bool,
         on_gap: Callable[[Gap], None] | None,
         buffer_size: int,
+        raw: bool = False,
     ) -> None:
         self._client = client
         self.filters = filters
         self.lifecycle = lifecycle
+        self.raw = raw
         self._on_gap = on_gap
         self._matcher = FilterMatcher(filters)
         self._inbox = _Inbox(buffer_size)
@@ -317,10 +322,10 @@ class Subscription:
         with anyio.CancelScope(shield=True):
             await self._client._remove_consumer(self)
 
-    def __aiter__(self) -> AsyncIterator[Notification | Lifecycle]:
+    def __aiter__(self) -> AsyncIterator[ItemT]:
         return self
 
-    async def __anext__(self) -> Notification | Lifecycle:
+    async def __anext__(self) -> ItemT:
         if not self._entered:
             raise UsageError(
                 "Enter the subscription first: 'async with client.subscribe(...) as events:'."
@@ -335,23 +340,34 @@ class Subscription:
                     dropped=count,
                 )
                 if self.lifecycle:
-                    return gap
+                    return gap  # type: ignore[return-value]
                 self._notify_gap(gap)
             item = await self._inbox.get()
             if item is None:
                 raise StopAsyncIteration
-            if isinstance(item, Lifecycle) and not self.lifecycle:
+            if type(item) is dict:
+                if self.raw:
+                    return item  # type: ignore[return-value]
+                # Typed here, in the consumer's task: the reader stays light (heartbeats
+                # flow), buffers hold small dicts, and dropped events are never validated.
+                try:
+                    return parse_notification(item)  # type: ignore[return-value]
+                except FrameDecodeError as exc:
+                    self._client._stats.bad_frames += 1
+                    logger.warning("%s", exc)
+                    continue
+            if not self.lifecycle:
                 if isinstance(item, Gap):
                     self._notify_gap(item)
                 continue
-            return item
+            return item  # type: ignore[return-value]
 
     def _notify_gap(self, gap: Gap) -> None:
         if self._on_gap is not None:
             self._on_gap(gap)
 
     # called by the client (reader task); never blocks
-    def _deliver(self, item: Notification | Lifecycle) -> bool:
+    def _deliver(self, item: dict[str, Any] | Lifecycle) -> bool:
         return self._inbox.put(item)
 
     def _close(self, error: BaseException | None) -> None:
@@ -410,7 +426,7 @@ class Client:
             ),
             dedupe_window=opts.dedupe_window,
         )
-        self._consumers: list[Subscription] = []
+        self._consumers: list[Subscription[Any]] = []
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -548,6 +564,61 @@ class Client:
 
     # ---- public API ---------------------------------------------------------------------
 
+    @overload
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: Literal[False] = ...,
+        on_gap: Callable[[Gap], None] | None = ...,
+        buffer_size: int | None = ...,
+        raw: Literal[False] = ...,
+    ) -> Subscription[Notification]: ...
+
+    @overload
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: Literal[True],
+        on_gap: Callable[[Gap], None] | None = ...,
+        buffer_size: int | None = ...,
+        raw: Literal[False] = ...,
+    ) -> Subscription[Notification | Lifecycle]: ...
+
+    @overload
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: Literal[False] = ...,
+        on_gap: Callable[[Gap], None] | None = ...,
+        buffer_size: int | None = ...,
+        raw: Literal[True],
+    ) -> Subscription[dict[str, Any]]: ...
+
+    @overload
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: Literal[True],
+        on_gap: Callable[[Gap], None] | None = ...,
+        buffer_size: int | None = ...,
+        raw: Literal[True],
+    ) -> Subscription[dict[str, Any] | Lifecycle]: ...
+
+    @overload
+    def subscribe(
+        self,
+        filters: Iterable[str] | str,
+        *,
+        lifecycle: bool = ...,
+        on_gap: Callable[[Gap], None] | None = ...,
+        buffer_size: int | None = ...,
+        raw: bool = ...,
+    ) -> Subscription[Any]: ...
+
     def subscribe(
         self,
         filters: Iterable[str] | str,
@@ -555,14 +626,19 @@ class Client:
         lifecycle: bool = False,
         on_gap: Callable[[Gap], None] | None = None,
         buffer_size: int | None = None,
-    ) -> Subscription:
+        raw: bool = False,
+    ) -> Subscription[Any]:
         """A :class:`Subscription` for ``filters`` (event filter paths; ``~`` allowed).
 
-        ``lifecycle=True`` also yields :class:`~rcstream.models.lifecycle.Lifecycle` items
-        (connected, disconnected, gap) in the iterator; otherwise gaps go to ``on_gap`` and
-        a WARNING log line. ``buffer_size`` overrides :attr:`ClientOptions.buffer_size`.
-        Filters are checked now (:class:`~rcstream.ConfigurationError` for obvious
-        mistakes); the server confirms them when the subscription is entered.
+        Iterating it yields typed :class:`~rcstream.models.Notification` models (validated
+        as they are taken from the buffer). ``lifecycle=True`` also yields
+        :class:`~rcstream.models.lifecycle.Lifecycle` items (connected, disconnected, gap);
+        otherwise gaps go to ``on_gap`` and a WARNING log line. ``raw=True`` yields each
+        notification as the wire dict instead (nothing validated: the fastest way to pipe
+        events on; treat the dicts as read-only, other consumers may share them).
+        ``buffer_size`` overrides :attr:`ClientOptions.buffer_size`. Filters are checked now
+        (:class:`~rcstream.ConfigurationError` for obvious mistakes); the server confirms
+        them when the subscription is entered.
         """
         items = [filters] if isinstance(filters, str) else list(filters)
         if not items:
@@ -576,6 +652,7 @@ class Client:
             lifecycle=lifecycle,
             on_gap=on_gap,
             buffer_size=self.options.buffer_size if buffer_size is None else buffer_size,
+            raw=raw,
         )
 
     async def request(
@@ -674,7 +751,7 @@ class Client:
     def _wanted(self) -> list[str]:
         return list(dict.fromkeys(f for c in self._consumers if not c.parked for f in c.filters))
 
-    async def _add_consumer(self, consumer: Subscription) -> None:
+    async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
         self._consumers.append(consumer)
         if self._state.ready and not self._held:
@@ -691,7 +768,7 @@ class Client:
             await self._remove_consumer(consumer)
             raise consumer.error
 
-    async def _remove_consumer(self, consumer: Subscription) -> None:
+    async def _remove_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer not in self._consumers:
             return
         self._consumers.remove(consumer)
@@ -913,7 +990,11 @@ class Client:
                 rnd.wake.set()  # the reply moves the timer's next deadline earlier
             events = state.receive(text, clock())
             if events:
-                await self._handle(rnd, events)
+                first = events[0]
+                if len(events) == 1 and type(first) is NotificationReceived:
+                    self._on_notification(first.data)  # the hot path, without a coroutine
+                else:
+                    await self._handle(rnd, events)
 
     async def _timer_loop(self, rnd: _Round) -> None:
         state = self._state
@@ -1065,11 +1146,10 @@ class Client:
                 logger.warning("%s Excerpt: %s", ev.error, ev.error.raw)
 
     def _on_notification(self, data: dict[str, Any]) -> None:
-        try:
-            note = parse_notification(data)
-        except FrameDecodeError as exc:
+        event = data.get("event")
+        if type(event) is not str:
             self._stats.bad_frames += 1
-            logger.warning("%s", exc)
+            logger.warning("Skipped a notification without a string 'event' field.")
             return
         self._stats.notifications += 1
         if self._held:
@@ -1077,7 +1157,7 @@ class Client:
         for consumer in self._consumers:
             # always match: the server subscription only eventually equals the filters
             # wanted (a PUT in flight, replays after a consumer left while disconnected)
-            if consumer.matches(note.event) and not consumer._deliver(note):
+            if consumer.matches(event) and not consumer._deliver(data):
                 self._stats.dropped += 1
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:

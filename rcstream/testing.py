@@ -213,7 +213,7 @@ async def publish_presence(
     return await emulator.publish(event_path(emulator, "presence", extension_id=ext), body)
 
 
-async def next_event(events: Subscription, timeout: float = 5.0) -> Notification:  # noqa: ASYNC109
+async def next_event(events: Subscription[Any], timeout: float = 5.0) -> Notification:  # noqa: ASYNC109
     """The next notification from ``events`` (lifecycle items are skipped); raises
     :class:`TimeoutError` after ``timeout`` seconds and :class:`AssertionError` if the
     stream ends."""
@@ -227,7 +227,7 @@ async def next_event(events: Subscription, timeout: float = 5.0) -> Notification
 
 
 async def collect(
-    events: Subscription,
+    events: Subscription[Any],
     count: int,
     timeout: float = 5.0,  # noqa: ASYNC109
 ) -> list[Notification]:

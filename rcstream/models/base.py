@@ -32,6 +32,9 @@ _MODEL_CONFIG = ConfigDict(
     alias_generator=to_camel,
     frozen=True,
     strict=True,
+    # schemas are built on first use: a process pays (time and memory) only for the
+    # families it actually receives
+    defer_build=True,
 )
 
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from rcstream.exceptions import FrameDecodeError
 from rcstream.redact import redact
@@ -226,11 +227,25 @@ def _opt_str(header: dict[str, Any], key: str, text: str) -> str | None:
     return value
 
 
+_INVALID: Final = object()
+
+
+def _lenient_loads(text: str) -> Any:
+    """json.loads for the rare text pydantic-core refuses (e.g. lone surrogate escapes)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
 def _split(text: str) -> tuple[dict[str, Any], Any, bool]:
     """Return (header, body, has_body). Handles the multipart REST-over-WS case."""
     try:
-        parsed = json.loads(text)
-    except (ValueError, RecursionError):
+        # pydantic-core's parser: about 1.5x faster than json.loads on gateway frames
+        parsed = from_json(text, cache_strings="keys")
+    except ValueError:
+        parsed = _lenient_loads(text)  # what json accepts and pydantic-core does not
+    if parsed is _INVALID:
         mark = text.find(_MULTIPART_MARK)
         if mark <= 0 or not text.startswith("["):
             raise _fail("it is not valid JSON", text) from None
@@ -271,6 +286,11 @@ def decode_frame(text: str | bytes) -> Frame:
             ) from None
     header, body, has_body = _split(text)
     ftype = header.get("type")
+    if ftype == "ServerNotification" and type(body) is dict and "wsc" not in header:
+        # the hot path: one event, nothing else to check
+        mid = header.get("messageId")
+        if mid is None or type(mid) is str:
+            return ServerNotification(message_id=mid, body=body, wsc=None)
     if not isinstance(ftype, str):
         raise _fail("its header has no 'type'", text)
     wsc = _parse_wsc(header.get("wsc"), text)
