@@ -371,7 +371,39 @@ async def run_sink(url: str, n: int) -> int:
 # --------------------------------------------------------------------------- tasks
 
 Runner = Callable[..., Awaitable[None]]
-RUNNERS: dict[str, Runner] = {"floor": run_floor, "sdk": run_sdk, "rcstream": run_rcstream}
+
+
+async def run_rcstream_raw(
+    url: str,
+    consumer: Consumer,
+    filters: list[str],
+    *,
+    delay: float = 0.0,
+    subscribed: asyncio.Event | None = None,
+) -> None:
+    """rcstream with ``subscribe(raw=True)``: wire dicts, no typing (what the CLI uses)."""
+    from rcstream.auth import JWTAuth
+    from rcstream.client import Client
+
+    auth = JWTAuth(CLIENT_ID, CLIENT_SECRET, JWT)
+    client = Client(url, auth=auth, options=rcstream_options())
+    async with client, client.subscribe(filters, raw=True) as events:
+        if subscribed is not None:
+            subscribed.set()
+        async for n in events:
+            consumer.on(n["uuid"])
+            if consumer.done.is_set():
+                break
+            if delay:
+                await asyncio.sleep(delay)
+
+
+RUNNERS: dict[str, Runner] = {
+    "floor": run_floor,
+    "sdk": run_sdk,
+    "rcstream": run_rcstream,
+    "rcstream-raw": run_rcstream_raw,
+}
 
 
 async def _bounded(coro: Awaitable[Any], done: asyncio.Event, timeout: float) -> None:

@@ -30,7 +30,7 @@ def throughput(d: dict[str, Any]) -> str:
         "| server CPU µs/notification |",
         "|---|---:|---|---:|---:|",
     ]
-    for k in ("floor", "sdk", "rcstream", "cli", "sink"):
+    for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "sink"):
         if k not in s:
             continue
         rounds = ", ".join(f"{x:,.0f}" for x in s[k]["rates"])

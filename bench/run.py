@@ -37,11 +37,12 @@ RESULTS = ROOT / "bench" / "results"
 PLOT = ROOT / "docs" / "performance-throughput.png"
 
 #: Throughput configurations, in the interleaving order.
-THROUGHPUT_KINDS = ("floor", "sdk", "rcstream", "cli", "sink")
+THROUGHPUT_KINDS = ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "sink")
 LABELS = {
     "floor": "(a) floor: websockets + json.loads",
     "sdk": "(b) official ringcentral SDK",
     "rcstream": "(c) rcstream async for (typed)",
+    "rcstream-raw": "(c') rcstream async for, raw=True",
     "cli": "(d) rcstream listen > /dev/null",
     "sink": "flood server alone (socket sink)",
 }
@@ -381,6 +382,8 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
     for num, den in [
         ("rcstream", "sdk"),
         ("rcstream", "floor"),
+        ("rcstream-raw", "sdk"),
+        ("rcstream-raw", "floor"),
         ("cli", "sdk"),
         ("cli", "floor"),
         ("sdk", "floor"),
@@ -751,10 +754,16 @@ def plot(out: Path, png: Path = PLOT) -> Path | None:
         print("  (matplotlib not installed: pip install -r bench/requirements.txt)")
         return None
     data = json.loads(path.read_text())
-    kinds = [k for k in ("floor", "sdk", "rcstream", "cli") if k in data["summary"]]
+    kinds = [k for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli") if k in data["summary"]]
     med = [data["summary"][k]["rate_median"] / 1000 for k in kinds]
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-    colors = {"floor": "#888888", "sdk": "#4c72b0", "rcstream": "#dd8452", "cli": "#c44e52"}
+    colors = {
+        "floor": "#888888",
+        "sdk": "#4c72b0",
+        "rcstream": "#dd8452",
+        "rcstream-raw": "#e6a96b",
+        "cli": "#c44e52",
+    }
     bars = ax.barh([LABELS[k] for k in kinds], med, color=[colors[k] for k in kinds])
     for i, k in enumerate(kinds):
         ax.scatter(
