@@ -72,6 +72,7 @@ from rcstream.protocol import (
     LinkDead,
     NotificationReceived,
     RecoveryOutcome,
+    RecoveryReplayed,
     RequestFailed,
     RequestTimedOut,
     ResponseReceived,
@@ -1118,6 +1119,17 @@ class Client:
                 await rnd.transport.send(self._state.heartbeat(self.options.clock()))
             elif isinstance(ev, Connected):
                 await self._on_connected(rnd, ev)
+            elif isinstance(ev, RecoveryReplayed):
+                logger.debug("The recovery replayed %d events", ev.replayed)
+                if ev.buffer_was_full:
+                    self._broadcast(
+                        self._gap_item(
+                            "recovery_buffer_full",
+                            f"The gateway replayed {ev.replayed} events, all its recovery "
+                            "buffer holds: older events from the outage may have been dropped "
+                            "before the replayed ones. Re-read any state you cache.",
+                        )
+                    )
             elif isinstance(ev, RequestFailed):
                 if isinstance(ev.tag, _Pending):
                     self._resolve_error(ev.tag, _error_frame_exc(ev.tag.what, ev.error))
@@ -1168,6 +1180,9 @@ class Client:
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
+            # the gateway replays its buffer first: the echo of this probe ends the replay
+            # and tells how many came back (a full buffer means older events were dropped)
+            await rnd.transport.send(self._state.replay_probe(self.options.clock()))
         elif outcome is RecoveryOutcome.FAILED:
             self._stats.recovery_failures += 1
             logger.info(

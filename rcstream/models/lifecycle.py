@@ -5,8 +5,10 @@ A subscription opened with ``lifecycle=True`` yields these between notifications
 
 * :class:`Connected` — a connection is ready (``outcome``: fresh, recovered or failed);
 * :class:`Disconnected` — the connection dropped; rcstream is reconnecting;
-* :class:`Gap` — events may be missing (recovery failed, the recovery window passed, or the
-  consumer fell behind and the bounded buffer dropped events). Re-read any state you cache.
+* :class:`Gap` — events may be missing (recovery failed, the recovery window passed, the
+  gateway's recovery buffer filled up during the outage, the server lost the subscription,
+  or the consumer fell behind and the bounded buffer dropped events). Re-read any state
+  you cache.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["Connected", "Disconnected", "Gap", "GapReason", "Lifecycle"]
 
 GapReason = Literal[
-    "recovery_failed", "recovery_window_expired", "buffer_overflow", "subscription_recreated"
+    "recovery_failed",
+    "recovery_window_expired",
+    "recovery_buffer_full",
+    "buffer_overflow",
+    "subscription_recreated",
 ]
 
 

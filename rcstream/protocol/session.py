@@ -53,6 +53,7 @@ __all__ = [
     "LinkDead",
     "NotificationReceived",
     "RecoveryOutcome",
+    "RecoveryReplayed",
     "RequestFailed",
     "RequestTimedOut",
     "ResponseReceived",
@@ -163,6 +164,24 @@ class GatewayErrorReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryReplayed:
+    """The echo of the post-recovery probe arrived: ``replayed`` notifications came before it.
+
+    The gateway replays its buffer right after a successful recovery and drops the oldest
+    events beyond ``recoveryBufferSize`` without saying so. ``replayed`` reaching
+    ``buffer_size`` means the buffer was full: events from the outage may be missing.
+    """
+
+    replayed: int
+    buffer_size: int | None
+
+    @property
+    def buffer_was_full(self) -> bool:
+        """True when as many events came back as the gateway's buffer holds."""
+        return self.buffer_size is not None and self.replayed >= self.buffer_size
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatDue:
     """Time to send a heartbeat: call :meth:`SessionState.heartbeat`."""
 
@@ -183,6 +202,7 @@ class BadFrame:
 
 SessionEvent = (
     Connected
+    | RecoveryReplayed
     | NotificationReceived
     | ResponseReceived
     | RequestFailed
@@ -234,6 +254,9 @@ class SessionState:
     disconnected_at: float | None = None
     #: Notifications dropped because their uuid was already delivered (replays).
     duplicates: int = 0
+    _probe_id: str | None = None
+    _replayed: int | None = None
+    _last_heartbeat_id: str | None = None
     _link: _Link | None = None
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -319,6 +342,8 @@ class SessionState:
         """The socket closed. Every pending request fails (returned as RequestTimedOut)."""
         was_ready = self._link is not None and self._link.details_seen
         self._link = None
+        self._probe_id = None
+        self._replayed = None
         if was_ready or self.disconnected_at is None:
             self.disconnected_at = now
         failed: list[SessionEvent] = [
@@ -351,6 +376,10 @@ class SessionState:
                 self._on_subscription_reply(frame, pending.tag)
             return [ResponseReceived(frame, _unwrap(pending.tag))]
         if isinstance(frame, HeartbeatReply):
+            if self._probe_id is not None and frame.message_id == self._probe_id:
+                replayed, self._replayed, self._probe_id = self._replayed or 0, None, None
+                size = self.details.recovery_buffer_size if self.details else None
+                return [RecoveryReplayed(replayed=replayed, buffer_size=size)]
             return []
         if isinstance(frame, ConnectionDetails):
             return self._on_connection_details(frame, now)
@@ -379,6 +408,8 @@ class SessionState:
             self.wsc = wsc
 
     def _on_notification(self, frame: ServerNotification) -> list[SessionEvent]:
+        if self._replayed is not None:
+            self._replayed += 1  # counted before de-duplication: the server sent it
         uid = frame.body.get("uuid")
         if not isinstance(uid, str):
             uid = frame.message_id
@@ -417,6 +448,7 @@ class SessionState:
         if link.recovering and state is not None and state.lower() == "successful":
             outcome = RecoveryOutcome.RECOVERED
             self.disconnected_at = None
+            self._replayed = 0  # count what the gateway replays until the probe's echo
         else:
             outcome = RecoveryOutcome.FAILED if link.recovering else RecoveryOutcome.FRESH
             # the server has no subscription for us on this session
@@ -513,12 +545,20 @@ class SessionState:
             tag=_SubscribeTag(tag, "PUT", self.wanted_filters),
         )
 
+    def replay_probe(self, now: float) -> str:
+        """A ``Heartbeat`` to send right after a recovery: its echo marks the end of the
+        replay, and :class:`RecoveryReplayed` then says how many events were replayed."""
+        text = self.heartbeat(now)
+        self._probe_id = self._last_heartbeat_id
+        return text
+
     def heartbeat(self, now: float) -> str:
         """Return a ``Heartbeat`` frame to send and start its reply deadline."""
         if self._link is not None and self._link.heartbeat_sent_at is None:
             self._link.heartbeat_sent_at = now
         self._sent(now)
-        return encode_heartbeat(self.id_factory())
+        self._last_heartbeat_id = self.id_factory()
+        return encode_heartbeat(self._last_heartbeat_id)
 
     def _sent(self, now: float) -> None:
         if self._link is not None:

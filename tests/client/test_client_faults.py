@@ -261,3 +261,32 @@ async def test_subscription_lost_on_the_server_is_recreated_with_a_gap(emu: Emul
     assert gap.reason == "subscription_recreated"
     assert client.subscription_id != old
     assert uuids(got) == [uid]
+
+
+@pytest.mark.parametrize(("while_down", "gap_expected"), [(20, False), (35, True)])
+async def test_a_full_recovery_buffer_is_reported_as_a_gap(
+    while_down: int, gap_expected: bool
+) -> None:
+    async with Emulator(auth_rate_limit=None, recovery_buffer_size=30) as emu:
+        async with client_for(emu) as client, client.subscribe(TELEPHONY, lifecycle=True) as ev:
+            await take(ev, 1)
+            emu.rate_limit_next("wstoken", retry_after=0.05)  # hold the reconnect back
+            await emu.abort_connections()
+            await emu.wait_until(lambda e: e.connected == 0)
+            sent = [await telephony(emu) for _ in range(while_down)]
+            await emu.wait_for_stat("recoveries_succeeded", 1)
+            await emu.wait_for_stat("heartbeats", 1)  # the probe was answered, then:
+            marker = await telephony(emu)
+            items: list[Any] = []
+            while marker not in uuids(items):
+                items += await take(ev, 1)
+    gaps = lifecycle(items, rcstream.Gap)
+    got = uuids(items)
+    if gap_expected:
+        assert [g.reason for g in gaps] == ["recovery_buffer_full"]
+        assert got[:-1] == sent[-30:]  # the server kept the newest 30
+        # the Gap follows the replayed events it concerns
+        assert items.index(gaps[0]) > items.index(next(i for i in items if uuids([i])))
+    else:
+        assert gaps == []
+        assert got[:-1] == sent

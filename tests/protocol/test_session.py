@@ -322,3 +322,27 @@ def test_connection_lost_reports_the_callers_tags() -> None:
     (ev,) = state.connection_lost(2.0)
     assert isinstance(ev, RequestTimedOut)
     assert ev.tag == "MY-TAG"
+
+
+def test_replay_after_recovery_is_counted_up_to_the_probe_echo() -> None:
+    from rcstream.protocol import RecoveryReplayed
+
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    state.connection_opened(11.0, state.plan_connect(11.0))
+    details = json.loads(load("connection-details-recovered.json"))
+    details[1]["recoveryBufferSize"] = 3
+    (ev,) = state.receive(json.dumps(details), 11.0)
+    assert isinstance(ev, Connected)
+    probe = json.loads(state.replay_probe(11.0))[0]
+    for uid in ["r1", "r2", "r1", "r3"]:  # a repeat still counts: the server sent it
+        state.receive(notification(uid), 11.0)
+    assert state.receive(json.dumps([{"type": "Heartbeat", "messageId": "other"}]), 11.0) == []
+    (done,) = state.receive(
+        json.dumps([{"type": "Heartbeat", "messageId": probe["messageId"]}]), 11.0
+    )
+    assert done == RecoveryReplayed(replayed=4, buffer_size=3)
+    assert done.buffer_was_full
+    assert state.receive(notification("r4"), 12.0)  # counting has stopped
+    assert not RecoveryReplayed(replayed=2, buffer_size=3).buffer_was_full
