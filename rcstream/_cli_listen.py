@@ -130,9 +130,10 @@ def client_options(args: argparse.Namespace, environ: Mapping[str, str] | None =
     """Build :class:`rcstream.ClientOptions` from the flags and ``RCSTREAM_*`` variables.
 
     ``--max-attempts`` (or ``RCSTREAM_MAX_ATTEMPTS``) defaults to
-    :data:`DEFAULT_MAX_ATTEMPTS`; 0 means retry forever. The hidden float flags
-    (``--backoff-base`` ...) and their ``RCSTREAM_BACKOFF_BASE``-style variables are passed
-    on when ``ClientOptions`` has a field of that name.
+    :data:`DEFAULT_MAX_ATTEMPTS`; 0 means retry forever. ``RCSTREAM_AUTH_RATE_LIMIT`` sets
+    the client-side limit of token + wstoken calls per minute (default 5; 0 turns it off).
+    The hidden float flags (``--backoff-base`` ...) and their ``RCSTREAM_BACKOFF_BASE``-style
+    variables are passed on when ``ClientOptions`` has a field of that name.
     """
     from rcstream import ClientOptions
 
@@ -153,6 +154,16 @@ def client_options(args: argparse.Namespace, environ: Mapping[str, str] | None =
             attempts = DEFAULT_MAX_ATTEMPTS
     if "max_attempts" in fields:
         kwargs["max_attempts"] = attempts or None
+    raw_limit = env.get("RCSTREAM_AUTH_RATE_LIMIT")
+    if raw_limit:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise ConfigurationError(
+                f"RCSTREAM_AUTH_RATE_LIMIT={raw_limit!r} is not a whole number; set it to "
+                "the token + wstoken calls allowed per minute (0: no client-side limit)."
+            ) from None
+        kwargs["auth_rate_limit"] = limit or None
     for name in (
         "backoff_base",
         "backoff_cap",

@@ -272,3 +272,23 @@ def test_help_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+async def test_subscriptions_renew_a_webhook_subscription(emu: Emulator, run_cli: Any) -> None:
+    async with rcstream.Client.from_env(emu.env()) as client:
+        created = await client.rest(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": [PRESENCE],
+                "deliveryMode": {"transportType": "WebHook", "address": "https://example.com/h"},
+                "expiresIn": 600,
+            },
+        )
+    sub_id = created.body["id"]
+    renew = await run_cli("subscriptions", "renew", sub_id, "--json", env=emu.env())
+    assert await renew.wait() == 0
+    body = json.loads("\n".join(renew.stdout_lines))
+    assert body["id"] == sub_id
+    assert body["status"] == "Active"
+    assert_no_traceback(await renew.stderr())

@@ -285,3 +285,67 @@ async def test_pretty_format_one_line_per_event(emu: Emulator, run_cli: Any) -> 
         assert status in line
         assert "→" in line
         assert "\033[" not in line  # stdout is not a terminal: no colours
+
+
+async def test_only_json_on_stdout_through_every_kind_of_fault(emu: Emulator, run_cli: Any) -> None:
+    """Drops, refused recovery, expiry, 429, revocation, WSG-903, close codes and garbage,
+    with DEBUG logs on: stdout stays one JSON object per line, every event arrives, and
+    every gap is a JSON lifecycle record."""
+    env = emu.env() | {"RCSTREAM_AUTH_RATE_LIMIT": "0"}
+    faults = 7
+    cli = await run_cli(
+        "listen", "-e", "presence", "--lifecycle", "-vv", "-n", str(faults + 1), env=env
+    )
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    published = [await emu.publish(_presence_event(emu), {"presenceStatus": "Available"})]
+
+    async def healed(n: int) -> None:
+        # back on a new connection whose session carries a subscription
+        await emu.wait_until(
+            lambda e: (
+                e.stats.connections >= n
+                and any(s.connected and s.subscription_id for s in e.sessions)
+            ),
+            LIMIT,
+        )
+
+    async def fault(step: int) -> None:
+        if step == 0:
+            await emu.abort_connections()
+        elif step == 1:
+            emu.fail_next_recovery("WSG-1005")
+            await emu.close_connections(1011, "restart")
+        elif step == 2:
+            await emu.expire_access_tokens(close_sockets=True)
+        elif step == 3:
+            emu.rate_limit_next("wstoken", retry_after=0.05)
+            await emu.close_connections(4999, "odd")
+        elif step == 4:
+            await emu.revoke_oauth_sessions(error_code="OAU-129")
+        elif step == 5:
+            emu.set_timeouts(absolute=0.05)
+        elif step == 6:
+            await emu.inject_raw("}{ not json")
+            await emu.abort_connections()
+
+    for step in range(faults):
+        before = emu.stats.connections
+        await fault(step)
+        await cli.expect(healed(before + 1))
+        if step == 5:
+            emu.set_timeouts(absolute=86400)
+        uid = await emu.publish(_presence_event(emu), {"presenceStatus": f"Busy{step}"})
+        published.append(uid)
+        while True:  # read up to this event: each step is checked on its own
+            record = await cli.json_line()
+            if record.get("uuid") == uid:
+                break
+    assert await cli.wait() == 0
+    records = [json.loads(line) for line in cli.stdout_lines]  # raises if not JSON
+    assert [r["uuid"] for r in records if "uuid" in r] == published
+    gaps = [r["reason"] for r in records if r.get("type") == "gap"]
+    assert "recovery_failed" in gaps  # the refused recovery and the revocation
+    stderr = await cli.stderr()
+    assert_no_traceback(stderr)
+    for secret in (emu.client_secret, emu.jwt):
+        assert secret not in stderr
