@@ -376,10 +376,6 @@ class Subscription(Generic[ItemT]):
         self._inbox.close(error)
 
 
-class _ConnectionEnded(Exception):
-    """Internal: carries the reason a connection round ended."""
-
-
 @dataclass(eq=False)
 class _Pending:
     future: asyncio.Future[ClientResponse]
