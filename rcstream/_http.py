@@ -234,7 +234,7 @@ class RestClient:
         if text:
             try:
                 body = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or hostile nesting
                 body = text
         logger.debug("%s %s -> %s", method, path, status)
         return Response(status=status, headers=resp_headers, body=body)

@@ -17,6 +17,7 @@ appear in a repr, a log line or an exception.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -280,10 +281,9 @@ class TokenManager:
         now = self._clock()
 
         def deadline(key: str) -> float | None:
-            value = body.get(key)
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            lifetime = _seconds(body.get(key))
+            if lifetime is None:
                 return None
-            lifetime = float(value)
             return now + lifetime - min(self._margin, lifetime * 0.1)
 
         refresh = body.get("refresh_token")
@@ -319,7 +319,7 @@ class TokenManager:
                 return WsToken(
                     uri=uri,
                     token=Secret(ws_token),
-                    expires_in=float(expires) if isinstance(expires, int | float) else None,
+                    expires_in=_seconds(expires),
                 )
             if resp.ok:
                 break
@@ -351,6 +351,17 @@ class TokenManager:
         except Exception:
             logger.debug("Revoking the session failed", exc_info=True)
         self._tokens = None
+
+
+def _seconds(value: Any) -> float | None:
+    """A lifetime in seconds from a token response, or None if absent or absurd."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def auth_from_env(env: dict[str, str]) -> Auth:

@@ -80,6 +80,7 @@ from rcstream.protocol import (
     SessionState,
     SessionTimings,
 )
+from rcstream.protocol.session import disabled_filters
 from rcstream.redact import redact, redact_url
 from rcstream.retry import backoff, classify
 from rcstream.transport import Transport, build_ws_url, connect
@@ -174,6 +175,10 @@ class ClientStats:
     gateway_errors: int = 0
 
 
+#: Connected/Disconnected items a stalled consumer's buffer keeps (gaps are always kept).
+_MAX_LIFECYCLE: Final = 32
+
+
 class _Inbox:
     """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest event.
 
@@ -186,6 +191,7 @@ class _Inbox:
         "_error",
         "_event",
         "_items",
+        "_lifecycle",
         "_max",
         "_notes",
         "dropped",
@@ -196,6 +202,7 @@ class _Inbox:
         self._items: deque[dict[str, Any] | Lifecycle] = deque()
         self._max = maxsize
         self._notes = 0
+        self._lifecycle = 0
         self._event = asyncio.Event()
         self._closed = False
         self._error: BaseException | None = None
@@ -205,6 +212,17 @@ class _Inbox:
     def put(self, item: dict[str, Any] | Lifecycle) -> bool:
         """Buffer ``item``; returns False when an older event had to be dropped."""
         fits = True
+        if type(item) is not dict:
+            # lifecycle items are never dropped for events, but a consumer stalled through
+            # many reconnects must not grow without bound: keep gaps, drop the oldest
+            # Connected/Disconnected beyond a few dozen
+            self._lifecycle += 1
+            if self._lifecycle > _MAX_LIFECYCLE:
+                for i, old in enumerate(self._items):
+                    if type(old) is not dict and not isinstance(old, Gap):
+                        del self._items[i]
+                        self._lifecycle -= 1
+                        break
         if type(item) is dict:
             if self._notes >= self._max:
                 items = self._items
@@ -237,6 +255,8 @@ class _Inbox:
                 item = self._items.popleft()
                 if type(item) is dict:
                     self._notes -= 1
+                else:
+                    self._lifecycle -= 1
                 return item
             if self._closed:
                 if self._error is not None:
@@ -750,9 +770,11 @@ class Client:
 
     async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
+        settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
-        if self._state.ready and not self._held:
-            self._mark_confirmed()  # already covered by the live subscription?
+        if settled:
+            self._mark_confirmed()  # already covered by the live subscription (and no
+            # request in flight that could take filters away)
         self._state.want_filters(self._wanted())
         self._ensure_supervisor()
         self._kick_sync()
@@ -957,7 +979,7 @@ class Client:
                 else:
                     transport.abort()
                 await self._notify()
-            if rnd.ready and not self._closing:
+            if rnd.healthy and not self._closing:  # consumers were told it was connected
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
         self._round_ready = rnd.ready
         self._round_healthy = rnd.healthy
@@ -1033,6 +1055,8 @@ class Client:
                         "them; reconnecting."
                     )
                 deleting = not state.wanted_filters
+                base = set(state.subscribed_filters)
+                sent = tuple(state.wanted_filters)
                 pending = self._new_pending("Subscribing to events", subscription=True)
                 req = state.subscription_request(self.options.clock(), tag=pending)
                 if req is None:
@@ -1052,6 +1076,9 @@ class Client:
                         state.subscription_id or "(deleted)",
                         len(state.subscribed_filters),
                     )
+                    refused = disabled_filters(sent, reply.body)
+                    if refused:
+                        self._refuse_disabled(refused)
                 elif reply.status == 404 or _reply_code(reply) == "SUB-507":
                     # the server lost the subscription (expired, or deleted elsewhere):
                     # what it matched meanwhile is gone; the state now asks for a POST
@@ -1066,7 +1093,16 @@ class Client:
                     continue
                 else:
                     response = Response(reply.status, reply.headers, reply.body)
-                    self._reject(error_from_response("Subscribing to events", response))
+                    error = error_from_response("Subscribing to events", response)
+                    if isinstance(error, RateLimitedError) or reply.status >= 500:
+                        # not a refusal: wait and send it again (the fruitless guard bounds
+                        # this, then the connection is renewed with backoff)
+                        wait = getattr(error, "retry_after", None)
+                        logger.info("Subscribing was deferred (HTTP %d); retrying", reply.status)
+                        await self.options.sleep(wait if wait is not None else 1.0)
+                        continue
+                    self._reject(error, sent, base)
+                    fruitless = 0  # a refusal always fails or parks a consumer: progress
                 self._settled(rnd)
                 await self._notify()
             self._settled(rnd)
@@ -1080,15 +1116,41 @@ class Client:
         self._flush_held()
         rnd.healthy = True
 
-    def _reject(self, error: Exception) -> None:
+    def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
+        """The server accepted the subscription but did not grant some filters
+        (``disabledFilters``): the consumers that asked for them get a clear error."""
+        for consumer in [c for c in self._consumers if set(c.filters) & set(refused)]:
+            which = next(f for f in consumer.filters if f in refused)
+            error = PermissionDeniedError(
+                f"The platform did not grant the event filter {which!r} ({refused[which]}); "
+                "check the app's permissions and the user's role.",
+                error_code="disabledFilters",
+            )
+            if consumer.confirmed:
+                logger.warning("%s", error)  # already streaming its other filters
+                continue
+            consumer.error = error
+            self._consumers.remove(consumer)
+        self._state.want_filters(self._wanted())
+
+    def _reject(
+        self, error: Exception, sent: tuple[str, ...] = (), base: set[str] | None = None
+    ) -> None:
         """A subscription request was refused: fail the consumer(s) that asked for it.
 
         With several new consumers in one request, all but the first are parked and tried
         one at a time, so a refused filter only fails the consumer that asked for it. When
         no new consumer was waiting (re-creating after a reconnect), the error ends the round.
         """
-        waiting = [c for c in self._consumers if not c.confirmed and not c.parked]
+        added = set(sent) - (base or set())
+        waiting = [
+            c
+            for c in self._consumers
+            if not c.confirmed and not c.parked and added.intersection(c.filters)
+        ]
         if not waiting:
+            if set(sent) != set(self._state.wanted_filters):
+                return  # the consumer(s) that asked left meanwhile: retry what is wanted now
             raise error
         if len(waiting) > 1:
             for consumer in waiting[1:]:
@@ -1235,7 +1297,9 @@ class Client:
         message = redact(error.message or "")
         logger.info("Gateway error %s: %s", code, message or "(no message)")
         typed = _error_frame_exc("The gateway", error)
-        if isinstance(typed, PermissionDeniedError | RateLimitedError):
+        if not code.startswith("WSG-") and isinstance(
+            typed, PermissionDeniedError | RateLimitedError
+        ):
             raise typed
         if (code.startswith("OAU-") or error.status == 401) and self._tokens is not None:
             tokens = self._tokens.tokens

@@ -60,6 +60,8 @@ __all__ = [
     "SessionEvent",
     "SessionState",
     "SessionTimings",
+    "disabled_filters",
+    "same_filter",
 ]
 
 SUBSCRIPTION_PATH: Final = "/restapi/v1.0/subscription"
@@ -256,9 +258,12 @@ class SessionState:
     duplicates: int = 0
     _probe_id: str | None = None
     _replayed: int | None = None
+    _replay_overlap: bool = False
+    _replay_uids: set[str] = field(default_factory=set)
     _last_heartbeat_id: str | None = None
     _link: _Link | None = None
     _pending: dict[str, _Pending] = field(default_factory=dict)
+    _expired: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     # ---- configuration ----------------------------------------------------------------
@@ -344,6 +349,7 @@ class SessionState:
         self._link = None
         self._probe_id = None
         self._replayed = None
+        self._replay_uids = set()
         if was_ready or self.disconnected_at is None:
             self.disconnected_at = now
         failed: list[SessionEvent] = [
@@ -379,6 +385,9 @@ class SessionState:
             if self._probe_id is not None and frame.message_id == self._probe_id:
                 replayed, self._replayed, self._probe_id = self._replayed or 0, None, None
                 size = self.details.recovery_buffer_size if self.details else None
+                if self._replay_overlap:
+                    size = None  # the replay overlapped delivered events: nothing fell out
+                self._replay_uids = set()
                 return [RecoveryReplayed(replayed=replayed, buffer_size=size)]
             return []
         if isinstance(frame, ConnectionDetails):
@@ -400,6 +409,14 @@ class SessionState:
                     self._on_subscription_reply(reply, pending.tag)
                     return [ResponseReceived(reply, _unwrap(pending.tag))]
                 return [RequestFailed(frame.message_id, frame, _unwrap(pending.tag))]
+            link = self._link
+            if link is not None and link.recovering and not link.details_seen:
+                # refused before ConnectionDetails while recovering (WSG-400 malformed
+                # wsc ...): that token will not work again, connect fresh next time
+                self.wsc = None
+            if frame.message_id is not None and frame.message_id in self._expired:
+                del self._expired[frame.message_id]
+                return []  # a late answer to a request we gave up on
             return [GatewayErrorReceived(frame)]
         return []  # pragma: no cover - decode_frame returns only the types above
 
@@ -408,18 +425,26 @@ class SessionState:
             self.wsc = wsc
 
     def _on_notification(self, frame: ServerNotification) -> list[SessionEvent]:
-        if self._replayed is not None:
-            self._replayed += 1  # counted before de-duplication: the server sent it
         uid = frame.body.get("uuid")
         if not isinstance(uid, str):
             uid = frame.message_id
         if uid is not None:
             if uid in self._seen:
                 self.duplicates += 1
+                if self._replayed is not None:
+                    self._replayed += 1  # the server sent it
+                    if uid not in self._replay_uids:
+                        # delivered before the outage: the replay reaches back into what
+                        # the client already has, so nothing fell out in front of it
+                        self._replay_overlap = True
                 return []
             self._seen[uid] = None
             if len(self._seen) > self.dedupe_window:
                 self._seen.popitem(last=False)
+        if self._replayed is not None:
+            self._replayed += 1
+            if uid is not None:
+                self._replay_uids.add(uid)
         return [NotificationReceived(frame.body)]
 
     def _on_connection_details(self, frame: ConnectionDetails, now: float) -> list[SessionEvent]:
@@ -449,6 +474,8 @@ class SessionState:
             outcome = RecoveryOutcome.RECOVERED
             self.disconnected_at = None
             self._replayed = 0  # count what the gateway replays until the probe's echo
+            self._replay_overlap = False
+            self._replay_uids = set()
         else:
             outcome = RecoveryOutcome.FAILED if link.recovering else RecoveryOutcome.FRESH
             # the server has no subscription for us on this session
@@ -472,12 +499,13 @@ class SessionState:
         if frame.ok:
             body = frame.body if isinstance(frame.body, dict) else {}
             sid = body.get("id")
+            granted = _granted(tag.filters, body)
             if isinstance(sid, str) and sid:
                 self.subscription_id = sid
-                self.subscribed_filters = tag.filters
+                self.subscribed_filters = granted
             elif tag.method == "PUT":
                 # a 2xx without SubscriptionInfo: the update was applied to the same id
-                self.subscribed_filters = tag.filters
+                self.subscribed_filters = granted
             # a 2xx POST without an id leaves no subscription; the caller must not loop
         elif frame.status == 404 or _error_code(frame.body) == "SUB-507":
             # the subscription is gone (expired or unknown): the next request POSTs anew
@@ -586,6 +614,9 @@ class SessionState:
         events: list[SessionEvent] = []
         for mid in [m for m, p in self._pending.items() if p.deadline <= now]:
             pending = self._pending.pop(mid)
+            self._expired[mid] = None
+            if len(self._expired) > 256:
+                self._expired.popitem(last=False)
             events.append(RequestTimedOut(message_id=mid, tag=_unwrap(pending.tag)))
         link = self._link
         if link is not None and link.details_seen:
@@ -606,6 +637,37 @@ class _SubscribeTag:
     inner: Any
     method: str
     filters: tuple[str, ...]
+
+
+def same_filter(sent: str, echoed: str) -> bool:
+    """Whether ``echoed`` (as the server writes it, ``~`` expanded to ids) is ``sent``."""
+    sent_path, _, sent_query = sent.rstrip("/").partition("?")
+    echo_path, _, echo_query = echoed.rstrip("/").partition("?")
+    a, b = sent_path.split("/"), echo_path.split("/")
+    if len(a) != len(b) or any(x != y and x != "~" for x, y in zip(a, b, strict=True)):
+        return False
+    return set(sent_query.split("&")) == set(echo_query.split("&"))
+
+
+def disabled_filters(sent: tuple[str, ...], body: Any) -> dict[str, str]:
+    """``{sent filter: reason}`` for the filters a SubscriptionInfo lists as not granted."""
+    items = body.get("disabledFilters") if isinstance(body, dict) else None
+    out: dict[str, str] = {}
+    for d in items if isinstance(items, list) else []:
+        echoed = d.get("filter") if isinstance(d, dict) else None
+        if not isinstance(echoed, str):
+            continue
+        reason = str(d.get("message") or d.get("reason") or "not granted")
+        for f in sent:
+            if same_filter(f, echoed):
+                out[f] = reason
+    return out
+
+
+def _granted(sent: tuple[str, ...], body: Any) -> tuple[str, ...]:
+    """The filters of ``sent`` the server did not list in ``disabledFilters``."""
+    off = disabled_filters(sent, body)
+    return tuple(f for f in sent if f not in off) if off else sent
 
 
 def _error_code(body: Any) -> str | None:

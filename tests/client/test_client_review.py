@@ -206,3 +206,60 @@ async def test_lifecycle_items_are_never_evicted_by_events(emu: Emulator) -> Non
     assert "Gap" in kinds
     assert any(isinstance(i, rcstream.Gap) and i.reason == "recovery_failed" for i in items)
     assert any(isinstance(i, rcstream.Gap) and i.reason == "buffer_overflow" for i in items)
+
+
+async def test_wsg_codes_reconnect_whatever_the_error_status(emu: Emulator) -> None:
+    async with client_for(emu) as client, client.subscribe(TELEPHONY) as ev:
+        for status in (403, 429):
+            await emu.inject_raw(
+                json.dumps(
+                    [
+                        {"type": "Error", "status": status},
+                        {"errorCode": "WSG-902", "message": "Idle"},
+                    ]
+                )
+            )
+        await emu.wait_for_stat("recoveries_succeeded", 1)
+        uid = await telephony(emu)
+        (note,) = await take(ev, 1)
+    assert note.uuid == uid
+
+
+async def test_many_refused_consumers_do_not_cost_the_connection() -> None:
+    async with Emulator(auth_rate_limit=None, forbidden_filters=[PRESENCE]) as emu:
+        async with client_for(emu, max_attempts=2) as client, client.subscribe(TELEPHONY) as ev:
+            for _ in range(8):
+                with pytest.raises(rcstream.PermissionDeniedError):
+                    async with client.subscribe(PRESENCE):
+                        pass  # pragma: no cover
+            uid = await telephony(emu)
+            (note,) = await take(ev, 1)
+        assert note.uuid == uid
+        assert client.stats.connects == 1
+
+
+async def test_a_rate_limited_subscription_request_is_retried(emu: Emulator) -> None:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    emu.rate_limit_next("request", retry_after=0.01)
+    async with client_for(emu, sleep=sleep) as client, client.subscribe(TELEPHONY) as ev:
+        uid = await telephony(emu)
+        (note,) = await take(ev, 1)
+    assert note.uuid == uid
+    assert 0.01 in sleeps
+    assert client.stats.connects == 1
+
+
+def test_hostile_token_lifetimes_are_ignored() -> None:
+    from rcstream.auth import _seconds
+
+    assert _seconds(3600) == 3600.0
+    assert _seconds(10**400) is None
+    assert _seconds(float("nan")) is None
+    assert _seconds(-5) is None
+    assert _seconds(True) is None
+    assert _seconds("3600") is None

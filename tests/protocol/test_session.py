@@ -346,3 +346,83 @@ def test_replay_after_recovery_is_counted_up_to_the_probe_echo() -> None:
     assert done.buffer_was_full
     assert state.receive(notification("r4"), 12.0)  # counting has stopped
     assert not RecoveryReplayed(replayed=2, buffer_size=3).buffer_was_full
+
+
+def test_a_late_error_reply_to_an_expired_request_is_ignored() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    mid, _ = state.request("GET", "/slow", now=0.0, timeout=1.0)
+    assert any(isinstance(e, RequestTimedOut) for e in state.poll(1.0))
+    late = json.dumps(
+        [
+            {"type": "Error", "messageId": mid, "status": 403},
+            {"errorCode": "CMN-401", "message": "late"},
+        ]
+    )
+    assert state.receive(late, 2.0) == []  # not an unsolicited gateway error
+
+
+def test_disabled_filters_are_not_counted_as_subscribed() -> None:
+    from rcstream.protocol.session import disabled_filters, same_filter
+
+    assert same_filter(
+        "/restapi/v1.0/account/~/extension/~/presence",
+        "/restapi/v1.0/account/1/extension/2/presence",
+    )
+    assert not same_filter(
+        "/restapi/v1.0/account/~/extension/~/presence",
+        "/restapi/v1.0/account/1/extension/2/presence/dnd",
+    )
+    state = make_state()
+    state.want_filters([FILTER, "/x"])
+    state.connection_opened(0.0, state.plan_connect(0.0))
+    state.receive(load("connection-details.json"), 0.0)
+    mid, _ = state.subscription_request(0.0) or ("", "")
+    body = {
+        "id": "s1",
+        "eventFilters": ["/x"],
+        "disabledFilters": [
+            {
+                "filter": "/restapi/v1.0/account/1/extension/2/presence",
+                "reason": "Permission",
+                "message": "no ReadPresence",
+            }
+        ],
+    }
+    state.receive(
+        json.dumps([{"type": "ClientRequest", "messageId": mid, "status": 200}, body]), 0.0
+    )
+    assert state.subscribed_filters == ("/x",)
+    assert disabled_filters((FILTER, "/x"), body) == {FILTER: "no ReadPresence"}
+
+
+def test_a_replay_reaching_into_delivered_events_is_not_a_full_buffer() -> None:
+    from rcstream.protocol import RecoveryReplayed
+
+    state = make_state()
+    connect_and_subscribe(state)
+    for uid in ["a", "b", "c"]:
+        state.receive(notification(uid), 1.0)
+    state.connection_lost(2.0)
+    state.connection_opened(3.0, state.plan_connect(3.0))
+    details = json.loads(load("connection-details-recovered.json"))
+    details[1]["recoveryBufferSize"] = 3
+    state.receive(json.dumps(details), 3.0)
+    probe = json.loads(state.replay_probe(3.0))[0]["messageId"]
+    for uid in ["b", "c", "d"]:  # a last-N ring buffer: b and c were delivered before
+        state.receive(notification(uid), 3.0)
+    (done,) = state.receive(json.dumps([{"type": "Heartbeat", "messageId": probe}]), 3.0)
+    assert isinstance(done, RecoveryReplayed)
+    assert not done.buffer_was_full
+
+
+def test_a_wsc_refused_before_connection_details_is_not_reused() -> None:
+    state = make_state()
+    connect_and_subscribe(state)
+    state.connection_lost(1.0)
+    plan = state.plan_connect(2.0)
+    assert plan.recover
+    state.connection_opened(2.0, plan)
+    state.receive(load("error-malformed-wsc.json"), 2.0)
+    state.connection_lost(2.1)
+    assert not state.plan_connect(2.2).recover
