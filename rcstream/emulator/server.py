@@ -148,6 +148,9 @@ class Emulator:
     * ``heartbeat_status``: include ``status: 200`` in the Heartbeat echo.
     * ``wsc_on_every_frame``: put the current ``wsc`` (with a growing sequence) on every
       server frame, not only on ``ConnectionDetails``.
+    * ``close_on_bad_frame``: a client frame the gateway cannot read (not JSON, not an
+      array, unknown type, no ``messageId``) gets an ``Error`` frame and close 1008 (the
+      strict reading); ``False`` keeps the socket open after the ``Error`` frame.
     * ``revoke_closes_sockets``: ``POST /restapi/oauth/revoke`` also ends that OAuth
       session's sockets (``Error`` ``OAU-129`` + close 1008).
 
@@ -197,6 +200,7 @@ class Emulator:
         heartbeat_status: bool = True,
         wsc_on_every_frame: bool = False,
         revoke_closes_sockets: bool = True,
+        close_on_bad_frame: bool = True,
         deny_websocket_permission: bool = False,
         forbidden_filters: Iterable[str] = (),
         event_rate: float = 0.0,
@@ -260,6 +264,7 @@ class Emulator:
         self.heartbeat_status = heartbeat_status
         self.wsc_on_every_frame = wsc_on_every_frame
         self.revoke_closes_sockets = revoke_closes_sockets
+        self.close_on_bad_frame = close_on_bad_frame
         self.deny_websocket_permission = deny_websocket_permission
         self.forbidden_filters: set[str] = set(forbidden_filters)
         self.event_rate = float(event_rate)
@@ -271,6 +276,7 @@ class Emulator:
         self._oauth: dict[str, _OAuthSession] = {}
         self._access: dict[str, _AccessToken] = {}
         self._refresh: dict[str, str] = {}
+        self._auth_penalty: dict[str, float] = {}
         self._ws_tokens: dict[str, _WsToken] = {}
         self._subs: dict[str, _Subscription] = {}
         self._gw: dict[str, _GatewaySession] = {}
@@ -911,8 +917,16 @@ class Emulator:
         hits = self._auth_hits.setdefault(client_id, deque())
         while hits and hits[0] <= now - self.auth_rate_window:
             hits.popleft()
-        if len(hits) >= limit:
-            wait = hits[0] + self.auth_rate_window - now
+        penalty = self._auth_penalty.get(client_id)
+        if penalty is not None and now >= penalty:
+            del self._auth_penalty[client_id]
+            hits.clear()
+            penalty = None
+        if penalty is not None or len(hits) >= limit:
+            # over the limit: a penalty of one window, restarted by every request made
+            # during it (the platform's documented rule), so Retry-After must be honoured
+            self._auth_penalty[client_id] = now + self.auth_rate_window
+            wait = self.auth_rate_window
             if float(self.auth_rate_window).is_integer():
                 retry = str(max(1, math.ceil(wait)))
             else:
@@ -1860,11 +1874,25 @@ class Emulator:
         session.buffer.clear()
         self._inc("sessions_expired")
 
+    def _sweep_tokens(self, now: float) -> None:
+        """Forget spent credentials so a long-running emulator does not grow: expired ws
+        tokens, and access tokens expired more than a grace period ago (until then they
+        still answer "expired" rather than "unknown")."""
+        grace = 600.0
+        for token in [t for t, r in self._ws_tokens.items() if r.expires_at <= now]:
+            del self._ws_tokens[token]
+        for token in [t for t, r in self._access.items() if r.expires_at + grace <= now]:
+            del self._access[token]
+        for client in [c for c, hits in self._auth_hits.items() if not hits]:
+            del self._auth_hits[client]
+
     async def _janitor(self) -> None:
-        """Expire detached sessions once their recovery window has passed."""
+        """Expire detached sessions once their recovery window has passed, and sweep spent
+        tokens once a minute."""
         while True:
             now = time.monotonic()
-            next_deadline: float | None = None
+            self._sweep_tokens(now)
+            next_deadline: float | None = now + 60.0
             for session in list(self._gw.values()):
                 if session.detached_at is None:
                     continue
@@ -1919,14 +1947,24 @@ class Emulator:
             else:  # CLOSING, CLOSED, ERROR
                 return
 
+    async def _bad_frame(self, conn: _Connection, code: str, message: str) -> None:
+        """A frame the gateway cannot read: an ``Error`` frame, then (the strict reading,
+        the default) close 1008; with ``close_on_bad_frame=False`` the socket stays open."""
+        if self.close_on_bad_frame:
+            await self._terminate(
+                conn, (code, message), close_code=1008, reason_text=message, reason="bad_frame"
+            )
+        else:
+            await self._send(conn, wire.error_frame(code, message, status=400))
+
     async def _on_text(self, conn: _Connection, text: str) -> None:
         try:
             frame = json.loads(text)
-        except ValueError:
-            await self._send(conn, wire.error_frame("CMN-103", "JSON can't be parsed.", status=400))
+        except (ValueError, RecursionError):
+            await self._bad_frame(conn, "CMN-103", "JSON can't be parsed.")
             return
         if not isinstance(frame, list) or not frame or not isinstance(frame[0], dict):
-            await self._send(conn, wire.error_frame("CMN-104", "Cannot parse request", status=400))
+            await self._bad_frame(conn, "CMN-104", "Cannot parse request")
             return
         header = frame[0]
         kind = header.get("type")
@@ -1938,14 +1976,8 @@ class Emulator:
         elif kind == "ClientRequest":
             await self._on_client_request(conn, header, frame[1] if len(frame) > 1 else None)
         else:
-            await self._send(
-                conn,
-                wire.error_frame(
-                    "CMN-104",
-                    f"Cannot parse request: unsupported message type {kind!r}",
-                    status=400,
-                    message_id=message_id if isinstance(message_id, str) else None,
-                ),
+            await self._bad_frame(
+                conn, "CMN-104", f"Cannot parse request: unsupported message type {kind!r}"[:120]
             )
 
     async def _on_client_request(
@@ -1956,12 +1988,7 @@ class Emulator:
         method = header.get("method")
         path = header.get("path")
         if not isinstance(message_id, str) or not message_id:
-            await self._send(
-                conn,
-                wire.error_frame(
-                    "CMN-104", "Cannot parse request: messageId is required", status=400
-                ),
-            )
+            await self._bad_frame(conn, "CMN-104", "Cannot parse request: messageId is required")
             return
         session = conn.session
         assert session is not None

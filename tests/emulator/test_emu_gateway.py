@@ -146,16 +146,36 @@ async def test_frames_sent_before_reading_connection_details_are_accepted(rc: Rc
     assert second[0] == {"type": "Heartbeat", "messageId": "early", "status": 200}
 
 
-async def test_unparsable_frames_get_an_error_and_the_socket_stays(rc: Rc) -> None:
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "this is not json",
+        '{"type":"Heartbeat"}',
+        '[{"type":"Whatever","messageId":"w"}]',
+        '[{"type":"ClientRequest","method":"GET","path":"/x"}]',
+    ],
+)
+async def test_unparsable_frames_get_an_error_then_close_1008(rc: Rc, frame: str) -> None:
+    ws = await rc.connect()
+    await ws.conn.send(frame)
+    frames, closed = await ws.closed()
+    (error,) = frames
+    assert error[0]["type"] == "Error"
+    assert error[1]["errorCode"] in ("CMN-103", "CMN-104")
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 1008
+    assert rc.emu.stats.closes_by_reason == {"bad_frame": 1}
+
+
+async def test_unparsable_frames_can_leave_the_socket_open(make_rc: MakeRc) -> None:
+    rc = await make_rc(close_on_bad_frame=False)
     ws = await rc.connect()
     await ws.conn.send("this is not json")
     frame = await ws.recv()
     assert frame[0]["type"] == "Error"
     assert frame[1]["errorCode"] == "CMN-103"
     await ws.send([{"type": "Whatever", "messageId": "w1"}])
-    frame = await ws.recv()
-    assert frame[0]["messageId"] == "w1"
-    assert frame[1]["errorCode"] == "CMN-104"
+    assert (await ws.recv())[1]["errorCode"] == "CMN-104"
     await ws.send([{"type": "Heartbeat", "messageId": "still-alive"}])
     assert (await ws.recv())[0]["messageId"] == "still-alive"
 

@@ -193,6 +193,35 @@ async def test_auth_rate_limit_window_passes(make_rc: MakeRc) -> None:
     await rc.login()
 
 
+async def test_a_request_during_the_penalty_restarts_it(make_rc: MakeRc) -> None:
+    rc = await make_rc(auth_rate_limit=1, auth_rate_window=0.2)
+    await rc.login()
+    form = {"grant_type": JWT_GRANT, "assertion": rc.emu.jwt}
+    first = await rc.post_token(form)
+    assert first.status == 429
+    await asyncio.sleep(0.12)  # inside the penalty: the retry below restarts it
+    again = await rc.post_token(form)
+    assert again.status == 429
+    await asyncio.sleep(0.12)  # 0.24 s after the first 429, but only 0.12 s after the second
+    assert (await rc.post_token(form)).status == 429
+    await asyncio.sleep(float(again.headers["Retry-After"]) + 0.01)  # honour it: let through
+    await rc.login()
+
+
+def test_spent_tokens_are_swept() -> None:
+    from rcstream.emulator import Emulator
+    from rcstream.emulator._state import _AccessToken, _WsToken
+
+    emu = Emulator()
+    emu._ws_tokens["used-and-expired"] = _WsToken(oauth_session_id="o", expires_at=1.0)
+    emu._ws_tokens["fresh"] = _WsToken(oauth_session_id="o", expires_at=10_000.0)
+    emu._access["long-expired"] = _AccessToken(oauth_session_id="o", expires_at=1.0)
+    emu._access["just-expired"] = _AccessToken(oauth_session_id="o", expires_at=999.0)
+    emu._sweep_tokens(1000.0)
+    assert set(emu._ws_tokens) == {"fresh"}
+    assert set(emu._access) == {"just-expired"}  # still answers "expired" for a while
+
+
 async def test_unlimited_auth_sends_no_rate_headers(rc: Rc) -> None:
     for _ in range(8):
         tokens = await rc.login()
