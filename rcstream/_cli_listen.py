@@ -20,7 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rcstream._cli_env import load_environment
-from rcstream._cli_output import Output, family_of, format_lifecycle, format_pretty, use_color
+from rcstream._cli_output import (
+    Output,
+    family_of,
+    format_lifecycle,
+    format_pretty,
+    strip_controls,
+    use_color,
+)
 from rcstream.exceptions import ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
@@ -80,13 +87,14 @@ def run_async(
             )
             work.cancel()
 
-        installed: list[signal.Signals] = []
+        installed: list[tuple[signal.Signals, Any]] = []
         for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
             try:
                 loop.add_signal_handler(signum, on_signal, signum)
             except (NotImplementedError, RuntimeError, ValueError):
                 continue
-            installed.append(signum)
+            installed.append((signum, previous))
         try:
             return await work
         except BaseException:
@@ -94,8 +102,13 @@ def run_async(
                 return _EXIT_INTERRUPTED
             raise
         finally:
-            for signum in installed:
+            for signum, previous in installed:
                 loop.remove_signal_handler(signum)
+                # Back to the handler from before (main()'s SIGTERM -> KeyboardInterrupt),
+                # not to the default that would kill the process with 143 while it exits.
+                if previous is not None:
+                    with contextlib.suppress(ValueError, OSError, TypeError):
+                        signal.signal(signum, previous)
 
     return asyncio.run(runner())
 
@@ -171,6 +184,7 @@ def client_options(args: argparse.Namespace, environ: Mapping[str, str] | None =
         "request_timeout",
         "heartbeat_interval",
         "heartbeat_timeout",
+        "close_timeout",
     ):
         value = getattr(args, name, None)
         if value is None:
@@ -240,12 +254,31 @@ def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
 # ----------------------------------------------------------------------------- forwarding
 
 
+def validate_forward_url(url: str) -> str:
+    """Check a ``--forward-to`` URL up front: http(s), with a host and a valid port."""
+    from urllib.parse import urlsplit
+
+    fix = "pass a full URL such as http://localhost:8000/hook to --forward-to."
+    try:
+        parts = urlsplit(url.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        raise ConfigurationError(f"The --forward-to URL {url!r} is not valid; {fix}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigurationError(
+            f"The --forward-to URL {url!r} needs http:// or https:// and a host; {fix}"
+        )
+    return url.strip()
+
+
 class Forwarder:
     """POSTs each notification to a local URL, logging ``-->``/``<--`` lines on stderr.
 
-    Connection errors are retried briefly (``retries`` times with doubling delays from
-    ``delay`` seconds); a delivery that still fails is logged as a warning and skipped, so
-    a stopped receiver never stops the stream.
+    Only a connection that could not be opened (nothing was sent) is retried, ``retries``
+    times with doubling delays from ``delay`` seconds. Once the request may have reached
+    the receiver (a timeout, a dropped connection) it is never sent again, so the receiver
+    sees no duplicates; each POST is bounded by ``timeout`` seconds in all. A delivery that
+    fails is logged as a warning and skipped, so a stopped receiver never stops the stream.
     """
 
     def __init__(
@@ -255,7 +288,7 @@ class Forwarder:
         *,
         retries: int = 3,
         delay: float = 0.2,
-        timeout: float = 10.0,
+        timeout: float = 5.0,
     ) -> None:
         self.url = url
         self.headers = {"Content-Type": "application/json", **dict(headers)}
@@ -275,33 +308,43 @@ class Forwarder:
             await self._session.close()
             self._session = None
 
-    async def forward(self, data: str, *, event: str, uuid: str) -> int | None:
-        """POST ``data``; return the HTTP status, or ``None`` if it could not be delivered."""
+    async def forward(self, data: bytes, *, event: str, uuid: str) -> int | None:
+        """POST ``data`` (the JSON line's bytes, exactly as written to stdout); return the
+        HTTP status, or ``None`` if it could not be delivered."""
         import aiohttp
 
         assert self._session is not None, "use 'async with Forwarder(...)'"
+        event, uuid = strip_controls(event), strip_controls(uuid)
         _fwd_log.info("--> %s %s [%s]", family_of(event), event, uuid)
         delay = self._delay
         for attempt in range(self._retries + 1):
             try:
-                async with self._session.post(
-                    self.url, data=data.encode("utf-8"), headers=self.headers
-                ) as resp:
+                async with self._session.post(self.url, data=data, headers=self.headers) as resp:
                     await resp.read()
                     _fwd_log.info("<-- [%d] POST %s [%s]", resp.status, self.url, uuid)
                     return resp.status
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                if attempt == self._retries:
-                    _log.warning(
-                        "Could not forward %s to %s (%s); is the receiver running?",
-                        uuid,
-                        self.url,
-                        type(exc).__name__,
-                    )
-                    return None
-                await asyncio.sleep(delay)
-                delay *= 2
+            except aiohttp.ClientConnectorError as exc:
+                # No connection was made, so nothing was sent: safe to try again.
+                if attempt < self._retries:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                self._give_up(uuid, type(exc).__name__, "is the receiver running?")
+                return None
+            except TimeoutError:
+                self._give_up(
+                    uuid,
+                    f"no answer within {self._timeout:g} s",
+                    "not retried, as the receiver may have got it; make it answer faster.",
+                )
+                return None
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                self._give_up(uuid, type(exc).__name__, "not retried; check the receiver.")
+                return None
         return None  # pragma: no cover
+
+    def _give_up(self, uuid: str, why: str, advice: str) -> None:
+        _log.warning("Could not forward %s to %s (%s); %s", uuid, self.url, why, advice)
 
 
 # ----------------------------------------------------------------------------- listening
@@ -325,16 +368,18 @@ class _Writer:
         self.color = color
         self.output = output
 
-    def notification(self, wire: Mapping[str, Any]) -> str:
-        line = (
-            Output.json_line(wire) if self.fmt == "json" else format_pretty(wire, color=self.color)
-        )
-        self.output.write_line(line)
-        return line
+    def notification(self, wire: Mapping[str, Any]) -> bytes | None:
+        """Write one notification; return its JSON bytes when that is what was written."""
+        if self.fmt == "json":
+            data = Output.json_bytes(wire)
+            self.output.write_bytes(data)
+            return data
+        self.output.write_line(format_pretty(wire, color=self.color))
+        return None
 
     def lifecycle(self, record: Mapping[str, Any]) -> None:
         if self.fmt == "json":
-            self.output.write_line(Output.json_line(record))
+            self.output.write_bytes(Output.json_bytes(record))
         else:
             self.output.write_line(format_lifecycle(record, color=self.color))
 
@@ -353,6 +398,7 @@ async def _produce(
     lifecycle: bool,
     ready: asyncio.Event,
     own_client: bool,
+    cleanup: _Cleanup,
 ) -> None:
     """Feed one subscription's items into ``queue``; failures are queued, not raised."""
     try:
@@ -362,6 +408,7 @@ async def _produce(
             events = await stack.enter_async_context(
                 client.subscribe(filters, lifecycle=lifecycle, raw=True)
             )
+            stack.callback(cleanup.remember, client)  # runs first on the way out
             ready.set()
             async for item in events:
                 await queue.put(item)
@@ -384,6 +431,7 @@ async def listen(
     lifecycle: bool = False,
     forward_to: str | None = None,
     headers: Sequence[tuple[str, str]] = (),
+    forward_timeout: float = 5.0,
     options: ClientOptions | None = None,
     output: Output | None = None,
     filters_per_subscription: int = FILTERS_PER_SUBSCRIPTION,
@@ -407,8 +455,10 @@ async def listen(
     client = Client.from_env(env, options=options)
     written = 0
     deadline = asyncio.timeout(timeout) if timeout is not None else None
+    cleanup = _Cleanup()
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(cleanup)
             if deadline is not None:
                 await stack.enter_async_context(deadline)
             await stack.enter_async_context(client)
@@ -425,7 +475,9 @@ async def listen(
                 )
             forwarder = None
             if forward_to is not None:
-                forwarder = await stack.enter_async_context(Forwarder(forward_to, headers))
+                forwarder = await stack.enter_async_context(
+                    Forwarder(forward_to, headers, timeout=forward_timeout)
+                )
             chunks = _chunks(all_filters, max(1, filters_per_subscription))
 
             async def emit(item: object) -> bool:
@@ -435,10 +487,10 @@ async def listen(
                     writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
                     return False
                 wire: Mapping[str, Any] = item  # type: ignore[assignment]  # raw=True
-                line = writer.notification(wire)
+                data = writer.notification(wire)
                 if forwarder is not None:
                     await forwarder.forward(
-                        line if fmt == "json" else Output.json_line(wire),
+                        data if data is not None else Output.json_bytes(wire),
                         event=str(wire.get("event", "")),
                         uuid=str(wire.get("uuid", "")),
                     )
@@ -459,6 +511,7 @@ async def listen(
                 raise StreamClosedError(
                     "The event stream ended unexpectedly; restart rcstream listen."
                 )
+            cleanup.several = True
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
             readies = [asyncio.Event() for _ in chunks]
             # The client keeps one server subscription per connection, so each chunk of
@@ -472,6 +525,7 @@ async def listen(
                         lifecycle=lifecycle,
                         ready=ready,
                         own_client=i > 0,
+                        cleanup=cleanup,
                     )
                 )
                 for i, (chunk, ready) in enumerate(zip(chunks, readies, strict=True))
@@ -498,6 +552,69 @@ async def listen(
     except BrokenPipeError:
         _silence_stdout()
         return _EXIT_OK
+    finally:
+        cleanup.report()
+
+
+class _Cleanup(logging.Filter):
+    """Notices subscriptions that could not be deleted on the way out (a half-open link).
+
+    The client clears ``subscription_id`` when it *sends* the DELETE, so checking it
+    afterwards cannot tell a confirmed deletion from one that timed out. Until the client
+    says so itself, this reads its own log records: "Subscription ID now has N filters"
+    (created or updated) and "Subscription (deleted) ..." / "Deleted the subscription"
+    (confirmed). With one connection, the id still live at the end was not deleted. With
+    several (``--all-extensions``), the ids are taken as each subscription unwinds
+    (:meth:`remember`) and compared with the number of confirmations.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: str | None = None
+        self.ids: list[str] = []
+        self.confirmed = 0
+        self.several = False
+        self._logger = logging.getLogger("rcstream.client")
+
+    def __enter__(self) -> _Cleanup:
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.msg == "Deleted the subscription":
+            self.confirmed += 1
+            self.live = None
+        elif record.msg == "Subscription %s now has %d filters" and isinstance(args, tuple):
+            if args[:1] == ("(deleted)",):
+                self.confirmed += 1
+                self.live = None
+            elif args and isinstance(args[0], str):
+                self.live = args[0]
+        return True
+
+    def remember(self, client: Client) -> None:
+        sub_id = client.subscription_id
+        if sub_id:
+            self.ids.append(sub_id)
+
+    def report(self) -> None:
+        if self.several:
+            left = self.ids if self.confirmed < len(self.ids) else []
+        else:
+            left = [self.live] if self.live else []
+        if not left:
+            return
+        _log.warning(
+            "Could not confirm that subscription %s was deleted on exit (the server did not "
+            "answer in time); it ends with the session, or delete it now with "
+            "`rcstream subscriptions delete %s`.",
+            ", ".join(left),
+            left[0] if len(left) == 1 else "ID",
+        )
 
 
 class _Announcer:
@@ -563,6 +680,8 @@ def run_listen(args: argparse.Namespace) -> int:
             "There is nothing to listen to; pass -e NAMES (e.g. -e telephony), -f FILTER "
             "or --all-extensions presence."
         )
+    forward_to = validate_forward_url(args.forward_to) if args.forward_to is not None else None
+    forward_timeout = _env_float(os.environ, "RCSTREAM_FORWARD_TIMEOUT") or 5.0
     options = client_options(args)
     fmt, color = _output_format(args)
     per_sub = _env_int("RCSTREAM_FILTERS_PER_SUBSCRIPTION", FILTERS_PER_SUBSCRIPTION)
@@ -577,8 +696,9 @@ def run_listen(args: argparse.Namespace) -> int:
             count=args.count,
             timeout=args.timeout,
             lifecycle=args.lifecycle,
-            forward_to=args.forward_to,
+            forward_to=forward_to,
             headers=args.headers,
+            forward_timeout=forward_timeout,
             options=options,
             filters_per_subscription=per_sub,
             page_size=page_size,
@@ -676,11 +796,38 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_emulator(args: argparse.Namespace) -> int:
-    """``rcstream emulator``: serve until interrupted (exit 130 on Ctrl-C/SIGTERM)."""
-    from rcstream.emulator import serve
+    """``rcstream emulator``: serve until interrupted (exit 130 on Ctrl-C/SIGTERM).
+
+    Prints the four ``RINGCENTRAL_*=…`` lines on stdout first. A port that cannot be bound
+    is a configuration error (exit 2).
+    """
+    from rcstream.emulator import Emulator
 
     async def main() -> int:
-        await serve(port=args.port, rate=args.rate, auth_rate_limit=args.auth_rate_limit or None)
-        return _EXIT_OK
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                emu = await stack.enter_async_context(
+                    Emulator(
+                        port=args.port,
+                        event_rate=args.rate,
+                        auth_rate_limit=args.auth_rate_limit or None,
+                    )
+                )
+            except OSError as exc:
+                raise ConfigurationError(_port_problem(args.port, exc)) from None
+            out = Output()
+            for key, value in emu.env().items():
+                out.write_line(f"{key}={value}")
+            await asyncio.Event().wait()
+        return _EXIT_OK  # pragma: no cover - only a signal ends it
 
     return run_async(main, stopping="shutting the emulator down")
+
+
+def _port_problem(port: int, exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return f"Port {port} is in use; choose another --port (or 0 for a free one)."
+    reason = exc.strerror or type(exc).__name__
+    return f"Port {port} cannot be used ({reason}); choose another --port (or 0 for a free one)."

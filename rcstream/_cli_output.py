@@ -10,6 +10,8 @@ The pretty format works on the wire dict, so it renders any notification, typed 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -17,7 +19,14 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
-__all__ = ["Output", "family_of", "format_lifecycle", "format_pretty", "use_color"]
+__all__ = [
+    "Output",
+    "family_of",
+    "format_lifecycle",
+    "format_pretty",
+    "strip_controls",
+    "use_color",
+]
 
 _RESET: Final = "\033[0m"
 _STYLES: Final = {
@@ -54,25 +63,85 @@ def use_color(stream: IO[str], *, no_color: bool) -> bool:
 
 
 class Output:
-    """Line writer for stdout: one item per line, flushed immediately."""
+    """Line writer for stdout: one item per line as UTF-8 bytes, flushed immediately.
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stdout
+    Lines go to the binary buffer underneath ``stream`` (default ``sys.stdout``) as UTF-8,
+    whatever the locale or ``PYTHONIOENCODING`` says, so an emoji in a message can never
+    end the stream. A stream without a buffer (a ``StringIO`` in tests) gets text.
+    """
+
+    def __init__(self, stream: IO[str] | IO[bytes] | None = None) -> None:
+        target: Any = stream if stream is not None else sys.stdout
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            target.flush()  # anything already written through the text layer goes first
+        self._binary: IO[bytes] | None = None
+        self._text: IO[str] | None = None
+        buffer = getattr(target, "buffer", None)
+        if buffer is not None:
+            self._binary = buffer
+        elif isinstance(target, io.TextIOBase) or hasattr(target, "encoding"):
+            self._text = target
+        else:
+            self._binary = target
 
     def write_line(self, line: str) -> None:
-        """Write ``line`` plus a newline and flush. Raises BrokenPipeError if stdout closed."""
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        """Write ``line`` plus a newline and flush. Raises BrokenPipeError if stdout closed.
+
+        A lone surrogate (only possible in pretty output) is written as a ``\\udXXX``
+        escape rather than failing.
+        """
+        self.write_bytes(line.encode("utf-8", "backslashreplace"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write ``data`` (one line of UTF-8, without the newline) plus a newline, flushed."""
+        if self._binary is not None:
+            self._binary.write(data + b"\n")
+            self._binary.flush()
+        else:
+            assert self._text is not None
+            self._text.write(data.decode("utf-8") + "\n")
+            self._text.flush()
 
     @staticmethod
-    def json_line(obj: Mapping[str, Any]) -> str:
-        """Compact JSON, keys in the order received, non-ASCII kept as is."""
+    def json_bytes(obj: Mapping[str, Any]) -> bytes:
+        """Compact JSON as UTF-8 bytes, keys in the order received, non-ASCII kept as is:
+        what goes to stdout and to ``--forward-to``.
+
+        Text that UTF-8 cannot carry (a lone surrogate such as ``"\\ud83d"``, which
+        ``json.loads`` accepts) makes the whole line ASCII-only JSON instead, where it stays
+        the ``\\ud83d`` escape it arrived as: still valid JSON, nothing lost.
+        """
         from pydantic_core import to_json  # several times faster than json.dumps here
 
         try:
-            return to_json(obj).decode()
+            return to_json(obj)
         except Exception:
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+    @staticmethod
+    def json_line(obj: Mapping[str, Any]) -> str:
+        """:meth:`json_bytes` as text (always encodable as UTF-8)."""
+        return Output.json_bytes(obj).decode("utf-8")
+
+
+#: C0 and C1 control characters (and DEL): whitespace ones become a space, the rest go.
+#: Caller names, numbers and message texts come from outside parties; an escape sequence
+#: in one must not reach the terminal.
+_CONTROL_TABLE: Final = {
+    **{c: None for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))},
+    **{ord(c): " " for c in "\t\n\r\v\f"},
+}
+
+
+def strip_controls(value: Any) -> Any:
+    """``value`` with C0/C1 control characters removed from every string in it (keys too)."""
+    if isinstance(value, str):
+        return value.translate(_CONTROL_TABLE)
+    if isinstance(value, Mapping):
+        return {strip_controls(k): strip_controls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strip_controls(v) for v in value]
+    return value
 
 
 def _paint(text: str, style: str | None, color: bool) -> str:
@@ -214,12 +283,13 @@ def _details(family: str, body: Mapping[str, Any], color: bool) -> str:
 
 
 def format_pretty(wire: Mapping[str, Any], *, color: bool) -> str:
-    """One readable line for a notification's wire dict.
+    """One readable line for a notification's wire dict (control characters stripped).
 
     ``HH:MM:SS  family  ext 123  <details>`` where the details are the fields that matter
     for the family (from → to and status for calls, status for presence, a text preview
     for messages).
     """
+    wire = strip_controls(wire)  # before any colour is added
     event = str(wire.get("event", ""))
     family = family_of(event)
     timestamp = str(wire.get("timestamp", ""))
@@ -244,6 +314,7 @@ def format_pretty(wire: Mapping[str, Any], *, color: bool) -> str:
 
 def format_lifecycle(record: Mapping[str, Any], *, color: bool) -> str:
     """One pretty line for a lifecycle record (``connected``, ``disconnected``, ``gap``)."""
+    record = strip_controls(record)
     kind = str(record.get("type", "lifecycle"))
     extra = ", ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
     style = "red" if kind == "gap" else "dim"

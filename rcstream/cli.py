@@ -20,10 +20,11 @@ functions so that ``rcstream --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from rcstream.redact import redact
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_STREAM",
     "EXIT_USAGE",
     "build_parser",
+    "error_message",
     "exit_code_for",
     "main",
 ]
@@ -81,7 +83,8 @@ examples:
   rcstream listen -e sms --forward-to http://localhost:8000/hook -H 'X-Secret: s3cr3t'
   rcstream listen --env-file sandbox.env --timeout 60 -e presence
 
-exit codes: 0 done (--count/--timeout reached, or stdout closed), 2 usage/configuration,
+exit codes: 0 done (--count/--timeout reached, or stdout closed), 2 usage/configuration
+(including a request refused for good, e.g. an invalid filter),
 3 authentication or permission (fix credentials; do not restart), 4 the stream could not be
 kept alive after the retry budget (a supervisor should restart), 130 interrupted.
 """
@@ -148,6 +151,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535 (0: any free)")
     return value
 
 
@@ -231,6 +244,7 @@ _HIDDEN_OPTIONS = (
     "--request-timeout",
     "--heartbeat-interval",
     "--heartbeat-timeout",
+    "--close-timeout",
 )
 
 
@@ -363,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[verbosity],
     )
     emulator.add_argument(
-        "--port", type=_non_negative_int, default=0, help="TCP port on 127.0.0.1 (default: free)"
+        "--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default 0: any free one)"
     )
     emulator.add_argument(
         "--rate",
@@ -388,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG_SUBS,
         formatter_class=_Formatter,
     )
+    subs.set_defaults(help_parser=subs)
     subs_sub = subs.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     subs_parents = [verbosity, credentials]
     for name, help_text in (
@@ -480,14 +495,34 @@ def configure_logging(*, quiet: bool, verbose: int, library_info: bool = True) -
 # ----------------------------------------------------------------------------- errors
 
 
+def _is_permanent_refusal(exc: BaseException) -> bool:
+    """A request the platform refused for good (HTTP 4xx other than 408 and 429): running
+    the same command again gets the same answer, so a supervisor must not restart it."""
+    from rcstream.exceptions import GatewayError, RequestTimeoutError
+
+    if not isinstance(exc, GatewayError) or isinstance(exc, RequestTimeoutError):
+        return False
+    if (exc.error_code or "").startswith("WSG-"):  # the gateway's own errors: reconnectable
+        return False
+    status = exc.status
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
 def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code for an exception that ended a command."""
+    """The documented exit code for an exception that ended a command.
+
+    A request refused for good (a :class:`~rcstream.GatewayError` with HTTP 4xx other than
+    408/429, e.g. ``SUB-508`` invalid event filter) is a usage/configuration error (2), not
+    a stream failure (4): restarting would only repeat it.
+    """
     from rcstream import exceptions as e
 
     if isinstance(exc, e.ConfigurationError | e.UsageError):
         return EXIT_USAGE
     if isinstance(exc, e.AuthenticationError):
         return EXIT_AUTH
+    if _is_permanent_refusal(exc):
+        return EXIT_USAGE
     if isinstance(exc, e.RCStreamError):
         return EXIT_STREAM
     return EXIT_FAILED
@@ -496,6 +531,48 @@ def exit_code_for(exc: BaseException) -> int:
 def _one_sentence(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact(text)
+
+
+def _with_fix(text: str, fix: str) -> str:
+    """``text`` (a sentence) with its advice replaced by ``fix``."""
+    text = text.rstrip(" .")
+    for cut in (": check ", "; check "):  # the library's generic advice, if any
+        head, sep, _ = text.rpartition(cut)
+        if sep:
+            text = head
+    return f"{text}; {fix}"
+
+
+def error_message(exc: BaseException, *, access_token_file: str | None = None) -> str:
+    """The one sentence the CLI prints for ``exc``: the library's message, with the advice
+    made specific where the CLI knows better (the fix for an invalid filter, a full
+    subscription list, a refused ``--access-token-file`` token)."""
+    from rcstream import exceptions as e
+
+    text = _one_sentence(exc)
+    code = getattr(exc, "error_code", None)
+    if code == "SUB-505":
+        return _with_fix(
+            text,
+            "delete unused subscriptions (`rcstream subscriptions list`, then "
+            "`rcstream subscriptions delete ID`) and try again.",
+        )
+    if isinstance(exc, e.PermissionDeniedError):
+        return text
+    if isinstance(exc, e.AuthenticationError) and access_token_file is not None:
+        return _with_fix(
+            text,
+            f"the access token in {access_token_file!r} is invalid or expired: write a "
+            "fresh one into it (or drop --access-token-file to log in with the JWT).",
+        )
+    if _is_permanent_refusal(exc):
+        if code == "SUB-508" or "filter" in text.lower():
+            return _with_fix(
+                text,
+                "fix or remove the filter (`rcstream listen -e help` lists working presets).",
+            )
+        return _with_fix(text, "fix the request; running it again will not help.")
+    return text
 
 
 # ----------------------------------------------------------------------------- main
@@ -511,8 +588,43 @@ def _silence_stdout() -> None:
         pass
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _install_sigterm_handler() -> Callable[[], None]:
+    """SIGTERM raises KeyboardInterrupt (exit 130) until the event loop installs its own
+    handler, and again after it removes it: never killed with 143 on the way in or out.
+    Returns the function that puts the previous handler back."""
+    import signal
+
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous != signal.SIG_DFL:
+            return lambda: None
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+        return lambda: None
+
+    def restore() -> None:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rcstream`` command line; return the exit code (see the module doc)."""
+    restore = _install_sigterm_handler()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        restore()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -522,7 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     if args.command == "subscriptions" and getattr(args, "action", None) is None:
-        parser.parse_args(["subscriptions", "--help"])  # pragma: no cover - exits
+        sys.stderr.write("rcstream subscriptions: error: an action is required.\n\n")
+        args.help_parser.print_help(sys.stderr)
+        return EXIT_USAGE
 
     configure_logging(
         quiet=bool(getattr(args, "quiet", False)),
@@ -558,7 +672,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exc_info=bool(getattr(args, "verbose", 0)),
             )
         else:
-            _log.error("%s", _one_sentence(exc))
+            _log.error(
+                "%s", error_message(exc, access_token_file=getattr(args, "access_token_file", None))
+            )
         return code
 
 

@@ -27,16 +27,21 @@ The helpers below publish realistic events (:func:`publish_sms`, :func:`publish_
 
 The async fixtures need an async test runner: **pytest-asyncio** (``asyncio_mode = "auto"``
 or ``"strict"``; in strict mode mark tests with ``@pytest.mark.asyncio``), or anyio's plugin
-with ``@pytest.mark.anyio`` and the ``asyncio`` backend. Nothing heavy is imported until a
-fixture is used, so installing rcstream does not slow down unrelated test suites.
+with ``@pytest.mark.anyio`` and the ``asyncio`` backend. Tests that use ``rc_emulator`` or
+``rc_client`` must run in a **function-scoped event loop** (the default): a test marked
+``@pytest.mark.asyncio(loop_scope="module")`` fails at setup with a message saying so.
+Nothing heavy is imported until a fixture is used, so installing rcstream does not slow
+down unrelated test suites.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import random
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -45,10 +50,28 @@ if TYPE_CHECKING:
     from rcstream.emulator import Emulator
     from rcstream.models import Notification
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 try:  # pytest-asyncio's decorator works in both its strict and auto modes
-    from pytest_asyncio import fixture as _async_fixture
+    from pytest_asyncio import fixture as _pa_fixture
 except ImportError:  # pragma: no cover - anyio's plugin runs plain async fixtures
-    _async_fixture = pytest.fixture  # type: ignore[assignment]
+    _decorate: Any = pytest.fixture
+else:
+    # Pin the fixtures to the test's own (function-scoped) loop, whatever
+    # asyncio_default_fixture_loop_scope says: the emulator and the client must live in
+    # the loop the test runs in.
+    if "loop_scope" in inspect.signature(_pa_fixture).parameters:
+        _decorate = functools.partial(_pa_fixture, loop_scope="function")
+    else:  # pragma: no cover - pytest-asyncio < 0.24
+        _decorate = _pa_fixture
+
+
+def _async_fixture(func: _F) -> _F:
+    return cast("_F", _decorate(func))
+
+
+#: The fixtures that hold objects bound to the test's event loop.
+_LOOP_BOUND_FIXTURES = ("rc_emulator", "rc_client")
 
 __all__ = [
     "FAST_EMULATOR_OPTIONS",
@@ -77,6 +100,42 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rc_emulator(**options): keyword options for the rc_emulator fixture's Emulator",
     )
+
+
+def _test_loop_scope(item: pytest.Item) -> str:
+    """The loop scope pytest-asyncio runs ``item`` in ("function" unless told otherwise)."""
+    marker = item.get_closest_marker("asyncio")
+    if marker is None:
+        return "function"
+    scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+    if scope is None:
+        try:
+            scope = item.config.getini("asyncio_default_test_loop_scope")
+        except ValueError:  # an older pytest-asyncio without that option
+            scope = None
+    return str(scope or "function")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail early, with the fix, a test that uses the fixtures from a wider event loop.
+
+    ``rc_emulator`` and ``rc_client`` run in a function-scoped loop; a test marked
+    ``@pytest.mark.asyncio(loop_scope="module")`` (or any non-function loop scope) would
+    drive them from another loop and fail deep inside aiohttp instead.
+    """
+    used = [name for name in _LOOP_BOUND_FIXTURES if name in getattr(item, "fixturenames", ())]
+    if not used:
+        return
+    scope = _test_loop_scope(item)
+    if scope != "function":
+        pytest.fail(
+            f"{item.name} runs in a {scope}-scoped event loop, but rcstream's fixtures "
+            f"({', '.join(used)}) need the test's own function-scoped loop; drop "
+            f'loop_scope="{scope}" from @pytest.mark.asyncio (and leave '
+            "asyncio_default_test_loop_scope at function) for tests that use them.",
+            pytrace=False,
+        )
 
 
 def fast_client_options(**overrides: Any) -> ClientOptions:

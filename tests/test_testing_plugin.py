@@ -100,3 +100,34 @@ def test_plugin_works_for_a_user_in_strict_mode(pytester: pytest.Pytester) -> No
     pytester.makeini("[pytest]\nasyncio_mode = strict\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=2)
+
+
+SCOPE_TEST = """
+import pytest
+from rcstream.testing import next_event, publish_sms
+
+SMS = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
+
+@pytest.mark.asyncio
+async def test_function_loop(rc_emulator, rc_client):
+    async with rc_client.subscribe([SMS]) as events:
+        uid = await publish_sms(rc_emulator, "hi")
+        assert (await next_event(events)).uuid == uid
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_module_loop(rc_emulator, rc_client):
+    pass
+"""
+
+
+def test_plugin_fails_a_wider_loop_scope_with_the_fix(pytester: pytest.Pytester) -> None:
+    """Fixtures pinned to the function loop (even with a module default for fixtures); a
+    module-scoped test loop fails at setup with a message naming the fix."""
+    pytester.makepyfile(test_scope=SCOPE_TEST)
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = module\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*module-scoped event loop*function-scoped loop*loop_scope*"])
+    result.stdout.no_fnmatch_line("*Timeout context manager*")
