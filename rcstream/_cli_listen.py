@@ -404,11 +404,11 @@ async def _produce(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if own_client:
+                stack.callback(cleanup.collect, client)  # runs after the client closed
                 await stack.enter_async_context(client)
             events = await stack.enter_async_context(
                 client.subscribe(filters, lifecycle=lifecycle, raw=True)
             )
-            stack.callback(cleanup.remember, client)  # runs first on the way out
             ready.set()
             async for item in events:
                 await queue.put(item)
@@ -458,9 +458,9 @@ async def listen(
     cleanup = _Cleanup()
     try:
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(cleanup)
             if deadline is not None:
                 await stack.enter_async_context(deadline)
+            stack.callback(cleanup.collect, client)  # runs after the client closed
             await stack.enter_async_context(client)
             all_filters = list(filters)
             if all_extensions == "presence":
@@ -511,7 +511,6 @@ async def listen(
                 raise StreamClosedError(
                     "The event stream ended unexpectedly; restart rcstream listen."
                 )
-            cleanup.several = True
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
             readies = [asyncio.Event() for _ in chunks]
             # The client keeps one server subscription per connection, so each chunk of
@@ -556,56 +555,20 @@ async def listen(
         cleanup.report()
 
 
-class _Cleanup(logging.Filter):
-    """Notices subscriptions that could not be deleted on the way out (a half-open link).
-
-    The client clears ``subscription_id`` when it *sends* the DELETE, so checking it
-    afterwards cannot tell a confirmed deletion from one that timed out. Until the client
-    says so itself, this reads its own log records: "Subscription ID now has N filters"
-    (created or updated) and "Subscription (deleted) ..." / "Deleted the subscription"
-    (confirmed). With one connection, the id still live at the end was not deleted. With
-    several (``--all-extensions``), the ids are taken as each subscription unwinds
-    (:meth:`remember`) and compared with the number of confirmations.
-    """
+class _Cleanup:
+    """Collects the subscriptions the clients could not confirm deleting on the way out
+    (:attr:`rcstream.Client.unconfirmed_deletions`, e.g. over a half-open link) and names
+    them in one warning."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.live: str | None = None
         self.ids: list[str] = []
-        self.confirmed = 0
-        self.several = False
-        self._logger = logging.getLogger("rcstream.client")
 
-    def __enter__(self) -> _Cleanup:
-        self._logger.addFilter(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._logger.removeFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if record.msg == "Deleted the subscription":
-            self.confirmed += 1
-            self.live = None
-        elif record.msg == "Subscription %s now has %d filters" and isinstance(args, tuple):
-            if args[:1] == ("(deleted)",):
-                self.confirmed += 1
-                self.live = None
-            elif args and isinstance(args[0], str):
-                self.live = args[0]
-        return True
-
-    def remember(self, client: Client) -> None:
-        sub_id = client.subscription_id
-        if sub_id:
-            self.ids.append(sub_id)
+    def collect(self, client: Client) -> None:
+        """Call once ``client`` is closed."""
+        self.ids.extend(client.unconfirmed_deletions)
 
     def report(self) -> None:
-        if self.several:
-            left = self.ids if self.confirmed < len(self.ids) else []
-        else:
-            left = [self.live] if self.live else []
+        left = list(dict.fromkeys(self.ids))
         if not left:
             return
         _log.warning(

@@ -462,6 +462,7 @@ class Client:
         self._round_healthy = False
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
+        self._unconfirmed: dict[str, None] = {}
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
@@ -566,16 +567,20 @@ class Client:
         if rnd is None or not state.ready or state.subscription_id is None:
             return
         state.want_filters(())
+        sid = state.subscription_id
         pending = self._new_pending("DELETE subscription")
         req = state.subscription_request(self.options.clock(), tag=pending)
         if req is None:
             return
         _, text = req
+        self._unconfirmed[sid] = None
         with anyio.move_on_after(self.options.close_timeout):
             try:
                 await rnd.transport.send(text)
-                await pending.future
-                logger.info("Deleted the subscription")
+                reply = await pending.future
+                if reply.ok or reply.status == 404:
+                    self._unconfirmed.pop(sid, None)
+                    logger.info("Deleted the subscription")
             except RCStreamError as exc:
                 logger.info("Could not delete the subscription on exit: %s", exc)
 
@@ -754,6 +759,14 @@ class Client:
     def subscription_id(self) -> str | None:
         """The server subscription's id, or None."""
         return self._state.subscription_id
+
+    @property
+    def unconfirmed_deletions(self) -> tuple[str, ...]:
+        """Ids of server subscriptions this client asked to delete without getting a
+        confirmation (the link dropped, or the server did not answer within
+        ``close_timeout``). They end with the gateway session; delete them over REST
+        (``DELETE /restapi/v1.0/subscription/{id}``) to be sure."""
+        return tuple(self._unconfirmed)
 
     # ---- consumers ----------------------------------------------------------------------
 
@@ -1055,6 +1068,7 @@ class Client:
                         "them; reconnecting."
                     )
                 deleting = not state.wanted_filters
+                deleted_id = state.subscription_id if deleting else None
                 base = set(state.subscribed_filters)
                 sent = tuple(state.wanted_filters)
                 pending = self._new_pending("Subscribing to events", subscription=True)
@@ -1062,9 +1076,13 @@ class Client:
                 if req is None:
                     break
                 _, text = req
+                if deleted_id is not None:
+                    self._unconfirmed[deleted_id] = None
                 rnd.wake.set()
                 await rnd.transport.send(text)
                 reply = await pending.future  # timeouts/drops raise: the round ends
+                if deleted_id is not None and (reply.ok or reply.status == 404):
+                    self._unconfirmed.pop(deleted_id, None)
                 if reply.ok:
                     if not deleting and state.subscription_id is None:
                         raise ProtocolError(

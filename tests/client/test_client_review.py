@@ -263,3 +263,15 @@ def test_hostile_token_lifetimes_are_ignored() -> None:
     assert _seconds(-5) is None
     assert _seconds(True) is None
     assert _seconds("3600") is None
+
+
+async def test_unconfirmed_deletions_are_reported(emu: Emulator) -> None:
+    async with client_for(emu) as client, client.subscribe(TELEPHONY):
+        pass
+    assert client.unconfirmed_deletions == ()
+    silent = client_for(emu, close_timeout=0.2)
+    async with silent:
+        async with silent.subscribe(TELEPHONY):
+            sub_id = silent.subscription_id
+            emu.go_silent()  # half-open: the DELETE will get no answer
+    assert silent.unconfirmed_deletions == (sub_id,)
