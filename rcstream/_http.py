@@ -39,6 +39,8 @@ PERMISSION_CODES = frozenset({"CMN-401", "SUB-528", "InsufficientPermissions", "
 #: Advice for permission errors, by code.
 PERMISSION_HINTS = {
     "SUB-528": "add the 'WebSocket Subscriptions' permission to the app in the developer console",
+    "SUB-505": "the user has too many subscriptions for this app; delete unused ones "
+    "(GET and DELETE /restapi/v1.0/subscription) or wait for old WebSocket sessions to expire",
     "CMN-401": "add the permission the error names to the app in the developer console",
 }
 
