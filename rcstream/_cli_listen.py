@@ -25,6 +25,7 @@ from rcstream._cli_output import (
     family_of,
     format_lifecycle,
     format_pretty,
+    silence_stdout,
     strip_controls,
     use_color,
 )
@@ -549,7 +550,7 @@ async def listen(
             return _EXIT_OK
         raise
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return _EXIT_OK
     finally:
         cleanup.report()
@@ -610,15 +611,6 @@ async def _stop(tasks: Sequence[asyncio.Future[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 def _output_format(args: argparse.Namespace) -> tuple[str, bool]:

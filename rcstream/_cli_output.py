@@ -319,3 +319,14 @@ def format_lifecycle(record: Mapping[str, Any], *, color: bool) -> str:
     extra = ", ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
     style = "red" if kind == "gap" else "dim"
     return _paint(f"-- {kind} {extra}".rstrip(), style, color)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail (a closed
+    pipe, ``| head``)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

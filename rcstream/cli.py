@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -578,16 +577,6 @@ def error_message(exc: BaseException, *, access_token_file: str | None = None) -
 # ----------------------------------------------------------------------------- main
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -658,7 +647,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        _silence_stdout()
+        from rcstream._cli_output import silence_stdout
+
+        silence_stdout()
         return EXIT_OK
     except SystemExit:
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+from support import fast_options
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -22,24 +23,6 @@ class SleepRecorder:
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
         await anyio.sleep(min(seconds, 0.2))
-
-
-def fast_options(**overrides: Any) -> rcstream.ClientOptions:
-    """Client options whose timeouts and backoff are milliseconds, for tests."""
-    base: dict[str, Any] = {
-        "backoff_base": 0.001,
-        "backoff_cap": 0.01,
-        "auth_rate_limit": None,
-        "heartbeat_interval": 5.0,
-        "heartbeat_timeout": 5.0,
-        "connect_timeout": 5.0,
-        "request_timeout": 5.0,
-        "close_timeout": 2.0,
-        "ping_interval": None,
-        "max_attempts": 20,
-    }
-    base.update(overrides)
-    return rcstream.ClientOptions(**base)
 
 
 def client_for(emulator: Emulator, **overrides: Any) -> rcstream.Client:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import fast_options
 from websockets.asyncio.server import ServerConnection, serve
 
 import rcstream
@@ -29,20 +30,7 @@ LIMIT = 10.0
 
 
 def options(**kw: Any) -> rcstream.ClientOptions:
-    base: dict[str, Any] = {
-        "backoff_base": 0.001,
-        "backoff_cap": 0.01,
-        "auth_rate_limit": None,
-        "heartbeat_interval": 5.0,
-        "heartbeat_timeout": 5.0,
-        "connect_timeout": 5.0,
-        "request_timeout": 5.0,
-        "close_timeout": 1.0,
-        "ping_interval": None,
-        "max_attempts": 5,
-    }
-    base.update(kw)
-    return rcstream.ClientOptions(**base)
+    return fast_options(**({"close_timeout": 1.0, "max_attempts": 5} | kw))
 
 
 def notification(uid: str) -> str:
