@@ -253,18 +253,20 @@ async def run_rcstream(
     *,
     delay: float = 0.0,
     subscribed: asyncio.Event | None = None,
+    raw: bool = False,
 ) -> None:
-    """rcstream's public API: ``async with Client``, ``async with subscribe``, ``async for``."""
+    """rcstream's public API: ``async with Client``, ``async with subscribe``, ``async for``
+    (typed models, or the wire dicts with ``raw=True``)."""
     from rcstream.auth import JWTAuth
     from rcstream.client import Client
 
     auth = JWTAuth(CLIENT_ID, CLIENT_SECRET, JWT)
     client = Client(url, auth=auth, options=rcstream_options())
-    async with client, client.subscribe(filters) as events:
+    async with client, client.subscribe(filters, raw=raw) as events:
         if subscribed is not None:
             subscribed.set()
         async for n in events:
-            consumer.on(n.uuid)  # type: ignore[union-attr]
+            consumer.on(n["uuid"] if raw else n.uuid)
             if consumer.done.is_set():
                 break
             if delay:
@@ -382,20 +384,7 @@ async def run_rcstream_raw(
     subscribed: asyncio.Event | None = None,
 ) -> None:
     """rcstream with ``subscribe(raw=True)``: wire dicts, no typing (what the CLI uses)."""
-    from rcstream.auth import JWTAuth
-    from rcstream.client import Client
-
-    auth = JWTAuth(CLIENT_ID, CLIENT_SECRET, JWT)
-    client = Client(url, auth=auth, options=rcstream_options())
-    async with client, client.subscribe(filters, raw=True) as events:
-        if subscribed is not None:
-            subscribed.set()
-        async for n in events:
-            consumer.on(n["uuid"])
-            if consumer.done.is_set():
-                break
-            if delay:
-                await asyncio.sleep(delay)
+    await run_rcstream(url, consumer, filters, delay=delay, subscribed=subscribed, raw=True)
 
 
 RUNNERS: dict[str, Runner] = {
