@@ -452,13 +452,15 @@ def filter_matches(filter: str, event: str) -> bool:
     """Whether a notification's ``event`` path belongs to subscription filter ``filter``.
 
     Path segments must be equal, except that ``~`` (in the filter, or in the rare event
-    path that keeps it) matches any id. Query strings are compared as sets of
-    ``name=value`` parameters: the platform copies the filter's query string into the
-    event path, so a filter without a query matches only events without one.
+    path that keeps it) matches any id. Every ``name=value`` parameter of the filter's
+    query must be in the event's (the platform copies the filter's query string into the
+    event path); the event may carry more: when plain and detailed presence are both
+    subscribed the platform sends only the detailed form ("detailed wins"), and it is
+    still a presence event for the plain filter.
     """
     filter_segments, filter_params = _split(filter)
     event_segments, event_params = _split(event)
-    return filter_params == event_params and _segments_match(filter_segments, event_segments)
+    return filter_params <= event_params and _segments_match(filter_segments, event_segments)
 
 
 class FilterMatcher:
@@ -476,11 +478,11 @@ class FilterMatcher:
         self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
         self._cache_size = cache_size
         self._cache: dict[str, tuple[str, ...]] = {}
-        # (segment count, query parameters) -> [(segments, filter)]
-        self._by_shape: dict[tuple[int, frozenset[str]], list[tuple[tuple[str, ...], str]]] = {}
+        # segment count -> [(segments, query parameters, filter)]
+        self._by_shape: dict[int, list[tuple[tuple[str, ...], frozenset[str], str]]] = {}
         for f in self.filters:
             segments, params = _split(f)
-            self._by_shape.setdefault((len(segments), params), []).append((segments, f))
+            self._by_shape.setdefault(len(segments), []).append((segments, params, f))
 
     def which(self, event: str) -> tuple[str, ...]:
         """The filters ``event`` belongs to, in the order the filters were given."""
@@ -488,8 +490,10 @@ class FilterMatcher:
         if found is not None:
             return found
         segments, params = _split(event)
-        candidates = self._by_shape.get((len(segments), params), ())
-        found = tuple(f for fs, f in candidates if _segments_match(fs, segments))
+        candidates = self._by_shape.get(len(segments), ())
+        found = tuple(
+            f for fs, fp, f in candidates if fp <= params and _segments_match(fs, segments)
+        )
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[event] = found

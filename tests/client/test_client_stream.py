@@ -173,3 +173,17 @@ async def test_on_gap_callback_when_lifecycle_off(emu: Emulator) -> None:
         got = await take(slow, 2)
     assert len(got) == 2
     assert [g.dropped for g in gaps] == [3]
+
+
+async def test_plain_and_detailed_presence_consumers_share_detailed_events(
+    emu: Emulator,
+) -> None:
+    detailed = PRESENCE + "?detailedTelephonyState=true"
+    async with client_for(emu) as client:
+        async with client.subscribe(PRESENCE) as plain, client.subscribe(detailed) as rich:
+            # the platform sends only the detailed form when both are subscribed
+            uid = await presence(emu)
+            (a,) = await take(plain, 1)
+            (b,) = await take(rich, 1)
+    assert a.uuid == b.uuid == uid
+    assert a.event.endswith("?detailedTelephonyState=true")
