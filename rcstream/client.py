@@ -463,6 +463,8 @@ class Client:
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
         self._unconfirmed: dict[str, None] = {}
+        #: filters the server accepted but did not grant (disabledFilters): not asked again
+        self._refused_filters: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
@@ -779,7 +781,12 @@ class Client:
             raise self._error
 
     def _wanted(self) -> list[str]:
-        return list(dict.fromkeys(f for c in self._consumers if not c.parked for f in c.filters))
+        refused = self._refused_filters
+        return list(
+            dict.fromkeys(
+                f for c in self._consumers if not c.parked for f in c.filters if f not in refused
+            )
+        )
 
     async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
@@ -1137,6 +1144,7 @@ class Client:
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
         (``disabledFilters``): the consumers that asked for them get a clear error."""
+        self._refused_filters.update(refused)
         for consumer in [c for c in self._consumers if set(c.filters) & set(refused)]:
             which = next(f for f in consumer.filters if f in refused)
             error = PermissionDeniedError(

@@ -167,6 +167,7 @@ class _Subscription:
     address: str | None = None
     gateway_session_id: str | None = None
     expires_at_wall: datetime | None = None
+    disabled: list[str] = field(default_factory=list)
 
     def record(self) -> SubscriptionRecord:
         return SubscriptionRecord(

@@ -155,7 +155,9 @@ class Emulator:
       session's sockets (``Error`` ``OAU-129`` + close 1008).
 
     Permissions and limits: ``deny_websocket_permission`` (every subscription request is
-    refused with 403 ``SUB-528``), ``forbidden_filters`` (filters, with ``~`` or numeric ids,
+    refused with 403 ``SUB-528``), ``disabled_filters`` (accepted but not granted: listed in
+    the reply's ``disabledFilters`` and never delivered), ``forbidden_filters`` (filters,
+    with ``~`` or numeric ids,
     refused with 403 ``SUB-528``), ``subscription_limit`` 30 per user and app (``SUB-505``),
     ``max_active_requests`` 10 and ``max_connections_per_session`` 50 (advertised only).
 
@@ -203,6 +205,7 @@ class Emulator:
         close_on_bad_frame: bool = True,
         deny_websocket_permission: bool = False,
         forbidden_filters: Iterable[str] = (),
+        disabled_filters: Iterable[str] = (),
         event_rate: float = 0.0,
         seed: int | None = None,
     ) -> None:
@@ -267,6 +270,8 @@ class Emulator:
         self.close_on_bad_frame = close_on_bad_frame
         self.deny_websocket_permission = deny_websocket_permission
         self.forbidden_filters: set[str] = set(forbidden_filters)
+        self.disabled_filters: set[str] = set(disabled_filters)
+        self._disabled_now: list[str] = []
         self.event_rate = float(event_rate)
 
         self._stats = EmulatorStats()
@@ -1399,6 +1404,16 @@ class Emulator:
             "creationTime": wire.iso_z(sub.created),
             "status": "Active",
             "eventFilters": [f.text for f in sub.filters],
+            **(
+                {
+                    "disabledFilters": [
+                        {"filter": t, "reason": "Permission", "message": "Insufficient permissions"}
+                        for t in sub.disabled
+                    ]
+                }
+                if sub.disabled
+                else {}
+            ),
             "expirationTime": wire.iso_z(expires),
             "expiresIn": max(0, min(sub.expires_in - 1, remaining)),
             "deliveryMode": delivery,
@@ -1423,6 +1438,7 @@ class Emulator:
         )
 
     def _parse_filters(self, body: Any, ctx: _AuthContext) -> list[EventFilter] | _Reply:
+        self._disabled_now = []
         raw = body.get("eventFilters") if isinstance(body, dict) else None
         if not isinstance(raw, list) or not raw:
             return _Reply(
@@ -1438,6 +1454,10 @@ class Emulator:
                 return _Reply(exc.status, wire.rc_error(exc.code, exc.message))
             if item in self.forbidden_filters or f.text in self.forbidden_filters:
                 return _permission_denied(str(item))
+            if item in self.disabled_filters or f.text in self.disabled_filters:
+                # accepted but not granted: listed in disabledFilters, never delivered
+                self._disabled_now.append(f.text)
+                continue
             if f not in parsed:
                 parsed.append(f)
         return parsed
@@ -1544,6 +1564,7 @@ class Emulator:
             account_id=self._account_id,
             extension_id=ctx.extension_id,
             filters=filters,
+            disabled=list(self._disabled_now),
             transport=transport,
             created=created,
             expires_in=expires_in,
@@ -1597,6 +1618,7 @@ class Emulator:
             if isinstance(filters, _Reply):
                 return filters
             sub.filters = filters
+            sub.disabled = list(self._disabled_now)
         elif self.deny_websocket_permission and sub.transport == "WebSocket":
             return _permission_denied()
         sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)

@@ -275,3 +275,19 @@ async def test_unconfirmed_deletions_are_reported(emu: Emulator) -> None:
             sub_id = silent.subscription_id
             emu.go_silent()  # half-open: the DELETE will get no answer
     assert silent.unconfirmed_deletions == (sub_id,)
+
+
+async def test_filters_the_server_does_not_grant_fail_their_consumer_only() -> None:
+    async with Emulator(auth_rate_limit=None, disabled_filters=[PRESENCE]) as emu:
+        async with client_for(emu) as client, client.subscribe(TELEPHONY) as calls:
+            with pytest.raises(rcstream.PermissionDeniedError, match="did not grant"):
+                async with client.subscribe(PRESENCE):
+                    pass  # pragma: no cover
+            requests_after = emu.stats.client_requests
+            uid = await telephony(emu)
+            (note,) = await take(calls, 1)
+            assert note.uuid == uid
+            assert emu.stats.client_requests == requests_after  # no request loop
+            (sub,) = emu.subscriptions
+            assert len(sub.event_filters) == 1
+        assert client.stats.connects == 1
