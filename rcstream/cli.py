@@ -24,7 +24,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from rcstream.redact import redact
 
@@ -133,44 +133,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see `{self.prog} --help`.\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+_T = TypeVar("_T", int, float)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+def _checked(
+    cast: Callable[[str], _T], noun: str, ok: Callable[[_T], bool], rule: str
+) -> Callable[[str], _T]:
+    """An argparse ``type=``: ``cast`` the text (else "is not {noun}"), then check ``ok``
+    (else "{rule}")."""
+
+    def parse(text: str) -> _T:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} {rule}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535 (0: any free)")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
+_positive_int = _checked(int, "a whole number", lambda v: v >= 1, "must be 1 or more")
+_non_negative_int = _checked(int, "a whole number", lambda v: v >= 0, "must be 0 or more")
+_port = _checked(
+    int, "a port number", lambda v: 0 <= v <= 65535, "is not a port: use 0 to 65535 (0: any free)"
+)
+_positive_float = _checked(float, "a number", lambda v: v > 0, "must be more than 0")
 
 
 def _header(text: str) -> tuple[str, str]:
