@@ -369,11 +369,15 @@ class _Writer:
         self.color = color
         self.output = output
 
-    def notification(self, wire: Mapping[str, Any]) -> bytes | None:
-        """Write one notification; return its JSON bytes when that is what was written."""
+    def notification(self, wire: Mapping[str, Any], *, flush: bool = True) -> bytes | None:
+        """Write one notification; return its JSON bytes when that is what was written.
+
+        ``flush=False`` when the caller already holds the next item: the lines of a burst
+        then leave in one write instead of one system call each.
+        """
         if self.fmt == "json":
             data = Output.json_bytes(wire)
-            self.output.write_bytes(data)
+            self.output.write_bytes(data, flush=flush)
             return data
         self.output.write_line(format_pretty(wire, color=self.color))
         return None
@@ -481,22 +485,27 @@ async def listen(
                 )
             chunks = _chunks(all_filters, max(1, filters_per_subscription))
 
-            async def emit(item: object) -> bool:
-                """Write one item; True once ``--count`` is reached."""
+            async def emit(item: object, more: bool = False) -> bool:
+                """Write one item; True once ``--count`` is reached.
+
+                ``more``: the next item is already buffered, so this line may wait in the
+                output buffer for it (a line is never held while rcstream waits for events).
+                """
                 nonlocal written
                 if type(item) is not dict and _is_lifecycle(item):
                     writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
                     return False
                 wire: Mapping[str, Any] = item  # type: ignore[assignment]  # raw=True
-                data = writer.notification(wire)
+                written += 1
+                last = count is not None and written >= count
+                data = writer.notification(wire, flush=not more or last or forwarder is not None)
                 if forwarder is not None:
                     await forwarder.forward(
                         data if data is not None else Output.json_bytes(wire),
                         event=str(wire.get("event", "")),
                         uuid=str(wire.get("uuid", "")),
                     )
-                written += 1
-                return count is not None and written >= count
+                return last
 
             if len(chunks) == 1:
                 # one connection: iterate the subscription directly (no queue hop)
@@ -507,7 +516,7 @@ async def listen(
                     "Listening for %d event filter(s); press Ctrl-C to stop.", len(all_filters)
                 )
                 async for item in events:
-                    if await emit(item):
+                    if await emit(item, events.buffered > 0):
                         return _EXIT_OK
                 raise StreamClosedError(
                     "The event stream ended unexpectedly; restart rcstream listen."
@@ -542,7 +551,7 @@ async def listen(
                     raise StreamClosedError(
                         "The event stream ended unexpectedly; restart rcstream listen."
                     )
-                if await emit(item):
+                if await emit(item, not queue.empty()):
                     return _EXIT_OK
     except TimeoutError:
         if deadline is not None and deadline.expired():
@@ -553,6 +562,8 @@ async def listen(
         silence_stdout()
         return _EXIT_OK
     finally:
+        with contextlib.suppress(OSError, ValueError):
+            writer.output.flush()  # a burst cut short by an error or Ctrl-C
         cleanup.report()
 
 

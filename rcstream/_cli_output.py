@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Final
 
 __all__ = [
@@ -62,6 +62,20 @@ def use_color(stream: IO[str], *, no_color: bool) -> bool:
         return False
 
 
+_to_json_impl: Callable[[Any], bytes] | None = None
+
+
+def _to_json(obj: Any) -> bytes:
+    # pydantic-core's serializer: several times faster than json.dumps on notifications.
+    # Imported on first use (rcstream --help stays light), then kept for the hot path.
+    global _to_json_impl
+    if _to_json_impl is None:
+        from pydantic_core import to_json
+
+        _to_json_impl = to_json
+    return _to_json_impl(obj)
+
+
 class Output:
     """Line writer for stdout: one item per line as UTF-8 bytes, flushed immediately.
 
@@ -74,6 +88,7 @@ class Output:
         target: Any = stream if stream is not None else sys.stdout
         with contextlib.suppress(AttributeError, ValueError, OSError):
             target.flush()  # anything already written through the text layer goes first
+        self._held: list[bytes] = []
         self._binary: IO[bytes] | None = None
         self._text: IO[str] | None = None
         buffer = getattr(target, "buffer", None)
@@ -92,14 +107,31 @@ class Output:
         """
         self.write_bytes(line.encode("utf-8", "backslashreplace"))
 
-    def write_bytes(self, data: bytes) -> None:
-        """Write ``data`` (one line of UTF-8, without the newline) plus a newline, flushed."""
+    def write_bytes(self, data: bytes, *, flush: bool = True) -> None:
+        """Write ``data`` (one line of UTF-8, without the newline) plus a newline.
+
+        ``flush=False`` keeps the line back for a caller that knows another line follows at
+        once and calls :meth:`flush` after the last one: a burst then leaves in one system
+        call (even when stdout is unbuffered, as with ``PYTHONUNBUFFERED``).
+        """
+        self._held.append(data)
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write and flush the lines held back. Raises BrokenPipeError if stdout closed."""
+        if not self._held:
+            return
+        lines = self._held
+        self._held = []
+        lines.append(b"")
+        data = b"\n".join(lines)
         if self._binary is not None:
-            self._binary.write(data + b"\n")
+            self._binary.write(data)
             self._binary.flush()
         else:
             assert self._text is not None
-            self._text.write(data.decode("utf-8") + "\n")
+            self._text.write(data.decode("utf-8"))
             self._text.flush()
 
     @staticmethod
@@ -111,10 +143,8 @@ class Output:
         ``json.loads`` accepts) makes the whole line ASCII-only JSON instead, where it stays
         the ``\\ud83d`` escape it arrived as: still valid JSON, nothing lost.
         """
-        from pydantic_core import to_json  # several times faster than json.dumps here
-
         try:
-            return to_json(obj)
+            return _to_json(obj)
         except Exception:
             return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 

@@ -315,6 +315,14 @@ class Subscription(Generic[ItemT]):
         """Events dropped because this consumer fell more than ``buffer_size`` behind."""
         return self._inbox.dropped
 
+    @property
+    def buffered(self) -> int:
+        """Items buffered for this consumer: what the next iterations return without
+        waiting (fewer if an event's envelope is unreadable). Lets a consumer batch work,
+        e.g. flush its output or commit a transaction only when this drops to 0."""
+        inbox = self._inbox
+        return inbox._notes + inbox._lifecycle if self.lifecycle else inbox._notes
+
     def matches(self, event: str) -> bool:
         """True if a notification with this ``event`` path belongs to this consumer."""
         return self._matcher.matches(event)

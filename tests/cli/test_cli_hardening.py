@@ -134,6 +134,24 @@ def test_output_writes_utf8_bytes_and_json_stays_encodable() -> None:
     assert Output.json_line({"s": "\ud83d"}).encode("utf-8") == b'{"s":"\\ud83d"}'
 
 
+def test_output_unflushed_lines_leave_on_flush() -> None:
+    class Recording(io.BytesIO):
+        flushed: list[bytes] = []
+
+        def flush(self) -> None:
+            self.flushed.append(self.getvalue())
+
+    raw = Recording()
+    out = Output(io.BufferedWriter(raw))
+    out.write_bytes(b'{"a":1}', flush=False)
+    out.write_bytes(b'{"a":2}', flush=False)
+    assert raw.getvalue() == b""  # still in the buffer: one write for the burst
+    out.flush()
+    assert raw.getvalue() == b'{"a":1}\n{"a":2}\n'
+    out.write_bytes(b'{"a":3}')  # the default flushes each line
+    assert raw.getvalue().endswith(b'{"a":3}\n')
+
+
 # ----------------------------------------------------------------------------- 2 refusals
 
 

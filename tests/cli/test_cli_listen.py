@@ -349,3 +349,14 @@ async def test_only_json_on_stdout_through_every_kind_of_fault(emu: Emulator, ru
     assert_no_traceback(stderr)
     for secret in (emu.client_secret, emu.jwt):
         assert secret not in stderr
+
+
+async def test_no_line_is_held_back_while_waiting_for_events(emu: Emulator, run_cli: Any) -> None:
+    """Lines of a burst may share one flush, but each event published alone reaches the
+    reader before the next is published (the CLI flushes before it waits)."""
+    cli = await run_cli("listen", "-e", "presence", "-n", "4", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    for status in ("Available", "Busy", "Offline", "Available"):
+        uuid = await emu.publish(_presence_event(emu), {"presenceStatus": status})
+        assert (await cli.json_line())["uuid"] == uuid
+    assert await cli.wait() == 0

@@ -187,3 +187,21 @@ async def test_plain_and_detailed_presence_consumers_share_detailed_events(
             (b,) = await take(rich, 1)
     assert a.uuid == b.uuid == uid
     assert a.event.endswith("?detailedTelephonyState=true")
+
+
+async def test_buffered_counts_what_the_next_iterations_return_without_waiting(
+    emu: Emulator,
+) -> None:
+    async with (
+        client_for(emu) as client,
+        client.subscribe([TELEPHONY]) as held,
+        client.subscribe([TELEPHONY]) as probe,
+    ):
+        assert held.buffered == 0
+        uids = [await telephony(emu) for _ in range(3)]
+        # the reader hands each event to every consumer at once: once the probe has all
+        # three, the held consumer's buffer has them too
+        assert [n.uuid for n in await take(probe, 3)] == uids
+        assert held.buffered == 3
+        assert [n.uuid for n in await take(held, 1)] == uids[:1]
+        assert held.buffered == 2
