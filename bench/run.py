@@ -542,6 +542,7 @@ def bench_memory(sz: Sizes) -> dict[str, Any]:
         return row
 
     idle_runs = interleave(sz.rounds, kinds, idle)
+    import_runs = interleave(sz.rounds, tuple(IMPORT_SETS), imports_peak)
     delay = 10.0 / sz.rate
     n = int(sz.rate * sz.slow_duration * 1.1) + 100
 
@@ -598,6 +599,9 @@ def bench_memory(sz: Sizes) -> dict[str, Any]:
         "idle_hwm_mb": {
             k: median([x["hwm_mb"] for x in idle_runs if x["kind"] == k]) for k in kinds
         },
+        "imports_hwm_mb": {
+            k: median([x["hwm_mb"] for x in import_runs if x["kind"] == k]) for k in IMPORT_SETS
+        },
         "slow": {
             k: {
                 key: median([x[key] for x in slow_runs if x["kind"] == k])
@@ -611,7 +615,49 @@ def bench_memory(sz: Sizes) -> dict[str, Any]:
             for k in kinds
         },
     }
-    return {"sizes": sz.__dict__, "idle": idle_runs, "slow": slow_runs, "summary": summary}
+    return {
+        "sizes": sz.__dict__,
+        "idle": idle_runs,
+        "imports": import_runs,
+        "slow": slow_runs,
+        "summary": summary,
+    }
+
+
+#: What the idle figures are made of: peak RSS of a process that only imports these (and
+#: validates one tiny pydantic model, so pydantic's lazy core is loaded as in any client).
+IMPORT_SETS = {
+    "python": "pass",
+    "the SDK's imports": "import ringcentral, websockets.asyncio.client",
+    "the prescribed stack": (
+        "import asyncio, anyio, aiohttp, websockets.asyncio.client\n"
+        "from pydantic import BaseModel\n"
+        "class M(BaseModel):\n    a: int\n"
+        "M(a=1)"
+    ),
+    "import rcstream.client": "import rcstream.client",
+}
+
+_PEAK = (
+    "\nfor line in open('/proc/self/status'):\n"
+    "    if line.startswith('VmHWM:'):\n"
+    "        print(int(line.split()[1]))"
+)
+
+
+def imports_peak(name: str, r: int) -> dict[str, Any]:
+    """Peak RSS of a fresh interpreter that runs ``IMPORT_SETS[name]`` and nothing else."""
+    out = subprocess.run(
+        [PY, "-c", IMPORT_SETS[name] + _PEAK],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env(),
+        cwd=ROOT,
+    )
+    hwm_mb = int(out.stdout.split()[-1]) / 1024
+    print(f"  imports r{r} {name:22s} peak {hwm_mb:.1f} MB", flush=True)
+    return {"kind": name, "round": r, "hwm_mb": hwm_mb}
 
 
 def _slope(xs: list[float], ys: list[float]) -> float:
