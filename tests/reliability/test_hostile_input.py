@@ -399,3 +399,112 @@ async def test_replayed_uuid_is_counted_in_stats() -> None:
             await emu.publish_generated("presence")
             await take(events, 1)
     assert client.stats.duplicates == 1
+
+
+# ---- framing the client's receive path must get right ---------------------------------------
+
+
+async def test_fragmented_message_with_a_ping_between_fragments_is_one_frame(
+    hostile: Any,
+) -> None:
+    """RFC 6455 allows a text message in fragments (TEXT fin=0, CONT ..., CONT fin=1) with
+    control frames in between: the client reassembles it and answers the ping."""
+    pongs: list[bytes] = []
+
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            text = notification("fragmented").encode()
+            third = len(text) // 3
+            parts = [text[:third], text[third : 2 * third], text[2 * third :]]
+            assert ws.transport is not None
+            write = ws.transport.write
+            write(bytes([0x01, len(parts[0])]) + parts[0])  # TEXT, not final
+            pong = await ws.ping(b"mid-message")  # a control frame between fragments
+            write(bytes([0x00, len(parts[1])]) + parts[1])  # CONT, not final
+            write(bytes([0x80, len(parts[2])]) + parts[2])  # CONT, final
+            await ws.send(notification("whole"))
+            await pong
+            pongs.append(b"mid-message")
+
+        await behave(ws, then)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options())
+    async with client, client.subscribe(PRESENCE) as events:
+        got = await take(events, 2)
+    assert [n.uuid for n in got] == ["fragmented", "whole"]
+    assert pongs == [b"mid-message"]
+    assert client.stats.bad_frames == 0
+    assert gw.connections == 1
+
+
+async def test_messages_sent_just_before_a_close_are_all_delivered(hostile: Any) -> None:
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            if n == 1:
+                for i in range(50):
+                    await ws.send(notification(f"before-close-{i}"))
+                await ws.close(1001, "going away")
+            else:
+                await ws.send(notification("after-reconnect"))
+
+        await behave(ws, then)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options())
+    items: list[Any] = []
+    async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
+        with anyio.fail_after(LIMIT):
+            async for item in events:
+                items.append(item)
+                if getattr(item, "uuid", None) == "after-reconnect":
+                    break
+    uuids = [i.uuid for i in items if isinstance(i, Notification)]
+    assert uuids == [f"before-close-{i}" for i in range(50)] + ["after-reconnect"]
+    disconnected = next(i for i in items if isinstance(i, rcstream.Disconnected))
+    assert "1001" in disconnected.reason
+    assert gw.connections == 2
+
+
+async def test_reading_pauses_above_the_high_water_mark_and_resumes(
+    hostile: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst larger than the transport's queue pauses socket reads until the reader has
+    caught up, then resumes: every message still arrives, in order."""
+    import rcstream.transport as transport_mod
+
+    monkeypatch.setattr(transport_mod, "_HIGH_WATER", 4)
+    monkeypatch.setattr(transport_mod, "_LOW_WATER", 1)
+    pauses: list[bool] = []
+    real_push = transport_mod._GatewayConnection._push
+
+    def spy(self: Any, is_text: bool, data: bytes) -> None:
+        real_push(self, is_text, data)
+        pauses.append(self.reading_paused)
+
+    monkeypatch.setattr(transport_mod._GatewayConnection, "_push", spy)
+
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            burst = b""
+            for i in range(40):
+                payload = notification(f"burst-{i}").encode()
+                burst += bytes([0x81, 126]) + len(payload).to_bytes(2, "big") + payload
+            assert ws.transport is not None
+            ws.transport.write(burst)  # one write: the client reads it in one go
+
+        await behave(ws, then)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options())
+    async with client, client.subscribe(PRESENCE) as events:
+        got = await take(events, 40)
+    assert [n.uuid for n in got] == [f"burst-{i}" for i in range(40)]
+    assert any(pauses)  # the queue went above the mark at least once
+    assert gw.connections == 1
