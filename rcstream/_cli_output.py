@@ -76,6 +76,26 @@ def _to_json(obj: Any) -> bytes:
     return _dumps(obj)
 
 
+#: Size of the CLI's own stdout buffer.
+_BUFFER_SIZE = 1 << 16
+
+
+def _own_buffer(binary: IO[bytes]) -> IO[bytes]:
+    """A 64 KiB buffered writer of our own on ``binary``'s file descriptor.
+
+    Python's stdout buffer is 8 KiB, or none at all under ``PYTHONUNBUFFERED``: bursts of
+    ~1 KB lines would then cost a system call every few lines, or every line. A fixed
+    buffer of our own is reused for every burst, so no large temporary is allocated per
+    burst either. The file descriptor is shared, not owned (``closefd=False``). Streams
+    without a descriptor (tests) are used as they are.
+    """
+    try:
+        fd = binary.fileno()
+    except (AttributeError, OSError, ValueError):
+        return binary
+    return io.BufferedWriter(io.FileIO(fd, "wb", closefd=False), buffer_size=_BUFFER_SIZE)
+
+
 class Output:
     """Line writer for stdout: one item per line as UTF-8 bytes, flushed immediately.
 
@@ -88,12 +108,11 @@ class Output:
         target: Any = stream if stream is not None else sys.stdout
         with contextlib.suppress(AttributeError, ValueError, OSError):
             target.flush()  # anything already written through the text layer goes first
-        self._held: list[bytes] = []
         self._binary: IO[bytes] | None = None
         self._text: IO[str] | None = None
         buffer = getattr(target, "buffer", None)
         if buffer is not None:
-            self._binary = buffer
+            self._binary = _own_buffer(buffer)
         elif isinstance(target, io.TextIOBase) or hasattr(target, "encoding"):
             self._text = target
         else:
@@ -110,28 +129,28 @@ class Output:
     def write_bytes(self, data: bytes, *, flush: bool = True) -> None:
         """Write ``data`` (one line of UTF-8, without the newline) plus a newline.
 
-        ``flush=False`` keeps the line back for a caller that knows another line follows at
-        once and calls :meth:`flush` after the last one: a burst then leaves in one system
-        call (even when stdout is unbuffered, as with ``PYTHONUNBUFFERED``).
+        ``flush=False`` leaves the line in the buffer for a caller that knows another line
+        follows at once and calls :meth:`flush` after the last one: a burst then leaves in
+        a few large writes instead of one system call per line.
         """
-        self._held.append(data)
-        if flush:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write and flush the lines held back. Raises BrokenPipeError if stdout closed."""
-        if not self._held:
-            return
-        lines = self._held
-        self._held = []
-        lines.append(b"")
-        data = b"\n".join(lines)
         if self._binary is not None:
             self._binary.write(data)
+            self._binary.write(b"\n")
+            if flush:
+                self._binary.flush()
+        else:
+            assert self._text is not None
+            self._text.write(data.decode("utf-8") + "\n")
+            if flush:
+                self._text.flush()
+
+    def flush(self) -> None:
+        """Flush what :meth:`write_bytes` left buffered. Raises BrokenPipeError if stdout
+        closed."""
+        if self._binary is not None:
             self._binary.flush()
         else:
             assert self._text is not None
-            self._text.write(data.decode("utf-8"))
             self._text.flush()
 
     @staticmethod

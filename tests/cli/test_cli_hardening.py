@@ -152,6 +152,24 @@ def test_output_unflushed_lines_leave_on_flush() -> None:
     assert raw.getvalue().endswith(b'{"a":3}\n')
 
 
+def test_output_on_a_file_buffers_in_its_own_writer_and_leaves_the_fd_open(
+    tmp_path: Any,
+) -> None:
+    import gc
+
+    path = tmp_path / "out.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        out = Output(f)
+        out.write_bytes(b'{"a":1}', flush=False)
+        assert path.read_bytes() == b""  # in Output's own buffer, not yet written
+        out.flush()
+        assert path.read_bytes() == b'{"a":1}\n'
+        del out
+        gc.collect()  # finalising Output's writer must not close the file descriptor
+        f.write("still open\n")
+    assert path.read_bytes() == b'{"a":1}\nstill open\n'
+
+
 # ----------------------------------------------------------------------------- 2 refusals
 
 
