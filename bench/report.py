@@ -85,6 +85,10 @@ def memory(d: dict[str, Any]) -> str:
     lines = ["| client | idle peak RSS MB (median) |", "|---|---:|"]
     for k, v in s["idle_hwm_mb"].items():
         lines.append(f"| {k} | {v:.1f} |")
+    if "imports_hwm_mb" in s:
+        lines += ["", "| a process that only imports | peak RSS MB (median) |", "|---|---:|"]
+        for k, v in s["imports_hwm_mb"].items():
+            lines.append(f"| {k} | {v:.1f} |")
     lines += [
         "",
         "| client | RSS first sample MB | RSS max MB | RSS last MB | 2nd-half slope MB/min "

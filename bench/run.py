@@ -314,7 +314,7 @@ def machine() -> dict[str, Any]:
     with contextlib.suppress(OSError), open("/proc/meminfo") as f:
         mem = f.readline().split(":", 1)[1].strip()
     versions = {}
-    for mod in ("websockets", "aiohttp", "pydantic", "ringcentral"):
+    for mod in ("websockets", "aiohttp", "pydantic", "orjson", "ringcentral"):
         with contextlib.suppress(Exception):
             from importlib.metadata import version
 
