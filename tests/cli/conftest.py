@@ -1,102 +1,17 @@
-"""Helpers for the CLI tests: run ``python -m rcstream`` as a real subprocess.
-
-The test's event loop serves the in-process emulator while the subprocess runs, so every
-wait here is ``await``-based (reading the child's stdout, the emulator's wait helpers);
-nothing sleeps for a fixed time.
-"""
+"""Fixtures for the CLI tests (the helpers live in ``cli_helpers``)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from cli_helpers import Cli, child_env
 
 from rcstream.emulator import Emulator
-
-T = TypeVar("T")
-
-#: Fast reconnects for the child process (seconds), passed as RCSTREAM_* variables.
-FAST_ENV = {
-    "RCSTREAM_BACKOFF_BASE": "0.01",
-    "RCSTREAM_BACKOFF_CAP": "0.05",
-    "RCSTREAM_CONNECT_TIMEOUT": "5",
-    "RCSTREAM_REQUEST_TIMEOUT": "5",
-}
-
-#: Upper bound for any single wait in these tests (seconds); generous for loaded machines.
-LIMIT = 15.0
-
-
-class Cli:
-    """A running ``rcstream`` subprocess with line-oriented access to its stdout."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.stdout_lines: list[str] = []
-        self._stderr = b""
-
-    async def expect(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` (an emulator wait helper ...), failing at once with the
-        child's stderr if the child exits first."""
-        task = asyncio.ensure_future(awaitable)
-        exited = asyncio.ensure_future(self.proc.wait())
-        try:
-            await asyncio.wait([task, exited], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            exited.cancel()
-        if not task.done():
-            task.cancel()
-            await self.wait()
-            raise AssertionError(
-                f"rcstream exited early ({self.proc.returncode}); stderr:\n{await self.stderr()}"
-            )
-        return task.result()
-
-    async def line(self) -> str:
-        """The next stdout line (without the newline); fails at EOF."""
-        assert self.proc.stdout is not None
-        raw = await asyncio.wait_for(self.proc.stdout.readline(), LIMIT)
-        assert raw, f"stdout closed early; stderr:\n{await self.stderr()}"
-        text = raw.decode("utf-8").rstrip("\n")
-        self.stdout_lines.append(text)
-        return text
-
-    async def json_line(self) -> dict[str, Any]:
-        """The next stdout line parsed as JSON."""
-        value = json.loads(await self.line())
-        assert isinstance(value, dict)
-        return value
-
-    async def wait(self) -> int:
-        """Wait for exit; collect the rest of stdout and all of stderr."""
-        out, err = await asyncio.wait_for(self.proc.communicate(), LIMIT)
-        self.stdout_lines.extend(out.decode("utf-8").splitlines())
-        self._stderr += err
-        assert self.proc.returncode is not None
-        return self.proc.returncode
-
-    async def stderr(self) -> str:
-        """All of stderr (only complete once the process has exited)."""
-        if self.proc.returncode is None:
-            return "(still running)"
-        return self._stderr.decode("utf-8", "replace")
-
-
-def child_env(env: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a child: ours minus RINGCENTRAL_*, plus ``env`` and FAST_ENV."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "RCSTREAM_"))}
-    base.update(FAST_ENV)
-    base.update(env or {})
-    base.update(extra)
-    base["PYTHONUNBUFFERED"] = "1"
-    base.pop("NO_COLOR", None)
-    return base
 
 
 @pytest.fixture
@@ -132,9 +47,3 @@ async def run_cli(tmp_path: Path) -> AsyncIterator[Any]:
         if cli.proc.returncode is None:
             cli.proc.kill()
             await cli.proc.communicate()
-
-
-def assert_no_traceback(stderr: str) -> None:
-    """stderr must never show a Python traceback or an interpreter shutdown complaint."""
-    assert "Traceback" not in stderr, stderr
-    assert "Exception ignored" not in stderr, stderr

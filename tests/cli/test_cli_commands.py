@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import LIMIT, assert_no_traceback
+from cli_helpers import LIMIT, assert_no_traceback
 
 import rcstream
 from rcstream._cli_env import load_environment, parse_dotenv

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import LIMIT, assert_no_traceback, child_env
+from cli_helpers import LIMIT, assert_no_traceback, child_env
 
 import rcstream
 from rcstream._cli_env import load_environment, parse_dotenv

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import LIMIT, assert_no_traceback, child_env
+from cli_helpers import LIMIT, assert_no_traceback, child_env
 
 from rcstream.cli import main
 from rcstream.emulator import Emulator, catalog
