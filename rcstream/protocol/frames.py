@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from rcstream.exceptions import FrameDecodeError
 from rcstream.redact import redact
@@ -231,8 +231,7 @@ _INVALID: Final = object()
 
 
 def _lenient_loads(text: str) -> Any:
-    """json.loads for the rare text orjson refuses: lone surrogate escapes, integers beyond
-    64 bits, ``NaN``, nesting deeper than 1024."""
+    """json.loads for the rare text pydantic-core refuses (e.g. lone surrogate escapes)."""
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
@@ -242,11 +241,10 @@ def _lenient_loads(text: str) -> Any:
 def _split(text: str) -> tuple[dict[str, Any], Any, bool]:
     """Return (header, body, has_body). Handles the multipart REST-over-WS case."""
     try:
-        # orjson: 2.2x faster than json.loads on a telephony frame (1.4x pydantic-core's
-        # from_json), and it shares the strings of repeated keys as buffered events pile up
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:  # a ValueError
-        parsed = _lenient_loads(text)  # what json accepts and orjson does not
+        # pydantic-core's parser: about 1.5x faster than json.loads on gateway frames
+        parsed = from_json(text, cache_strings="keys")
+    except ValueError:
+        parsed = _lenient_loads(text)  # what json accepts and pydantic-core does not
     if parsed is _INVALID:
         mark = text.find(_MULTIPART_MARK)
         if mark <= 0 or not text.startswith("["):
