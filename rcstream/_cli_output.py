@@ -182,14 +182,24 @@ _CONTROL_TABLE: Final = {
 }
 
 
-def strip_controls(value: Any) -> Any:
-    """``value`` with C0/C1 control characters removed from every string in it (keys too)."""
+#: Pretty output shows fields a few levels deep at most; below this depth values are left
+#: as they are (a hostile, deeply nested body must not exhaust the recursion limit).
+_STRIP_DEPTH: Final = 32
+
+
+def strip_controls(value: Any, _depth: int = 0) -> Any:
+    """``value`` with C0/C1 control characters removed from every string in it (keys too),
+    down to 32 levels of nesting."""
     if isinstance(value, str):
         return value.translate(_CONTROL_TABLE)
+    if _depth >= _STRIP_DEPTH:
+        return value
     if isinstance(value, Mapping):
-        return {strip_controls(k): strip_controls(v) for k, v in value.items()}
+        return {
+            strip_controls(k, _depth + 1): strip_controls(v, _depth + 1) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [strip_controls(v) for v in value]
+        return [strip_controls(v, _depth + 1) for v in value]
     return value
 
 

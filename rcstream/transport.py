@@ -115,11 +115,14 @@ def _closed_error(exc: ConnectionClosed) -> ConnectionFailedError:
     return ConnectionFailedError("The connection to the gateway was lost; reconnecting.")
 
 
-#: Reading from the socket pauses while this many messages wait for ``Transport.recv``,
-#: and resumes once they are down to ``_LOW_WATER``. (The reader drains whole socket
-#: reads at a time, so in practice the queue holds one read's worth at most.)
+#: Reading from the socket pauses while more than this many messages, or more than
+#: ``_HIGH_BYTES`` of them, wait for ``Transport.recv``; it resumes once both are down to
+#: the ``_LOW_*`` marks. (The reader drains whole socket reads at a time, so in practice
+#: the queue holds one read's worth at most.)
 _HIGH_WATER = 1024
 _LOW_WATER = 256
+_HIGH_BYTES = 4 * 1024 * 1024
+_LOW_BYTES = 1024 * 1024
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
@@ -143,6 +146,7 @@ class _GatewayConnection(ClientConnection):
         self._fragments: list[bytes] = []
         self._fragmented_text = False
         self._waiter: asyncio.Future[None] | None = None
+        self.queued_bytes = 0
         self.lost = False
         self.reading_paused = False
 
@@ -169,10 +173,13 @@ class _GatewayConnection(ClientConnection):
     def _push(self, is_text: bool, data: bytes) -> None:
         messages = self.messages
         messages.append((is_text, data))
+        self.queued_bytes += len(data)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if len(messages) > _HIGH_WATER and not self.reading_paused:
+        if not self.reading_paused and (
+            len(messages) > _HIGH_WATER or self.queued_bytes > _HIGH_BYTES
+        ):
             self.reading_paused = True
             self.transport.pause_reading()
 
@@ -194,15 +201,25 @@ class _GatewayConnection(ClientConnection):
                 await self._waiter
             finally:
                 self._waiter = None
-        if self.reading_paused and len(messages) <= _LOW_WATER:
+        message = messages.popleft()
+        self.queued_bytes -= len(message[1])
+        if self.reading_paused and len(messages) <= _LOW_WATER and self.queued_bytes <= _LOW_BYTES:
             self.reading_paused = False
             self.transport.resume_reading()
-        return messages.popleft()
+        return message
 
     async def fail_invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
-        """Close with 1007, as websockets' own ``recv()`` does; return the close error."""
-        async with self.send_context():
-            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        """Close with 1007, as websockets' own ``recv()`` does; return the close error.
+
+        ``send_context`` raises ConnectionClosed itself when the connection is already
+        closing (the gateway's close frame came in the same read) or when the gateway
+        never answers the close: either way the connection is over, which is the point.
+        """
+        try:
+            async with self.send_context():
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        except ConnectionClosed:
+            pass
         await asyncio.shield(self.connection_lost_waiter)
         return self.protocol.close_exc
 
@@ -220,6 +237,7 @@ class Transport:
         messages = conn.messages
         if messages and not conn.reading_paused:
             is_text, data = messages.popleft()  # the common case under load: nothing to await
+            conn.queued_bytes -= len(data)
         else:
             try:
                 is_text, data = await conn.next_message()

@@ -170,6 +170,23 @@ def test_output_on_a_file_buffers_in_its_own_writer_and_leaves_the_fd_open(
     assert path.read_bytes() == b'{"a":1}\nstill open\n'
 
 
+def test_pretty_line_for_a_deeply_nested_body() -> None:
+    """A hostile body nested thousands of levels deep still gives one line (pretty output
+    reads a few levels only), and control characters near the top are still stripped."""
+    deep: Any = 1
+    for _ in range(5000):
+        deep = {"a": deep}
+    wire = {
+        "uuid": "u1",
+        "event": "/restapi/v1.0/account/1/extension/2/presence",
+        "timestamp": "2026-01-01T10:11:12.000Z",
+        "body": {"presenceStatus": "Avail\x1b[31mable", "deep": deep},
+    }
+    line = format_pretty(wire, color=False)
+    assert "10:11:12" in line
+    assert "\x1b" not in line
+
+
 # ----------------------------------------------------------------------------- 2 refusals
 
 

@@ -290,6 +290,51 @@ async def test_text_frame_with_invalid_utf8_fails_the_connection_and_reconnects(
     assert gw.connections == 2
 
 
+@pytest.mark.parametrize("then_what", ["close_in_same_read", "never_answer_the_close"])
+async def test_invalid_utf8_when_the_close_cannot_be_sent_still_reconnects(
+    hostile: Any, then_what: str
+) -> None:
+    """The 1007 close can fail to go out: the gateway's own close frame arrived in the same
+    read, or it never reads again. Either way the connection is over: reconnect."""
+    deaf: list[ServerConnection] = []
+
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            if n == 1:
+                payload = b'["\xff\xfe"]'
+                frame = bytes([0x81, len(payload)]) + payload
+                assert ws.transport is not None
+                if then_what == "close_in_same_read":
+                    close = bytes([0x88, 2]) + (1000).to_bytes(2, "big")
+                    ws.transport.write(frame + close)
+                    ws.transport.close()
+                else:
+                    ws.transport.pause_reading()  # never sees the client's close frame
+                    ws.transport.write(frame)
+                    deaf.append(ws)
+            else:
+                await ws.send(notification("after-bad-utf8"))
+
+        await behave(ws, then)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options(close_timeout=0.3))
+    items: list[Any] = []
+    async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
+        with anyio.fail_after(LIMIT):
+            async for item in events:
+                items.append(item)
+                if getattr(item, "uuid", None) == "after-bad-utf8":
+                    break
+    assert any(isinstance(i, rcstream.Disconnected) for i in items)
+    assert gw.connections == 2
+    for ws in deaf:  # or the server's shutdown waits out its own close timeout
+        assert ws.transport is not None
+        ws.transport.abort()
+
+
 # ---- a flood of error frames ----------------------------------------------------------------
 
 
@@ -470,15 +515,23 @@ async def test_messages_sent_just_before_a_close_are_all_delivered(hostile: Any)
     assert gw.connections == 2
 
 
+@pytest.mark.parametrize(
+    "marks",
+    [
+        {"_HIGH_WATER": 4, "_LOW_WATER": 1},  # by message count
+        {"_HIGH_BYTES": 1500, "_LOW_BYTES": 300},  # by queued bytes (~250 per message)
+    ],
+    ids=["messages", "bytes"],
+)
 async def test_reading_pauses_above_the_high_water_mark_and_resumes(
-    hostile: Any, monkeypatch: pytest.MonkeyPatch
+    hostile: Any, monkeypatch: pytest.MonkeyPatch, marks: dict[str, int]
 ) -> None:
     """A burst larger than the transport's queue pauses socket reads until the reader has
     caught up, then resumes: every message still arrives, in order."""
     import rcstream.transport as transport_mod
 
-    monkeypatch.setattr(transport_mod, "_HIGH_WATER", 4)
-    monkeypatch.setattr(transport_mod, "_LOW_WATER", 1)
+    for name, value in marks.items():
+        monkeypatch.setattr(transport_mod, name, value)
     pauses: list[bool] = []
     real_push = transport_mod._GatewayConnection._push
 
