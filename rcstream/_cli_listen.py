@@ -496,14 +496,22 @@ async def listen(
                     writer.lifecycle(item.model_dump(mode="json"))  # type: ignore[attr-defined]
                     return False
                 wire: Mapping[str, Any] = item  # type: ignore[assignment]  # raw=True
+                last = count is not None and written + 1 >= count
+                try:
+                    data = writer.notification(
+                        wire, flush=not more or last or forwarder is not None
+                    )
+                    if forwarder is not None and data is None:
+                        data = Output.json_bytes(wire)
+                except ValueError as exc:  # hostile nesting no JSON writer accepts
+                    writer.output.flush()
+                    _log.warning("Skipped notification %s: %s.", wire.get("uuid"), exc)
+                    return False
                 written += 1
-                last = count is not None and written >= count
-                data = writer.notification(wire, flush=not more or last or forwarder is not None)
                 if forwarder is not None:
+                    assert data is not None
                     await forwarder.forward(
-                        data if data is not None else Output.json_bytes(wire),
-                        event=str(wire.get("event", "")),
-                        uuid=str(wire.get("uuid", "")),
+                        data, event=str(wire.get("event", "")), uuid=str(wire.get("uuid", ""))
                     )
                 return last
 

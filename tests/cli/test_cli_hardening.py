@@ -187,6 +187,24 @@ def test_pretty_line_for_a_deeply_nested_body() -> None:
     assert "\x1b" not in line
 
 
+def test_json_lines_stay_valid_and_exact_where_json_can_be() -> None:
+    """What the fast writer (orjson) refuses takes an exact slower path; values JSON cannot
+    carry become null, so every line parses."""
+    big = {"sequence": 2**70, "negative": -(2**64)}  # beyond 64 bits: digits kept
+    assert json.loads(Output.json_bytes(big)) == big
+    special = {"v": float("nan"), "w": float("inf"), "x": 1.5}
+    assert json.loads(Output.json_bytes(special)) == {"v": None, "w": None, "x": 1.5}
+    deep: Any = 1
+    for _ in range(600):  # deeper than orjson writes (254), as json.loads can still read
+        deep = {"a": deep}
+    assert json.loads(Output.json_bytes({"body": deep})) == {"body": deep}
+    absurd: Any = 1
+    for _ in range(50_000):
+        absurd = [absurd]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Output.json_bytes({"body": absurd})
+
+
 # ----------------------------------------------------------------------------- 2 refusals
 
 
