@@ -49,6 +49,17 @@ def notification(uid: str) -> str:
     )
 
 
+async def take_until(events: rcstream.Subscription, uuid: str) -> list[Any]:
+    """Every item up to and including the notification ``uuid``."""
+    items: list[Any] = []
+    with anyio.fail_after(LIMIT):
+        async for item in events:
+            items.append(item)
+            if getattr(item, "uuid", None) == uuid:
+                break
+    return items
+
+
 async def take(events: rcstream.Subscription, n: int) -> list[Any]:
     out: list[Any] = []
     with anyio.fail_after(LIMIT):
@@ -321,13 +332,8 @@ async def test_invalid_utf8_when_the_close_cannot_be_sent_still_reconnects(
 
     gw, emu = await hostile(scenario)
     client = rcstream.Client.from_env(emu.env(), options=options(close_timeout=0.3))
-    items: list[Any] = []
     async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
-        with anyio.fail_after(LIMIT):
-            async for item in events:
-                items.append(item)
-                if getattr(item, "uuid", None) == "after-bad-utf8":
-                    break
+        items = await take_until(events, "after-bad-utf8")
     assert any(isinstance(i, rcstream.Disconnected) for i in items)
     assert gw.connections == 2
     for ws in deaf:  # or the server's shutdown waits out its own close timeout
@@ -501,13 +507,8 @@ async def test_messages_sent_just_before_a_close_are_all_delivered(hostile: Any)
 
     gw, emu = await hostile(scenario)
     client = rcstream.Client.from_env(emu.env(), options=options())
-    items: list[Any] = []
     async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
-        with anyio.fail_after(LIMIT):
-            async for item in events:
-                items.append(item)
-                if getattr(item, "uuid", None) == "after-reconnect":
-                    break
+        items = await take_until(events, "after-reconnect")
     uuids = [i.uuid for i in items if isinstance(i, Notification)]
     assert uuids == [f"before-close-{i}" for i in range(50)] + ["after-reconnect"]
     disconnected = next(i for i in items if isinstance(i, rcstream.Disconnected))
