@@ -498,11 +498,17 @@ async def listen(
                 wire: Mapping[str, Any] = item  # type: ignore[assignment]  # raw=True
                 last = count is not None and written + 1 >= count
                 try:
-                    data = writer.notification(
+                    # the forwarded JSON first: an event no writer accepts is skipped
+                    # before anything of it reaches stdout, in either format
+                    data = (
+                        Output.json_bytes(wire)
+                        if forwarder is not None and writer.fmt != "json"
+                        else None
+                    )
+                    written_json = writer.notification(
                         wire, flush=not more or last or forwarder is not None
                     )
-                    if forwarder is not None and data is None:
-                        data = Output.json_bytes(wire)
+                    data = written_json if written_json is not None else data
                 except ValueError as exc:  # hostile nesting no JSON writer accepts
                     writer.output.flush()
                     _log.warning("Skipped notification %s: %s.", wire.get("uuid"), exc)

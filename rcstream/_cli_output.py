@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -75,6 +76,17 @@ def _fast_json(obj: Any) -> bytes:
 
         _dumps = orjson.dumps
     return _dumps(obj)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (for the json.dumps path)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 #: Size of the CLI's own stdout buffer.
@@ -163,13 +175,13 @@ class Output:
         what goes to stdout and to ``--forward-to``.
 
         Every line is valid JSON. What orjson refuses takes a slower path that keeps it
-        exact: integers beyond 64 bits and nesting deeper than 254 levels go through
-        pydantic-core; text that UTF-8 cannot carry (a lone surrogate such as
-        ``"\\ud83d"``, which ``json.loads`` accepts) makes the whole line ASCII-only JSON,
-        where it stays the ``\\ud83d`` escape it arrived as. ``NaN`` and infinities, which
+        exact: integers beyond 64 bits go through pydantic-core; text that UTF-8 cannot
+        carry (a lone surrogate such as ``"\\ud83d"``, which ``json.loads`` accepts) and
+        nesting deeper than ~250 levels make the whole line ASCII-only JSON, where a lone
+        surrogate stays the ``\\ud83d`` escape it arrived as. ``NaN`` and infinities, which
         JSON cannot carry (a server that sent them broke the JSON grammar), are written as
-        ``null``, as JavaScript's ``JSON.stringify`` does. Raises ValueError for a value
-        nested too deeply for any of them.
+        ``null`` on every path, as JavaScript's ``JSON.stringify`` does. Raises ValueError
+        for a value nested too deeply for any of them.
         """
         try:
             return _fast_json(obj)
@@ -178,13 +190,19 @@ class Output:
         from pydantic_core import to_json
 
         try:
-            return to_json(obj)
+            return to_json(obj, inf_nan_mode="null")
         except (ValueError, RecursionError):
             pass
         try:
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+            try:
+                text = json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+            except ValueError:  # NaN or an infinity somewhere: null, as on the other paths
+                text = json.dumps(
+                    _finite(obj), separators=(",", ":"), ensure_ascii=True, allow_nan=False
+                )
         except RecursionError:
             raise ValueError("the notification is nested too deeply to write as JSON") from None
+        return text.encode("ascii")
 
     @staticmethod
     def json_line(obj: Mapping[str, Any]) -> str:

@@ -194,6 +194,22 @@ def test_json_lines_stay_valid_and_exact_where_json_can_be() -> None:
     assert json.loads(Output.json_bytes(big)) == big
     special = {"v": float("nan"), "w": float("inf"), "x": 1.5}
     assert json.loads(Output.json_bytes(special)) == {"v": None, "w": None, "x": 1.5}
+
+    def strict(text: bytes) -> Any:
+        def refuse(constant: str) -> None:
+            raise AssertionError(f"{constant} is not JSON")
+
+        return json.loads(text, parse_constant=refuse)
+
+    # NaN next to what only the slower writers take: still null on their paths
+    assert strict(Output.json_bytes({"v": float("nan"), "big": 2**70})) == {
+        "v": None,
+        "big": 2**70,
+    }
+    assert strict(Output.json_bytes({"v": float("-inf"), "s": "\ud83d"})) == {
+        "v": None,
+        "s": "\ud83d",
+    }
     deep: Any = 1
     for _ in range(600):  # deeper than orjson writes (254), as json.loads can still read
         deep = {"a": deep}
@@ -203,6 +219,49 @@ def test_json_lines_stay_valid_and_exact_where_json_can_be() -> None:
         absurd = [absurd]
     with pytest.raises(ValueError, match="nested too deeply"):
         Output.json_bytes({"body": absurd})
+
+
+async def test_an_event_no_writer_accepts_is_skipped_before_any_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pretty output with --forward-to: an event whose JSON cannot be written is neither
+    printed, nor forwarded, nor counted; the next one is all three."""
+    from rcstream._cli_listen import listen
+
+    real = Output.json_bytes
+
+    def refuse_busy(obj: Any) -> bytes:
+        if obj.get("body", {}).get("presenceStatus") == "Busy":
+            raise ValueError("the notification is nested too deeply to write as JSON")
+        return real(obj)
+
+    monkeypatch.setattr(Output, "json_bytes", staticmethod(refuse_busy))
+    out = io.BytesIO()
+    receiver = _Receiver()
+    async with Emulator(auth_rate_limit=None, seed=5) as emu:
+        hook_url = await receiver.__aenter__()
+        try:
+            task = asyncio.ensure_future(
+                listen(
+                    env=emu.env(),
+                    filters=["/restapi/v1.0/account/~/extension/~/presence"],
+                    fmt="pretty",
+                    count=1,
+                    timeout=LIMIT,
+                    forward_to=hook_url,
+                    output=Output(out),
+                )
+            )
+            await emu.wait_for_subscription(timeout=LIMIT)
+            await emu.publish(event_path(emu, "presence"), {"presenceStatus": "Busy"})
+            uid = await emu.publish(event_path(emu, "presence"), {"presenceStatus": "Available"})
+            assert await task == 0  # --count 1, reached by the second event
+        finally:
+            await receiver.__aexit__()
+    lines = out.getvalue().decode().splitlines()
+    assert len(lines) == 1
+    assert "Available" in lines[0]
+    assert [json.loads(body)["uuid"] for body in receiver.bodies] == [uid]
 
 
 # ----------------------------------------------------------------------------- 2 refusals
