@@ -1,11 +1,14 @@
 """The official `ringcentral` Python SDK against the rcstream emulator.
 
-Start a local platform in one shell and paste the four lines it prints into another:
+    python examples/official_sdk.py 3        # prints three notifications, then exits
+
+With no ``RINGCENTRAL_*`` variables set it starts the bundled emulator in a thread (two
+events a second). To use one of your own, start it in one shell and paste the four lines
+it prints into another:
 
     rcstream emulator --rate 2
     export RINGCENTRAL_SERVER_URL=... RINGCENTRAL_CLIENT_ID=... \
            RINGCENTRAL_CLIENT_SECRET=... RINGCENTRAL_JWT=...
-    python examples/official_sdk.py 3        # prints three notifications, then exits
 
 This is the emulator's fidelity check: code written for the real platform with the
 official SDK runs unchanged against it (`pip install ringcentral`).
@@ -18,19 +21,20 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Mapping
 
 from ringcentral import SDK  # type: ignore[import-untyped]
 from ringcentral.websocket.events import WebSocketEvents  # type: ignore[import-untyped]
 
 
-async def main(count: int) -> None:
+async def main(count: int, env: Mapping[str, str]) -> None:
     sdk = SDK(
-        os.environ["RINGCENTRAL_CLIENT_ID"],
-        os.environ["RINGCENTRAL_CLIENT_SECRET"],
-        os.environ["RINGCENTRAL_SERVER_URL"],
+        env["RINGCENTRAL_CLIENT_ID"],
+        env["RINGCENTRAL_CLIENT_SECRET"],
+        env["RINGCENTRAL_SERVER_URL"],
     )
     # the SDK's REST calls are blocking (`requests`): keep them off the event loop
-    await asyncio.to_thread(sdk.platform().login, jwt=os.environ["RINGCENTRAL_JWT"])
+    await asyncio.to_thread(sdk.platform().login, jwt=env["RINGCENTRAL_JWT"])
     ws = sdk.create_web_socket_client()
     received: asyncio.Queue[list[object]] = asyncio.Queue()
     ws.on(WebSocketEvents.receiveSubscriptionNotification, received.put_nowait)
@@ -57,4 +61,11 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    if "RINGCENTRAL_SERVER_URL" in os.environ:
+        asyncio.run(main(n, os.environ))
+    else:
+        from rcstream.emulator import EmulatorThread
+
+        with EmulatorThread(event_rate=2.0) as emulator:
+            asyncio.run(main(n, emulator.env()))

@@ -31,3 +31,21 @@ def test_official_sdk_example_streams_from_the_emulator() -> None:
     for event in events:
         assert event["event"].startswith(f"/restapi/v1.0/account/{emu.account_id}/")
         assert event["subscriptionId"]
+
+
+def test_official_sdk_example_runs_as_the_readme_gives_it() -> None:
+    """No RINGCENTRAL_* variables: the example starts the bundled emulator itself, so the
+    README's `python examples/official_sdk.py 3` works as printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCENTRAL_")}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(events) == 2
+    assert all(e["event"].startswith("/restapi/v1.0/account/") for e in events)
