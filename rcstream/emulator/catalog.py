@@ -296,30 +296,23 @@ def telephony_call(
     ]
 
 
-def _gen_telephony(rng: random.Random, account_id: str, extension_id: str) -> dict[str, Any]:
-    ids = _session_ids(rng)
+def _gen_telephony(
+    rng: random.Random, account_id: str, extension_id: str, *, account_level: bool = False
+) -> dict[str, Any]:
     return _telephony_body(
-        ids,
+        _session_ids(rng),
         stage=rng.randrange(len(_CALL_FLOW)),
         start=_now(rng),
         account_id=account_id,
         extension_id=extension_id,
-        account_level=False,
+        account_level=account_level,
     )
 
 
 def _gen_account_telephony(
     rng: random.Random, account_id: str, extension_id: str
 ) -> dict[str, Any]:
-    ids = _session_ids(rng)
-    return _telephony_body(
-        ids,
-        stage=rng.randrange(len(_CALL_FLOW)),
-        start=_now(rng),
-        account_id=account_id,
-        extension_id=extension_id,
-        account_level=True,
-    )
+    return _gen_telephony(rng, account_id, extension_id, account_level=True)
 
 
 # --------------------------------------------------------------------------- presence

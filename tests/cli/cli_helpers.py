@@ -14,6 +14,8 @@ import os
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
+from aiohttp import web
+
 T = TypeVar("T")
 
 #: Fast reconnects for the child process (seconds), passed as RCSTREAM_* variables.
@@ -98,3 +100,44 @@ def assert_no_traceback(stderr: str) -> None:
     """stderr must never show a Python traceback or an interpreter shutdown complaint."""
     assert "Traceback" not in stderr, stderr
     assert "Exception ignored" not in stderr, stderr
+
+
+class Receiver:
+    """A local HTTP receiver for --forward-to that records each POST's raw body and
+    headers, and answers ``status``."""
+
+    def __init__(self, *, hang_first: bool = False, status: int = 200) -> None:
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self.status = status
+        self.arrived = asyncio.Condition()
+        self.release = asyncio.Event()
+        self.hang_first = hang_first
+        self.runner: web.AppRunner | None = None
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        async with self.arrived:
+            self.bodies.append(body)
+            self.headers.append(dict(request.headers))
+            self.arrived.notify_all()
+        if self.hang_first and len(self.bodies) == 1:
+            await self.release.wait()  # never answers within the forwarder's timeout
+        return web.Response(status=self.status)
+
+    async def __aenter__(self) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(LIMIT), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.bodies) >= count)

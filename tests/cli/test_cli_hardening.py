@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from cli_helpers import LIMIT, assert_no_traceback, child_env
+from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
 
 import rcstream
 from rcstream._cli_env import load_environment, parse_dotenv
@@ -34,43 +33,6 @@ CREDS = {
 }
 
 
-class _Receiver:
-    """A local HTTP receiver for --forward-to that records each POST's raw body."""
-
-    def __init__(self, *, hang_first: bool = False) -> None:
-        self.bodies: list[bytes] = []
-        self.arrived = asyncio.Condition()
-        self.release = asyncio.Event()
-        self.hang_first = hang_first
-        self.runner: web.AppRunner | None = None
-
-    async def hook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        async with self.arrived:
-            self.bodies.append(body)
-            self.arrived.notify_all()
-        if self.hang_first and len(self.bodies) == 1:
-            await self.release.wait()  # never answers within the forwarder's timeout
-        return web.Response(status=200)
-
-    async def __aenter__(self) -> str:
-        app = web.Application()
-        app.router.add_post("/hook", self.hook)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        assert self.runner is not None
-        await self.runner.cleanup()
-
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(LIMIT), self.arrived:
-            await self.arrived.wait_for(lambda: len(self.bodies) >= count)
-
-
 # ----------------------------------------------------------------------------- 1 encodings
 
 
@@ -79,7 +41,7 @@ async def test_emoji_and_lone_surrogate_survive_a_legacy_stdout_encoding(
 ) -> None:
     """cp1252 stdout, an emoji and a lone surrogate escape: UTF-8 JSON lines, exit 0, and
     --forward-to receives exactly the bytes written to stdout."""
-    receiver = _Receiver()
+    receiver = Receiver()
     url = await receiver.__aenter__()
     try:
         cli = await run_cli(
@@ -237,7 +199,7 @@ async def test_an_event_no_writer_accepts_is_skipped_before_any_output(
 
     monkeypatch.setattr(Output, "json_bytes", staticmethod(refuse_busy))
     out = io.BytesIO()
-    receiver = _Receiver()
+    receiver = Receiver()
     async with Emulator(auth_rate_limit=None, seed=5) as emu:
         hook_url = await receiver.__aenter__()
         try:
@@ -341,7 +303,7 @@ def test_forward_to_url_is_checked_up_front(
 
 
 async def test_forwarder_never_posts_twice_after_a_timeout(emu: Emulator, run_cli: Any) -> None:
-    receiver = _Receiver(hang_first=True)
+    receiver = Receiver(hang_first=True)
     url = await receiver.__aenter__()
     try:
         cli = await run_cli(
@@ -373,7 +335,7 @@ async def test_forwarder_retries_only_when_no_connection_was_made() -> None:
         port = s.getsockname()[1]
     async with Forwarder(f"http://127.0.0.1:{port}/h", retries=2, delay=0.001) as fwd:
         assert await fwd.forward(b"{}", event="/e", uuid="u") is None  # refused 3 times
-    async with _Receiver() as url, Forwarder(url, timeout=2) as fwd:
+    async with Receiver() as url, Forwarder(url, timeout=2) as fwd:
         assert await fwd.forward(b'{"a":1}', event="/e", uuid="u") == 200
 
 

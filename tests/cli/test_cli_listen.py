@@ -11,8 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from aiohttp import web
-from cli_helpers import LIMIT, assert_no_traceback, child_env
+from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
 
 from rcstream.cli import main
 from rcstream.emulator import Emulator, catalog
@@ -192,20 +191,9 @@ async def test_all_extensions_presence_over_several_pages(run_cli: Any) -> None:
 
 
 async def test_forward_to_posts_each_notification(emu: Emulator, run_cli: Any) -> None:
-    received: asyncio.Queue[tuple[dict[str, str], Any]] = asyncio.Queue()
-
-    async def hook(request: web.Request) -> web.Response:
-        await received.put((dict(request.headers), await request.json()))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    receiver = Receiver(status=202)
+    url = await receiver.__aenter__()
     try:
-        port = runner.addresses[0][1]
         cli = await run_cli(
             "listen",
             "-e",
@@ -213,15 +201,18 @@ async def test_forward_to_posts_each_notification(emu: Emulator, run_cli: Any) -
             "-n",
             "2",
             "--forward-to",
-            f"http://127.0.0.1:{port}/hook",
+            url,
             "-H",
             "X-Hook-Secret: s3cret",
             env=emu.env(),
         )
         await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
         uuids = [await emu.publish(_sms_event(emu), {"subject": f"msg {i}"}) for i in range(2)]
-        for uuid, i in zip(uuids, range(2), strict=True):
-            headers, body = await asyncio.wait_for(received.get(), LIMIT)
+        await receiver.wait_for(2)
+        for i, (uuid, raw, headers) in enumerate(
+            zip(uuids, receiver.bodies, receiver.headers, strict=True)
+        ):
+            body = json.loads(raw)
             assert body["uuid"] == uuid
             assert body["body"] == {"subject": f"msg {i}"}
             assert headers["X-Hook-Secret"] == "s3cret"
@@ -232,7 +223,7 @@ async def test_forward_to_posts_each_notification(emu: Emulator, run_cli: Any) -
         assert stderr.count("--> sms") == 2, stderr
         assert stderr.count("<-- [202] POST") == 2, stderr
     finally:
-        await runner.cleanup()
+        await receiver.__aexit__()
 
 
 async def test_only_json_on_stdout_under_faults(emu: Emulator, run_cli: Any) -> None:
