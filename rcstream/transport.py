@@ -147,7 +147,6 @@ class _GatewayConnection(ClientConnection):
         self._fragmented_text = False
         self._waiter: asyncio.Future[None] | None = None
         self.queued_bytes = 0
-        self.lost = False
         self.reading_paused = False
 
     def process_event(self, event: Any) -> None:
@@ -184,8 +183,7 @@ class _GatewayConnection(ClientConnection):
             self.transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.lost = True
+        super().connection_lost(exc)  # completes connection_lost_waiter
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -194,7 +192,7 @@ class _GatewayConnection(ClientConnection):
         """The next complete message; raises ConnectionClosed once none is left."""
         messages = self.messages
         while not messages:
-            if self.lost:
+            if self.connection_lost_waiter.done():
                 raise self.protocol.close_exc from self.recv_exc
             self._waiter = self.loop.create_future()
             try:
