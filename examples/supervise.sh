@@ -13,7 +13,7 @@ checkpoint=${1:?usage: supervise.sh CHECKPOINT_PATH [rcstream listen options...]
 shift
 umask 077                                   # the checkpoint holds a refresh token
 mkdir -p "$(dirname "$checkpoint")"
-delay=5
+delay=${RCSTREAM_RESTART_DELAY:-5}          # seconds between restarts
 while true; do
     rcstream listen --checkpoint "$checkpoint" "$@"
     code=$?

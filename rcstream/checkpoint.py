@@ -345,6 +345,15 @@ class FileCheckpoint:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
         logger.debug("checkpoint %s locked", self.path)
+        self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        # a process killed mid-save leaves its temp file (with a refresh token in it); only
+        # the lock holder writes temp files, so any that exist now are stale
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+                logger.debug("removed a stale temporary checkpoint file %s", stale)
 
     def _release(self) -> None:
         fd, self._lock_fd = self._lock_fd, None

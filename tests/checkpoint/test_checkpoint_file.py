@@ -282,3 +282,65 @@ async def test_secrets_stay_out_of_reprs_messages_and_logs(
     # ... while the file itself does hold them, which is why it is 0600
     raw = path.with_name(path.name + ".corrupt").read_bytes()
     assert REFRESH.encode() in raw
+
+
+KILLED_WRITER = """
+import asyncio, sys
+from rcstream.checkpoint import Checkpoint, FileCheckpoint
+from rcstream.redact import Secret
+
+async def main(path):
+    store = FileCheckpoint(path)
+    base = await store.load() or Checkpoint(client_id="app-1", server_url="http://x")
+    n = base.wsc_sequence or 0
+    while True:
+        n += 1
+        await store.save(base.evolve(wsc=Secret(f"w{n}"), wsc_sequence=n,
+                                     recent_uuids=tuple(f"u{i}" for i in range(n, n + 200))))
+        print(n, flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_kill_9_in_the_middle_of_writes_leaves_a_whole_checkpoint_and_a_free_lock(
+    path: Path,
+) -> None:
+    """A real process saving in a loop is SIGKILLed three times; each time the file holds a
+    whole checkpoint at least as new as the last save it reported, and the lock is free."""
+    last = 0
+    for _ in range(3):
+        with subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            for _ in range(20):  # let it get well into its loop
+                line = proc.stdout.readline()
+                assert line, "the writer died on its own"
+                last = int(line)
+            proc.kill()
+            proc.wait(timeout=30)
+
+        async def check() -> Checkpoint | None:
+            async with FileCheckpoint(path) as store:  # the kernel released the flock
+                loaded = await store.load()
+            # leftovers of the save that was cut short are gone once a store holds the lock
+            assert not list(path.parent.glob(".*.tmp"))
+            return loaded
+
+        loaded = asyncio.run(check())
+        assert loaded is not None and loaded.wsc_sequence is not None
+        assert loaded.wsc_sequence >= last  # nothing reported as saved was lost
+        assert loaded.wsc == Secret(f"w{loaded.wsc_sequence}")
+        last = loaded.wsc_sequence
+
+
+async def test_a_stale_temp_file_is_removed_when_the_lock_is_taken(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    stale = path.parent / f".{path.name}.99999.tmp"
+    stale.write_bytes(b'{"refresh_token": "half-written')
+    other = path.parent / ".other.1.tmp"
+    other.write_bytes(b"not ours")
+    async with FileCheckpoint(path) as store:
+        assert store.locked
+    assert not stale.exists() and other.exists()
