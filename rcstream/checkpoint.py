@@ -610,7 +610,9 @@ class CheckpointWriter:
     ) -> bool:
         """Record that an event was handed to the consumer. Cheap: memory only.
 
-        ``wsc``/``sequence``: the gateway token that came with it (kept if given);
+        ``wsc``/``sequence``: the gateway token that came with *this* event (kept if given;
+        not a newer one received since, so that a gateway replaying from the stored token
+        replays what was not handed out yet);
         ``at``: its wall-clock arrival time. Returns True when a write is due.
         """
         if uuid is not None:

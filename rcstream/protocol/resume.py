@@ -15,7 +15,8 @@ The rules, and the facts they rest on (``shared/webhooks-resume-brokers.md`` §C
   ``recoveryTimeout`` (180 s documented) of the disconnect. So a restart reuses the stored
   token pair, and presents ``wsc`` only while the window can still be open.
 * The window is measured from ``disconnected_at`` when the old process recorded one (a clean
-  stop), else from ``last_frame_at`` (``kill -9``: the gateway noticed the drop at or after
+  stop; the later of it and ``last_frame_at`` in case a stale one was not cleared after a
+  reconnect), else from ``last_frame_at`` (``kill -9``: the gateway noticed the drop at or after
   the last frame, so this errs towards skipping a recovery that might have worked, never
   towards attempting a doomed one beyond the window by more than the frame-time staleness).
   A doomed attempt would spend a ``wstoken`` call of the Auth group (5/min).
@@ -154,11 +155,10 @@ def plan_resume(
     if checkpoint is None:
         return ResumePlan(ResumeAction.FRESH, TokenAction.LOGIN)
     pending = pending_to_replay(checkpoint)
-    since = (
-        checkpoint.disconnected_at
-        if checkpoint.disconnected_at is not None
-        else checkpoint.last_frame_at
-    )
+    # the later of the two: a clean stop records the disconnect after the last frame; a
+    # disconnect followed by a reconnect and more frames is stale if it was not cleared
+    known = [t for t in (checkpoint.disconnected_at, checkpoint.last_frame_at) if t is not None]
+    since = max(known) if known else None
     away = max(now - since, 0.0) if since is not None else None
     old_sub = checkpoint.subscription_id
     tokens = _token_action(checkpoint, now, access_margin)

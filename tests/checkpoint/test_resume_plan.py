@@ -51,6 +51,16 @@ TABLE: list[
         None,
         50,
     ),
+    (
+        "a stale disconnect before later frames is ignored",
+        {"disconnected_at": T0 - 1000},
+        T0 + 10,
+        None,
+        R.RECOVER,
+        A.REUSE,
+        None,
+        10,
+    ),
     ("scaled-down window (emulator)", {}, T0 + 3, 2.0, R.RECREATE, A.REUSE, W, 3),
     (
         "window from ConnectionDetails",
