@@ -9,6 +9,19 @@ takes the revision of the last :meth:`load` or :meth:`save` and raises
 
 Times are wall-clock seconds since the epoch (``time.time()``): the monotonic clock of
 a dead process means nothing to the next one.
+
+In this module: :class:`FileCheckpoint`, the store for one process (one JSON file,
+atomic, 0600, locked), and :class:`CheckpointWriter`, which batches progress writes
+over any store and writes token rotations at once. What a restarted process does with a
+loaded checkpoint is decided by :mod:`rcstream.protocol.resume`; ``docs/restarts.md``
+states the guarantees. The errors, all :class:`~rcstream.exceptions.RCStreamError`:
+
+.. code-block:: text
+
+    CheckpointError         the store failed (file system); the message names the path
+    ├── CheckpointConflict  save(): somebody else wrote since our last load/save
+    ├── CheckpointCorrupt   load(): unreadable or foreign; set aside, start fresh + gap
+    └── CheckpointLocked    another process owns the checkpoint
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from rcstream.redact import Secret
 __all__ = [
     "FORMAT",
     "Checkpoint",
+    "CheckpointCheck",
     "CheckpointConflict",
     "CheckpointCorrupt",
     "CheckpointError",
@@ -41,6 +55,7 @@ __all__ = [
     "CheckpointStore",
     "CheckpointWriter",
     "FileCheckpoint",
+    "expect_owner",
 ]
 
 #: Written into every checkpoint; a file with another value is treated as corrupt.
