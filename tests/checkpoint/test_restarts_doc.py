@@ -1,0 +1,33 @@
+"""The Python example in docs/restarts.md runs as printed, twice (a restart), on a real file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+DOC = Path(__file__).resolve().parent.parent.parent / "docs" / "restarts.md"
+
+
+def _example() -> dict[str, Any]:
+    blocks = re.findall(r"^```python\n(.*?)^```", DOC.read_text(), re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], str(DOC), "exec"), namespace)
+    return namespace
+
+
+async def test_the_documented_example_runs_and_resumes(tmp_path: Path, capsys: Any) -> None:
+    demo = _example()["resume_demo"]
+    path = str(tmp_path / "cp")
+    await demo(path, "app", "http://127.0.0.1:1")
+    first = capsys.readouterr().out
+    assert first.strip() == "fresh login no gap"
+    await demo(path, "app", "http://127.0.0.1:1")
+    second = capsys.readouterr().out
+    # the first run left no tokens and no wsc: the planner asks for a fresh login, with a gap
+    assert second.startswith("relogin login Events may be missing")
+    await demo(path, "another-app", "http://127.0.0.1:1")
+    third = capsys.readouterr().out
+    assert "another app" in third and "fresh login no gap" in third
+    assert (tmp_path / "cp.corrupt").exists()
