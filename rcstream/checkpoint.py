@@ -398,6 +398,11 @@ class FileCheckpoint:
             while chunk := os.read(fd, 1 << 16):
                 chunks.append(chunk)
             return b"".join(chunks), st
+        except OSError as exc:  # e.g. PATH is a directory
+            raise CheckpointError(
+                f"Could not read the checkpoint {self.path} ({exc.strerror}); "
+                "give --checkpoint the path of a regular file."
+            ) from exc
         finally:
             os.close(fd)
 

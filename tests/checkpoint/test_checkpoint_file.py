@@ -344,3 +344,27 @@ async def test_a_stale_temp_file_is_removed_when_the_lock_is_taken(path: Path) -
     async with FileCheckpoint(path) as store:
         assert store.locked
     assert not stale.exists() and other.exists()
+
+
+async def test_a_directory_in_place_of_the_file_is_a_named_error(path: Path) -> None:
+    path.mkdir(parents=True)
+    async with FileCheckpoint(path) as store:
+        with pytest.raises(CheckpointError, match="regular file"):
+            await store.load()
+
+
+async def test_every_save_fsyncs_the_file_and_its_directory_before_returning(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    async with FileCheckpoint(path) as store:
+        await store.load()
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        await store.save(sample())
+        assert synced == ["file", "dir"]
