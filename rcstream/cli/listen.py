@@ -1,8 +1,8 @@
-"""``rcstream listen``, ``rcstream demo`` and ``rcstream emulator``.
+"""``rcstream listen``: subscribe and write each event to stdout.
 
-Everything here runs inside one ``asyncio.run``. SIGINT and SIGTERM cancel the work task:
-the subscriptions are deleted and the client closed on the way out (a second signal exits
-at once), and the command returns 130. Nothing is printed to stdout but events (and, with
+Everything runs inside one ``asyncio.run``. SIGINT and SIGTERM cancel the work task: the
+subscriptions are deleted and the client closed on the way out (a second signal exits at
+once), and the command returns 130. Nothing is printed to stdout but events (and, with
 ``--lifecycle``, lifecycle records).
 """
 
@@ -13,186 +13,135 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rcstream._cli_env import load_environment
-from rcstream._cli_output import (
-    Output,
-    family_of,
-    format_lifecycle,
-    format_pretty,
-    silence_stdout,
-    strip_controls,
-    use_color,
-)
+from rcstream.cli._args import Formatter, add_output_options, header
+from rcstream.cli._run import EXIT_OK, EXIT_USAGE, client_options, env_number, run_async
+from rcstream.cli.output import Output, format_lifecycle, format_pretty, silence_stdout, use_color
 from rcstream.exceptions import ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
-    import aiohttp
-
+    from rcstream.cli._args import Common, SubParsers
     from rcstream.client import Client, ClientOptions
 
 __all__ = [
-    "DEFAULT_MAX_ATTEMPTS",
     "FILTERS_PER_SUBSCRIPTION",
-    "client_options",
-    "run_async",
-    "run_demo",
-    "run_emulator",
-    "run_listen",
+    "add_parser",
+    "extension_ids",
+    "listen",
+    "presence_filters",
+    "run",
 ]
 
 _log = logging.getLogger("rcstream.cli")
-_fwd_log = logging.getLogger("rcstream.cli.forward")
-
-#: Consecutive failed connection attempts before ``listen`` gives up (exit code 4).
-DEFAULT_MAX_ATTEMPTS = 10
 
 #: Event filters per subscription before ``--all-extensions`` opens another connection.
 #: The platform documents no limit; this keeps each subscription request a sane size.
 FILTERS_PER_SUBSCRIPTION = 1000
 
-_EXIT_OK = 0
-_EXIT_STREAM = 4
-_EXIT_INTERRUPTED = 130
+_EPILOG = """\
+stdout carries data only: one JSON object per notification per line, exactly as received
+(uuid, event, timestamp, subscriptionId, ownerId, body), flushed per line. Status lines,
+reconnects, recoveries and gaps go to stderr (-q silences them, -v adds detail). With
+--lifecycle, lifecycle records are written to stdout too, as JSON lines with a "type"
+field ("connected", "disconnected", "gap") so a pipeline can act on a gap.
+
+Note: -f is --filter here (an event filter), not --forward-to as in `stripe listen`;
+forwarding is --forward-to URL.
+
+examples:
+  rcstream listen -e telephony                   call events, JSON lines
+  rcstream listen -e sms,voicemail --format pretty
+  rcstream listen -f /restapi/v1.0/account/~/extension/~/presence?detailedTelephonyState=true
+  rcstream listen -e sms -n 1 | jq -r .body.subject    wait for one SMS, print its text
+  rcstream listen --all-extensions presence --lifecycle | jq 'select(.type == "gap")'
+  rcstream listen -e sms --forward-to http://localhost:8000/hook -H 'X-Secret: s3cr3t'
+  rcstream listen --env-file sandbox.env --timeout 1m -e presence
+
+exit codes: 0 done (--count/--timeout reached, or stdout closed), 2 usage/configuration
+(including a request refused for good, e.g. an invalid filter),
+3 authentication or permission (fix credentials; do not restart), 4 the stream gave up
+after --max-attempts (a supervisor should restart), 130 interrupted.
+"""
 
 
-# ----------------------------------------------------------------------------- running
+def add_parser(sub: SubParsers, common: Common) -> None:
+    """Define ``rcstream listen``."""
+    listen_p = sub.add_parser(
+        "listen",
+        help="stream events to stdout",
+        description="Subscribe to RingCentral events and write each one to stdout.",
+        epilog=_EPILOG,
+        formatter_class=Formatter,
+        parents=[common.verbosity, common.credentials],
+    )
+    what = listen_p.add_argument_group("what to listen to (combine freely)")
+    what.add_argument(
+        "-f",
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="a raw event filter, e.g. /restapi/v1.0/account/~/extension/~/presence "
+        "(repeatable; -f is --filter, not --forward-to as in `stripe listen`)",
+    )
+    what.add_argument(
+        "-e",
+        "--events",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="comma-separated presets: telephony, presence, sms, message-store, voicemail, "
+        "fax, team-messaging ... (`-e help` lists them all)",
+    )
+    what.add_argument(
+        "--all-extensions",
+        choices=("presence",),
+        metavar="presence",
+        help="list every extension of the account and subscribe to each one's presence "
+        "(split over several connections when above the per-subscription filter limit)",
+    )
+    what.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse filters that match no known event family (default: warn, with a suggestion)",
+    )
+    add_output_options(listen_p, default_format=None)
+    fwd = listen_p.add_argument_group("forwarding")
+    fwd.add_argument(
+        "--forward-to",
+        metavar="URL",
+        help="also POST each notification as JSON to URL; `--> event` and `<-- status` "
+        "lines go to stderr",
+    )
+    fwd.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        type=header,
+        metavar="'NAME: VALUE'",
+        help="extra header for --forward-to (repeatable; needs --forward-to)",
+    )
+    listen_p.set_defaults(run=run, check_usage=_check_usage)
 
 
-def run_async(
-    main: Callable[[], Awaitable[int]], *, stopping: str = "deleting the subscription and closing"
-) -> int:
-    """Run ``main()`` in a fresh event loop; SIGINT/SIGTERM cancel it and give 130.
-
-    The first signal cancels the work, so ``async with`` blocks clean up (the subscription
-    is deleted, sockets are closed). A second signal exits immediately.
-    """
-
-    async def runner() -> int:
-        loop = asyncio.get_running_loop()
-        work = asyncio.ensure_future(main())
-        interrupted = False
-
-        def on_signal(signum: int) -> None:
-            nonlocal interrupted
-            if interrupted:
-                os._exit(_EXIT_INTERRUPTED)
-            interrupted = True
-            _log.info(
-                "%s received; %s (repeat to quit at once).", signal.Signals(signum).name, stopping
-            )
-            work.cancel()
-
-        installed: list[tuple[signal.Signals, Any]] = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(signum)
-            try:
-                loop.add_signal_handler(signum, on_signal, signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            installed.append((signum, previous))
-        try:
-            return await work
-        except BaseException:
-            if interrupted:
-                return _EXIT_INTERRUPTED
-            raise
-        finally:
-            for signum, previous in installed:
-                loop.remove_signal_handler(signum)
-                # Back to the handler from before (main()'s SIGTERM -> KeyboardInterrupt),
-                # not to the default that would kill the process with 143 while it exits.
-                if previous is not None:
-                    with contextlib.suppress(ValueError, OSError, TypeError):
-                        signal.signal(signum, previous)
-
-    return asyncio.run(runner())
+def _check_usage(args: argparse.Namespace) -> int | None:
+    """Flag combinations argparse cannot express; an exit code, or ``None`` when fine."""
+    if args.headers and args.forward_to is None:
+        sys.stderr.write(
+            "rcstream listen: error: -H/--header only applies to --forward-to; add "
+            "--forward-to URL or drop -H; see `rcstream listen --help`.\n"
+        )
+        return EXIT_USAGE
+    return None
 
 
-# ----------------------------------------------------------------------------- options
-
-
-def _env_float(environ: Mapping[str, str], name: str) -> float | None:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number; set it to seconds.") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigurationError(f"{name}={raw!r} is not a positive whole number; fix or unset it.")
-    return value
-
-
-def client_options(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Any:
-    """Build :class:`rcstream.ClientOptions` from the flags and ``RCSTREAM_*`` variables.
-
-    ``--max-attempts`` (or ``RCSTREAM_MAX_ATTEMPTS``) defaults to
-    :data:`DEFAULT_MAX_ATTEMPTS`; 0 means retry forever. ``RCSTREAM_AUTH_RATE_LIMIT`` sets
-    the client-side limit of token + wstoken calls per minute (default 5; 0 turns it off).
-    The hidden float flags (``--backoff-base`` ...) and their ``RCSTREAM_BACKOFF_BASE``-style
-    variables are passed on when ``ClientOptions`` has a field of that name.
-    """
-    from rcstream import ClientOptions
-
-    env = os.environ if environ is None else environ
-    fields = {f.name for f in dataclasses.fields(ClientOptions)}
-    kwargs: dict[str, Any] = {}
-    attempts = getattr(args, "max_attempts", None)
-    if attempts is None:
-        raw = env.get("RCSTREAM_MAX_ATTEMPTS")
-        if raw:
-            try:
-                attempts = int(raw)
-            except ValueError:
-                raise ConfigurationError(
-                    f"RCSTREAM_MAX_ATTEMPTS={raw!r} is not a whole number; set it to a count."
-                ) from None
-        else:
-            attempts = DEFAULT_MAX_ATTEMPTS
-    if "max_attempts" in fields:
-        kwargs["max_attempts"] = attempts or None
-    raw_limit = env.get("RCSTREAM_AUTH_RATE_LIMIT")
-    if raw_limit:
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            raise ConfigurationError(
-                f"RCSTREAM_AUTH_RATE_LIMIT={raw_limit!r} is not a whole number; set it to "
-                "the token + wstoken calls allowed per minute (0: no client-side limit)."
-            ) from None
-        kwargs["auth_rate_limit"] = limit or None
-    for name in (
-        "backoff_base",
-        "backoff_cap",
-        "connect_timeout",
-        "request_timeout",
-        "heartbeat_interval",
-        "heartbeat_timeout",
-        "close_timeout",
-    ):
-        value = getattr(args, name, None)
-        if value is None:
-            value = _env_float(env, "RCSTREAM_" + name.upper())
-        if value is not None and name in fields:
-            kwargs[name] = value
-    return ClientOptions(**kwargs)
+# ----------------------------------------------------------------------------- filters
 
 
 def _filters_from_args(args: argparse.Namespace) -> list[str]:
@@ -255,97 +204,7 @@ def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
 # ----------------------------------------------------------------------------- forwarding
 
 
-def validate_forward_url(url: str) -> str:
-    """Check a ``--forward-to`` URL up front: http(s), with a host and a valid port."""
-    from urllib.parse import urlsplit
-
-    fix = "pass a full URL such as http://localhost:8000/hook to --forward-to."
-    try:
-        parts = urlsplit(url.strip())
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        raise ConfigurationError(f"The --forward-to URL {url!r} is not valid; {fix}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ConfigurationError(
-            f"The --forward-to URL {url!r} needs http:// or https:// and a host; {fix}"
-        )
-    return url.strip()
-
-
-class Forwarder:
-    """POSTs each notification to a local URL, logging ``-->``/``<--`` lines on stderr.
-
-    Only a connection that could not be opened (nothing was sent) is retried, ``retries``
-    times with doubling delays from ``delay`` seconds. Once the request may have reached
-    the receiver (a timeout, a dropped connection) it is never sent again, so the receiver
-    sees no duplicates; each POST is bounded by ``timeout`` seconds in all. A delivery that
-    fails is logged as a warning and skipped, so a stopped receiver never stops the stream.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        headers: Sequence[tuple[str, str]] = (),
-        *,
-        retries: int = 3,
-        delay: float = 0.2,
-        timeout: float = 5.0,
-    ) -> None:
-        self.url = url
-        self.headers = {"Content-Type": "application/json", **dict(headers)}
-        self._retries = retries
-        self._delay = delay
-        self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Forwarder:
-        import aiohttp
-
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def forward(self, data: bytes, *, event: str, uuid: str) -> int | None:
-        """POST ``data`` (the JSON line's bytes, exactly as written to stdout); return the
-        HTTP status, or ``None`` if it could not be delivered."""
-        import aiohttp
-
-        assert self._session is not None, "use 'async with Forwarder(...)'"
-        event, uuid = strip_controls(event), strip_controls(uuid)
-        _fwd_log.info("--> %s %s [%s]", family_of(event), event, uuid)
-        delay = self._delay
-        for attempt in range(self._retries + 1):
-            try:
-                async with self._session.post(self.url, data=data, headers=self.headers) as resp:
-                    await resp.read()
-                    _fwd_log.info("<-- [%d] POST %s [%s]", resp.status, self.url, uuid)
-                    return resp.status
-            except aiohttp.ClientConnectorError as exc:
-                # No connection was made, so nothing was sent: safe to try again.
-                if attempt < self._retries:
-                    await asyncio.sleep(delay)
-                    delay *= 2
-                    continue
-                self._give_up(uuid, type(exc).__name__, "is the receiver running?")
-                return None
-            except TimeoutError:
-                self._give_up(
-                    uuid,
-                    f"no answer within {self._timeout:g} s",
-                    "not retried, as the receiver may have got it; make it answer faster.",
-                )
-                return None
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                self._give_up(uuid, type(exc).__name__, "not retried; check the receiver.")
-                return None
-        return None  # pragma: no cover
-
-    def _give_up(self, uuid: str, why: str, advice: str) -> None:
-        _log.warning("Could not forward %s to %s (%s); %s", uuid, self.url, why, advice)
+# ----------------------------------------------------------------------------- listening
 
 
 # ----------------------------------------------------------------------------- listening
@@ -480,6 +339,8 @@ async def listen(
                 )
             forwarder = None
             if forward_to is not None:
+                from rcstream.cli.forward import Forwarder
+
                 forwarder = await stack.enter_async_context(
                     Forwarder(forward_to, headers, timeout=forward_timeout)
                 )
@@ -531,7 +392,7 @@ async def listen(
                 )
                 async for item in events:
                     if await emit(item, events.buffered > 0):
-                        return _EXIT_OK
+                        return EXIT_OK
                 raise StreamClosedError(
                     "The event stream ended unexpectedly; restart rcstream listen."
                 )
@@ -566,15 +427,15 @@ async def listen(
                         "The event stream ended unexpectedly; restart rcstream listen."
                     )
                 if await emit(item, not queue.empty()):
-                    return _EXIT_OK
+                    return EXIT_OK
     except TimeoutError:
         if deadline is not None and deadline.expired():
             _log.info("Timeout of %gs reached after %d event(s).", timeout, written)
-            return _EXIT_OK
+            return EXIT_OK
         raise
     except BrokenPipeError:
         silence_stdout()
-        return _EXIT_OK
+        return EXIT_OK
     finally:
         with contextlib.suppress(OSError, ValueError):
             writer.output.flush()  # a burst cut short by an error or Ctrl-C
@@ -649,8 +510,11 @@ def _output_format(args: argparse.Namespace) -> tuple[str, bool]:
     return fmt, color
 
 
-def run_listen(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """``rcstream listen``: validate everything synchronously, then stream."""
+    from rcstream.cli.env import load_environment
+    from rcstream.cli.forward import validate_forward_url
+
     env = load_environment(
         env_file=args.env_file, server=args.server, access_token_file=args.access_token_file
     )
@@ -661,11 +525,16 @@ def run_listen(args: argparse.Namespace) -> int:
             "or --all-extensions presence."
         )
     forward_to = validate_forward_url(args.forward_to) if args.forward_to is not None else None
-    forward_timeout = _env_float(os.environ, "RCSTREAM_FORWARD_TIMEOUT") or 5.0
+    forward_timeout = (
+        env_number("RCSTREAM_FORWARD_TIMEOUT", float, minimum=0.001, unit="seconds") or 5.0
+    )
     options = client_options(args)
     fmt, color = _output_format(args)
-    per_sub = _env_int("RCSTREAM_FILTERS_PER_SUBSCRIPTION", FILTERS_PER_SUBSCRIPTION)
-    page_size = _env_int("RCSTREAM_PAGE_SIZE", 1000)
+    per_sub = (
+        env_number("RCSTREAM_FILTERS_PER_SUBSCRIPTION", int, minimum=1, unit="a count")
+        or FILTERS_PER_SUBSCRIPTION
+    )
+    page_size = env_number("RCSTREAM_PAGE_SIZE", int, minimum=1, unit="a count") or 1000
     return run_async(
         lambda: listen(
             env=env,
@@ -684,130 +553,3 @@ def run_listen(args: argparse.Namespace) -> int:
             page_size=page_size,
         )
     )
-
-
-# ----------------------------------------------------------------------------- demo
-
-
-#: The demo's traffic mix: (family, weight). A "telephony-sessions" pick is a whole call
-#: (Setup → Proceeding → Answered → Disconnected) whose events interleave with the rest.
-DEMO_MIX: tuple[tuple[str, int], ...] = (
-    ("telephony-sessions", 3),
-    ("presence", 4),
-    ("instant-sms", 3),
-    ("message-store", 1),
-    ("voicemail", 1),
-    ("fax", 1),
-    ("team-messaging-posts", 2),
-)
-
-
-async def demo_traffic(emu: Any, rate: float, *, seed: int | None = None) -> None:
-    """Publish a steady, realistic mix of events on ``emu`` at about ``rate`` per second."""
-    import random
-
-    from rcstream.emulator import catalog
-
-    rng = random.Random(seed)
-    families = [f for f, _ in DEMO_MIX]
-    weights = [w for _, w in DEMO_MIX]
-    pending: list[tuple[str, dict[str, Any]]] = []
-    while True:
-        await asyncio.sleep(rng.expovariate(rate))
-        if pending and rng.random() < 0.6:
-            event, body = pending.pop(0)
-            await emu.publish(event, body)
-            continue
-        family = rng.choices(families, weights)[0]
-        if family == "telephony-sessions":
-            pending.extend(
-                catalog.telephony_call(
-                    account_id=emu.account_id, extension_id=emu.extension_id, rng=rng
-                )
-            )
-            event, body = pending.pop(0)
-            await emu.publish(event, body)
-        else:
-            await emu.publish_generated(family)
-
-
-def demo_filters() -> list[str]:
-    """The event filters that receive every family of :data:`DEMO_MIX`."""
-    from rcstream.emulator import catalog
-
-    return [catalog.filter_for(f) for f, _ in DEMO_MIX]
-
-
-async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
-    from rcstream.emulator import Emulator
-
-    async with Emulator(auth_rate_limit=None) as emu:
-        _log.info(
-            "Demo: a local emulator at %s publishes about %g events/s. "
-            "Run `rcstream emulator` to point your own code at one.",
-            emu.server_url,
-            args.rate,
-        )
-        traffic = asyncio.ensure_future(demo_traffic(emu, args.rate))
-        try:
-            return await listen(
-                env=emu.env(),
-                filters=demo_filters(),
-                fmt=fmt,
-                color=color,
-                count=args.count,
-                timeout=args.timeout,
-                lifecycle=args.lifecycle,
-            )
-        finally:
-            traffic.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await traffic
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """``rcstream demo``: in-process emulator plus ``listen --format pretty``."""
-    fmt = args.format or "pretty"
-    color = fmt == "pretty" and use_color(sys.stdout, no_color=args.no_color)
-    return run_async(lambda: _demo(args, fmt, color))
-
-
-# ----------------------------------------------------------------------------- emulator
-
-
-def run_emulator(args: argparse.Namespace) -> int:
-    """``rcstream emulator``: serve until interrupted (exit 130 on Ctrl-C/SIGTERM).
-
-    Prints the four ``RINGCENTRAL_*=…`` lines on stdout first. A port that cannot be bound
-    is a configuration error (exit 2).
-    """
-    from rcstream.emulator import Emulator
-
-    async def main() -> int:
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                emu = await stack.enter_async_context(
-                    Emulator(
-                        port=args.port,
-                        event_rate=args.rate,
-                        auth_rate_limit=args.auth_rate_limit or None,
-                    )
-                )
-            except OSError as exc:
-                raise ConfigurationError(_port_problem(args.port, exc)) from None
-            out = Output()
-            for key, value in emu.env().items():
-                out.write_line(f"{key}={value}")
-            await asyncio.Event().wait()
-        return _EXIT_OK  # pragma: no cover - only a signal ends it
-
-    return run_async(main, stopping="shutting the emulator down")
-
-
-def _port_problem(port: int, exc: OSError) -> str:
-    import errno
-
-    if exc.errno == errno.EADDRINUSE:
-        return f"Port {port} is in use; choose another --port (or 0 for a free one)."
-    reason = exc.strerror or type(exc).__name__
-    return f"Port {port} cannot be used ({reason}); choose another --port (or 0 for a free one)."
