@@ -48,7 +48,8 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         help="synthetic events per second (default 3)",
     )
     add_output_options(demo, default_format="pretty")
-    demo.set_defaults(run=run)
+    # The library's login/connect lines would come before the first event: warnings only.
+    demo.set_defaults(run=run, library_info=False)
 
 
 #: The demo's traffic mix: (family, weight). A "telephony-sessions" pick is a whole call
@@ -105,12 +106,16 @@ async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
     from rcstream.emulator import Emulator
 
     async with Emulator(auth_rate_limit=None) as emu:
-        _log.info(
-            "Demo: a local emulator at %s publishes about %g events/s. "
-            "Run `rcstream emulator` to point your own code at one.",
-            emu.server_url,
-            args.rate,
-        )
+
+        def intro() -> None:
+            # After the first event, not before: a new user sees events first.
+            _log.info(
+                "Demo: a local emulator at %s publishes about %g events/s; press Ctrl-C to "
+                "stop. Run `rcstream emulator` to point your own code at one.",
+                emu.server_url,
+                args.rate,
+            )
+
         traffic = asyncio.ensure_future(demo_traffic(emu, args.rate))
         try:
             return await listen.listen(
@@ -121,6 +126,7 @@ async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
                 count=args.count,
                 timeout=args.timeout,
                 lifecycle=args.lifecycle,
+                after_first=intro,
             )
         finally:
             traffic.cancel()

@@ -19,7 +19,7 @@ import os
 import secrets
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rcstream.cli._args import Formatter, non_negative_int, port
 from rcstream.cli._run import EXIT_OK, run_async
@@ -144,18 +144,28 @@ def settings(state_dir: str | None, port_flag: int | None) -> tuple[dict[str, st
     if not isinstance(chosen, int) or not 0 <= chosen <= 65535:
         chosen = DEFAULT_PORT
     final = {k: str(v) for k, v in creds.items()}
-    new_state = {**final, "port": chosen}
+    new_state: dict[str, object] = {**final, "port": chosen}
     if new_state != state:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(new_state, indent=2) + "\n", encoding="utf-8")
-            os.chmod(path, 0o600)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"The emulator state cannot be written to {str(path)!r} "
-                f"({exc.strerror or type(exc).__name__}); choose another --state DIR."
-            ) from None
+        _save_state(path, new_state)
     return final, chosen
+
+
+def _save_state(path: Path, state: dict[str, object]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The emulator state cannot be written to {str(path)!r} "
+            f"({exc.strerror or type(exc).__name__}); choose another --state DIR."
+        ) from None
+
+
+def _port_of(emu: Any) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(emu.server_url).port or 0
 
 
 def env_lines(env: dict[str, str], *, export: bool) -> list[str]:
@@ -207,6 +217,9 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise ConfigurationError(_port_problem(chosen_port, exc)) from None
             env = emu.env()
+            if args.state is not None and chosen_port == 0:
+                # "any free port" once; the same one on every later start
+                _save_state(Path(args.state) / _STATE_FILE, {**creds, "port": _port_of(emu)})
             if args.write_env is not None:
                 _write_env(args.write_env, env)
             out = Output()

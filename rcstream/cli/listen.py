@@ -14,13 +14,28 @@ import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rcstream.cli._args import Formatter, add_output_options, header
-from rcstream.cli._run import EXIT_OK, EXIT_USAGE, client_options, env_number, run_async
-from rcstream.cli.output import Output, format_lifecycle, format_pretty, silence_stdout, use_color
-from rcstream.exceptions import ConfigurationError, StreamClosedError
+from rcstream.cli._run import (
+    EXIT_OK,
+    EXIT_USAGE,
+    RESTART_HINT,
+    client_options,
+    env_number,
+    one_sentence,
+    run_async,
+)
+from rcstream.cli.output import (
+    Output,
+    count_of,
+    format_lifecycle,
+    format_pretty,
+    silence_stdout,
+    use_color,
+)
+from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
     from rcstream.cli._args import Common, SubParsers
@@ -145,21 +160,51 @@ def _check_usage(args: argparse.Namespace) -> int | None:
 
 
 def _filters_from_args(args: argparse.Namespace) -> list[str]:
+    """The filters of ``-e`` and ``-f``, in order, without duplicates.
+
+    Preset names are case-insensitive; an unknown one is refused with a "did you mean".
+    A ``-f`` filter whose path matches no event family rcstream knows is most often a typo
+    (``…/presense`` is accepted by nothing and listens forever): it gets a warning with a
+    suggestion, or is refused under ``--strict``. Without ``--strict`` it is still used, as
+    the platform has valid filters rcstream has no model for.
+    """
     from rcstream import filters as filters_mod
 
     names: list[str] = []
     for chunk in args.events:
-        names.extend(n.strip() for n in chunk.split(",") if n.strip())
+        names.extend(n.strip().lower() for n in chunk.split(",") if n.strip())
     result: list[str] = []
     if names:
         if "help" in names or "list" in names:
             lines = [f"  {name:<18} {' '.join(fs)}" for name, fs in filters_mod.PRESETS.items()]
             sys.stdout.write("presets for -e/--events:\n" + "\n".join(lines) + "\n")
             raise SystemExit(0)
+        for name in names:
+            if name not in filters_mod.PRESETS:
+                guess = filters_mod.suggest_preset(name)
+                hint = f"did you mean {guess!r}? " if guess else ""
+                raise ConfigurationError(
+                    f"Unknown event preset {name!r}; {hint}`rcstream listen -e help` lists "
+                    "them all."
+                )
         result.extend(filters_mod.preset(names))
     for raw in args.filters:
-        validate = getattr(filters_mod, "validate_filter", None)
-        result.append(validate(raw) if validate is not None else raw)
+        checked = filters_mod.validate_filter(raw)
+        if not filters_mod.is_known_family(checked):
+            guess = filters_mod.suggest_filter(checked)
+            hint = f"did you mean {guess!r}?" if guess else "check it for a typo."
+            if getattr(args, "strict", False):
+                raise ConfigurationError(
+                    f"The filter {checked!r} matches no event family rcstream knows; {hint} "
+                    "(drop --strict to use it anyway)"
+                )
+            _log.warning(
+                "The filter %r matches no event family rcstream knows, so it may never "
+                "deliver anything; %s (--strict refuses such filters)",
+                checked,
+                hint,
+            )
+        result.append(checked)
     # Keep the order, drop duplicates.
     return list(dict.fromkeys(result))
 
@@ -300,6 +345,7 @@ async def listen(
     output: Output | None = None,
     filters_per_subscription: int = FILTERS_PER_SUBSCRIPTION,
     page_size: int = 1000,
+    after_first: Callable[[], None] | None = None,
 ) -> int:
     """The body of ``rcstream listen``; returns the exit code, raises RCStreamError subclasses.
 
@@ -329,7 +375,9 @@ async def listen(
             all_filters = list(filters)
             if all_extensions == "presence":
                 ids = await extension_ids(client, page_size=page_size)
-                _log.info("Found %d extensions; subscribing to each one's presence.", len(ids))
+                _log.info(
+                    "Found %s; subscribing to each one's presence.", count_of(len(ids), "extension")
+                )
                 all_filters.extend(presence_filters(ids))
                 all_filters = list(dict.fromkeys(all_filters))
             if not all_filters:
@@ -375,6 +423,8 @@ async def listen(
                     _log.warning("Skipped notification %s: %s.", wire.get("uuid"), exc)
                     return False
                 written += 1
+                if written == 1 and after_first is not None:
+                    after_first()
                 if forwarder is not None:
                     assert data is not None
                     await forwarder.forward(
@@ -387,9 +437,11 @@ async def listen(
                 events = await stack.enter_async_context(
                     client.subscribe(chunks[0], lifecycle=lifecycle, raw=True)
                 )
-                _log.info(
-                    "Listening for %d event filter(s); press Ctrl-C to stop.", len(all_filters)
-                )
+                if after_first is None:
+                    _log.info(
+                        "Listening for %s; press Ctrl-C to stop.",
+                        count_of(len(all_filters), "event filter"),
+                    )
                 async for item in events:
                     if await emit(item, events.buffered > 0):
                         return EXIT_OK
@@ -430,12 +482,20 @@ async def listen(
                     return EXIT_OK
     except TimeoutError:
         if deadline is not None and deadline.expired():
-            _log.info("Timeout of %gs reached after %d event(s).", timeout, written)
+            _log.info("Timeout of %g s reached after %s.", timeout, count_of(written, "event"))
             return EXIT_OK
         raise
     except BrokenPipeError:
         silence_stdout()
         return EXIT_OK
+    except AuthenticationError as exc:
+        # Credentials that worked earlier in this run were refused: the server changed
+        # (most often a restarted `rcstream emulator`); say so instead of only "invalid".
+        if type(exc) is AuthenticationError and client.stats.connects > 0:
+            raise AuthenticationError(
+                f"{one_sentence(exc).rstrip(' .')} — {RESTART_HINT}."
+            ) from exc
+        raise
     finally:
         with contextlib.suppress(OSError, ValueError):
             writer.output.flush()  # a burst cut short by an error or Ctrl-C
@@ -486,8 +546,8 @@ class _Announcer:
             return
         self._done = True
         _log.info(
-            "Listening for %d event filter(s)%s; press Ctrl-C to stop.",
-            self._filters,
+            "Listening for %s%s; press Ctrl-C to stop.",
+            count_of(self._filters, "event filter"),
             f" on {self._connections} connections" if self._connections > 1 else "",
         )
 
