@@ -245,3 +245,15 @@ async def test_demo_shows_events_before_any_status_line(run_cli: Any) -> None:
     lines = err.strip().splitlines()
     # The intro is written after the first event; no library login/connect lines.
     assert len(lines) == 1 and lines[0].startswith("rcstream: Demo: a local emulator"), err
+
+
+async def test_verbose_once_logs_no_frames_twice_does(run_cli: Any) -> None:
+    """`-v` is rcstream's debug log without frames (as --help says); `-vv` adds them."""
+    once = await run_cli("demo", "-n", "1", "--rate", "40", "-v")
+    assert await once.wait() == 0
+    err = await once.stderr()
+    assert "rcstream.client" in err
+    assert "rcstream.frames" not in err and "rcstream.websockets" not in err, err
+    twice = await run_cli("demo", "-n", "1", "--rate", "40", "-vv")
+    assert await twice.wait() == 0
+    assert "rcstream.frames" in await twice.stderr()
