@@ -46,7 +46,7 @@ credentials come from RINGCENTRAL_SERVER_URL, RINGCENTRAL_CLIENT_ID,
 RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT (environment, ./.env or --env-file).
 
 exit codes: 0 done, 1 request rejected, 2 usage/configuration, 3 authentication or
-permission (do not restart), 4 stream could not be kept alive (restart), 130 interrupted.
+permission (do not restart), 4 gave up after --max-attempts (restart), 130 interrupted.
 """
 
 
