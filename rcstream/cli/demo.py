@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
@@ -67,6 +66,7 @@ DEMO_MIX: tuple[tuple[str, int], ...] = (
 
 async def demo_traffic(emu: Any, rate: float, *, seed: int | None = None) -> None:
     """Publish a steady, realistic mix of events on ``emu`` at about ``rate`` per second."""
+    import asyncio
     import random
 
     from rcstream.emulator import catalog
@@ -102,6 +102,8 @@ def demo_filters() -> list[str]:
 
 
 async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
+    import asyncio
+
     from rcstream.cli import listen
     from rcstream.emulator import Emulator
 

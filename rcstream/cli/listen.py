@@ -9,7 +9,6 @@ once), and the command returns 130. Nothing is printed to stdout but events (and
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -38,6 +37,8 @@ from rcstream.cli.output import (
 from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from rcstream.cli._args import Common, SubParsers
     from rcstream.client import Client, ClientOptions
 
@@ -310,6 +311,8 @@ async def _produce(
     cleanup: _Cleanup,
 ) -> None:
     """Feed one subscription's items into ``queue``; failures are queued, not raised."""
+    import asyncio
+
     try:
         async with contextlib.AsyncExitStack() as stack:
             if own_client:
@@ -353,6 +356,7 @@ async def listen(
     never lies. Leaving (count reached, timeout, stdout closed, cancellation) deletes every
     subscription and closes the client.
     """
+    import asyncio
     import gc
 
     from rcstream import Client
@@ -554,6 +558,8 @@ class _Announcer:
 
 async def _stop(tasks: Sequence[asyncio.Future[None]]) -> None:
     """Cancel the producers and wait for their subscriptions to be deleted."""
+    import asyncio
+
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -257,3 +257,44 @@ async def test_verbose_once_logs_no_frames_twice_does(run_cli: Any) -> None:
     twice = await run_cli("demo", "-n", "1", "--rate", "40", "-vv")
     assert await twice.wait() == 0
     assert "rcstream.frames" in await twice.stderr()
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def test_max_attempts_is_passed_only_when_given() -> None:
+    """Without the flag (or RCSTREAM_MAX_ATTEMPTS) the library's default applies."""
+    import dataclasses
+
+    from rcstream import ClientOptions
+    from rcstream.cli._run import client_options
+
+    default = next(f.default for f in dataclasses.fields(ClientOptions) if f.name == "max_attempts")
+    assert client_options(argparse.Namespace(), environ={}).max_attempts == default
+    assert client_options(argparse.Namespace(max_attempts=3), environ={}).max_attempts == 3
+    assert client_options(argparse.Namespace(max_attempts=0), environ={}).max_attempts is None
+    env = {"RCSTREAM_MAX_ATTEMPTS": "7"}
+    assert client_options(argparse.Namespace(), environ=env).max_attempts == 7
+
+
+@pytest.mark.parametrize(
+    ("raw", "cast", "minimum", "expected"),
+    [("", int, 1, None), ("5", int, 1, 5), (" 2.5 ", float, 0.0, 2.5), ("0", int, 0, 0)],
+)
+def test_env_number_reads_numbers(raw: str, cast: Any, minimum: Any, expected: Any) -> None:
+    from rcstream.cli._run import env_number
+
+    value = env_number("RCSTREAM_X", cast, minimum=minimum, unit="u", environ={"RCSTREAM_X": raw})
+    assert value == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "cast"), [("x", int), ("1.5", int), ("0", int), ("nan", float), ("-1", float)]
+)
+def test_env_number_refuses_with_the_variable_named(raw: str, cast: Any) -> None:
+    from rcstream import ConfigurationError
+    from rcstream.cli._run import env_number
+
+    minimum = 1 if cast is int else 0.0
+    with pytest.raises(ConfigurationError, match=f"RCSTREAM_X={raw!r} is not a"):
+        env_number("RCSTREAM_X", cast, minimum=minimum, unit="u", environ={"RCSTREAM_X": raw})
