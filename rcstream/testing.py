@@ -138,7 +138,7 @@ def _no_async_runner(item: pytest.Item) -> str | None:
             return None
         return (
             f"{item.name} is an async test, but pytest-asyncio is in strict mode and the "
-            "test has no @pytest.mark.asyncio; set asyncio_mode = \"auto\" in your pytest "
+            'test has no @pytest.mark.asyncio; set asyncio_mode = "auto" in your pytest '
             "configuration (or mark the test)."
         )
     return (
