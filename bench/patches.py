@@ -85,7 +85,7 @@ def main() -> int:
     names = argv.pop(0) if argv and argv[0] != "--" else ""
     if argv and argv[0] == "--":
         argv.pop(0)
-    import rcstream._cli_listen  # noqa: F401  (import before freezing)
+    import rcstream.cli.listen  # noqa: F401  (import before freezing)
     from rcstream.cli import main as cli_main
 
     apply(names)

@@ -7,7 +7,7 @@
 set -euo pipefail
 count="${1:-5}"
 
-# 1. Who is calling: one line per ringing inbound call.
+# 1. Every call event as "status<TAB>caller -> callee" (one line per telephony event).
 rcstream listen -e telephony -n "$count" \
   | jq -r --unbuffered '.body.parties[-1] | "\(.status.code)\t\(.from.phoneNumber // "?") -> \(.to.phoneNumber // "?")"'
 

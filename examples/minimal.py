@@ -5,7 +5,8 @@
     python examples/minimal.py          # until Ctrl-C
     python examples/minimal.py 5        # stop after 5 events
 
-Try it offline: `rcstream emulator > emulator.env &`, then `set -a; . ./emulator.env; set +a`.
+Try it offline: run `rcstream emulator` in another shell and paste the `export` lines it
+prints into this one.
 """
 
 from __future__ import annotations
@@ -32,4 +33,9 @@ async def main(count: int | None) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else None))
+    try:
+        asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else None))
+    except KeyboardInterrupt:
+        # Ctrl-C: asyncio.run cancelled main(), whose `async with` blocks deleted the
+        # subscription and closed the client; exit quietly with the shell's code for it.
+        sys.exit(130)

@@ -62,10 +62,13 @@ async def main(count: int, env: Mapping[str, str]) -> None:
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    if "RINGCENTRAL_SERVER_URL" in os.environ:
-        asyncio.run(main(n, os.environ))
-    else:
-        from rcstream.emulator import EmulatorThread
+    try:
+        if "RINGCENTRAL_SERVER_URL" in os.environ:
+            asyncio.run(main(n, os.environ))
+        else:
+            from rcstream.emulator import EmulatorThread
 
-        with EmulatorThread(event_rate=2.0) as emulator:
-            asyncio.run(main(n, emulator.env()))
+            with EmulatorThread(event_rate=2.0) as emulator:
+                asyncio.run(main(n, emulator.env()))
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: main() was cancelled and cleaned up; no traceback

@@ -72,4 +72,7 @@ if __name__ == "__main__":
     parser.add_argument("--dry-run", action="store_true", help="print replies, do not send")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    asyncio.run(main(args.count, args.dry_run))
+    try:
+        asyncio.run(main(args.count, args.dry_run))
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: main() was cancelled and its `async with` blocks cleaned up

@@ -505,3 +505,91 @@ class FilterMatcher:
 
     def __repr__(self) -> str:
         return f"FilterMatcher({list(self.filters)!r})"
+
+
+# --------------------------------------------------------------------------- typo suggestions
+
+#: Path templates of every filter family rcstream knows, ids as ``*`` (from the builders
+#: above, so they cannot drift from them). Used only to catch typos, never to refuse.
+_ID_AFTER: Final = frozenset({"account", "extension", "device", "batches"})
+
+
+def _shape(f: str) -> str:
+    """``f``'s path with every id (a segment after account/extension/device/batches) as ``*``
+    and the query dropped: the part a typo check compares."""
+    segments = f.partition("?")[0].split("/")
+    out = [
+        "*" if i > 0 and segments[i - 1] in _ID_AFTER and s else s for i, s in enumerate(segments)
+    ]
+    return "/".join(out)
+
+
+def _known_shapes() -> tuple[str, ...]:
+    builders = (
+        telephony_sessions(),
+        telephony_sessions(extension=None),
+        presence(),
+        account_presence(),
+        dnd(),
+        presence_line(),
+        line_presence(),
+        favorite_presence(),
+        instant_sms(),
+        message_store(),
+        voicemail(),
+        fax(),
+        a2p_batches(),
+        a2p_batches(batch_id="1"),
+        a2p_messages(),
+        a2p_opt_outs(),
+        contact_center_numbers(),
+        team_messaging_posts(),
+        team_messaging_groups(),
+        directory_entries(),
+        emergency_address("1"),
+        favorites(),
+        grants(),
+        extension_info(),
+        extension_list(),
+        webinar_sessions(),
+        webinar_session_state(),
+        webinar_registration_state(),
+        webinar_registrants(),
+    )
+    return tuple(dict.fromkeys(_shape(f) for f in builders))
+
+
+KNOWN_SHAPES: Final[tuple[str, ...]] = _known_shapes()
+
+
+def is_known_family(f: str) -> bool:
+    """Whether filter ``f`` has the path of an event family rcstream knows (ids and the
+    query string aside). ``False`` is not an error: the platform has filters we do not
+    model; it is a reason to check ``f`` for a typo (:func:`suggest_filter`)."""
+    return _shape(f) in KNOWN_SHAPES
+
+
+def suggest_filter(f: str) -> str | None:
+    """The known filter path closest to ``f`` (with ``f``'s own ids and query kept), or
+    ``None`` if nothing is close: the "did you mean" for a misspelt filter."""
+    import difflib
+
+    shape = _shape(f)
+    close = difflib.get_close_matches(shape, KNOWN_SHAPES, n=1, cutoff=0.8)
+    if not close:
+        return None
+    path, sep, query = f.partition("?")
+    own = path.split("/")
+    ids = [s for i, s in enumerate(own) if i > 0 and own[i - 1] in _ID_AFTER]
+    out: list[str] = []
+    for seg in close[0].split("/"):
+        out.append(ids.pop(0) if seg == "*" and ids else ("~" if seg == "*" else seg))
+    return "/".join(out) + sep + query
+
+
+def suggest_preset(name: str) -> str | None:
+    """The :data:`PRESETS` name closest to a misspelt ``name``, or ``None``."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), PRESETS, n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -72,6 +72,8 @@ def _async_fixture(func: _F) -> _F:
 
 #: The fixtures that hold objects bound to the test's event loop.
 _LOOP_BOUND_FIXTURES = ("rc_emulator", "rc_client")
+#: Every fixture of this plugin (a test using one gets the async-runner check).
+_ALL_FIXTURES = ("rc_emulator", "rc_client", "rc_env", "rc_env_vars", "rc_emulator_options")
 
 __all__ = [
     "FAST_EMULATOR_OPTIONS",
@@ -116,15 +118,53 @@ def _test_loop_scope(item: pytest.Item) -> str:
     return str(scope or "function")
 
 
+def _no_async_runner(item: pytest.Item) -> str | None:
+    """Why nothing would run ``item``, an ``async def`` test, or ``None`` if something will.
+
+    Without this, pytest only says "async def functions are not natively supported" and
+    skips the test, which reads as a bug in the fixtures rather than a missing setting.
+    """
+    if not inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        return None
+    if item.get_closest_marker("anyio") is not None:
+        return None
+    config = item.config
+    if config.pluginmanager.hasplugin("asyncio"):
+        try:
+            mode = str(config.getini("asyncio_mode"))
+        except ValueError:
+            mode = "strict"
+        if mode == "auto" or item.get_closest_marker("asyncio") is not None:
+            return None
+        return (
+            f"{item.name} is an async test, but pytest-asyncio is in strict mode and the "
+            'test has no @pytest.mark.asyncio; set asyncio_mode = "auto" in your pytest '
+            "configuration (or mark the test)."
+        )
+    return (
+        f"{item.name} is an async test, but no async test runner is installed; "
+        "pip install 'rcstream[test]' (pytest-asyncio) and set asyncio_mode = \"auto\" in "
+        "your pytest configuration."
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Fail early, with the fix, a test that uses the fixtures from a wider event loop.
+    """Fail early, with the fix, a test that uses the fixtures but cannot run them.
 
-    ``rc_emulator`` and ``rc_client`` run in a function-scoped loop; a test marked
+    An ``async def`` test that no runner will run (pytest-asyncio missing, or in strict
+    mode without the marker) fails with the setting to change. ``rc_emulator`` and
+    ``rc_client`` run in a function-scoped loop; a test marked
     ``@pytest.mark.asyncio(loop_scope="module")`` (or any non-function loop scope) would
     drive them from another loop and fail deep inside aiohttp instead.
     """
-    used = [name for name in _LOOP_BOUND_FIXTURES if name in getattr(item, "fixturenames", ())]
+    used = [name for name in _ALL_FIXTURES if name in getattr(item, "fixturenames", ())]
+    if not used:
+        return
+    problem = _no_async_runner(item)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    used = [name for name in _LOOP_BOUND_FIXTURES if name in used]
     if not used:
         return
     scope = _test_loop_scope(item)
@@ -273,15 +313,30 @@ async def publish_presence(
 
 
 async def next_event(events: Subscription[Any], timeout: float = 5.0) -> Notification:  # noqa: ASYNC109
-    """The next notification from ``events`` (lifecycle items are skipped); raises
-    :class:`TimeoutError` after ``timeout`` seconds and :class:`AssertionError` if the
-    stream ends."""
+    """The next notification from ``events``.
+
+    Lifecycle items (``Connected``, ``Disconnected``, ``Gap``, on a subscription opened
+    with ``lifecycle=True``) are skipped: this waits for an *event*. Raises
+    :class:`TimeoutError` after ``timeout`` seconds, with a message naming the filters it
+    waited on, and :class:`AssertionError` if the stream ends first.
+    """
     from rcstream.models import Notification
 
-    async with asyncio.timeout(timeout):
-        async for item in events:
-            if isinstance(item, Notification):
-                return item
+    skipped = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for item in events:
+                if isinstance(item, Notification):
+                    return item
+                skipped += 1
+    except TimeoutError:
+        filters = list(getattr(events, "filters", ()))
+        note = f" ({skipped} lifecycle item(s) skipped)" if skipped else ""
+        raise TimeoutError(
+            f"next_event: no notification within {timeout:g} s on the subscription to "
+            f"{filters}{note}; publish one (publish_sms, publish_presence ...) whose event "
+            "path matches those filters, or raise the timeout."
+        ) from None
     raise AssertionError("the subscription ended before another notification arrived")
 
 

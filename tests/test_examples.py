@@ -19,6 +19,7 @@ from rcstream.testing import publish_call, publish_presence, publish_sms
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LIMIT = 15.0
+READY = (b"listening", b"Waiting for SMS")
 
 
 def _env(emu: Emulator) -> dict[str, str]:
@@ -57,6 +58,28 @@ async def test_minimal(rc_emulator: Emulator, tmp_path: Path) -> None:
     assert len(lines) == 2
     assert "instant-sms" in lines[0]
     assert "presence" in lines[1]
+
+
+@pytest.mark.parametrize(
+    "argv", [["minimal.py"], ["sms_autoreply.py", "--dry-run"]], ids=["minimal", "sms_autoreply"]
+)
+async def test_ctrl_c_is_calm(rc_emulator: Emulator, tmp_path: Path, argv: list[str]) -> None:
+    """Ctrl-C in a running example: exit 130, no traceback, and the subscription is deleted."""
+    import signal
+
+    proc = await _start(rc_emulator, tmp_path, sys.executable, str(EXAMPLES / argv[0]), *argv[1:])
+    assert proc.stderr is not None
+    # Interrupt once the example says it listens (the subscription is confirmed then).
+    while True:
+        line = await asyncio.wait_for(proc.stderr.readline(), LIMIT)
+        assert line, "the example exited before listening"
+        if any(word in line for word in READY):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), LIMIT)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
+    await rc_emulator.wait_until(lambda e: not e.subscriptions, LIMIT)
 
 
 @pytest.mark.parametrize("dry_run", [True, False])

@@ -3,6 +3,9 @@ file run by pytester in pytest-asyncio's strict mode."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import rcstream
@@ -77,6 +80,9 @@ async def test_next_event_times_out(rc_emulator: Emulator, rc_client: rcstream.C
 
 
 USER_TEST = """
+import re
+from pathlib import Path
+
 import pytest
 from rcstream.testing import next_event, publish_sms
 
@@ -103,6 +109,9 @@ def test_plugin_works_for_a_user_in_strict_mode(pytester: pytest.Pytester) -> No
 
 
 SCOPE_TEST = """
+import re
+from pathlib import Path
+
 import pytest
 from rcstream.testing import next_event, publish_sms
 
@@ -131,3 +140,48 @@ def test_plugin_fails_a_wider_loop_scope_with_the_fix(pytester: pytest.Pytester)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*module-scoped event loop*function-scoped loop*loop_scope*"])
     result.stdout.no_fnmatch_line("*Timeout context manager*")
+
+
+# ----------------------------------------------------------------------------- the docs example
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "testing-plugin.md"
+TITLED_BLOCK = re.compile(r'^```\w+ title="([^"]+)"\n(.*?)^```', re.MULTILINE | re.DOTALL)
+
+
+def _docs_files() -> dict[str, str]:
+    return dict(TITLED_BLOCK.findall(DOCS_PAGE.read_text(encoding="utf-8")))
+
+
+def test_the_docs_example_passes_as_shown(pytester: pytest.Pytester) -> None:
+    """The files of docs/testing-plugin.md's example, written as shown, pass."""
+    files = _docs_files()
+    assert set(files) == {"pyproject.toml", "mybot.py", "test_bot.py"}
+    for name, text in files.items():
+        (pytester.path / name).write_text(text, encoding="utf-8")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
+
+
+def test_an_async_test_without_a_runner_setting_fails_with_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    """Strict mode without the marker: not pytest's "not natively supported" skip, but a
+    failure naming asyncio_mode."""
+    files = _docs_files()
+    (pytester.path / "mybot.py").write_text(files["mybot.py"], encoding="utf-8")
+    (pytester.path / "test_bot.py").write_text(files["test_bot.py"], encoding="utf-8")
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(['*strict mode*asyncio_mode = "auto"*'])
+    result.stdout.no_fnmatch_line("*not natively supported*")
+
+
+async def test_next_event_skips_lifecycle_and_names_its_filters_on_timeout(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    async with rc_client.subscribe([PRESENCE], lifecycle=True) as events:
+        uuid = await publish_presence(rc_emulator, "Busy")
+        assert (await next_event(events)).uuid == uuid  # the Connected item was skipped
+        with pytest.raises(TimeoutError, match=r"no notification within 0\.05 s .*presence"):
+            await next_event(events, timeout=0.05)

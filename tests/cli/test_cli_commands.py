@@ -16,9 +16,9 @@ import pytest
 from cli_helpers import LIMIT, assert_no_traceback
 
 import rcstream
-from rcstream._cli_env import load_environment, parse_dotenv
-from rcstream._cli_output import family_of, format_pretty
 from rcstream.cli import exit_code_for, main
+from rcstream.cli.env import load_environment, parse_dotenv
+from rcstream.cli.output import family_of, format_pretty
 from rcstream.emulator import Emulator
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -47,9 +47,10 @@ async def test_demo_pretty_is_the_default(run_cli: Any) -> None:
 async def test_emulator_command_prints_credentials_and_stops_on_sigint(
     run_cli: Any, tmp_path: Path
 ) -> None:
-    cli = await run_cli("emulator", "--rate", "0")
+    cli = await run_cli("emulator", "--rate", "0", "--port", "0")
     lines = [await cli.line() for _ in range(4)]
-    env = dict(line.split("=", 1) for line in lines)
+    assert all(line.startswith("export RINGCENTRAL_") for line in lines), lines
+    env = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     assert sorted(env) == [
         "RINGCENTRAL_CLIENT_ID",
         "RINGCENTRAL_CLIENT_SECRET",
@@ -259,13 +260,15 @@ def test_format_pretty_handles_odd_bodies() -> None:
 
 
 def test_help_imports_nothing_heavy() -> None:
-    """``rcstream --help`` must stay fast: no aiohttp, websockets, pydantic or client."""
+    """``rcstream --help`` must stay fast: no asyncio, aiohttp, websockets, pydantic or client
+    (every command module is imported to build the parser, so they import these lazily)."""
     code = (
         "import sys, contextlib, io\n"
         "from rcstream.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['listen', '--help']) == 0\n"
-        "heavy = ('aiohttp', 'websockets', 'pydantic', 'rcstream.client', 'rcstream.emulator')\n"
+        "heavy = ('asyncio', 'aiohttp', 'websockets', 'pydantic', 'rcstream.client',\n"
+        "         'rcstream.emulator')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run(

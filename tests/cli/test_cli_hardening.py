@@ -18,10 +18,10 @@ import pytest
 from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
 
 import rcstream
-from rcstream._cli_env import load_environment, parse_dotenv
-from rcstream._cli_listen import Forwarder, validate_forward_url
-from rcstream._cli_output import Output, format_lifecycle, format_pretty
 from rcstream.cli import error_message, exit_code_for, main
+from rcstream.cli.env import load_environment, parse_dotenv
+from rcstream.cli.forward import Forwarder, validate_forward_url
+from rcstream.cli.output import Output, format_lifecycle, format_pretty
 from rcstream.emulator import Emulator
 from rcstream.testing import event_path, publish_sms
 
@@ -188,7 +188,7 @@ async def test_an_event_no_writer_accepts_is_skipped_before_any_output(
 ) -> None:
     """Pretty output with --forward-to: an event whose JSON cannot be written is neither
     printed, nor forwarded, nor counted; the next one is all three."""
-    from rcstream._cli_listen import listen
+    from rcstream.cli.listen import listen
 
     real = Output.json_bytes
 
@@ -229,14 +229,48 @@ async def test_an_event_no_writer_accepts_is_skipped_before_any_output(
 # ----------------------------------------------------------------------------- 2 refusals
 
 
+@pytest.mark.parametrize(
+    "exc",
+    [
+        rcstream.GatewayError("x", status=s, error_code=c)
+        for s in (None, 400, 401, 403, 404, 408, 409, 422, 500, 503)
+        for c in (None, "SUB-508", "WSG-902", "WSG-201", "OAU-213")
+    ]
+    + [
+        rcstream.AuthenticationError("x"),
+        rcstream.PermissionDeniedError("x"),
+        rcstream.ConnectionFailedError("x"),
+        rcstream.ProtocolError("x"),
+        rcstream.RateLimitedError("x"),
+        rcstream.RecoveryFailedError("x"),
+        rcstream.ConfigurationError("x"),
+        rcstream.UsageError("x"),
+    ],
+    ids=repr,
+)
+def test_exit_codes_follow_retry_classify(exc: Exception) -> None:
+    """One table: what the client retries ends in 4 (it gave up), what it does not in 2/3."""
+    from rcstream.retry import classify
+
+    code = exit_code_for(exc)
+    if isinstance(exc, rcstream.ConfigurationError | rcstream.UsageError):
+        assert code == 2
+    elif classify(exc).retry or isinstance(exc, rcstream.RecoveryFailedError):
+        assert code == 4
+    else:
+        assert code in (2, 3)
+        assert (code == 3) == isinstance(exc, rcstream.AuthenticationError)
+
+
 def test_exit_codes_for_permanent_refusals() -> None:
     def gw(status: int | None, code: str | None = None) -> rcstream.GatewayError:
         return rcstream.GatewayError("x", status=status, error_code=code)
 
     assert exit_code_for(gw(400, "SUB-508")) == 2
-    assert exit_code_for(gw(404)) == 2
+    assert exit_code_for(gw(403)) == 2
+    assert exit_code_for(gw(404)) == 4  # retry.classify retries 404: the client gave up
     assert exit_code_for(gw(408)) == 4
-    assert exit_code_for(gw(429)) == 4
+    assert exit_code_for(rcstream.RateLimitedError("x")) == 4
     assert exit_code_for(gw(503)) == 4
     assert exit_code_for(gw(None)) == 4
     assert exit_code_for(gw(400, "WSG-902")) == 4  # the gateway's own: reconnectable
@@ -444,13 +478,13 @@ def test_sigterm_before_the_event_loop_exits_130() -> None:
     """SIGTERM while the command is still starting (no event loop yet) is an interrupt."""
     code = (
         "import os, signal, sys\n"
-        "import rcstream._cli_listen as L\n"
+        "import rcstream.cli.listen as L\n"
         "from rcstream.cli import main\n"
         "def early(args):\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    for _ in range(10**6): pass  # the handler runs here\n"
         "    return 0\n"
-        "L.run_listen = early\n"
+        "L.run = early\n"
         "sys.exit(main(['listen', '-e', 'presence']))\n"
     )
     result = subprocess.run(
@@ -479,7 +513,7 @@ async def test_emulator_port_in_use_or_out_of_range_exits_2(
         cli = await run_cli("emulator", "--port", str(port))
         assert await cli.wait() == 2
     stderr = await cli.stderr()
-    assert f"Port {port} is in use; choose another --port" in stderr, stderr
+    assert f"Port {port} is in use (another `rcstream emulator`?)" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert cli.stdout_lines == []
 

@@ -53,7 +53,7 @@ async def test_json_lines_are_the_notifications_as_published(emu: Emulator, run_
     assert len(cli.stdout_lines) == 3  # --count: nothing more on stdout
     stderr = await cli.stderr()
     assert_no_traceback(stderr)
-    assert "Listening for 2 event filter(s)" in stderr
+    assert "Listening for 2 event filters;" in stderr
     await emu.wait_until(lambda e: not e.subscriptions, LIMIT)  # deleted on the way out
 
 
@@ -256,7 +256,7 @@ async def test_timeout_exits_0(emu: Emulator, run_cli: Any) -> None:
     cli = await run_cli("listen", "-e", "presence", "--timeout", "0.3", env=emu.env())
     await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
     assert await cli.wait() == 0
-    assert "Timeout of 0.3s reached" in await cli.stderr()
+    assert "Timeout of 0.3 s reached" in await cli.stderr()
     await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
 
 

@@ -23,6 +23,7 @@ from typing import IO, Any, Final
 
 __all__ = [
     "Output",
+    "count_of",
     "family_of",
     "format_lifecycle",
     "format_pretty",
@@ -337,7 +338,8 @@ def _details(family: str, body: Mapping[str, Any], color: bool) -> str:
         if family == "sms":
             line += f"  {_preview(body.get('subject'))!r}"
         elif family == "fax" and body.get("faxPageCount"):
-            line += f"  {body['faxPageCount']} page(s)"
+            pages = body["faxPageCount"]
+            line += "  " + (count_of(pages, "page") if isinstance(pages, int) else f"{pages} pages")
         elif family == "voicemail":
             attachments = body.get("attachments") or []
             duration = next(
@@ -415,6 +417,11 @@ def format_lifecycle(record: Mapping[str, Any], *, color: bool) -> str:
     extra = ", ".join(f"{k}={v}" for k, v in record.items() if k != "type" and v is not None)
     style = "red" if kind == "gap" else "dim"
     return _paint(f"-- {kind} {extra}".rstrip(), style, color)
+
+
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 filter"``, ``"2 filters"``: a count that reads naturally in a status line."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def silence_stdout() -> None:
