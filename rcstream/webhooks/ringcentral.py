@@ -359,14 +359,16 @@ class WebhookSubscription:
         self._absorb(resp.body)
 
     async def refresh(self) -> None:
-        """Read the subscription back (``GET``) to learn its status."""
+        """Read the subscription back (``GET``) to learn its status (``Active`` or
+        ``Blacklisted``). The renewal schedule stays on the local clock."""
         resp = await self._client.rest("GET", f"{SUBSCRIPTION_PATH}/{self.id}")
-        self._absorb(resp.body)
-        if isinstance(resp.body, dict) and self.status == "Blacklisted":
-            data = resp.body.get("blacklistedData")
-            self._blacklist_reason = (
-                str(data.get("reason")) if isinstance(data, dict) and data.get("reason") else None
-            )
+        body = resp.body if isinstance(resp.body, dict) else {}
+        status = body.get("status")
+        self.status = status if isinstance(status, str) else None
+        data = body.get("blacklistedData")
+        self._blacklist_reason = (
+            str(data["reason"]) if isinstance(data, dict) and data.get("reason") else None
+        )
 
     async def delete(self) -> None:
         """Delete the subscription; a subscription already gone is not an error."""
@@ -477,6 +479,7 @@ async def listen(
     check_interval: float = 60.0,
     queue_size: int = 10_000,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[WebhookStream]:
     """Receive RingCentral events by WebHook: serve, subscribe, renew, and delete on exit.
 
@@ -511,6 +514,7 @@ async def listen(
         on_gap=receiver.report,
         on_token=receiver.set_token,
         sleep=sleep,
+        clock=clock,
     )
     receiver.set_token(subscription.verification_token)
     async with receiver:

@@ -398,8 +398,10 @@ class VccClient:
             async with self._http().post(
                 self.token_url,
                 data=form,
-                auth=aiohttp.BasicAuth(self.client_id, self._client_secret.get()),
-                headers={"Accept": "application/json"},
+                headers={
+                    "Accept": "application/json",
+                    "Authorization": _basic(self.client_id, self._client_secret.get()),
+                },
             ) as resp:
                 status = resp.status
                 text = await resp.text()
@@ -523,3 +525,8 @@ def _with_secret(sub: VccSubscription, secret: str) -> VccSubscription:
         enabled=sub.enabled,
         secret=Secret(secret),
     )
+
+
+def _basic(user: str, password: str) -> str:
+    raw = f"{user}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
