@@ -1,0 +1,247 @@
+"""The webhook commands as real subprocesses (``python -m rcstream.webhooks``), fed by the
+emulators over 127.0.0.1: the deliveries end up as lines on stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rcstream.emulator import Emulator
+from rcstream.emulator.server import Emulator as _EmulatorImpl
+from rcstream.emulator.vcc import VccEmulator
+from rcstream.emulator.webhooks import WebhookDeliverer
+from rcstream.webhooks.vcc import sign
+
+LIMIT = 20.0
+SECRET = base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.stderr_lines: list[str] = []
+
+    async def stderr_until(self, text: str) -> str:
+        assert self.proc.stderr is not None
+        async with asyncio.timeout(LIMIT):
+            while True:
+                raw = await self.proc.stderr.readline()
+                if not raw:
+                    raise AssertionError("exited early; stderr:\n" + "".join(self.stderr_lines))
+                line = raw.decode()
+                self.stderr_lines.append(line)
+                if text in line:
+                    return line
+
+    async def finish(self) -> tuple[int, list[bytes], str]:
+        async with asyncio.timeout(LIMIT):
+            out, err = await self.proc.communicate()
+        rc = self.proc.returncode
+        assert rc is not None
+        return rc, out.splitlines(), "".join(self.stderr_lines) + err.decode()
+
+
+async def start(args: list[str], env: dict[str, str]) -> Proc:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream.webhooks",
+        *args,
+        env=full,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return Proc(proc)
+
+
+async def test_vcc_listen_prints_the_emulators_deliveries_as_received() -> None:
+    port = free_port()
+    async with VccEmulator(pretty=True, retry_delays=(0.05,) * 40) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/vcc",
+                "--port",
+                str(port),
+                "--path",
+                "/vcc",
+                "-n",
+                "2",
+                "--format",
+                "json",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        (sub,) = vcc.subscriptions.values()
+        assert len(base64.b64decode(sub.secret)) >= 32
+        data = {"timestamp": "2026-01-01T00:00:00Z", "channel": {"channelId": "c1"}}
+        first = await vcc.publish("channel.alerted.v1", data, duplicates=1)
+        second = await vcc.publish("channel.connected.v1", data)
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        bodies = {d.event_id: d.body for d in vcc.deliveries}
+        # stdout: the body exactly as received, only the whitespace between tokens removed
+        assert lines == [
+            json.dumps(json.loads(bodies[first["id"]]), separators=(",", ":")).encode(),
+            json.dumps(json.loads(bodies[second["id"]]), separators=(",", ":")).encode(),
+        ]
+        assert b"\n" in bodies[first["id"]]  # the emulator really sent it indented
+        assert "is live" in err
+        assert vcc.subscriptions == {}  # deleted on exit
+        assert sub.secret not in err
+
+
+async def test_vcc_serve_prints_only_verified_events() -> None:
+    port = free_port()
+    cli = await start(
+        ["vcc", "serve", "--port", str(port), "-n", "1"], {"VCC_WEBHOOK_SECRET": SECRET}
+    )
+    await cli.stderr_until("receiving")
+    body = (
+        b'{"specversion":"1.0","type":"agent.presencechanged.v1","id":"a1","source":"/agent",'
+        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2}}'
+    )
+    url = f"http://127.0.0.1:{port}/"
+    key = base64.b64decode(SECRET)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=body, headers={"Vonage-Signature": "Bearer x"}) as r:
+            assert r.status == 401
+        good = sign(body, key, now=time.time())
+        async with http.post(url, data=body, headers={"Vonage-Signature": good}) as r:
+            assert r.status == 200
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert lines == [body]
+    assert "401" in err
+
+
+async def test_webhook_serve_needs_its_token() -> None:
+    cli = await start(["webhook", "serve", "--port", "0"], {})
+    rc, lines, err = await cli.finish()
+    assert rc == 2
+    assert lines == []
+    assert "RINGCENTRAL_WEBHOOK_TOKEN" in err
+
+
+async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
+    rc_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator stores WebHook subscriptions but does not deliver them yet; capture the
+    # verification token the CLI sends so the delivery helper can post as the platform.
+    created: list[dict[str, Any]] = []
+    original = _EmulatorImpl._create_subscription
+
+    def capture(self: _EmulatorImpl, body: Any, *rest: Any) -> Any:
+        created.append(body)
+        return original(self, body, *rest)
+
+    monkeypatch.setattr(_EmulatorImpl, "_create_subscription", capture)
+    port = free_port()
+    address = f"http://127.0.0.1:{port}/rc"
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            address,
+            "--port",
+            str(port),
+            "--path",
+            "/rc",
+            "-n",
+            "1",
+            "--format",
+            "json",
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    (record,) = rc_emulator.subscriptions
+    (body,) = created
+    assert body["expiresIn"] == 900
+    token = body["deliveryMode"]["verificationToken"]
+    assert len(token) >= 32
+    event = (
+        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+        f"{rc_emulator.extension_id}/presence"
+    )
+    sent = {
+        "uuid": "u-1",
+        "event": event,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "subscriptionId": record.id,
+        "ownerId": rc_emulator.extension_id,
+        "body": {"presenceStatus": "Busy", "extensionId": int(rc_emulator.extension_id)},
+    }
+    async with WebhookDeliverer() as deliver:
+        await deliver.validate(record.id, address, token)
+        assert await deliver.deliver(record.id, sent)
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert [json.loads(line) for line in lines] == [sent]
+    assert rc_emulator.subscriptions == ()
+    assert token not in err
+
+
+async def test_vcc_subscriptions_commands() -> None:
+    async with VccEmulator() as vcc:
+        env = vcc.env()
+        async with aiohttp.ClientSession() as http:
+            r = await http.post(
+                vcc.token_url,
+                data={"grant_type": "client_credentials"},
+                headers={
+                    "Authorization": "Basic "
+                    + base64.b64encode(f"{vcc.client_id}:{vcc.client_secret}".encode()).decode()
+                },
+            )
+            access = (await r.json())["access_token"]
+        # a ready access token works too (VCC_ACCESS_TOKEN)
+        token_env = {"VCC_API_URL": vcc.base_url, "VCC_ACCESS_TOKEN": access}
+        cli = await start(["vcc", "subscriptions", "list"], token_env)
+        assert (await cli.finish())[:2] == (0, [])
+        from rcstream.webhooks import VccClient
+
+        async with VccClient(vcc.base_url, access_token=access) as api:
+            sub = await api.create_subscription(
+                name="one", url="https://example.com/h", events=["agent.*"]
+            )
+        cli = await start(["vcc", "subscriptions", "update", sub.id, "--disable"], env)
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        assert json.loads(lines[0])["enabled"] is False
+        cli = await start(["vcc", "subscriptions", "show", sub.id], env)
+        rc, lines, _ = await cli.finish()
+        assert json.loads(lines[0])["subscriptionId"] == sub.id
+        assert "secret" not in json.loads(lines[0])
+        cli = await start(["vcc", "subscriptions", "delete", sub.id], env)
+        assert (await cli.finish())[0] == 0
+        assert vcc.subscriptions == {}
+        cli = await start(["vcc", "subscriptions", "show", sub.id], env)
+        rc, lines, err = await cli.finish()
+        assert rc == 1
+        assert "404" in err
