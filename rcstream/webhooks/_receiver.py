@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 #: Default cap on a request body (bytes). Platform notifications are a few KB.
 DEFAULT_MAX_BODY = 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -220,12 +221,16 @@ class _HttpReceiver(Generic[T]):
             logger.warning("Refused a %d-byte webhook body (cap %d bytes)", length, self.max_body)
             return _json_status(413)
         try:
-            body = await request.content.read(self.max_body + 1)
-            if len(body) > self.max_body:
-                self.stats.too_large += 1
-                logger.warning("Refused a webhook body over the %d-byte cap", self.max_body)
-                return _json_status(413)
-            return await self._handle(request, body)
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await request.content.read(_CHUNK):
+                size += len(chunk)
+                if size > self.max_body:
+                    self.stats.too_large += 1
+                    logger.warning("Refused a webhook body over the %d-byte cap", self.max_body)
+                    return _json_status(413)
+                chunks.append(chunk)
+            return await self._handle(request, b"".join(chunks))
         except (ConnectionError, asyncio.IncompleteReadError):
             return _json_status(400)
         except Exception:  # a bug must never take the receiver down

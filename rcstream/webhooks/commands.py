@@ -445,9 +445,14 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
                 _status(f"deleted VCC subscription {sub.id}")
 
 
-async def vcc_subscriptions(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
-    """``rcstream vcc subscriptions list|show|update|delete``: one JSON line per subscription."""
-    out = sys.stdout.buffer
+async def vcc_subscriptions(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    out: IO[bytes] | None = None,
+) -> int:
+    """``rcstream vcc subscriptions list|show|update|delete``: one JSON line per subscription
+    on ``out`` (default stdout)."""
+    out = out if out is not None else sys.stdout.buffer
     if args.action != "list" and not args.id:
         raise UsageError(f"'vcc subscriptions {args.action}' needs a subscription id.")
     async with _vcc_client(env) as api:

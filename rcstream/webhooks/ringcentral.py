@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any, Self
 import orjson
 from aiohttp import web
 
-from rcstream.exceptions import ConfigurationError, GatewayError, RCStreamError
+from rcstream.exceptions import (
+    ConfigurationError,
+    ConnectionFailedError,
+    GatewayError,
+    RateLimitedError,
+    RCStreamError,
+)
 from rcstream.models import Notification, parse_notification
 from rcstream.models.lifecycle import Gap, Lifecycle
 from rcstream.redact import Secret
@@ -401,27 +407,43 @@ class WebhookSubscription:
             self._on_gap(Gap(reason="subscription_recreated", message=message))
 
     async def run(self) -> None:
-        """Renew and watch the subscription until cancelled."""
+        """Renew and watch the subscription until cancelled.
+
+        Network failures, rate limits and 5xx answers are logged and retried at the next
+        check (the subscription outlives several checks); a subscription that is gone (404)
+        or ``Blacklisted`` is re-created. Other errors (permissions, credentials) end the
+        task with that error.
+        """
         while True:
             left = self._expires_at - self._clock()
             renew_in = max(0.0, left - self.expires_in / 3)
             await self._sleep(min(renew_in, self.check_interval))
             try:
-                await self.refresh()
+                await self._step()
             except GatewayError as exc:
-                if exc.status == 404:
-                    await self.recreate("the platform no longer knows it (expired or deleted)")
-                    continue
+                if exc.status is None or exc.status < 500:
+                    raise
+                logger.warning("Keeping the webhook subscription failed (%s); retrying", exc)
+            except (ConnectionFailedError, RateLimitedError) as exc:
+                logger.warning("Keeping the webhook subscription failed (%s); retrying", exc)
+
+    async def _step(self) -> None:
+        try:
+            await self.refresh()
+        except GatewayError as exc:
+            if exc.status != 404:
                 raise
-            if self.status == "Blacklisted":
-                reason = self._blacklist_reason or "no reason given"
-                await self.recreate(
-                    f"RingCentral blacklisted it ({reason}); blacklisting is permanent and "
-                    "follows failed or slow answers from the webhook address"
-                )
-                continue
-            if self._expires_at - self._clock() <= self.expires_in / 3:
-                await self.renew()
+            await self.recreate("the platform no longer knows it (expired or deleted)")
+            return
+        if self.status == "Blacklisted":
+            reason = self._blacklist_reason or "no reason given"
+            await self.recreate(
+                f"RingCentral blacklisted it ({reason}); blacklisting is permanent and "
+                "follows failed or slow answers from the webhook address"
+            )
+            return
+        if self._expires_at - self._clock() <= self.expires_in / 3:
+            await self.renew()
 
 
 class WebhookStream:
@@ -518,7 +540,16 @@ async def listen(
     )
     receiver.set_token(subscription.verification_token)
     async with receiver:
-        await subscription.create()
+        try:
+            await subscription.create()
+        except GatewayError as exc:
+            if exc.error_code != "SUB-525":
+                raise
+            raise ConfigurationError(
+                f"RingCentral could not validate {address} (SUB-525); check that this URL "
+                f"reaches {receiver.url} over HTTPS through your proxy or tunnel and passes "
+                "the Validation-Token header through."
+            ) from exc
         keeper = asyncio.create_task(subscription.run(), name="rcstream-webhook-keeper")
         try:
             yield WebhookStream(receiver, subscription, keeper)

@@ -3,8 +3,10 @@ emulators over 127.0.0.1: the deliveries end up as lines on stdout."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
+import io
 import json
 import os
 import socket
@@ -19,6 +21,13 @@ from rcstream.emulator import Emulator
 from rcstream.emulator.server import Emulator as _EmulatorImpl
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.emulator.webhooks import WebhookDeliverer
+from rcstream.exceptions import GatewayError, UsageError
+from rcstream.webhooks import VccClient
+from rcstream.webhooks.commands import (
+    add_vcc_subscriptions_arguments,
+    main,
+    vcc_subscriptions,
+)
 from rcstream.webhooks.vcc import sign
 
 LIMIT = 20.0
@@ -137,11 +146,13 @@ async def test_vcc_serve_prints_only_verified_events() -> None:
     assert "401" in err
 
 
-async def test_webhook_serve_needs_its_token() -> None:
-    cli = await start(["webhook", "serve", "--port", "0"], {})
-    rc, lines, err = await cli.finish()
-    assert rc == 2
-    assert lines == []
+def test_webhook_serve_needs_its_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RINGCENTRAL_WEBHOOK_TOKEN", raising=False)
+    assert main(["webhook", "serve", "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
     assert "RINGCENTRAL_WEBHOOK_TOKEN" in err
 
 
@@ -207,41 +218,41 @@ async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
     assert token not in err
 
 
+def subs_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_vcc_subscriptions_arguments(parser)
+    return parser.parse_args(argv)
+
+
 async def test_vcc_subscriptions_commands() -> None:
     async with VccEmulator() as vcc:
         env = vcc.env()
-        async with aiohttp.ClientSession() as http:
-            r = await http.post(
-                vcc.token_url,
-                data={"grant_type": "client_credentials"},
-                headers={
-                    "Authorization": "Basic "
-                    + base64.b64encode(f"{vcc.client_id}:{vcc.client_secret}".encode()).decode()
-                },
-            )
-            access = (await r.json())["access_token"]
-        # a ready access token works too (VCC_ACCESS_TOKEN)
-        token_env = {"VCC_API_URL": vcc.base_url, "VCC_ACCESS_TOKEN": access}
-        cli = await start(["vcc", "subscriptions", "list"], token_env)
-        assert (await cli.finish())[:2] == (0, [])
-        from rcstream.webhooks import VccClient
-
-        async with VccClient(vcc.base_url, access_token=access) as api:
+        async with VccClient(
+            vcc.base_url,
+            token_url=vcc.token_url,
+            client_id=vcc.client_id,
+            client_secret=vcc.client_secret,
+        ) as api:
             sub = await api.create_subscription(
                 name="one", url="https://example.com/h", events=["agent.*"]
             )
-        cli = await start(["vcc", "subscriptions", "update", sub.id, "--disable"], env)
+        # the command as a subprocess once (exit code, stdout), the rest in-process
+        cli = await start(["vcc", "subscriptions", "list"], env)
         rc, lines, err = await cli.finish()
         assert rc == 0, err
-        assert json.loads(lines[0])["enabled"] is False
-        cli = await start(["vcc", "subscriptions", "show", sub.id], env)
-        rc, lines, _ = await cli.finish()
-        assert json.loads(lines[0])["subscriptionId"] == sub.id
-        assert "secret" not in json.loads(lines[0])
-        cli = await start(["vcc", "subscriptions", "delete", sub.id], env)
-        assert (await cli.finish())[0] == 0
+        assert [json.loads(line)["subscriptionId"] for line in lines] == [sub.id]
+        assert "secret" not in lines[0].decode()
+
+        out = io.BytesIO()
+        await vcc_subscriptions(subs_args("update", sub.id, "--disable"), env, out)
+        assert json.loads(out.getvalue())["enabled"] is False
+        out = io.BytesIO()
+        await vcc_subscriptions(subs_args("show", sub.id), env, out)
+        assert json.loads(out.getvalue())["subscriptionId"] == sub.id
+        with pytest.raises(UsageError):
+            await vcc_subscriptions(subs_args("update", sub.id), env, io.BytesIO())
+        await vcc_subscriptions(subs_args("delete", sub.id), env, io.BytesIO())
         assert vcc.subscriptions == {}
-        cli = await start(["vcc", "subscriptions", "show", sub.id], env)
-        rc, lines, err = await cli.finish()
-        assert rc == 1
-        assert "404" in err
+        with pytest.raises(GatewayError) as info:
+            await vcc_subscriptions(subs_args("show", sub.id), env, io.BytesIO())
+        assert info.value.status == 404

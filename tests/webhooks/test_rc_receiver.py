@@ -216,3 +216,10 @@ async def test_iteration_ends_after_close_once_drained() -> None:
         assert (await post(rx.url, sent, Verification_Token=TOKEN)).status == 200
     items = [item async for item in rx]
     assert items == [sent]
+
+
+async def test_a_large_body_under_the_cap_arrives_whole() -> None:
+    async with WebhookReceiver(token=TOKEN, raw=True) as rx:
+        sent = notification(note="y" * 600_000)
+        assert (await post(rx.url, sent, Verification_Token=TOKEN)).status == 200
+        assert await next_item(rx) == sent

@@ -200,3 +200,34 @@ async def test_delivery_helper_handshake_failures_are_sub_525() -> None:
             assert info.value.error_code == "SUB-525"
         with pytest.raises(WebhookValidationError):
             await deliver.validate("s3", rx.url, "t")  # nothing listens any more
+
+
+async def test_transient_rest_failures_do_not_end_the_stream(
+    rc_emulator: Emulator, rc_client: rcstream.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticker = Ticker()
+    now = [0.0]
+    async with listen(
+        rc_client,
+        [presence_filter(rc_emulator)],
+        address=PUBLIC,
+        sleep=ticker.sleep,
+        clock=lambda: now[0],
+    ) as stream:
+        await ticker.parked()
+        rc_emulator.rate_limit_next("request", retry_after=0.01)
+        await ticker.tick()  # the status check gets 429: logged, tried again later
+        assert "retrying" in caplog.text
+        updated = rc_emulator.stats.subscriptions_updated
+        now[0] += 700
+        await ticker.tick()  # the next step renews as usual
+        assert rc_emulator.stats.subscriptions_updated == updated + 1
+        async with WebhookDeliverer() as deliver:
+            sub_id = stream.subscription.id or ""
+            deliver.register(
+                sub_id, stream.receiver.url, stream.subscription.verification_token.get()
+            )
+            sent = envelope(rc_emulator, sub_id)
+            assert await deliver.deliver(sub_id, sent)
+        async with asyncio.timeout(STEP):
+            assert (await anext(stream)).uuid == sent["uuid"]
