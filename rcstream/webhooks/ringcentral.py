@@ -43,6 +43,7 @@ from aiohttp import web
 from rcstream.exceptions import (
     ConfigurationError,
     ConnectionFailedError,
+    FrameDecodeError,
     GatewayError,
     RateLimitedError,
     RCStreamError,
@@ -169,11 +170,17 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
                 )
         if not self._items:
             return None
-        item = self._items.popleft()
-        if self.raw or isinstance(item, Lifecycle):
-            return item
-        assert isinstance(item, dict)
-        return parse_notification(item)
+        while self._items:
+            item = self._items.popleft()
+            if self.raw or isinstance(item, Lifecycle):
+                return item
+            assert isinstance(item, dict)
+            try:
+                return parse_notification(item)
+            except FrameDecodeError as exc:  # the handler's check makes this unreachable
+                self.stats.malformed += 1
+                logger.warning("Skipped a webhook notification: %s", exc)
+        return None
 
     # ---- HTTP ---------------------------------------------------------------------------
 
@@ -199,11 +206,7 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
             self.stats.malformed += 1
             logger.warning("Refused a webhook body that is not JSON (HTTP 400)")
             return _json_status(400)
-        if not (
-            is_notification
-            and isinstance(data.get("uuid"), str)
-            and isinstance(data.get("event"), str)
-        ):
+        if not (is_notification and _envelope_ok(data)):
             self.stats.malformed += 1
             logger.warning("Refused a webhook body that is not a notification (HTTP 400)")
             return _json_status(400)
@@ -257,6 +260,19 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
 
 
 _NOT_JSON: Any = object()
+
+
+def _envelope_ok(data: dict[str, Any]) -> bool:
+    """The envelope fields have the types the models need (strings; ids may be absent)."""
+    return (
+        isinstance(data.get("uuid"), str)
+        and isinstance(data.get("event"), str)
+        and isinstance(data.get("timestamp"), str)
+        and all(
+            data.get(key) is None or isinstance(data[key], str)
+            for key in ("subscriptionId", "ownerId")
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- subscription

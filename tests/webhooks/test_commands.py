@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -32,6 +33,10 @@ from rcstream.webhooks.vcc import sign
 
 LIMIT = 20.0
 SECRET = base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def presence(emulator: Emulator) -> str:
+    return f"/restapi/v1.0/account/~/extension/{emulator.extension_id}/presence"
 
 
 def free_port() -> int:
@@ -256,3 +261,27 @@ async def test_vcc_subscriptions_commands() -> None:
         with pytest.raises(GatewayError) as info:
             await vcc_subscriptions(subs_args("show", sub.id), env, io.BytesIO())
         assert info.value.status == 404
+
+
+async def test_webhook_listen_deletes_its_subscription_on_sigint(rc_emulator: Emulator) -> None:
+    port = free_port()
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-f",
+            presence(rc_emulator),
+            "--address",
+            f"http://127.0.0.1:{port}/",
+            "--port",
+            str(port),
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    assert len(rc_emulator.subscriptions) == 1
+    cli.proc.send_signal(signal.SIGINT)
+    rc, lines, err = await cli.finish()
+    assert rc == 130, err
+    assert lines == []
+    assert rc_emulator.subscriptions == ()
