@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.exceptions import AuthenticationError, ConfigurationError, GatewayError
@@ -348,3 +350,19 @@ async def test_emulator_gives_up_after_the_retry_window() -> None:
         (delivery,) = vcc.deliveries
         assert delivery.attempts == [0, 0, 0]
         assert not delivery.delivered
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, indent=st.sampled_from([None, 0, 2, "\t"]), ascii_=st.booleans())
+def test_compact_json_only_removes_whitespace_between_tokens(
+    value: Any, indent: Any, ascii_: bool
+) -> None:
+    pretty = json.dumps(value, indent=indent, ensure_ascii=ascii_).encode()
+    compact = json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_).encode()
+    assert compact_json(pretty) == compact
