@@ -1,0 +1,287 @@
+"""The webhook commands as real subprocesses (``python -m rcstream.webhooks``), fed by the
+emulators over 127.0.0.1: the deliveries end up as lines on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rcstream.emulator import Emulator
+from rcstream.emulator.server import Emulator as _EmulatorImpl
+from rcstream.emulator.vcc import VccEmulator
+from rcstream.emulator.webhooks import WebhookDeliverer
+from rcstream.exceptions import GatewayError, UsageError
+from rcstream.webhooks import VccClient
+from rcstream.webhooks.commands import (
+    add_vcc_subscriptions_arguments,
+    main,
+    vcc_subscriptions,
+)
+from rcstream.webhooks.vcc import sign
+
+LIMIT = 20.0
+SECRET = base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def presence(emulator: Emulator) -> str:
+    return f"/restapi/v1.0/account/~/extension/{emulator.extension_id}/presence"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.stderr_lines: list[str] = []
+
+    async def stderr_until(self, text: str) -> str:
+        assert self.proc.stderr is not None
+        async with asyncio.timeout(LIMIT):
+            while True:
+                raw = await self.proc.stderr.readline()
+                if not raw:
+                    raise AssertionError("exited early; stderr:\n" + "".join(self.stderr_lines))
+                line = raw.decode()
+                self.stderr_lines.append(line)
+                if text in line:
+                    return line
+
+    async def finish(self) -> tuple[int, list[bytes], str]:
+        async with asyncio.timeout(LIMIT):
+            out, err = await self.proc.communicate()
+        rc = self.proc.returncode
+        assert rc is not None
+        return rc, out.splitlines(), "".join(self.stderr_lines) + err.decode()
+
+
+async def start(args: list[str], env: dict[str, str]) -> Proc:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream.webhooks",
+        *args,
+        env=full,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return Proc(proc)
+
+
+async def test_vcc_listen_prints_the_emulators_deliveries_as_received() -> None:
+    port = free_port()
+    async with VccEmulator(pretty=True, retry_delays=(0.05,) * 40) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/vcc",
+                "--port",
+                str(port),
+                "--path",
+                "/vcc",
+                "-n",
+                "2",
+                "--format",
+                "json",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        (sub,) = vcc.subscriptions.values()
+        assert len(base64.b64decode(sub.secret)) >= 32
+        data = {"timestamp": "2026-01-01T00:00:00Z", "channel": {"channelId": "c1"}}
+        first = await vcc.publish("channel.alerted.v1", data, duplicates=1)
+        second = await vcc.publish("channel.connected.v1", data)
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        bodies = {d.event_id: d.body for d in vcc.deliveries}
+        # stdout: the body exactly as received, only the whitespace between tokens removed
+        assert lines == [
+            json.dumps(json.loads(bodies[first["id"]]), separators=(",", ":")).encode(),
+            json.dumps(json.loads(bodies[second["id"]]), separators=(",", ":")).encode(),
+        ]
+        assert b"\n" in bodies[first["id"]]  # the emulator really sent it indented
+        assert "is live" in err
+        assert vcc.subscriptions == {}  # deleted on exit
+        assert sub.secret not in err
+
+
+async def test_vcc_serve_prints_only_verified_events() -> None:
+    port = free_port()
+    cli = await start(
+        ["vcc", "serve", "--port", str(port), "-n", "1"], {"VCC_WEBHOOK_SECRET": SECRET}
+    )
+    await cli.stderr_until("receiving")
+    body = (
+        b'{"specversion":"1.0","type":"agent.presencechanged.v1","id":"a1","source":"/agent",'
+        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2}}'
+    )
+    url = f"http://127.0.0.1:{port}/"
+    key = base64.b64decode(SECRET)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=body, headers={"Vonage-Signature": "Bearer x"}) as r:
+            assert r.status == 401
+        good = sign(body, key, now=time.time())
+        async with http.post(url, data=body, headers={"Vonage-Signature": good}) as r:
+            assert r.status == 200
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert lines == [body]
+    assert "401" in err
+
+
+def test_webhook_serve_needs_its_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RINGCENTRAL_WEBHOOK_TOKEN", raising=False)
+    assert main(["webhook", "serve", "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "RINGCENTRAL_WEBHOOK_TOKEN" in err
+
+
+async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
+    rc_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator stores WebHook subscriptions but does not deliver them yet; capture the
+    # verification token the CLI sends so the delivery helper can post as the platform.
+    created: list[dict[str, Any]] = []
+    original = _EmulatorImpl._create_subscription
+
+    def capture(self: _EmulatorImpl, body: Any, *rest: Any) -> Any:
+        created.append(body)
+        return original(self, body, *rest)
+
+    monkeypatch.setattr(_EmulatorImpl, "_create_subscription", capture)
+    port = free_port()
+    address = f"http://127.0.0.1:{port}/rc"
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            address,
+            "--port",
+            str(port),
+            "--path",
+            "/rc",
+            "-n",
+            "1",
+            "--format",
+            "json",
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    (record,) = rc_emulator.subscriptions
+    (body,) = created
+    assert body["expiresIn"] == 900
+    token = body["deliveryMode"]["verificationToken"]
+    assert len(token) >= 32
+    event = (
+        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+        f"{rc_emulator.extension_id}/presence"
+    )
+    sent = {
+        "uuid": "u-1",
+        "event": event,
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "subscriptionId": record.id,
+        "ownerId": rc_emulator.extension_id,
+        "body": {"presenceStatus": "Busy", "extensionId": int(rc_emulator.extension_id)},
+    }
+    async with WebhookDeliverer() as deliver:
+        await deliver.validate(record.id, address, token)
+        assert await deliver.deliver(record.id, sent)
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert [json.loads(line) for line in lines] == [sent]
+    assert rc_emulator.subscriptions == ()
+    assert token not in err
+
+
+def subs_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_vcc_subscriptions_arguments(parser)
+    return parser.parse_args(argv)
+
+
+async def test_vcc_subscriptions_commands() -> None:
+    async with VccEmulator() as vcc:
+        env = vcc.env()
+        async with VccClient(
+            vcc.base_url,
+            token_url=vcc.token_url,
+            client_id=vcc.client_id,
+            client_secret=vcc.client_secret,
+        ) as api:
+            sub = await api.create_subscription(
+                name="one", url="https://example.com/h", events=["agent.*"]
+            )
+        # the command as a subprocess once (exit code, stdout), the rest in-process
+        cli = await start(["vcc", "subscriptions", "list"], env)
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        assert [json.loads(line)["subscriptionId"] for line in lines] == [sub.id]
+        assert "secret" not in lines[0].decode()
+
+        out = io.BytesIO()
+        await vcc_subscriptions(subs_args("update", sub.id, "--disable"), env, out)
+        assert json.loads(out.getvalue())["enabled"] is False
+        out = io.BytesIO()
+        await vcc_subscriptions(subs_args("show", sub.id), env, out)
+        assert json.loads(out.getvalue())["subscriptionId"] == sub.id
+        with pytest.raises(UsageError):
+            await vcc_subscriptions(subs_args("update", sub.id), env, io.BytesIO())
+        await vcc_subscriptions(subs_args("delete", sub.id), env, io.BytesIO())
+        assert vcc.subscriptions == {}
+        with pytest.raises(GatewayError) as info:
+            await vcc_subscriptions(subs_args("show", sub.id), env, io.BytesIO())
+        assert info.value.status == 404
+
+
+async def test_webhook_listen_deletes_its_subscription_on_sigint(rc_emulator: Emulator) -> None:
+    port = free_port()
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-f",
+            presence(rc_emulator),
+            "--address",
+            f"http://127.0.0.1:{port}/",
+            "--port",
+            str(port),
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    assert len(rc_emulator.subscriptions) == 1
+    cli.proc.send_signal(signal.SIGINT)
+    rc, lines, err = await cli.finish()
+    assert rc == 130, err
+    assert lines == []
+    assert rc_emulator.subscriptions == ()
