@@ -29,10 +29,10 @@ class EmulatorThread:
     ``with EmulatorThread(**options) as emu:`` (or ``EmulatorThread(options=...)``) starts
     the thread and its event loop and binds the server. Every public attribute of the
     emulator is forwarded, generically: properties (``server_url``, ``jwt``, ``sessions`` …)
-    are read on the emulator's loop (directly once it stopped), plain methods run there, and coroutine methods
-    (``publish``, ``wait_until``, ``abort_connections`` …) become blocking calls that wait
-    for the result. ``timeout`` arguments are in seconds. Leaving the block closes the
-    emulator (all sockets) and joins the thread.
+    are read on the emulator's loop (directly once it stopped), plain methods run there,
+    and coroutine methods (``publish``, ``wait_until``, ``abort_connections`` …) become
+    blocking calls that wait for the result. ``timeout`` arguments are in seconds. Leaving
+    the block closes the emulator (all sockets) and joins the thread.
     """
 
     def __init__(self, options: EmulatorOptions | None = None, **keywords: Any) -> None:
