@@ -21,6 +21,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from rcstream.emulator import _wire as wire
+from rcstream.emulator._filters import PresenceEventPath
 from rcstream.emulator._state import (
     EmulatorStats,
     ExtensionRecord,
@@ -123,12 +124,15 @@ class EmulatorOptions:
     disabled_filters: Iterable[str] = ()
     event_rate: float = 0.0
     seed: int | None = None
+    presence_event_path: PresenceEventPath = "extension"
 
     def __post_init__(self) -> None:
         if self.extensions < 1:
             raise ValueError("extensions must be at least 1")
         if self.error_style not in ("ClientRequest", "Error"):
             raise ValueError("error_style must be 'ClientRequest' or 'Error'")
+        if self.presence_event_path not in ("extension", "filter"):
+            raise ValueError("presence_event_path must be 'extension' or 'filter'")
 
 
 class _EmulatorCore:

@@ -257,15 +257,27 @@ class _ControlLayer(_GatewayLayer):
         self, family: str | None = None, *, extension_id: str | None = None
     ) -> str:
         """Publish one synthetic event of ``family`` (random when ``None``) from the catalog,
-        for ``extension_id`` (default: the authorised user). Returns its ``uuid``."""
+        for ``extension_id`` (default: the authorised user; for the account-level families
+        ``account-presence`` and ``account-telephony-sessions``, a random extension of the
+        account, whose own path the event carries). ``line-presence`` and
+        ``favorite-presence`` report on another extension of the account, with the path
+        ``presence_event_path`` selects. Returns the notification ``uuid``."""
         from rcstream.emulator import catalog
 
-        fam = family if family is not None else self._rng.choice(catalog.FAMILIES)
+        rng = self._rng
+        fam = family if family is not None else rng.choice(catalog.FAMILIES)
+        ids = self.extension_ids
+        if extension_id is None:
+            account_level = fam in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
+            extension_id = rng.choice(ids) if account_level else self.extension_id
+        others = [e for e in ids if e != extension_id]
         event, body = catalog.generate(
             fam,
             account_id=self._account_id,
-            extension_id=extension_id or self.extension_id,
-            rng=self._rng,
+            extension_id=extension_id,
+            rng=rng,
+            watched_id=rng.choice(others) if others else None,
+            presence_event_path=self.options.presence_event_path,
         )
         return await self.publish(event, body)
 

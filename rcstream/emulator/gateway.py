@@ -23,7 +23,7 @@ from rcstream.emulator._base import (
     _json,
     _Reply,
 )
-from rcstream.emulator._filters import EventFilter, Params, split_event
+from rcstream.emulator._filters import EventFilter, Params, PresenceEventPath, split_event
 from rcstream.emulator._state import (
     _Connection,
     _GatewaySession,
@@ -56,15 +56,17 @@ class _GatewayLayer(_RestLayer):
         for sub in list(self._subs.values()):
             if sub.transport != "WebSocket" or sub.gateway_session_id is None:
                 continue
-            matched = _first_match(sub.filters, path, params)
-            if matched is None:
+            delivered_as = _first_match(
+                sub.filters, path, params, presence_event_path=self.options.presence_event_path
+            )
+            if delivered_as is None:
                 continue
             session = self._gw.get(sub.gateway_session_id)
             if session is None:
                 continue
             frame = wire.notification_frame(
                 uuid_=uid,
-                event=matched.event_field(path),
+                event=delivered_as,
                 timestamp=timestamp,
                 subscription_id=sub.id,
                 owner_id=sub.extension_id,
@@ -537,18 +539,26 @@ class _GatewayLayer(_RestLayer):
     # ------------------------------------------------------------------ sending and closing
 
 
-def _first_match(filters: list[EventFilter], path: str, params: Params) -> EventFilter | None:
-    """The subscription filter an event is delivered through: the most specific match.
+def _first_match(
+    filters: list[EventFilter],
+    path: str,
+    params: Params,
+    *,
+    presence_event_path: PresenceEventPath,
+) -> str | None:
+    """The ``event`` field of an event delivered through the most specific covering filter
+    of a subscription, or ``None`` when no filter covers it.
 
     When a subscription holds both a plain and a narrowed filter for one resource (presence
     and ``?detailedTelephonyState=true``), the platform delivers the detailed form ("detailed
     wins"), so the filter naming the most query parameters is preferred; ties keep order.
     """
-    best: EventFilter | None = None
+    best: tuple[EventFilter, str] | None = None
     for f in filters:
-        if f.matches(path, params) and (best is None or len(f.params) > len(best.params)):
-            best = f
-    return best
+        event = f.delivery(path, params, presence_event_path=presence_event_path)
+        if event is not None and (best is None or len(f.params) > len(best[0].params)):
+            best = (f, event)
+    return None if best is None else best[1]
 
 
 def _query_dict(qs: str, query: Any) -> dict[str, list[str]]:
