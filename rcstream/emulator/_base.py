@@ -13,8 +13,9 @@ import logging
 import random
 import secrets
 import string
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ _LAST = ("Nguyen", "Smith", "Garcia", "Okafor", "Kowalski", "Tanaka", "Rossi", "
 
 RateLimitEndpoint = Literal["token", "wstoken", "request"]
 ErrorStyle = Literal["ClientRequest", "Error"]
+TokenExpiry = Literal["close", "silent"]
 
 
 class _Unset(enum.Enum):
@@ -125,12 +127,15 @@ class EmulatorOptions:
     event_rate: float = 0.0
     seed: int | None = None
     presence_event_path: PresenceEventPath = "extension"
+    on_token_expiry: TokenExpiry = "close"
 
     def __post_init__(self) -> None:
         if self.extensions < 1:
             raise ValueError("extensions must be at least 1")
         if self.error_style not in ("ClientRequest", "Error"):
             raise ValueError("error_style must be 'ClientRequest' or 'Error'")
+        if self.on_token_expiry not in ("close", "silent"):
+            raise ValueError("on_token_expiry must be 'close' or 'silent'")
         if self.presence_event_path not in ("extension", "filter"):
             raise ValueError("presence_event_path must be 'extension' or 'filter'")
 
@@ -230,6 +235,7 @@ class _EmulatorCore:
         self._tasks: set[asyncio.Task[None]] = set()
         self._janitor_wake = asyncio.Event()
         self._closing = False
+        self._timers: set[asyncio.TimerHandle] = set()
 
     def _make_jwt(self, extension_id: str, *, jti: str) -> str:
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
@@ -400,6 +406,70 @@ class _EmulatorCore:
     def _inc_map(self, counter: dict[str, int], key: str) -> None:
         counter[key] = counter.get(key, 0) + 1
         self._bump()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ access-token expiry
+
+    def _oauth_live(self, oauth: _OAuthSession) -> bool:
+        """Whether the OAuth session still has an unexpired access token (its latest one)."""
+        if oauth.revoked:
+            return False
+        rec = self._access.get(oauth.access_token or "")
+        return rec is not None and (rec.quiet or rec.expires_at > time.monotonic())
+
+    def _watch_token_expiry(self, oauth_id: str, at: float) -> None:
+        """Check the OAuth session's sockets at the monotonic instant ``at`` (a token's expiry)."""
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def due() -> None:
+            if handle is not None:
+                self._timers.discard(handle)
+            if not self._closing:
+                self._spawn(self._enforce_token_expiry(oauth_id), "rcstream-emulator-expiry")
+
+        handle = loop.call_later(max(0.0, at - time.monotonic()), due)
+        self._timers.add(handle)
+
+    async def _enforce_token_expiry(self, oauth_id: str) -> None:
+        """The socket is bound to its OAuth session, not to one access token: once the session
+        has no unexpired access token (none refreshed), ``on_token_expiry="close"`` ends its
+        sockets (``Error`` ``OAU-128`` then close 1008: the code is a guess; JAVA README
+        "the underlying WebSocket connection will be closed"), and ``"silent"`` keeps them
+        open but withholds notifications (NETDEMO ``Program.cs`` "will stop working")."""
+        oauth = self._oauth.get(oauth_id)
+        if oauth is None:
+            return
+        self._inc("token_expiry_checks")
+        if self._oauth_live(oauth):
+            rec = self._access.get(oauth.access_token or "")
+            if rec is not None and not rec.quiet and rec.expires_at - time.monotonic() < 0.05:
+                self._watch_token_expiry(oauth_id, rec.expires_at)  # the timer fired early
+            return
+        self._bump()
+        if self.options.on_token_expiry != "close":
+            return
+        conns = [
+            c
+            for c in self._conns.values()
+            if c.session is not None and c.session.oauth_session_id == oauth_id and not c.closing
+        ]
+        await asyncio.gather(
+            *(
+                self._terminate(
+                    c,
+                    ("OAU-128", "Access token expired"),
+                    close_code=1008,
+                    reason_text="Access token expired",
+                    reason="expired_token",
+                )
+                for c in conns
+            )
+        )
 
     # ------------------------------------------------------------------ sending and closing
 

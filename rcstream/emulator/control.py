@@ -168,18 +168,28 @@ class _ControlLayer(_GatewayLayer):
             raise ValueError(f"unknown endpoint {endpoint!r}; use 'token', 'wstoken' or 'request'")
         self._forced_429[endpoint].extend([retry_after] * count)
 
-    async def expire_access_tokens(self, *, close_sockets: bool = False) -> int:
+    async def expire_access_tokens(self, *, close_sockets: bool | None = None) -> int:
         """Expire every access token now (the next REST/wstoken call gets 401 ``OAU-128``);
-        refresh tokens keep working. With ``close_sockets`` every socket also gets an
-        ``Error`` ``OAU-128`` frame and close 1008. Returns how many tokens expired."""
+        refresh tokens keep working. Returns how many tokens expired.
+
+        ``close_sockets``: ``None`` (default) does what natural expiry does, per
+        ``on_token_expiry`` (close each affected socket with ``Error`` ``OAU-128`` + 1008,
+        or keep it open and withhold notifications); ``True`` closes every socket that way
+        at once; ``False`` leaves sockets alone (only REST and ``wstoken`` see the expiry).
+        """
         now = time.monotonic()
         n = 0
+        sessions: set[str] = set()
         for tok in self._access.values():
             if tok.expires_at > now:
                 tok.expires_at = now
+                tok.quiet = close_sockets is False
+                sessions.add(tok.oauth_session_id)
                 n += 1
         self._bump()
-        if close_sockets:
+        if close_sockets is None:
+            await asyncio.gather(*(self._enforce_token_expiry(sid) for sid in sessions))
+        elif close_sockets:
             conns = [c for c in self._conns.values() if not c.closing]
             await asyncio.gather(
                 *(

@@ -73,7 +73,11 @@ class _GatewayLayer(_RestLayer):
                 body=body,
             )
             conn = session.connection
-            if conn is not None and not conn.silent and not conn.closing:
+            if self.options.on_token_expiry == "silent" and not self._oauth_live(
+                self._oauth[session.oauth_session_id]
+            ):
+                self._stats.notifications_withheld += 1  # "stops working" until a refresh
+            elif conn is not None and not conn.silent and not conn.closing:
                 sends.append(self._deliver(session, conn, frame))
             else:
                 self._buffer(session, frame)
@@ -275,6 +279,8 @@ class _GatewayLayer(_RestLayer):
                 self._stats.notifications_replayed += 1
         self._janitor_wake.set()
         self._bump()
+        if not self._oauth_live(oauth):
+            self._spawn(self._enforce_token_expiry(oauth.id), "rcstream-emulator-expiry")
         logger.debug("Emulator: connection %d attached to session %s", conn.id, session.id)
         return True
 
@@ -453,6 +459,9 @@ class _GatewayLayer(_RestLayer):
             oauth = self._oauth[session.oauth_session_id]
             if oauth.revoked:
                 reply = _Reply(401, wire.rc_error("OAU-129", "Access token corrupted."))
+            elif not self._oauth_live(oauth):
+                # the session's access token expired and was not refreshed (DOCS errors.md)
+                reply = _Reply(401, wire.rc_error("OAU-128", "Access token expired."))
             else:
                 path_only, _, qs = path.partition("?")
                 query = _query_dict(qs, header.get("query"))

@@ -91,9 +91,7 @@ class _OAuthLayer(_EmulatorCore):
         logger.debug("Emulator: forced 429 on %s", endpoint)
         return _Reply(429, wire.rc_error("CMN-301", "Request rate exceeded"), headers)
 
-    def _auth_rate(
-        self, endpoint: str, client_id: str
-    ) -> tuple[web.Response | None, dict[str, str]]:
+    def _auth_rate(self, endpoint: str, key: str) -> tuple[web.Response | None, dict[str, str]]:
         """Apply the Auth rate-limit group; return (429 response or None, headers to add)."""
         forced = self._forced_rate_limit(endpoint)
         if forced is not None:
@@ -105,18 +103,18 @@ class _OAuthLayer(_EmulatorCore):
         if limit is None:
             return None, {}
         now = time.monotonic()
-        hits = self._auth_hits.setdefault(client_id, deque())
+        hits = self._auth_hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.auth_rate_window:
             hits.popleft()
-        penalty = self._auth_penalty.get(client_id)
+        penalty = self._auth_penalty.get(key)
         if penalty is not None and now >= penalty:
-            del self._auth_penalty[client_id]
+            del self._auth_penalty[key]
             hits.clear()
             penalty = None
         if penalty is not None or len(hits) >= limit:
             # over the limit: a penalty of one window, restarted by every request made
             # during it (the platform's documented rule), so Retry-After must be honoured
-            self._auth_penalty[client_id] = now + self.auth_rate_window
+            self._auth_penalty[key] = now + self.auth_rate_window
             wait = self.auth_rate_window
             if float(self.auth_rate_window).is_integer():
                 retry = str(max(1, math.ceil(wait)))
@@ -128,6 +126,24 @@ class _OAuthLayer(_EmulatorCore):
         hits.append(now)
         return None, self._rate_headers(limit - len(hits))
 
+    def _auth_key(self, client_id: str, form: Mapping[str, str]) -> str:
+        """The Auth rate-limit bucket: per user and app, as on the platform (DOCS
+        ``rate-limits.md``: limits apply per user per app); the app alone when the request
+        names no known user."""
+        grant = form.get("grant_type", "")
+        ext: str | None = None
+        if grant == JWT_GRANT:
+            ext = self._jwts.get(form.get("assertion", ""))
+        elif grant == "password":
+            number = form.get("extension", "")
+            found = [e.id for e in self._extensions if not number or e.extension_number == number]
+            ext = found[0] if found else None
+        elif grant == "refresh_token":
+            sid = self._refresh.get(form.get("refresh_token", ""))
+            oauth = self._oauth.get(sid) if sid else None
+            ext = oauth.extension_id if oauth else None
+        return f"{client_id}/{ext}" if ext else client_id
+
     async def _oauth_token(self, request: web.Request) -> web.Response:
         client = self._basic_client(request)
         if client is None:
@@ -136,7 +152,8 @@ class _OAuthLayer(_EmulatorCore):
                 401,
                 wire.oauth_error("invalid_client", "OAU-123", "Invalid Authorization header value"),
             )
-        limited, headers = self._auth_rate("token", client[0])
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        limited, headers = self._auth_rate("token", self._auth_key(client[0], form))
         if limited is not None:
             return limited
         if client != (self._client_id, self._client_secret):
@@ -157,7 +174,6 @@ class _OAuthLayer(_EmulatorCore):
                 ),
                 headers,
             )
-        form = {k: str(v) for k, v in (await request.post()).items()}
         grant = form.get("grant_type", "")
 
         def invalid_grant(code: str, message: str) -> web.Response:
@@ -247,6 +263,7 @@ class _OAuthLayer(_EmulatorCore):
         oauth.refresh_token = refresh
         oauth.refresh_expires_at = now + refresh_ttl
         self._access[access] = _AccessToken(oauth_session_id=oauth.id, expires_at=now + access_ttl)
+        self._watch_token_expiry(oauth.id, now + access_ttl)
         self._refresh[refresh] = oauth.id
         scope = list(_SCOPES)
         if not self.deny_websocket_permission:
@@ -322,7 +339,9 @@ class _OAuthLayer(_EmulatorCore):
         ctx = self._bearer(request)
         if isinstance(ctx, web.Response):
             return ctx
-        limited, headers = self._auth_rate("wstoken", ctx.oauth.client_id)
+        limited, headers = self._auth_rate(
+            "wstoken", f"{ctx.oauth.client_id}/{ctx.oauth.extension_id}"
+        )
         if limited is not None:
             return limited
         token = secrets.token_urlsafe(40)

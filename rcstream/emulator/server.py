@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
 from typing import Any, Self
 
 from aiohttp import web
@@ -74,7 +73,8 @@ class Emulator(_ControlLayer):
     OAuth (seconds): ``access_token_ttl`` 3600, ``refresh_token_ttl`` 604800,
     ``ws_token_ttl`` 600, ``ws_token_single_use`` True (False: reusable within its TTL),
     ``auth_rate_limit`` 5 requests to ``/token`` + ``/wstoken`` per ``auth_rate_window`` 60 s
-    per client id (``None``: unlimited, no ``X-Rate-Limit-*`` headers).
+    per user and app (client id + extension, as on the platform; ``None``: unlimited, no
+    ``X-Rate-Limit-*`` headers).
 
     Readings where sources disagree (defaults are the strictest):
 
@@ -154,6 +154,9 @@ class Emulator(_ControlLayer):
         if self._runner is None or self._closing:
             return
         self._closing = True
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -172,8 +175,3 @@ class Emulator(_ControlLayer):
         await self._runner.cleanup()
         self._runner = None
         logger.info("Emulator stopped")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
