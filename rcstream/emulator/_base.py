@@ -42,7 +42,6 @@ __all__ = ["EmulatorOptions"]
 logger = logging.getLogger(__name__)
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_WS_EXPIRES_IN = 86400  # WebSocket subscriptions: expirationTime = creation + 24 h
 _WEBHOOK_EXPIRES_IN = 604800
 _SCOPES = ("ReadAccounts", "ReadMessages", "ReadPresence", "CallControl", "TeamMessaging")
 _FIRST = ("Alice", "Bob", "Carmen", "Deepak", "Erin", "Farid", "Grace", "Hiro", "Ines", "Jamal")
@@ -128,6 +127,7 @@ class EmulatorOptions:
     seed: int | None = None
     presence_event_path: PresenceEventPath = "extension"
     on_token_expiry: TokenExpiry = "close"
+    subscription_ttl: float = 86400.0
 
     def __post_init__(self) -> None:
         if self.extensions < 1:

@@ -48,6 +48,7 @@ class EmulatorStats:
     subscriptions_updated: int = 0
     subscriptions_deleted: int = 0
     subscriptions_replaced: int = 0
+    subscriptions_expired: int = 0
     grants: dict[str, int] = field(default_factory=dict)
     grant_failures: int = 0
     token_refreshes: int = 0
@@ -116,7 +117,9 @@ class SubscriptionRecord:
     event_filters: tuple[str, ...]
     extension_id: str
     gateway_session_id: str | None
+    """``None`` for a WebHook subscription and for a WebSocket one whose session is gone."""
     address: str | None
+    status: str = "Active"
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,12 @@ class _Subscription:
     filters: list[EventFilter]
     transport: str
     created: datetime
-    expires_in: int
+    expires_in: float
     address: str | None = None
     gateway_session_id: str | None = None
     expires_at_wall: datetime | None = None
     disabled: list[str] = field(default_factory=list)
+    status: str = "Active"
 
     def record(self) -> SubscriptionRecord:
         return SubscriptionRecord(
@@ -183,6 +187,7 @@ class _Subscription:
             extension_id=self.extension_id,
             gateway_session_id=self.gateway_session_id,
             address=self.address,
+            status=self.status,
         )
 
 

@@ -225,6 +225,39 @@ class _ControlLayer(_GatewayLayer):
             await self._revoke(o, error_code=error_code, message=message, close_sockets=True)
         return len(targets)
 
+    async def delete_subscription(self, sub_id: str) -> bool:
+        """Delete a subscription as another tool or an admin would, under a live listener:
+        nothing more is delivered, and ``GET``/``PUT`` of its id (REST or over the socket)
+        answer 404 ``SUB-507``. The session stays; recovery of it fails (``WSG-1005``) until
+        it subscribes again. Returns whether the subscription existed."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            return False
+        self._drop_subscription(sub)
+        self._inc("subscriptions_deleted")
+        return True
+
+    def set_subscription_status(self, sub_id: str, status: str) -> None:
+        """Set a subscription's ``status`` (``"Suspended"``, ``"Blacklisted"``, back to
+        ``"Active"`` …). Only ``Active`` subscriptions get notifications; the others stay
+        listed with that status (REST and ``ClientRequest`` ``GET`` show it) until deleted.
+        Raises :class:`KeyError` for an unknown id."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            raise KeyError(f"no subscription {sub_id!r} in the emulator")
+        sub.status = status
+        self._bump()
+
+    async def expire_subscription(self, sub_id: str) -> bool:
+        """Make a subscription expire now, as at the end of its ``subscription_ttl``: it is
+        gone (404 ``SUB-507`` "not found or has expired"). Returns whether it existed."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            return False
+        self._drop_subscription(sub)
+        self._inc("subscriptions_expired")
+        return True
+
     def set_timeouts(
         self,
         *,

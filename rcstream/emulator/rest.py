@@ -15,7 +15,6 @@ from aiohttp import web
 from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
     _WEBHOOK_EXPIRES_IN,
-    _WS_EXPIRES_IN,
     _AuthContext,
     _json,
     _not_found,
@@ -313,7 +312,7 @@ class _RestLayer(_OAuthLayer):
             "uri": f"{self.server_url}/restapi/v1.0/subscription/{sub.id}",
             "id": sub.id,
             "creationTime": wire.iso_z(sub.created),
-            "status": "Active",
+            "status": sub.status,
             "eventFilters": [f.text for f in sub.filters],
             **(
                 {
@@ -326,7 +325,7 @@ class _RestLayer(_OAuthLayer):
                 else {}
             ),
             "expirationTime": wire.iso_z(expires),
-            "expiresIn": max(0, min(sub.expires_in - 1, remaining)),
+            "expiresIn": max(0, int(min(sub.expires_in - 1, remaining))),
             "deliveryMode": delivery,
         }
 
@@ -456,7 +455,7 @@ class _RestLayer(_OAuthLayer):
             del self._subs[replaced]
             self._inc("subscriptions_replaced")
         created = wire.utcnow()
-        expires_in = _WS_EXPIRES_IN
+        expires_in: float = self.options.subscription_ttl
         if transport == "WebHook":
             try:
                 expires_in = int(body.get("expiresIn", _WEBHOOK_EXPIRES_IN))
@@ -484,6 +483,7 @@ class _RestLayer(_OAuthLayer):
             expires_at_wall=created + timedelta(seconds=expires_in),
         )
         self._subs[sub.id] = sub
+        self._janitor_wake.set()  # it may expire before the janitor's next sweep
         if gateway is not None:
             gateway.subscription_id = sub.id
         self._inc("subscriptions_created")
