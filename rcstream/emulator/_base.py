@@ -128,6 +128,7 @@ class EmulatorOptions:
     presence_event_path: PresenceEventPath = "extension"
     on_token_expiry: TokenExpiry = "close"
     subscription_ttl: float = 86400.0
+    oauth_session_limit: int = 5
 
     def __post_init__(self) -> None:
         if self.extensions < 1:

@@ -53,6 +53,8 @@ class EmulatorStats:
     grant_failures: int = 0
     token_refreshes: int = 0
     revocations: int = 0
+    oauth_sessions_evicted: int = 0
+    """OAuth sessions revoked because a newer login passed ``oauth_session_limit``."""
     wstokens: int = 0
     heartbeats: int = 0
     client_requests: int = 0

@@ -231,6 +231,8 @@ class _OAuthLayer(_EmulatorCore):
                 ),
                 headers,
             )
+        if key != "refresh_token":
+            await self._enforce_session_limit(oauth)
         body = self._issue_tokens(oauth, form)
         self._inc_map(self._stats.grants, key)
         logger.debug("Emulator: %s grant for extension %s", key, oauth.extension_id)
@@ -245,6 +247,28 @@ class _OAuthLayer(_EmulatorCore):
         )
         self._oauth[oauth.id] = oauth
         return oauth
+
+    async def _enforce_session_limit(self, newest: _OAuthSession) -> None:
+        """A login beyond ``oauth_session_limit`` parallel sessions of one user and app revokes
+        the oldest: DOCS ``docs/authentication/tokens.md:24`` (tokens are invalidated when
+        "the application reached the limit (usually five) of parallel active sessions for
+        the same user"); NET ``README.md:34-36`` (then "your WebSocket connection will not
+        function"). Its sockets follow ``revoke_closes_sockets``."""
+        active = [
+            o
+            for o in self._oauth.values()
+            if not o.revoked
+            and o.client_id == newest.client_id
+            and o.extension_id == newest.extension_id
+        ]
+        for oldest in active[: max(0, len(active) - self.options.oauth_session_limit)]:
+            self._inc("oauth_sessions_evicted")
+            await self._revoke(
+                oldest,
+                error_code="OAU-129",
+                message="OAuth session was revoked",
+                close_sockets=self.revoke_closes_sockets,
+            )
 
     def _issue_tokens(self, oauth: _OAuthSession, form: Mapping[str, str]) -> dict[str, Any]:
         def ttl(name: str, configured: float) -> float:
