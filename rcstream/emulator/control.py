@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
     _UNSET,
     RateLimitEndpoint,
@@ -108,6 +109,46 @@ class _ControlLayer(_GatewayLayer):
             )
         )
         return len(conns)
+
+    async def send_error(
+        self,
+        code: str,
+        message: str = "Unexpected error",
+        *,
+        close: bool = False,
+        close_code: int | None = None,
+    ) -> int:
+        """Send an unsolicited ``Error`` frame (``errorCode`` ``code``; status 401 for
+        ``OAU-*``, else 400) to every live socket; return how many got it.
+
+        ``close=False``: the socket stays open and keeps delivering (whether the gateway
+        ever sends a non-terminal ``Error`` is unknown; real SDKs keep reading). With
+        ``close=True`` a close handshake follows, as ``WSG-400`` + close in RECOV exp. 6;
+        ``close_code`` defaults to 1000 for ``WSG-902``/``WSG-903`` and 1008 otherwise (the
+        emulator's convention; the real codes are unknown).
+        """
+        conns = [c for c in self._conns.values() if not c.closing and not c.silent and c.session]
+        if close:
+            if close_code is None:
+                close_code = 1000 if code in ("WSG-902", "WSG-903") else 1008
+            await asyncio.gather(
+                *(
+                    self._terminate(
+                        c,
+                        (code, message),
+                        close_code=close_code,
+                        reason_text=message,
+                        reason="fault_error",
+                    )
+                    for c in conns
+                )
+            )
+            return len(conns)
+        status = 401 if code.startswith("OAU-") else 400
+        sent = await asyncio.gather(
+            *(self._send(c, wire.error_frame(code, message, status=status)) for c in conns)
+        )
+        return sum(1 for ok in sent if ok)
 
     def fail_next_recovery(self, code: str = "WSG-1005", *, count: int = 1) -> None:
         """Make the next ``count`` recovery attempts (connects with ``wsc``) fail with
