@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 __all__ = [
+    "AccountRecord",
     "EmulatorStats",
     "ExtensionRecord",
     "GatewaySessionInfo",
@@ -125,6 +126,22 @@ class SubscriptionRecord:
 
 
 @dataclass(frozen=True)
+class AccountRecord:
+    """One emulated account and the credentials that reach it (``Emulator.accounts``).
+
+    Every account shares the emulator's one app (``client_id``/``client_secret``); ``jwt``
+    logs in as the account's first extension (``extension_ids[0]``)."""
+
+    account_id: str
+    client_id: str
+    client_secret: str
+    jwt: str
+    extension_ids: tuple[str, ...]
+    username: str
+    """The account's main number (password-grant user name)."""
+
+
+@dataclass(frozen=True)
 class OAuthSessionInfo:
     """A snapshot of one OAuth session (a login and its refreshes)."""
 
@@ -136,6 +153,13 @@ class OAuthSessionInfo:
 
 
 # ----------------------------------------------------------------------------- internal
+
+
+@dataclass(eq=False)
+class _Account:
+    id: str
+    username: str
+    extensions: list[ExtensionRecord]
 
 
 @dataclass(eq=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -338,26 +339,38 @@ class _ControlLayer(_GatewayLayer):
     # ------------------------------------------------------------------ publishing
 
     async def publish_generated(
-        self, family: str | None = None, *, extension_id: str | None = None
+        self,
+        family: str | None = None,
+        *,
+        extension_id: str | None = None,
+        account_id: str | None = None,
     ) -> str:
         """Publish one synthetic event of ``family`` (random when ``None``) from the catalog,
-        for ``extension_id`` (default: the authorised user; for the account-level families
-        ``account-presence`` and ``account-telephony-sessions``, a random extension of the
-        account, whose own path the event carries). ``line-presence`` and
-        ``favorite-presence`` report on another extension of the account, with the path
-        ``presence_event_path`` selects. Returns the notification ``uuid``."""
+        for ``extension_id`` (default: the first extension of ``account_id``, itself the
+        primary account by default; for the account-level families ``account-presence``
+        and ``account-telephony-sessions``, a random extension of the account, whose own
+        path the event carries). ``line-presence`` and ``favorite-presence`` report on
+        another extension of the account, with the path ``presence_event_path`` selects.
+        Returns the notification ``uuid``."""
         from rcstream.emulator import catalog
 
         rng = self._rng
         fam = family if family is not None else rng.choice(catalog.FAMILIES)
-        ids = self.extension_ids
-        if extension_id is None:
+        wanted = account_id or self._account_id
+        found = next((a for a in self._accounts if a.id == wanted), None)
+        if extension_id is not None:
+            account = self._account_of(extension_id)
+        elif found is None:
+            raise KeyError(f"no account {account_id!r} in the emulator")
+        else:
+            account = found
             account_level = fam in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
-            extension_id = rng.choice(ids) if account_level else self.extension_id
-        others = [e for e in ids if e != extension_id]
+            ids = [e.id for e in account.extensions]
+            extension_id = rng.choice(ids) if account_level else ids[0]
+        others = [e.id for e in account.extensions if e.id != extension_id]
         event, body = catalog.generate(
             fam,
-            account_id=self._account_id,
+            account_id=account.id,
             extension_id=extension_id,
             rng=rng,
             watched_id=rng.choice(others) if others else None,
@@ -366,10 +379,12 @@ class _ControlLayer(_GatewayLayer):
         return await self.publish(event, body)
 
     async def _generator(self) -> None:
+        """``event_rate`` synthetic events per second, taking the accounts in turn."""
+        accounts = itertools.cycle([a.id for a in self._accounts])
         while True:
             await asyncio.sleep(1.0 / self.event_rate)
             try:
-                await self.publish_generated()
+                await self.publish_generated(account_id=next(accounts))
             except Exception:  # pragma: no cover - a catalog bug must not stop the server
                 logger.exception("Emulator could not publish a synthetic event")
 

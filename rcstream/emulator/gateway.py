@@ -254,7 +254,7 @@ class _GatewayLayer(_RestLayer):
                 id=sid,
                 oauth_session_id=oauth.id,
                 client_id=oauth.client_id,
-                account_id=self._account_id,
+                account_id=self._account_of(oauth.extension_id).id,
                 extension_id=oauth.extension_id,
                 created=wire.utcnow(),
                 wsc_token=self._make_wsc(sid),
@@ -494,7 +494,9 @@ class _GatewayLayer(_RestLayer):
                 path_only, _, qs = path.partition("?")
                 query = _query_dict(qs, header.get("query"))
                 ctx = _AuthContext(
-                    oauth=oauth, account_id=self._account_id, extension_id=oauth.extension_id
+                    oauth=oauth,
+                    account_id=self._account_of(oauth.extension_id).id,
+                    extension_id=oauth.extension_id,
                 )
                 if body == "":
                     body = None

@@ -53,7 +53,9 @@ class _OAuthLayer(_EmulatorCore):
             return _json(401, wire.rc_error("OAU-128", "Access token expired."))
         oauth = self._oauth[rec.oauth_session_id]
         return _AuthContext(
-            oauth=oauth, account_id=self._account_id, extension_id=oauth.extension_id
+            oauth=oauth,
+            account_id=self._account_of(oauth.extension_id).id,
+            extension_id=oauth.extension_id,
         )
 
     # --- OAuth
@@ -136,7 +138,13 @@ class _OAuthLayer(_EmulatorCore):
             ext = self._jwts.get(form.get("assertion", ""))
         elif grant == "password":
             number = form.get("extension", "")
-            found = [e.id for e in self._extensions if not number or e.extension_number == number]
+            accounts = [a for a in self._accounts if a.username == form.get("username")]
+            found = [
+                e.id
+                for a in accounts[:1]
+                for e in a.extensions
+                if not number or e.extension_number == number
+            ]
             ext = found[0] if found else None
         elif grant == "refresh_token":
             sid = self._refresh.get(form.get("refresh_token", ""))
@@ -190,16 +198,12 @@ class _OAuthLayer(_EmulatorCore):
             key = "jwt"
         elif grant == "password":
             ext_number = form.get("extension", "")
+            account = next((a for a in self._accounts if a.username == form.get("username")), None)
+            exts = account.extensions if account is not None else []
             match = (
-                [e for e in self._extensions if e.extension_number == ext_number]
-                if ext_number
-                else [self._extensions[0]]
+                [e for e in exts if e.extension_number == ext_number] if ext_number else exts[:1]
             )
-            if (
-                form.get("username") != self._username
-                or form.get("password") != self._password
-                or not match
-            ):
+            if account is None or form.get("password") != self._password or not match:
                 return invalid_grant("OAU-140", "Invalid resource owner credentials")
             oauth = self._new_oauth_session(match[0].id)
             key = "password"
