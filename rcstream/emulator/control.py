@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
@@ -15,6 +16,7 @@ from rcstream.emulator._base import (
     RateLimitEndpoint,
     _Unset,
 )
+from rcstream.emulator._filters import parse_filter
 from rcstream.emulator._state import (
     SubscriptionRecord,
 )
@@ -379,13 +381,95 @@ class _ControlLayer(_GatewayLayer):
         return await self.publish(event, body)
 
     async def _generator(self) -> None:
-        """``event_rate`` synthetic events per second, taking the accounts in turn."""
-        accounts = itertools.cycle([a.id for a in self._accounts])
+        """``event_rate`` synthetic events per second for what is subscribed (see
+        :meth:`_traffic_once`); nothing while no live subscription names a catalog family."""
+        calls: dict[tuple[str, str], deque[tuple[str, dict[str, Any]]]] = {}
         while True:
             await asyncio.sleep(1.0 / self.event_rate)
             try:
-                await self.publish_generated(account_id=next(accounts))
+                await self._traffic_once(calls)
             except Exception:  # pragma: no cover - a catalog bug must not stop the server
                 logger.exception("Emulator could not publish a synthetic event")
 
+    def _subscribed_families(self) -> list[tuple[str, str]]:
+        """``(family, subscriber extension id)`` for every catalog family that a live,
+        active WebSocket subscription names (any account)."""
+        out: list[tuple[str, str]] = []
+        for sub in self._subs.values():
+            if (
+                sub.transport != "WebSocket"
+                or sub.status != "Active"
+                or sub.gateway_session_id not in self._gw
+            ):
+                continue
+            have = {(f.path, f.params) for f in sub.filters}
+            shapes = _family_shapes(self._account_of(sub.extension_id).id, sub.extension_id)
+            out.extend((family, sub.extension_id) for family, shape in shapes if shape in have)
+        return out
+
+    async def _traffic_once(
+        self, calls: dict[tuple[str, str], deque[tuple[str, dict[str, Any]]]]
+    ) -> None:
+        """Publish one coherent synthetic event for a random subscribed family.
+
+        Telephony follows whole call lifecycles (``Setup`` → ``Proceeding`` → ``Answered``
+        → ``Disconnected`` for one ``telephonySessionId``, the parties changing status, one
+        stage per event), and every body's times are now.
+        """
+        from rcstream.emulator import catalog
+
+        subscribed = self._subscribed_families()
+        if not subscribed:
+            return
+        rng = self._rng
+        family, subscriber = rng.choice(subscribed)
+        account = self._account_of(subscriber)
+        ids = [e.id for e in account.extensions]
+        now = wire.utcnow()
+        account_level = family in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
+        if family in ("telephony-sessions", "account-telephony-sessions"):
+            key = (family, account.id if account_level else subscriber)
+            pending = calls.get(key)
+            if not pending:
+                callee = rng.choice(ids) if account_level else subscriber
+                pending = calls[key] = deque(
+                    catalog.telephony_call(
+                        account_id=account.id,
+                        extension_id=callee,
+                        rng=rng,
+                        account_level=account_level,
+                        now=now,
+                    )
+                )
+            event, body = pending.popleft()
+            body["eventTime"] = wire.iso_z(now)
+        else:
+            others = [e for e in ids if e != subscriber]
+            event, body = catalog.generate(
+                family,
+                account_id=account.id,
+                extension_id=rng.choice(ids) if account_level else subscriber,
+                rng=rng,
+                watched_id=rng.choice(others) if others else None,
+                presence_event_path=self.options.presence_event_path,
+                now=now,
+            )
+        await self.publish(event, body)
+
     # ------------------------------------------------------------------ HTTP
+
+
+@functools.lru_cache(maxsize=256)
+def _family_shapes(
+    account_id: str, extension_id: str
+) -> tuple[tuple[str, tuple[str, tuple[tuple[str, frozenset[str]], ...]]], ...]:
+    """``(family, (path, params))`` of every catalog filter expanded for one subscriber."""
+    from rcstream.emulator import catalog
+
+    out = []
+    for family in catalog.FAMILIES:
+        f = parse_filter(
+            catalog.filter_for(family), account_id=account_id, extension_id=extension_id
+        )
+        out.append((family, (f.path, f.params)))
+    return tuple(out)
