@@ -15,7 +15,7 @@ import secrets
 import string
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -132,6 +132,10 @@ class EmulatorOptions:
     on_token_expiry: TokenExpiry = "close"
     subscription_ttl: float = 86400.0
     oauth_session_limit: int = 5
+    rate_clock: Callable[[], float] | None = None
+    """Monotonic seconds for the Auth rate-limit group's windows and penalties (default
+    :func:`time.monotonic`); a test can pass a fake clock to cross a window without
+    sleeping. Other timers (gateway timeouts, token expiry) use the event loop's clock."""
 
     def __post_init__(self) -> None:
         if self.extensions < 1:
@@ -263,6 +267,7 @@ class _EmulatorCore:
         self._janitor_wake = asyncio.Event()
         self._closing = False
         self._timers: set[asyncio.TimerHandle] = set()
+        self._rate_clock: Callable[[], float] = o.rate_clock or time.monotonic
 
     def _make_jwt(self, extension_id: str, *, jti: str) -> str:
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())

@@ -104,7 +104,7 @@ class _OAuthLayer(_EmulatorCore):
         limit = self.auth_rate_limit
         if limit is None:
             return None, {}
-        now = time.monotonic()
+        now = self._rate_clock()
         hits = self._auth_hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.auth_rate_window:
             hits.popleft()
