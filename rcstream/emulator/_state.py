@@ -36,7 +36,9 @@ class EmulatorStats:
     ``grants`` counts successful token grants by ``grant_type`` (``"jwt"`` is short for the
     JWT-bearer URN). ``closes_by_reason`` counts server-side connection ends by reason:
     ``missing_token``, ``bad_token``, ``malformed_wsc``, ``idle``, ``absolute``,
-    ``pong_timeout``, ``fault_close``, ``fault_abort``, ``expired_token``, ``revoked``,
+    ``pong_timeout``, ``fault_close``, ``fault_abort``, ``fault_error`` (:meth:`send_error`
+    with ``close=True``), ``expired_token`` (forced, or the OAuth session's access token
+    expired with ``on_token_expiry="close"``), ``revoked``,
     ``takeover`` (a recovery moved the session to a new socket), ``shutdown``; and
     ``client`` when the peer closed or vanished.
     """
