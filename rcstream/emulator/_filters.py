@@ -17,12 +17,74 @@ Rules:
   gets ``…/message-store?type=SMS`` events). Parameter order never matters.
 * The notification's ``event`` field is the event's concrete path plus the *filter's* query
   string, as the platform writes it.
+* Account-level filters cover extension-scoped events (:meth:`EventFilter.delivery`):
+  ``/account/{acc}/presence`` gets ``/account/{acc}/extension/{ext}/presence`` events and
+  ``/account/{acc}/telephony/sessions`` gets ``.../extension/{ext}/telephony/sessions``
+  events, with those paths in ``event`` (DOCS ``code-samples/events/account-presence.json:3``,
+  ``account-telephony-sessions.json:10``; ``docs/voice/call-control-sessions.md:88,103``).
+* ``.../extension/{S}/presence/line/presence`` and ``.../extension/{S}/favorite/presence``
+  get the presence events of the *other* extensions of the account (the emulator treats
+  every other extension as monitored and a favourite). No public source shows their
+  ``event`` path: ``presence_event_path="extension"`` (the default, an assumption) writes
+  the watched extension's own ``.../extension/{W}/presence``; ``"filter"`` writes the
+  filter's own path.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qsl
+
+PresenceEventPath = Literal["extension", "filter"]
+
+# An extension-scoped event an account-level or watching filter may cover.
+_EXTENSION_EVENT = re.compile(
+    r"(?P<account>/restapi/v1\.0/account/\d+)/extension/(?P<ext>\d+)"
+    r"(?P<suffix>/presence|/telephony/sessions)"
+)
+_WATCHING = ("/presence/line/presence", "/favorite/presence")
+
+# The event filter shapes the emulator knows under /restapi/v1.0/ and /team-messaging/v1/
+# (after ``~`` expansion: numeric ids). Source: the developer guide's event-filter list
+# (shared/event-filters.md) plus the older Glip aliases. Anything else under these two
+# prefixes (``.../presense``) is refused with 400 SUB-508 "Invalid event filters"
+# (protocol.md §6.5). Other API prefixes (webinar, video, AI …) are not catalogued here and
+# are accepted when well-formed.
+_ACC = r"/restapi/v1\.0/account/\d+"
+_EXT = _ACC + r"/extension/\d+"
+_KNOWN_SHAPES = re.compile(
+    "|".join(
+        (
+            _EXT + r"/message-store/instant",
+            _EXT + r"/message-store",
+            _EXT + r"/fax",
+            _EXT + r"/voicemail",
+            _EXT + r"/telephony/sessions",
+            _EXT + r"/presence",
+            _EXT + r"/presence/dnd",
+            _EXT + r"/presence/line",
+            _EXT + r"/presence/line/presence",
+            _EXT + r"/favorite/presence",
+            _EXT + r"/favorite",
+            _EXT + r"/grant",
+            _EXT,
+            _ACC + r"/extension",
+            _ACC + r"/telephony/sessions",
+            _ACC + r"/presence",
+            _ACC + r"/a2p-sms/batches(?:/[\w-]+)?",
+            _ACC + r"/a2p-sms/messages",
+            _ACC + r"/a2p-sms/opt-outs",
+            _ACC + r"/phone-number",
+            _ACC + r"/directory/entries",
+            _ACC + r"/device/\d+/emergency-address",
+            r"/restapi/v1\.0/glip/(?:posts|groups|chats)",
+            r"/team-messaging/v1/(?:posts|groups|chats)",
+        )
+    )
+)
+_CATALOGUED = ("/restapi/v1.0/", "/team-messaging/v1/")
 
 KNOWN_PREFIXES = (
     "/restapi/",
@@ -67,10 +129,39 @@ class EventFilter:
         return f"{event_path}?{self.query}" if self.query else event_path
 
     def matches(self, path: str, params: Params) -> bool:
-        """Whether an event with concrete ``path`` and query ``params`` matches this filter."""
-        if path != self.path:
-            return False
+        """Whether an event with concrete ``path`` and query ``params`` matches this filter
+        exactly (same path; shared query parameters agree)."""
+        return path == self.path and self._params_agree(params)
+
+    def _params_agree(self, params: Params) -> bool:
         return all(key not in params or params[key] == values for key, values in self.params)
+
+    def delivery(
+        self, path: str, params: Params, *, presence_event_path: PresenceEventPath = "extension"
+    ) -> str | None:
+        """The ``event`` field an event of ``path`` gets through this filter, or ``None``
+        when the filter does not cover it (see the module rules for covering)."""
+        if not self._params_agree(params):
+            return None
+        if path == self.path:
+            return self.event_field(path)
+        m = _EXTENSION_EVENT.fullmatch(path)
+        if m is None:
+            return None
+        account, suffix = m["account"], m["suffix"]
+        if self.path == account + suffix:
+            return self.event_field(path)  # account-level filter: the extension's own path
+        if suffix != "/presence":
+            return None
+        for tail in _WATCHING:
+            owner = self.path.removesuffix(tail)
+            if (
+                owner != self.path
+                and owner.startswith(account + "/extension/")
+                and owner != f"{account}/extension/{m['ext']}"
+            ):
+                return self.event_field(path if presence_event_path == "extension" else self.path)
+        return None
 
 
 def _params(query: str) -> Params:
@@ -124,6 +215,9 @@ def parse_filter(raw: object, *, account_id: str, extension_id: str) -> EventFil
         elif "~" in seg:
             raise invalid
         out.append(seg)
+    expanded = "/" + "/".join(out)
+    if expanded.startswith(_CATALOGUED) and _KNOWN_SHAPES.fullmatch(expanded) is None:
+        raise invalid
     params = _params(query)
     return EventFilter(
         path="/" + "/".join(out),
