@@ -74,11 +74,11 @@ def clone_tree(root: type[BaseModel], config: dict[str, Any], enums: str) -> typ
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin is Annotated:
-            return Annotated[(sub(args[0]), *tp.__metadata__)]  # type: ignore[misc]
+            return Annotated[(sub(args[0]), *tp.__metadata__)]
         if origin in (Union, types.UnionType):
             return Union[tuple(sub(a) for a in args)]  # noqa: UP007
         if origin is list:
-            return list[sub(args[0])]
+            return list[sub(args[0])]  # type: ignore[misc]
         return tp
 
     def build(cls: type[BaseModel]) -> type[BaseModel]:

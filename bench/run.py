@@ -45,7 +45,11 @@ LABELS = {
     "rcstream-raw": "(c') rcstream async for, raw=True",
     "cli": "(d) rcstream listen > /dev/null",
     "sink": "flood server alone (socket sink)",
+    "proto": "(p) issue-13 prototype: websockets bytes + scan + validate_json (typed)",
+    "proto-raw": "(p') issue-13 prototype: websockets bytes + scan + one parse (raw)",
 }
+#: Every throughput configuration ``--kinds`` accepts.
+ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw")
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Sizes:
     slow_rounds: int = 3
     startup_runs: int = 10
     timeout: float = 180.0
+    throughput_kinds: tuple[str, ...] = THROUGHPUT_KINDS
 
 
 QUICK = Sizes(
@@ -335,13 +340,17 @@ def machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- benchmarks
 
 
-def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> dict[str, Any]:
+def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Notifications/s from the server starting the flood to the consumer seeing the last.
 
     ``sink`` is the flood server pushing into a socket that is only counted, not parsed: it
     shows what the server alone can do. ``server_cpu_us`` is the server's own CPU per
-    notification during each flood, to set against the client's ``cpu_us``.
+    notification during each flood, to set against the client's ``cpu_us``. Every ratio
+    is the median of per-round ratios (both runs of one round are neighbours in time), and
+    the per-round values are kept in ``per_round_ratios``: the machine's noise is about
+    +-15 %, so a ratio means something only with its spread.
     """
+    kinds = kinds or sz.throughput_kinds
 
     def one(kind: str, r: int) -> dict[str, Any]:
         with flood("--mode", "flood", "-n", str(sz.n)) as url:
@@ -379,6 +388,7 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
             "server_cpu_us_median": median([x["server_cpu_us"] for x in mine]),
         }
     ratios: dict[str, float] = {}
+    per_round_ratios: dict[str, list[float]] = {}
     for num, den in [
         ("rcstream", "sdk"),
         ("rcstream", "floor"),
@@ -387,6 +397,10 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
         ("cli", "sdk"),
         ("cli", "floor"),
         ("sdk", "floor"),
+        ("proto", "sdk"),
+        ("proto", "floor"),
+        ("proto-raw", "sdk"),
+        ("proto-raw", "floor"),
     ]:
         per_round = [
             a["rate"] / b["rate"]
@@ -396,7 +410,16 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
         ]
         if per_round:
             ratios[f"{num}/{den}"] = median(per_round)
-    return {"sizes": sz.__dict__, "runs": runs, "summary": summary, "ratios": ratios}
+            per_round_ratios[f"{num}/{den}"] = [round(x, 3) for x in per_round]
+            shown = " ".join(f"{x:.2f}" for x in per_round)
+            print(f"  {num}/{den}: median {median(per_round):.2f} (rounds: {shown})", flush=True)
+    return {
+        "sizes": sz.__dict__,
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios,
+        "per_round_ratios": per_round_ratios,
+    }
 
 
 def bench_latency(sz: Sizes, kinds: tuple[str, ...] = ("floor", "sdk", "rcstream")) -> dict:
@@ -861,6 +884,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, help="rounds (default 3)")
     p.add_argument("-n", type=int, help="notifications for throughput (default 20000)")
     p.add_argument("--slow-duration", type=float, help="seconds of the slow-consumer run")
+    p.add_argument(
+        "--kinds",
+        help=f"throughput configurations, comma-separated, in interleaving order "
+        f"(default {','.join(THROUGHPUT_KINDS)}; also: proto, proto-raw)",
+    )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--png", type=Path, default=None, help="plot file")
     a = p.parse_args(argv)
@@ -874,6 +902,14 @@ def main(argv: list[str] | None = None) -> int:
         sz.n = a.n
     if a.slow_duration:
         sz.slow_duration = a.slow_duration
+    if a.kinds:
+        kinds = tuple(k.strip() for k in a.kinds.split(",") if k.strip())
+        bad = [k for k in kinds if k not in ALL_THROUGHPUT_KINDS]
+        if bad:
+            p.error(
+                f"unknown --kinds value {bad[0]!r}; choose from {', '.join(ALL_THROUGHPUT_KINDS)}"
+            )
+        sz.throughput_kinds = kinds
     out = a.out or RESULTS
     png = a.png or (out / "throughput.png" if a.quick else PLOT)
     names = a.benches or [*BENCHES, "plot"]
