@@ -369,12 +369,19 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
             "seconds": elapsed,
             "rate": res["count"] / elapsed,
             "cpu_us": res["cpu_s"] / res["count"] * 1e6,
+            # CPU per notification between the first and the last (client processes only)
+            "steady_cpu_us": (
+                res["steady_cpu_s"] / max(res["count"] - 1, 1) * 1e6
+                if "steady_cpu_s" in res
+                else None
+            ),
             "server_cpu_us": st["flood_cpu_s"] / sz.n * 1e6,
             "server_push_s": (st["flood_end_ns"] - st["flood_start_ns"]) / 1e9,
             "hwm_kb": res.get("hwm_kb"),
             "frame_bytes": st["frame_bytes"] / sz.n,
         }
-        print(f"  throughput r{r} {kind:9s} {row['rate']:10.0f}/s", flush=True)
+        cpu = f"{row['steady_cpu_us']:6.1f} us CPU/notification" if row["steady_cpu_us"] else ""
+        print(f"  throughput r{r} {kind:12s} {row['rate']:10.0f}/s  {cpu}", flush=True)
         return row
 
     runs = interleave(sz.rounds, kinds, one)
@@ -385,6 +392,11 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
             "rate_median": median([x["rate"] for x in mine]),
             "rates": [x["rate"] for x in mine],
             "cpu_us_median": median([x["cpu_us"] for x in mine]),
+            "steady_cpu_us_median": (
+                median([x["steady_cpu_us"] for x in mine])
+                if all(x["steady_cpu_us"] for x in mine)
+                else None
+            ),
             "server_cpu_us_median": median([x["server_cpu_us"] for x in mine]),
         }
     ratios: dict[str, float] = {}
@@ -408,6 +420,23 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
             for b in runs
             if a["kind"] == num and b["kind"] == den and a["round"] == b["round"]
         ]
+        cpu_round = [
+            b["steady_cpu_us"] / a["steady_cpu_us"]
+            for a in runs
+            for b in runs
+            if a["kind"] == num
+            and b["kind"] == den
+            and a["round"] == b["round"]
+            and a.get("steady_cpu_us")
+            and b.get("steady_cpu_us")
+        ]
+        if cpu_round:
+            # the same ratio from CPU per notification: what the rate ratio would be if
+            # both clients had a core to themselves
+            ratios[f"{num}/{den} by CPU"] = median(cpu_round)
+            per_round_ratios[f"{num}/{den} by CPU"] = [round(x, 3) for x in cpu_round]
+            shown = " ".join(f"{x:.2f}" for x in cpu_round)
+            print(f"  {num}/{den} by CPU: median {median(cpu_round):.2f} (rounds: {shown})")
         if per_round:
             ratios[f"{num}/{den}"] = median(per_round)
             per_round_ratios[f"{num}/{den}"] = [round(x, 3) for x in per_round]
@@ -780,6 +809,12 @@ def bench_fixes(sz: Sizes) -> dict[str, Any]:
             "round": r,
             "rate": res["count"] / elapsed,
             "cpu_us": res["cpu_s"] / res["count"] * 1e6,
+            # CPU per notification between the first and the last (client processes only)
+            "steady_cpu_us": (
+                res["steady_cpu_s"] / max(res["count"] - 1, 1) * 1e6
+                if "steady_cpu_s" in res
+                else None
+            ),
         }
         print(f"  fixes r{r} {config:34s} {row['rate']:10.0f}/s", flush=True)
         return row
