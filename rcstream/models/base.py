@@ -24,7 +24,6 @@ bench.configs``).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -91,6 +90,17 @@ def _keep_wire(notification: Notification[Any], wire: bytes | str | dict[str, An
     _private(notification)[_WIRE] = wire
 
 
+def _copy_json(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists, scalars): about 5x faster than
+    ``copy.deepcopy``, which handles cycles and arbitrary objects a parsed JSON value
+    cannot hold."""
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value  # immutable scalars; anything else was not parsed from JSON
+
+
 def _parse_timestamp(value: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
@@ -155,7 +165,7 @@ class Notification(BaseModel, Generic[BodyT]):
             result: dict[str, Any] = json.loads(wire)
             return result
         if wire is not None:
-            return copy.deepcopy(wire)
+            return _copy_json(wire)  # type: ignore[no-any-return]
         return self.model_dump(by_alias=True, exclude_unset=True, warnings=False)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

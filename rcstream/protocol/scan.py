@@ -51,7 +51,7 @@ from pydantic_core import from_json
 
 from rcstream.exceptions import FrameDecodeError
 from rcstream.models import Notification, model_for_event, parse_notification
-from rcstream.models.base import _keep_wire
+from rcstream.models.base import _WIRE, _keep_wire
 from rcstream.models.routing import _degrade, _envelope_error
 from rcstream.protocol.frames import (
     ServerNotification,
@@ -74,6 +74,7 @@ _WS = rb"[ \t\r\n]*"
 #: Where the header may end: ``}`` ``,`` ``{`` (with optional whitespace).
 _SEAM: Final = re.compile(_WS + rb"\}" + _WS + b"," + _WS + rb"\{")
 _TAIL_WS: Final = b" \t\r\n"
+_set_private: Final = object.__setattr__
 #: An escape that decodes to an ASCII letter; other escapes (``\\"``, ``\\n``, ``\\u00e9``)
 #: cannot spell one of the names the scan looks for.
 _LETTER_ESCAPE: Final = re.compile(rb"\\u00[4-7]", re.IGNORECASE)
@@ -250,7 +251,10 @@ def validate_scanned(
         pass  # a bad body (degrade), or JSON pydantic-core refuses: the slow path decides
     else:
         if notification.uuid == scanned.uuid and notification.event == scanned.event:
-            _keep_wire(notification, text)
+            if notification.__pydantic_private__ is None:  # always, for a fresh model
+                _set_private(notification, "__pydantic_private__", {_WIRE: text})
+            else:  # pragma: no cover - defensive
+                _keep_wire(notification, text)
             return notification
     try:
         data = json.loads(text.decode("utf-8"))  # strict UTF-8, as decode_frame
