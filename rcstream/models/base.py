@@ -165,7 +165,8 @@ class Notification(BaseModel, Generic[BodyT]):
             result: dict[str, Any] = json.loads(wire)
             return result
         if wire is not None:
-            return _copy_json(wire)  # type: ignore[no-any-return]
+            copied: dict[str, Any] = _copy_json(wire)
+            return copied
         return self.model_dump(by_alias=True, exclude_unset=True, warnings=False)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

@@ -85,7 +85,10 @@ class ScannedNotification(NamedTuple):
 
     ``uuid``, ``event`` and ``subscription_id`` are exactly what a full parse finds (the
     scan returns ``None`` otherwise); ``start``/``end`` delimit the notification object
-    in ``raw``, which nothing has parsed yet.
+    in ``raw``, which nothing has parsed yet. The frame is known to be valid only once
+    :func:`validate_scanned` or :func:`notification_dict` returned: a caller should act
+    on ``wsc`` and record ``uuid`` as seen only then (an invalid frame raises
+    :class:`~rcstream.exceptions.FrameDecodeError` there, as ``decode_frame`` would).
     """
 
     raw: bytes
