@@ -45,8 +45,8 @@ LABELS = {
     "rcstream-raw": "(c') rcstream async for, raw=True",
     "cli": "(d) rcstream listen > /dev/null",
     "sink": "flood server alone (socket sink)",
-    "proto": "(p) issue-13 prototype: websockets bytes + scan + validate_json (typed)",
-    "proto-raw": "(p') issue-13 prototype: websockets bytes + scan + one parse (raw)",
+    "proto": "(p) issue-13 prototype: rcstream transport bytes + scan + validate_json (typed)",
+    "proto-raw": "(p') issue-13 prototype: rcstream transport bytes + scan + one parse (raw)",
 }
 #: Every throughput configuration ``--kinds`` accepts.
 ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw")
