@@ -3,7 +3,10 @@
 ``python -m bench.breakdown [-n N]`` feeds the same pre-encoded telephony frames the flood
 server sends through each stage of rcstream's receive path in isolation and prints the
 cost per notification in microseconds. The stages are cumulative where noted, so the
-differences say what each layer adds. Run on an otherwise idle machine.
+differences say what each layer adds. The ``fast``/``slow`` lines compare issue 13's fast
+path (``rcstream.protocol.scan``) with the path it replaces, from the same frame bytes;
+``--configs`` adds ``bench.configs`` (each model-config choice alone). Run on an otherwise
+idle machine, or compare lines of one run only.
 """
 
 from __future__ import annotations
@@ -156,6 +159,34 @@ def run(n: int) -> dict[str, float]:
     out["body: validate_json into a TypedDict of the same shape"] = _per_item(
         lambda: _drain(shape.validate_json(b) for b in bodies), n
     )
+    # issue 13: the fast path, stage by stage, against the path it replaces
+    from rcstream.protocol.scan import notification_dict, scan_notification, validate_scanned
+
+    frames = [t.encode() for t in texts]
+    scans = [scan_notification(f) for f in frames]
+    assert all(x is not None for x in scans)
+    out["fast: scan_notification (header, uuid, event)"] = _per_item(
+        lambda: _drain(scan_notification(f) for f in frames), n
+    )
+    out["fast: validate_scanned (one validate_json)"] = _per_item(
+        lambda: _drain(validate_scanned(x) for x in scans),  # type: ignore[arg-type]
+        n,
+    )
+    out["fast: scan + validate_json, typed (total)"] = _per_item(
+        lambda: _drain(validate_scanned(scan_notification(f)) for f in frames),  # type: ignore[arg-type]
+        n,
+    )
+    out["slow: decode_frame + parse_notification (total)"] = _per_item(
+        lambda: _drain(parse_notification(decode_frame(f).body) for f in frames),  # type: ignore[union-attr]
+        n,
+    )
+    out["fast raw: scan + notification_dict (total)"] = _per_item(
+        lambda: _drain(notification_dict(scan_notification(f)) for f in frames),  # type: ignore[arg-type]
+        n,
+    )
+    out["slow raw: decode_frame (bytes in)"] = _per_item(
+        lambda: _drain(decode_frame(f) for f in frames), n
+    )
     notes = [parse_notification(d) for d in datas]
     out["to_wire() (the CLI re-serialising a model)"] = _per_item(
         lambda: _drain(m.to_wire() for m in notes), n
@@ -184,9 +215,18 @@ def run(n: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.breakdown")
     p.add_argument("-n", type=int, default=5000)
+    p.add_argument(
+        "--configs", action="store_true", help="also time each model-config choice (bench.configs)"
+    )
     a = p.parse_args(argv)
     for name, us in run(a.n).items():
         print(f"{us:8.1f} us  {name}")
+    if a.configs:
+        from bench import configs
+
+        print("\nthe telephony body's validate_json, one model-config choice at a time:")
+        for name, us in configs.run(a.n).items():
+            print(f"{us:8.1f} us  {name}")
 
 
 if __name__ == "__main__":

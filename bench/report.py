@@ -25,29 +25,40 @@ def _f(x: float | None, fmt: str = ".2f") -> str:
 
 def throughput(d: dict[str, Any]) -> str:
     s, r = d["summary"], d["ratios"]
+    per_round = d.get("per_round_ratios", {})
     lines = [
         "| configuration | median notifications/s | rounds | client CPU µs/notification "
-        "| server CPU µs/notification |",
+        "(steady state) | server CPU µs/notification |",
         "|---|---:|---|---:|---:|",
     ]
-    for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "sink"):
+    for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "sink", "proto", "proto-raw"):
         if k not in s:
             continue
         rounds = ", ".join(f"{x:,.0f}" for x in s[k]["rates"])
+        steady = s[k].get("steady_cpu_us_median")
+        cpu = f"{s[k]['cpu_us_median']:.1f}" + (f" ({steady:.1f})" if steady else "")
         lines.append(
             f"| {LABELS[k]} | **{s[k]['rate_median']:,.0f}** | {rounds} | "
-            f"{s[k]['cpu_us_median']:.1f} | {s[k]['server_cpu_us_median']:.2f} |"
+            f"{cpu} | {s[k]['server_cpu_us_median']:.2f} |"
         )
-    lines += ["", "| ratio (median of per-round ratios) | value | target |", "|---|---:|---|"]
+    lines += [
+        "",
+        "| ratio (median of per-round ratios) | value | per round | target (issue 13) |",
+        "|---|---:|---|---|",
+    ]
     targets = {
         "rcstream/sdk": "≥ 1.0",
         "rcstream/floor": "≥ 0.8",
-        "cli/sdk": "≥ 0.9",
-        "cli/floor": "≥ 0.7",
+        "rcstream-raw/sdk": "≥ 1.2",
+        "cli/sdk": "≥ 1.0",
+        "proto/sdk": "(typed, ≥ 1.0 once wired)",
+        "proto/floor": "(typed, ≥ 0.8 once wired)",
+        "proto-raw/sdk": "(raw, ≥ 1.2 once wired)",
         "sdk/floor": "—",
     }
     for k, v in r.items():
-        lines.append(f"| {k} | {v:.2f} | {targets.get(k, '')} |")
+        rounds = " ".join(f"{x:.2f}" for x in per_round.get(k, []))
+        lines.append(f"| {k} | {v:.2f} | {rounds} | {targets.get(k.removesuffix(' by CPU'), '')} |")
     return "\n".join(lines)
 
 

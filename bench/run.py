@@ -45,7 +45,11 @@ LABELS = {
     "rcstream-raw": "(c') rcstream async for, raw=True",
     "cli": "(d) rcstream listen > /dev/null",
     "sink": "flood server alone (socket sink)",
+    "proto": "(p) issue-13 prototype: rcstream transport bytes + scan + validate_json (typed)",
+    "proto-raw": "(p') issue-13 prototype: rcstream transport bytes + scan + one parse (raw)",
 }
+#: Every throughput configuration ``--kinds`` accepts.
+ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw")
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Sizes:
     slow_rounds: int = 3
     startup_runs: int = 10
     timeout: float = 180.0
+    throughput_kinds: tuple[str, ...] = THROUGHPUT_KINDS
 
 
 QUICK = Sizes(
@@ -335,13 +340,17 @@ def machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- benchmarks
 
 
-def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> dict[str, Any]:
+def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Notifications/s from the server starting the flood to the consumer seeing the last.
 
     ``sink`` is the flood server pushing into a socket that is only counted, not parsed: it
     shows what the server alone can do. ``server_cpu_us`` is the server's own CPU per
-    notification during each flood, to set against the client's ``cpu_us``.
+    notification during each flood, to set against the client's ``cpu_us``. Every ratio
+    is the median of per-round ratios (both runs of one round are neighbours in time), and
+    the per-round values are kept in ``per_round_ratios``: the machine's noise is about
+    +-15 %, so a ratio means something only with its spread.
     """
+    kinds = kinds or sz.throughput_kinds
 
     def one(kind: str, r: int) -> dict[str, Any]:
         with flood("--mode", "flood", "-n", str(sz.n)) as url:
@@ -360,12 +369,19 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
             "seconds": elapsed,
             "rate": res["count"] / elapsed,
             "cpu_us": res["cpu_s"] / res["count"] * 1e6,
+            # CPU per notification between the first and the last (client processes only)
+            "steady_cpu_us": (
+                res["steady_cpu_s"] / max(res["count"] - 1, 1) * 1e6
+                if "steady_cpu_s" in res
+                else None
+            ),
             "server_cpu_us": st["flood_cpu_s"] / sz.n * 1e6,
             "server_push_s": (st["flood_end_ns"] - st["flood_start_ns"]) / 1e9,
             "hwm_kb": res.get("hwm_kb"),
             "frame_bytes": st["frame_bytes"] / sz.n,
         }
-        print(f"  throughput r{r} {kind:9s} {row['rate']:10.0f}/s", flush=True)
+        cpu = f"{row['steady_cpu_us']:6.1f} us CPU/notification" if row["steady_cpu_us"] else ""
+        print(f"  throughput r{r} {kind:12s} {row['rate']:10.0f}/s  {cpu}", flush=True)
         return row
 
     runs = interleave(sz.rounds, kinds, one)
@@ -376,9 +392,15 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
             "rate_median": median([x["rate"] for x in mine]),
             "rates": [x["rate"] for x in mine],
             "cpu_us_median": median([x["cpu_us"] for x in mine]),
+            "steady_cpu_us_median": (
+                median([x["steady_cpu_us"] for x in mine])
+                if all(x["steady_cpu_us"] for x in mine)
+                else None
+            ),
             "server_cpu_us_median": median([x["server_cpu_us"] for x in mine]),
         }
     ratios: dict[str, float] = {}
+    per_round_ratios: dict[str, list[float]] = {}
     for num, den in [
         ("rcstream", "sdk"),
         ("rcstream", "floor"),
@@ -387,6 +409,10 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
         ("cli", "sdk"),
         ("cli", "floor"),
         ("sdk", "floor"),
+        ("proto", "sdk"),
+        ("proto", "floor"),
+        ("proto-raw", "sdk"),
+        ("proto-raw", "floor"),
     ]:
         per_round = [
             a["rate"] / b["rate"]
@@ -394,9 +420,35 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] = THROUGHPUT_KINDS) -> di
             for b in runs
             if a["kind"] == num and b["kind"] == den and a["round"] == b["round"]
         ]
+        cpu_round = [
+            b["steady_cpu_us"] / a["steady_cpu_us"]
+            for a in runs
+            for b in runs
+            if a["kind"] == num
+            and b["kind"] == den
+            and a["round"] == b["round"]
+            and a.get("steady_cpu_us")
+            and b.get("steady_cpu_us")
+        ]
+        if cpu_round:
+            # the same ratio from CPU per notification: what the rate ratio would be if
+            # both clients had a core to themselves
+            ratios[f"{num}/{den} by CPU"] = median(cpu_round)
+            per_round_ratios[f"{num}/{den} by CPU"] = [round(x, 3) for x in cpu_round]
+            shown = " ".join(f"{x:.2f}" for x in cpu_round)
+            print(f"  {num}/{den} by CPU: median {median(cpu_round):.2f} (rounds: {shown})")
         if per_round:
             ratios[f"{num}/{den}"] = median(per_round)
-    return {"sizes": sz.__dict__, "runs": runs, "summary": summary, "ratios": ratios}
+            per_round_ratios[f"{num}/{den}"] = [round(x, 3) for x in per_round]
+            shown = " ".join(f"{x:.2f}" for x in per_round)
+            print(f"  {num}/{den}: median {median(per_round):.2f} (rounds: {shown})", flush=True)
+    return {
+        "sizes": sz.__dict__,
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios,
+        "per_round_ratios": per_round_ratios,
+    }
 
 
 def bench_latency(sz: Sizes, kinds: tuple[str, ...] = ("floor", "sdk", "rcstream")) -> dict:
@@ -757,6 +809,12 @@ def bench_fixes(sz: Sizes) -> dict[str, Any]:
             "round": r,
             "rate": res["count"] / elapsed,
             "cpu_us": res["cpu_s"] / res["count"] * 1e6,
+            # CPU per notification between the first and the last (client processes only)
+            "steady_cpu_us": (
+                res["steady_cpu_s"] / max(res["count"] - 1, 1) * 1e6
+                if "steady_cpu_s" in res
+                else None
+            ),
         }
         print(f"  fixes r{r} {config:34s} {row['rate']:10.0f}/s", flush=True)
         return row
@@ -861,6 +919,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, help="rounds (default 3)")
     p.add_argument("-n", type=int, help="notifications for throughput (default 20000)")
     p.add_argument("--slow-duration", type=float, help="seconds of the slow-consumer run")
+    p.add_argument(
+        "--kinds",
+        help=f"throughput configurations, comma-separated, in interleaving order "
+        f"(default {','.join(THROUGHPUT_KINDS)}; also: proto, proto-raw)",
+    )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--png", type=Path, default=None, help="plot file")
     a = p.parse_args(argv)
@@ -874,6 +937,14 @@ def main(argv: list[str] | None = None) -> int:
         sz.n = a.n
     if a.slow_duration:
         sz.slow_duration = a.slow_duration
+    if a.kinds:
+        kinds = tuple(k.strip() for k in a.kinds.split(",") if k.strip())
+        bad = [k for k in kinds if k not in ALL_THROUGHPUT_KINDS]
+        if bad:
+            p.error(
+                f"unknown --kinds value {bad[0]!r}; choose from {', '.join(ALL_THROUGHPUT_KINDS)}"
+            )
+        sz.throughput_kinds = kinds
     out = a.out or RESULTS
     png = a.png or (out / "throughput.png" if a.quick else PLOT)
     names = a.benches or [*BENCHES, "plot"]

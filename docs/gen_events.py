@@ -78,8 +78,8 @@ them). `~` means the authorised user's account or extension.
 
 Notes that apply to every family:
 
-* **Unknown fields are kept** at every level, and `n.to_wire()` returns exactly the dict
-  that was parsed. Access typed fields in `snake_case` (`n.body.parties[0].status.code`);
+* **Unknown fields are kept** in the wire form: `n.to_wire()` returns exactly the
+  notification that was received; the models carry the documented fields only. Access typed fields in `snake_case` (`n.body.parties[0].status.code`);
   the wire names are the aliases.
 * **Enumerated values are open**: a known value is a `StrEnum` member, a new one stays a
   string. Nothing fails validation because the platform added a value.
@@ -94,7 +94,7 @@ Notes that apply to every family:
   and `/restapi/v1.0/account/~/a2p-sms/batches/{batchId}`.
 * The webinar bodies and the A2P batch/message bodies are not described by the public
   definitions; their models follow the corresponding REST resources and the documentation
-  samples, and keep everything else as unknown fields.
+  samples; everything else is in `n.to_wire()`.
 * **Event paths are not always the filter.** Account-level presence and telephony-session
   filters deliver each extension's own path: `/restapi/v1.0/account/~/presence` gets
   events whose `event` is `/restapi/v1.0/account/{accountId}/extension/{extensionId}/presence`,

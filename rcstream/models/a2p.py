@@ -70,7 +70,7 @@ class A2POptOutBody(WireModel):
     source: Open[OptOutSource] | None = None
 
 
-class A2PBatchNotification(Notification):
+class A2PBatchNotification(Notification[A2PBatchBody]):
     """An A2P SMS batch was created or progressed.
 
     Filters: ``/restapi/v1.0/account/~/a2p-sms/batches`` and
@@ -78,10 +78,9 @@ class A2PBatchNotification(Notification):
     """
 
     family = "a2p-batches"
-    body: A2PBatchBody = Field(default_factory=A2PBatchBody)  # type: ignore[assignment]
 
 
-class A2PMessageNotification(Notification):
+class A2PMessageNotification(Notification[A2PMessageBody]):
     """An A2P SMS message was sent, delivered, failed or received.
 
     Filter: ``/restapi/v1.0/account/~/a2p-sms/messages`` (with optional ``direction``,
@@ -89,14 +88,12 @@ class A2PMessageNotification(Notification):
     """
 
     family = "a2p-messages"
-    body: A2PMessageBody = Field(default_factory=A2PMessageBody)  # type: ignore[assignment]
 
 
-class A2POptOutNotification(Notification):
+class A2POptOutNotification(Notification[A2POptOutBody]):
     """A recipient opted out of (or back into) A2P SMS.
 
     Filter: ``/restapi/v1.0/account/~/a2p-sms/opt-outs`` (:func:`rcstream.filters.a2p_opt_outs`).
     """
 
     family = "a2p-opt-outs"
-    body: A2POptOutBody = Field(default_factory=A2POptOutBody)  # type: ignore[assignment]

@@ -3,8 +3,6 @@ extension info and the extension list."""
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from rcstream.models.base import Notification, WireModel
 from rcstream.models.enums import (
     ExtensionEventType,
@@ -162,7 +160,7 @@ class ExtensionListBody(ExtensionInfoBody):
     extensions: list[ExtensionChange] | None = None
 
 
-class ContactCenterNumberNotification(Notification):
+class ContactCenterNumberNotification(Notification[ContactCenterNumberBody]):
     """A phone number became, stopped being or changed as a contact-centre number.
 
     Filter: ``/restapi/v1.0/account/~/phone-number?usageType=ContactCenterNumber``
@@ -170,12 +168,9 @@ class ContactCenterNumberNotification(Notification):
     """
 
     family = "contact-center-numbers"
-    body: ContactCenterNumberBody = Field(  # type: ignore[assignment]
-        default_factory=ContactCenterNumberBody
-    )
 
 
-class DirectoryEntriesNotification(Notification):
+class DirectoryEntriesNotification(Notification[DirectoryEntriesBody]):
     """Company-directory entries changed.
 
     Filter: ``/restapi/v1.0/account/~/directory/entries``
@@ -183,12 +178,9 @@ class DirectoryEntriesNotification(Notification):
     """
 
     family = "directory-entries"
-    body: DirectoryEntriesBody = Field(  # type: ignore[assignment]
-        default_factory=DirectoryEntriesBody
-    )
 
 
-class EmergencyAddressNotification(Notification):
+class EmergencyAddressNotification(Notification[EmergencyAddressBody]):
     """A device's emergency address changed.
 
     Filter: ``/restapi/v1.0/account/~/device/{deviceId}/emergency-address``
@@ -196,46 +188,39 @@ class EmergencyAddressNotification(Notification):
     """
 
     family = "emergency-address"
-    body: EmergencyAddressBody = Field(  # type: ignore[assignment]
-        default_factory=EmergencyAddressBody
-    )
 
 
-class FavoritesNotification(Notification):
+class FavoritesNotification(Notification[ExtensionRefBody]):
     """The extension's favorites list changed.
 
     Filter: ``.../extension/~/favorite`` (:func:`rcstream.filters.favorites`).
     """
 
     family = "favorites"
-    body: ExtensionRefBody = Field(default_factory=ExtensionRefBody)  # type: ignore[assignment]
 
 
-class GrantsNotification(Notification):
+class GrantsNotification(Notification[ExtensionRefBody]):
     """The extension's grant list changed.
 
     Filter: ``.../extension/~/grant`` (:func:`rcstream.filters.grants`).
     """
 
     family = "grants"
-    body: ExtensionRefBody = Field(default_factory=ExtensionRefBody)  # type: ignore[assignment]
 
 
-class ExtensionInfoNotification(Notification):
+class ExtensionInfoNotification(Notification[ExtensionInfoBody]):
     """The extension's settings changed or it was deleted.
 
     Filter: ``/restapi/v1.0/account/~/extension/~`` (:func:`rcstream.filters.extension_info`).
     """
 
     family = "extension-info"
-    body: ExtensionInfoBody = Field(default_factory=ExtensionInfoBody)  # type: ignore[assignment]
 
 
-class ExtensionListNotification(Notification):
+class ExtensionListNotification(Notification[ExtensionListBody]):
     """Extensions of the account were created, updated or deleted.
 
     Filter: ``/restapi/v1.0/account/~/extension`` (:func:`rcstream.filters.extension_list`).
     """
 
     family = "extension-list"
-    body: ExtensionListBody = Field(default_factory=ExtensionListBody)  # type: ignore[assignment]

@@ -137,7 +137,7 @@ class FaxBody(MessageBody):
     fax_page_count: int | None = None
 
 
-class MessageStoreNotification(Notification):
+class MessageStoreNotification(Notification[MessageStoreBody]):
     """Messages of the extension were added or changed (counts and ids only).
 
     Filter: ``/restapi/v1.0/account/~/extension/~/message-store`` (optionally with
@@ -146,10 +146,9 @@ class MessageStoreNotification(Notification):
     """
 
     family = "message-store"
-    body: MessageStoreBody = Field(default_factory=MessageStoreBody)  # type: ignore[assignment]
 
 
-class InstantMessageNotification(Notification):
+class InstantMessageNotification(Notification[InstantMessageBody]):
     """An SMS arrived for the extension (the whole message is in the body).
 
     Filter: ``.../extension/~/message-store/instant?type=SMS``
@@ -157,26 +156,21 @@ class InstantMessageNotification(Notification):
     """
 
     family = "instant-sms"
-    body: InstantMessageBody = Field(  # type: ignore[assignment]
-        default_factory=InstantMessageBody
-    )
 
 
-class VoicemailNotification(Notification):
+class VoicemailNotification(Notification[VoicemailBody]):
     """A voicemail arrived for the extension.
 
     Filter: ``.../extension/~/voicemail`` (:func:`rcstream.filters.voicemail`).
     """
 
     family = "voicemail"
-    body: VoicemailBody = Field(default_factory=VoicemailBody)  # type: ignore[assignment]
 
 
-class FaxNotification(Notification):
+class FaxNotification(Notification[FaxBody]):
     """A fax arrived for the extension.
 
     Filter: ``.../extension/~/fax?direction=Inbound`` (:func:`rcstream.filters.fax`).
     """
 
     family = "fax"
-    body: FaxBody = Field(default_factory=FaxBody)  # type: ignore[assignment]

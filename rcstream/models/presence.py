@@ -121,7 +121,7 @@ class PresenceLineBody(WireModel):
     sequence: int | None = None
 
 
-class PresenceNotification(Notification):
+class PresenceNotification(Notification[PresenceBody]):
     """The extension's presence changed.
 
     Filter: ``/restapi/v1.0/account/~/extension/~/presence`` (:func:`rcstream.filters.presence`).
@@ -129,7 +129,6 @@ class PresenceNotification(Notification):
     """
 
     family = "presence"
-    body: PresenceBody = Field(default_factory=PresenceBody)  # type: ignore[assignment]
 
 
 class DetailedPresenceNotification(PresenceNotification):
@@ -179,21 +178,19 @@ class FavoritePresenceNotification(PresenceNotification):
     family = "favorite-presence"
 
 
-class DndNotification(Notification):
+class DndNotification(Notification[DndBody]):
     """The extension's Do-Not-Disturb status changed.
 
     Filter: ``.../extension/~/presence/dnd`` (:func:`rcstream.filters.dnd`).
     """
 
     family = "dnd"
-    body: DndBody = Field(default_factory=DndBody)  # type: ignore[assignment]
 
 
-class PresenceLineNotification(Notification):
+class PresenceLineNotification(Notification[PresenceLineBody]):
     """The list of lines the extension monitors changed.
 
     Filter: ``.../extension/~/presence/line`` (:func:`rcstream.filters.presence_line`).
     """
 
     family = "presence-line"
-    body: PresenceLineBody = Field(default_factory=PresenceLineBody)  # type: ignore[assignment]

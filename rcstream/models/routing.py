@@ -32,7 +32,7 @@ from rcstream.models.account import (
     FavoritesNotification,
     GrantsNotification,
 )
-from rcstream.models.base import Notification, _mark_degraded
+from rcstream.models.base import Notification, _keep_wire, _mark_degraded
 from rcstream.models.messages import (
     FaxNotification,
     InstantMessageNotification,
@@ -209,6 +209,7 @@ def _degrade(data: dict[str, Any], exc: ValidationError) -> Notification:
         if "body" in data:
             generic = generic.model_copy(update={"body": data["body"]})
     _mark_degraded(generic, reason)
+    _keep_wire(generic, data)
     return generic
 
 
@@ -227,9 +228,11 @@ def parse_notification(data: dict[str, Any]) -> Notification:
         raise error
     cls = model_for_event(data["event"])
     try:
-        return cls.model_validate(data)
+        notification = cls.model_validate(data)
     except ValidationError as exc:
         return _degrade(data, exc)
+    _keep_wire(notification, data)
+    return notification
 
 
 def _sniff_event(data: str | bytes) -> str | None:
@@ -280,6 +283,7 @@ def parse_notification_json(data: str | bytes) -> Notification:
             pass  # not JSON, bad envelope or bad body: let the slow path sort it out
         else:
             if model_for_event(notification.event) is cls:
+                _keep_wire(notification, data)
                 return notification
     try:
         decoded = json.loads(data)

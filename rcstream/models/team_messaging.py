@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from rcstream.models.base import Notification, WireModel
 from rcstream.models.enums import ChatStatus, ChatType, Open, PostEventType, PostType
 
@@ -75,7 +73,7 @@ class ChatBody(WireModel):
     event_type: str | None = None
 
 
-class PostNotification(Notification):
+class PostNotification(Notification[PostBody]):
     """A Team Messaging post was added, changed or removed.
 
     Filter: ``/team-messaging/v1/posts`` (older: ``/restapi/v1.0/glip/posts``), built by
@@ -83,10 +81,9 @@ class PostNotification(Notification):
     """
 
     family = "team-messaging-posts"
-    body: PostBody = Field(default_factory=PostBody)  # type: ignore[assignment]
 
 
-class ChatNotification(Notification):
+class ChatNotification(Notification[ChatBody]):
     """A Team Messaging chat (group) was joined, changed or left.
 
     Filter: ``/team-messaging/v1/groups`` (also ``/team-messaging/v1/chats`` and the older
@@ -94,4 +91,3 @@ class ChatNotification(Notification):
     """
 
     family = "team-messaging-groups"
-    body: ChatBody = Field(default_factory=ChatBody)  # type: ignore[assignment]

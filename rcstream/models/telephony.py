@@ -152,7 +152,7 @@ class TelephonySessionsBody(WireModel):
     extension_id: int | str | None = None
 
 
-class TelephonySessionsNotification(Notification):
+class TelephonySessionsNotification(Notification[TelephonySessionsBody]):
     """A call of the extension changed state.
 
     Filter: ``/restapi/v1.0/account/~/extension/~/telephony/sessions`` (optionally with
@@ -161,9 +161,6 @@ class TelephonySessionsNotification(Notification):
     """
 
     family = "telephony-sessions"
-    body: TelephonySessionsBody = Field(  # type: ignore[assignment]
-        default_factory=TelephonySessionsBody
-    )
 
 
 class AccountTelephonySessionsNotification(TelephonySessionsNotification):

@@ -6,8 +6,6 @@ resources (session, registrant) and keep everything else as unknown fields.
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from rcstream.models.base import Notification, WireModel
 from rcstream.models.enums import Open, WebinarRuntimeStatus, WebinarSessionStatus
 
@@ -79,7 +77,7 @@ class WebinarRegistrantBody(WireModel):
     last_modified_time: str | None = None
 
 
-class WebinarSessionNotification(Notification):
+class WebinarSessionNotification(Notification[WebinarSessionBody]):
     """A webinar session was created or changed.
 
     Filter: ``/webinar/configuration/v1/company/sessions``
@@ -87,12 +85,9 @@ class WebinarSessionNotification(Notification):
     """
 
     family = "webinar-sessions"
-    body: WebinarSessionBody = Field(  # type: ignore[assignment]
-        default_factory=WebinarSessionBody
-    )
 
 
-class WebinarSessionStateNotification(Notification):
+class WebinarSessionStateNotification(Notification[WebinarSessionBody]):
     """A webinar session's live state changed (started, went live, ended ...).
 
     Filter: ``/webinar/runtime/v1/company/sessions/state``
@@ -100,12 +95,9 @@ class WebinarSessionStateNotification(Notification):
     """
 
     family = "webinar-session-state"
-    body: WebinarSessionBody = Field(  # type: ignore[assignment]
-        default_factory=WebinarSessionBody
-    )
 
 
-class WebinarRegistrationStateNotification(Notification):
+class WebinarRegistrationStateNotification(Notification[WebinarRegistrationStateBody]):
     """A webinar session's registration settings changed.
 
     Filter: ``/webinar/registration/v1/company/sessions/state``
@@ -113,12 +105,9 @@ class WebinarRegistrationStateNotification(Notification):
     """
 
     family = "webinar-registration-state"
-    body: WebinarRegistrationStateBody = Field(  # type: ignore[assignment]
-        default_factory=WebinarRegistrationStateBody
-    )
 
 
-class WebinarRegistrantNotification(Notification):
+class WebinarRegistrantNotification(Notification[WebinarRegistrantBody]):
     """A registrant was created or changed.
 
     Filter: ``/webinar/registration/v1/company/sessions/registrants``
@@ -126,6 +115,3 @@ class WebinarRegistrantNotification(Notification):
     """
 
     family = "webinar-registrants"
-    body: WebinarRegistrantBody = Field(  # type: ignore[assignment]
-        default_factory=WebinarRegistrantBody
-    )

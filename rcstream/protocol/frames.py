@@ -28,13 +28,11 @@ __all__ = [
     "ClientResponse",
     "ConnectionDetails",
     "ConnectionDetailsBody",
-    "ErrorBody",
     "ErrorFrame",
     "Frame",
     "FrameType",
     "HeartbeatReply",
     "ServerNotification",
-    "SubscriptionInfo",
     "Wsc",
     "decode_frame",
     "encode_client_request",
@@ -87,28 +85,6 @@ class ConnectionDetailsBody(_Lenient):
     max_active_requests: int | None = Field(default=None, alias="maxActiveRequests")
     recovery_state: str | None = Field(default=None, alias="recoveryState")
     recovery_error_code: str | None = Field(default=None, alias="recoveryErrorCode")
-
-
-class ErrorBody(_Lenient):
-    """A RingCentral error body: ``{errorCode, message, errors: [...]}`` (all optional)."""
-
-    error_code: str | None = Field(default=None, alias="errorCode")
-    message: str | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
-class SubscriptionInfo(_Lenient):
-    """The reply to a subscription create, read or update."""
-
-    id: str
-    uri: str | None = None
-    status: str | None = None
-    event_filters: list[str] = Field(default_factory=list, alias="eventFilters")
-    disabled_filters: list[dict[str, Any]] | None = Field(default=None, alias="disabledFilters")
-    creation_time: str | None = Field(default=None, alias="creationTime")
-    expiration_time: str | None = Field(default=None, alias="expirationTime")
-    expires_in: int | None = Field(default=None, alias="expiresIn")
-    delivery_mode: dict[str, Any] | None = Field(default=None, alias="deliveryMode")
 
 
 @dataclass(frozen=True, slots=True)

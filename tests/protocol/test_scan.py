@@ -1,0 +1,339 @@
+"""The notification fast path (issue 13): the bounded scan, and one validation from bytes.
+
+Two properties carry it: whatever the scan returns is what a full parse finds, and the fast
+path (``parse_notification_bytes``) gives the same model, the same ``to_wire()`` and the
+same error as the slow path (``decode_frame`` + ``parse_notification``) for every family
+and for hostile frames. The frames are the shapes the emulator's catalogue sends
+(``rcstream/emulator/catalog.py``), re-encoded with every spacing and key order JSON
+allows, plus hand-written hostile ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rcstream.emulator import catalog
+from rcstream.exceptions import FrameDecodeError
+from rcstream.models import (
+    NOTIFICATION_MODELS,
+    Notification,
+    TelephonySessionsNotification,
+    model_for_event,
+    parse_notification,
+)
+from rcstream.protocol.frames import ServerNotification, decode_frame
+from rcstream.protocol.scan import (
+    notification_dict,
+    parse_notification_bytes,
+    scan_notification,
+    validate_scanned,
+)
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+# keys that collide with what the scan looks for, or spell it with escapes
+tricky_keys = st.sampled_from(
+    ["uuid", "event", "subscriptionId", "body", "type", "wsc", '"', "\\", "},{", "ü", "\u2028"]
+) | st.text(max_size=6)
+tricky_strings = st.sampled_from(
+    ['"uuid"', '"event":"x"', "},{", '\\"', "\\u0065", "é", "\ud800x", "\n", "{", "]"]
+) | st.text(max_size=10)
+
+
+def _slow(raw: bytes) -> Notification:
+    frame = decode_frame(raw)
+    if not isinstance(frame, ServerNotification):
+        raise FrameDecodeError("not a notification", raw="")
+    return parse_notification(frame.body)
+
+
+def _outcome(fn: Any, raw: bytes) -> tuple[str, Any, Any, Any]:
+    try:
+        n = fn(raw)
+    except FrameDecodeError:
+        return ("error", None, None, None)
+    return (type(n).__name__, n, n.to_wire(), n.validation_error)
+
+
+def assert_same(raw: bytes) -> None:
+    """The fast path and the slow path agree on ``raw``."""
+    fast = _outcome(parse_notification_bytes, raw)
+    slow = _outcome(_slow, raw)
+    assert fast[0] == slow[0]
+    # repr as well: NaN (which json accepts) is not equal to itself
+    assert fast[1] == slow[1] or repr(fast[1]) == repr(slow[1])
+    assert fast[2] == slow[2] or repr(fast[2]) == repr(slow[2])
+    assert fast[3] == slow[3]
+
+
+def assert_scan_exact(raw: bytes) -> None:
+    """If the scan answers, it answers what a full parse finds."""
+    scanned = scan_notification(raw)
+    if scanned is None:
+        return
+    try:
+        frame = decode_frame(raw)
+    except FrameDecodeError:
+        # invalid after the scanned parts (e.g. bad UTF-8 in the body): the one full parse
+        # refuses it just as decode_frame does
+        with pytest.raises(FrameDecodeError):
+            notification_dict(scanned)
+        with pytest.raises(FrameDecodeError):
+            validate_scanned(scanned)
+        return
+    assert isinstance(frame, ServerNotification)
+    full = json.loads(raw)
+    assert scanned.header == full[0]
+    assert scanned.message_id == frame.message_id
+    assert scanned.wsc == frame.wsc
+    assert scanned.uuid == frame.body["uuid"]
+    assert scanned.event == frame.body["event"]
+    assert scanned.subscription_id == frame.body.get("subscriptionId")
+    as_dict = notification_dict(scanned)
+    assert as_dict == frame.body or repr(as_dict) == repr(frame.body)  # NaN
+
+
+def encode(frame: list[Any], style: int) -> bytes:
+    """The frame as JSON text in one of several spellings."""
+    if style == 0:
+        text = json.dumps(frame, separators=(",", ":"))
+    elif style == 1:
+        text = json.dumps(frame)
+    elif style == 2:
+        text = json.dumps(frame, indent=2, ensure_ascii=False)
+    else:
+        text = " \n" + json.dumps(frame, separators=(" ,\t", " :\r\n")) + "\t "
+    return text.encode("utf-8", "surrogatepass")
+
+
+def header(message_id: Any = "m-1", **extra: Any) -> dict[str, Any]:
+    return {"type": "ServerNotification", "messageId": message_id, "status": 200, **extra}
+
+
+def catalog_notification(family: str, seed: int) -> dict[str, Any]:
+    event, body = catalog.generate(
+        family, account_id="809646016", extension_id="62264425016", rng=random.Random(seed)
+    )
+    return {
+        "uuid": f"u-{seed}",
+        "event": event,
+        "timestamp": "2025-04-01T10:00:00.169Z",
+        "subscriptionId": "5b7a1c9e-0000-4000-8000-0000000005b1",
+        "ownerId": "62264425016",
+        "body": body,
+    }
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [here]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*here, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*here, i))
+    return out
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn, body: Any) -> Any:
+    """``body`` with a few values replaced by anything JSON allows, and unknown keys added."""
+    body = copy.deepcopy(body)
+    for _ in range(draw(st.integers(0, 3))):
+        paths = [p for p in _paths(body) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        target = body
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = draw(json_values | tricky_strings)
+    if isinstance(body, dict) and draw(st.booleans()):
+        body[draw(tricky_keys)] = draw(json_values)
+    return body
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> bytes:
+    family = draw(st.sampled_from(catalog.FAMILIES))
+    note = catalog_notification(family, draw(st.integers(0, 50)))
+    if draw(st.booleans()):
+        note["body"] = draw(hostile_bodies(note["body"]))
+    if draw(st.booleans()):
+        note["uuid"] = draw(tricky_strings)
+    if draw(st.booleans()):
+        note[draw(tricky_keys)] = draw(json_values)
+    items = list(note.items())
+    if draw(st.booleans()):
+        items = draw(st.permutations(items))
+    hdr = header(draw(st.sampled_from(["m-1", 7, None])))
+    if draw(st.booleans()):
+        hdr["wsc"] = {"token": "t0ken", "sequence": draw(st.integers(0, 99))}
+    if draw(st.booleans()):
+        hdr["headers"] = {"RCRequestId": draw(tricky_strings)}
+    return encode([hdr, dict(items)], draw(st.integers(0, 3)))
+
+
+@SETTINGS
+@given(frames())
+def test_the_scan_finds_what_a_full_parse_finds(raw: bytes) -> None:
+    assert_scan_exact(raw)
+
+
+@SETTINGS
+@given(frames())
+def test_fast_and_slow_paths_agree(raw: bytes) -> None:
+    assert_same(raw)
+
+
+@pytest.mark.parametrize("family", catalog.FAMILIES)
+@pytest.mark.parametrize("style", [0, 1, 2, 3])
+def test_every_family_takes_the_fast_path(family: str, style: int) -> None:
+    note = catalog_notification(family, 3)
+    raw = encode([header(), note], style)
+    scanned = scan_notification(raw)
+    assert scanned is not None
+    n = validate_scanned(scanned)
+    assert type(n) is NOTIFICATION_MODELS[family]
+    assert n.validation_error is None
+    assert n == parse_notification(note)
+    assert n.to_wire() == note
+    assert_scan_exact(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # a duplicate top-level key after the body: JSON's last one wins, on both paths
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"uuid":"b","event":"/restapi/v1.0/account/1/extension/2/presence"}]',
+        # the key "event" spelled with an escape
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"\\u0065vent":"/y"}]',
+        # body first: no leading members to read
+        b'[{"type":"ServerNotification"},{"body":{"uuid":"n"},"uuid":"a","event":"/x",'
+        b'"timestamp":"t"}]',
+        # "body" inside a string value, and a nested object before the body
+        b'[{"type":"ServerNotification"},{"uuid":"\\"body\\"","event":"/x","timestamp":"t",'
+        b'"meta":{"body":1},"body":{}}]',
+        # "},{" inside the header
+        b'[{"type":"ServerNotification","messageId":"},{\\"uuid\\":1"},{"uuid":"a",'
+        b'"event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","x":[{"a":1},{"b":2}]},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        # three elements, trailing garbage, no body element
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{}},{"uuid":"b"}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]]',
+        b'[{"type":"ServerNotification"}]',
+        # a lone surrogate (json accepts it, pydantic-core does not), NaN
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{"s":"\\ud800"}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{"v":NaN}}]',
+        # not-a-string envelope values, bodies that are not objects
+        b'[{"type":"ServerNotification"},{"uuid":5,"event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","subscriptionId":5,'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":null}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":[1]}]',
+        # a bad wsc, a bad status, a non-notification frame, not JSON at all
+        b'[{"type":"ServerNotification","wsc":{"sequence":1}},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","status":"x","wsc":{"token":"t","sequence":1}},'
+        b'{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"Heartbeat"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
+        b"[{,{]",
+        b"\xff\xfe",
+    ],
+)
+def test_hostile_frames_give_what_the_slow_path_gives(raw: bytes) -> None:
+    assert_same(raw)
+    assert_scan_exact(raw)
+
+
+def test_a_later_duplicate_key_sends_the_frame_to_the_slow_path() -> None:
+    raw = (
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"uuid":"b"}]'
+    )
+    assert scan_notification(raw) is None
+    assert parse_notification_bytes(raw).uuid == "b"  # what every JSON parser says
+
+
+def test_escapes_in_leading_values_are_decoded() -> None:
+    raw = (
+        b'[{"type":"ServerNotification","messageId":"m\\u00e9"},{"uuid":"a\\"b",'
+        b'"event":"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":{}}]'
+    )
+    scanned = scan_notification(raw)
+    assert scanned is not None
+    assert scanned.uuid == 'a"b' and scanned.message_id == "m\u00e9"
+    assert_same(raw)
+
+
+def test_a_body_that_does_not_match_degrades_before_it_is_returned() -> None:
+    note = catalog_notification("telephony-sessions", 1)
+    note["body"]["parties"] = "not a list"
+    raw = encode([header(), note], 0)
+    n = parse_notification_bytes(raw)
+    assert type(n) is Notification
+    assert n.validation_error and "parties" in n.validation_error
+    assert n.to_wire() == note
+
+
+def test_an_explicit_model_is_used_and_degrades_the_same_way() -> None:
+    note = catalog_notification("telephony-sessions", 2)
+    raw = encode([header(), note], 0)
+    assert type(parse_notification_bytes(raw, Notification)) is Notification
+    n = parse_notification_bytes(raw, TelephonySessionsNotification)
+    assert isinstance(n, TelephonySessionsNotification)
+    presence = model_for_event("/restapi/v1.0/account/~/extension/~/presence")
+    degraded = parse_notification_bytes(raw, presence)
+    assert type(degraded) in (Notification, presence)
+
+
+def test_wsc_and_message_id_are_read_like_decode_frame() -> None:
+    note = catalog_notification("presence", 1)
+    hdr = header(42, wsc={"token": "secret-token", "sequence": "17"})
+    raw = encode([hdr, note], 0)
+    scanned = scan_notification(raw)
+    assert scanned is not None
+    assert scanned.message_id == "42"
+    assert scanned.wsc is not None and scanned.wsc.sequence == 17
+    assert "secret-token" not in repr(scanned)
+    assert_scan_exact(raw)
+
+
+def test_to_wire_keeps_key_order_and_is_a_fresh_dict() -> None:
+    note = catalog_notification("message-store", 1)
+    note["body"]["zzUnknown"] = {"nested": [1, {"x": None}]}
+    raw = encode([header(), note], 1)
+    n = parse_notification_bytes(raw)
+    wire = n.to_wire()
+    assert list(wire) == list(note) and wire == note
+    wire["body"]["zzUnknown"]["nested"].append(2)
+    assert n.to_wire() == note
