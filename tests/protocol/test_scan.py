@@ -132,8 +132,14 @@ def header(message_id: Any = "m-1", **extra: Any) -> dict[str, Any]:
 
 
 def catalog_notification(family: str, seed: int) -> dict[str, Any]:
+    # filter_shaped: the model is chosen from the event path, and account-level families
+    # really deliver extension paths (whose model is the extension family's)
     event, body = catalog.generate(
-        family, account_id="809646016", extension_id="62264425016", rng=random.Random(seed)
+        family,
+        account_id="809646016",
+        extension_id="62264425016",
+        rng=random.Random(seed),
+        filter_shaped=True,
     )
     return {
         "uuid": f"u-{seed}",
