@@ -101,7 +101,9 @@ class KVCheckpoint:
         self._js = js
         self._bucket_name = bucket
         self._key = check_key(key)
-        self._fernet = fernet_key if hasattr(fernet_key, "decrypt") else make_fernet(fernet_key)
+        self._fernet: Any = (
+            fernet_key if hasattr(fernet_key, "decrypt") else make_fernet(fernet_key)
+        )
         self._fence = fence
         self._kv: Any = None
         #: The KV revision of the last load or save (``None``: the key did not exist).
