@@ -10,7 +10,7 @@ Each tick (every ``renew_interval``) the worker
    for different accounts and release the ones they least prefer.
 
 A watchdog cancels every stream whose lease was not renewed by its deadline (last
-successful renewal sent + TTL − margin), so a worker cut off from NATS stops writing
+successful renewal sent + TTL - margin), so a worker cut off from NATS stops writing
 before the server lets anybody else take the lease.
 
 The runner is injected: ``runner(ctx)`` streams one account until cancelled (the real one,

@@ -60,7 +60,8 @@ def one(body: str, defaults: str = f'[defaults]\nfilters = ["{TEL}"]\n') -> str:
     [
         ('id = "acme"\nclient_id_env = "A_ID"\nclient_secret_env = "A_SECRET"\n', "exactly one"),
         (
-            'id = "acme"\nclient_id_env = "NOPE"\nclient_secret_env = "A_SECRET"\njwt_env = "A_JWT"\n',
+            'id = "acme"\nclient_id_env = "NOPE"\nclient_secret_env = "A_SECRET"\n'
+            'jwt_env = "A_JWT"\n',
             'account "acme": client_id_env names NOPE, which is not set',
         ),
         (
