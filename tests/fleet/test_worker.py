@@ -8,6 +8,7 @@ when a worker is cut off from NATS (it must fence itself before the others take 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -59,7 +60,7 @@ class Recorder:
             by_label.setdefault(label, []).append((start, end if end is not None else 1e18))
         for label, spans in by_label.items():
             spans.sort()
-            for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            for (_, end), (start, _) in itertools.pairwise(spans):
                 assert end <= start, f"{label} had two owners at once"
 
     async def wait_until(self, cond: Callable[[], bool], timeout: float) -> float:
