@@ -208,20 +208,39 @@ def add_nats_arguments(
     )
 
 
-async def connect(options: NatsOptions) -> Any:
-    """Connect with ``options``; :class:`~rcstream.fleet.errors.NatsUnavailable` if the
-    server refuses (the error names the redacted URL, never a secret)."""
+async def connect(options: NatsOptions, *, initial_attempts: int = 3) -> Any:
+    """Connect with ``options``: try ``initial_attempts`` times per server, then raise
+    :class:`~rcstream.fleet.errors.NatsUnavailable` (the message names the redacted URL,
+    never a secret). Once connected the client reconnects forever: an outage blocks
+    publishing, it never ends the process."""
     import nats
     import nats.errors
 
     from rcstream.fleet.errors import NatsUnavailable
 
+    async def on_error(exc: Exception) -> None:
+        logger.warning("NATS at %s: %s", options.display_url, type(exc).__name__)
+
+    async def on_disconnect() -> None:
+        logger.warning("disconnected from NATS at %s; reconnecting", options.display_url)
+
+    async def on_reconnect() -> None:
+        logger.info("reconnected to NATS at %s", options.display_url)
+
+    kwargs = options.connect_kwargs()
+    kwargs.update(
+        max_reconnect_attempts=max(1, initial_attempts - 1),
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
     try:
-        nc = await nats.connect(**options.connect_kwargs())
+        nc = await nats.connect(**kwargs)
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise NatsUnavailable(
             f"Could not connect to NATS at {options.display_url} ({type(exc).__name__}); "
             "check the URL, the credentials in RCSTREAM_NATS_* and that the server runs."
         ) from exc
+    nc.options["max_reconnect_attempts"] = -1
     logger.info("connected to NATS at %s", options.describe())
     return nc
