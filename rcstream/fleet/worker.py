@@ -4,10 +4,13 @@ Each tick (every ``renew_interval``) the worker
 
 1. renews its leases (a lease somebody else wrote is lost: its stream is cancelled);
 2. writes its heartbeat and reads every lease and heartbeat (one KV snapshot);
-3. aims at ``ceil(accounts / live workers)`` leases: above that it stops the extra streams
-   *first* and then deletes their leases (no two owners at once); below it, it creates
-   leases for free accounts. Workers rank accounts by rendezvous hashing, so they reach
-   for different accounts and release the ones they least prefer.
+3. aims at ``ceil(accounts / live workers)`` leases: above that, when another worker's
+   heartbeat shows it below its share, it stops the extra streams *first* and then
+   deletes their leases (no two owners at once); below it, it creates leases for free
+   accounts. An account seen free in two ticks in a row while nobody is below their
+   share (a dead worker whose heartbeat has not expired yet) is taken at once, as an
+   overflow. Workers rank accounts by rendezvous hashing, so they reach for different
+   accounts and release the ones they least prefer.
 
 A watchdog cancels every stream whose lease was not renewed by its deadline (last
 successful renewal sent + TTL - margin), so a worker cut off from NATS stops writing
@@ -166,6 +169,8 @@ class FleetWorker:
         self._wall = wall
         self._held: dict[str, _Held] = {}
         self._cooldown: dict[str, float] = {}
+        self._free_before: set[str] = set()
+        self._failing = False
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._table: LeaseTable | None = None
@@ -199,7 +204,14 @@ class FleetWorker:
                 try:
                     await self._tick()
                 except Exception as exc:  # NATS trouble: keep trying; the watchdog fences
-                    logger.warning("worker %s tick failed: %s", self.worker_id, exc)
+                    level = logging.DEBUG if self._failing else logging.WARNING
+                    logger.log(level, "worker %s cannot reach NATS (%s); retrying every "
+                               "%g s", self.worker_id, exc, cfg.interval)  # fmt: skip
+                    self._failing = True
+                else:
+                    if self._failing:
+                        logger.info("worker %s reaches NATS again", self.worker_id)
+                    self._failing = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), cfg.interval)
         finally:
@@ -231,7 +243,12 @@ class FleetWorker:
         live = set(workers) | {self.worker_id}
         target = math.ceil(len(self.accounts) / len(live))
         mine = sorted(self._held, key=lambda a: _rank(self.worker_id, a))
-        if len(mine) > target:
+        below = any(
+            len(beat.held) < target for name, beat in workers.items() if name != self.worker_id
+        )
+        # Hand extras over only when another live worker is below its share and can take
+        # them; otherwise moving a stream would interrupt it for nothing.
+        if len(mine) > target and below:
             for label in mine[: len(mine) - target]:
                 logger.info("worker %s hands %s over (rebalance)", self.worker_id, label)
                 await self._stop_runner(label, release=True)
@@ -243,7 +260,16 @@ class FleetWorker:
             if a not in owners and a not in self._held and self._cooldown.get(a, 0) <= now
         ]
         free.sort(key=lambda a: _rank(self.worker_id, a), reverse=True)
-        for label in free[: target - len(mine)]:
+        room = target - len(mine) if len(mine) <= target else 0
+        # Overflow: an account free in two views in a row while no live worker is below
+        # its share belongs to a worker that died but whose heartbeat has not expired yet
+        # (heartbeats are written after renewals, so they outlive the leases a little).
+        # Take it now rather than a heartbeat-expiry later; the next rebalance evens out.
+        stale = [a for a in free if a in self._free_before] if not below else []
+        self._free_before = set(free)
+        share = math.ceil(len(stale) / len(live))
+        picks = free[:room] + [a for a in stale if a not in free[:room]][:share]
+        for label in picks:
             lease = await self._op(table.acquire(label))
             if lease is not None:
                 self._start_runner(label, lease)
