@@ -183,7 +183,7 @@ async def bench_takeover(url: str, ttl: float, interval: float) -> dict[str, Any
             fernet=fernet,
             config=config,
             worker_id=f"w{i}",
-        )  # fmt: skip
+        )
         for i, c in enumerate(conns)
     ]
     tasks = [asyncio.create_task(w.run()) for w in workers]
