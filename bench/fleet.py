@@ -58,9 +58,15 @@ async def bench_publish(url: str, n: int) -> list[dict[str, Any]]:
         elapsed = time.perf_counter() - t0
         stored = (await js.stream_info("BENCH")).state.messages
         rows.append(
-            {"mode": name, "in_flight": in_flight, "events": n, "stored": stored,
-             "seconds": round(elapsed, 3), "events_per_s": round(n / elapsed)}
-        )  # fmt: skip
+            {
+                "mode": name,
+                "in_flight": in_flight,
+                "events": n,
+                "stored": stored,
+                "seconds": round(elapsed, 3),
+                "events_per_s": round(n / elapsed),
+            }
+        )
 
     async def sequential() -> None:
         for _ in range(n):
@@ -100,8 +106,9 @@ async def bench_restart(server: Any, rate: float, seconds: float) -> dict[str, A
     acks: list[Ack] = []
     sent: list[str] = []
     blocked_max = 0.0
-    async with Publisher(js, stream="RESTART", max_in_flight=128, ack_timeout=0.5,
-                         on_ack=acks.append) as pub:  # fmt: skip
+    async with Publisher(
+        js, stream="RESTART", max_in_flight=128, ack_timeout=0.5, on_ack=acks.append
+    ) as pub:
 
         async def produce(count: int) -> None:
             nonlocal blocked_max
@@ -225,7 +232,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "nproc": os.cpu_count(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
-        },  # fmt: skip
+        },
         "payload_bytes": len(PAYLOAD),
         "publish": publish,
         "restart": restart,

@@ -141,8 +141,9 @@ async def run_fleet(args: argparse.Namespace, runner: Runner) -> int:
     try:
         js = nc.jetstream()
         await ensure_stream(js, args.stream)
-        worker = FleetWorker(js, accounts, runner, fernet=fernet,
-                             config=FleetConfig(ttl=args.lease_ttl))  # fmt: skip
+        worker = FleetWorker(
+            js, accounts, runner, fernet=fernet, config=FleetConfig(ttl=args.lease_ttl)
+        )
         if args.metrics_port is not None:
             labels = [a.label for a in accounts]
 

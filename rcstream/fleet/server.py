@@ -88,9 +88,17 @@ class NatsServer:
             old.unlink()
         port = str(self.port) if self.port is not None else "-1"
         args = [
-            self._binary, "-js", "-sd", str(self._store_dir / "js"), "-a", "127.0.0.1",
-            "-p", port, "--ports_file_dir", str(ports_dir),
-        ]  # fmt: skip
+            self._binary,
+            "-js",
+            "-sd",
+            str(self._store_dir / "js"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            port,
+            "--ports_file_dir",
+            str(ports_dir),
+        ]
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

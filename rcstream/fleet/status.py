@@ -136,20 +136,43 @@ def render_prometheus(status: FleetStatus) -> str:
     family("rcstream_fleet_accounts_unowned", "gauge", "Accounts no worker holds a lease on.")
     out.append(f"rcstream_fleet_accounts_unowned {sum(a.owner is None for a in status.accounts)}")
     series: list[tuple[str, str, str, Callable[[AccountStatus], float | None]]] = [
-        ("rcstream_fleet_account_owned", "gauge", "1 if a worker holds the account's lease.",
-         lambda a: float(a.owner is not None)),
-        ("rcstream_fleet_account_events_total", "counter",
-         "Events the current owner published and had acked.", lambda a: float(a.events)),
-        ("rcstream_fleet_account_reconnects_total", "counter",
-         "Reconnects of the account's stream under its current owner.",
-         lambda a: float(a.reconnects)),
-        ("rcstream_fleet_account_in_flight", "gauge", "Publishes awaiting a JetStream ack.",
-         lambda a: float(a.in_flight)),
-        ("rcstream_fleet_account_lag_seconds", "gauge",
-         "Seconds since the account's last event was acked.", lambda a: a.lag),
-        ("rcstream_fleet_account_last_gap_timestamp_seconds", "gauge",
-         "When the account's stream last reported a gap.", lambda a: a.last_gap_at),
-    ]  # fmt: skip
+        (
+            "rcstream_fleet_account_owned",
+            "gauge",
+            "1 if a worker holds the account's lease.",
+            lambda a: float(a.owner is not None),
+        ),
+        (
+            "rcstream_fleet_account_events_total",
+            "counter",
+            "Events the current owner published and had acked.",
+            lambda a: float(a.events),
+        ),
+        (
+            "rcstream_fleet_account_reconnects_total",
+            "counter",
+            "Reconnects of the account's stream under its current owner.",
+            lambda a: float(a.reconnects),
+        ),
+        (
+            "rcstream_fleet_account_in_flight",
+            "gauge",
+            "Publishes awaiting a JetStream ack.",
+            lambda a: float(a.in_flight),
+        ),
+        (
+            "rcstream_fleet_account_lag_seconds",
+            "gauge",
+            "Seconds since the account's last event was acked.",
+            lambda a: a.lag,
+        ),
+        (
+            "rcstream_fleet_account_last_gap_timestamp_seconds",
+            "gauge",
+            "When the account's stream last reported a gap.",
+            lambda a: a.last_gap_at,
+        ),
+    ]
     for name, kind, text, get in series:
         family(name, kind, text)
         for a in status.accounts:
@@ -171,8 +194,12 @@ async def serve_metrics(
 
     async def metrics(_request: web.Request) -> web.Response:
         body = await provider()
-        return web.Response(text=body, content_type="text/plain", charset="utf-8",
-                            headers={"X-Format": "prometheus-0.0.4"})  # fmt: skip
+        return web.Response(
+            text=body,
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Format": "prometheus-0.0.4"},
+        )
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

@@ -192,9 +192,13 @@ class FleetWorker:
         """Join the fleet and work until :meth:`stop`."""
         cfg = self.config
         self._table = await LeaseTable.open(
-            self.js, cfg.lease_bucket, self.worker_id, ttl=cfg.ttl, clock=self._clock,
+            self.js,
+            cfg.lease_bucket,
+            self.worker_id,
+            ttl=cfg.ttl,
+            clock=self._clock,
             wall=self._wall,
-        )  # fmt: skip
+        )
         self._status_kv = await open_bucket(self.js, cfg.status_bucket)
         await open_bucket(self.js, cfg.checkpoint_bucket)
         logger.info("worker %s joins the fleet (%d accounts)", self.worker_id, len(self.accounts))
@@ -205,8 +209,13 @@ class FleetWorker:
                     await self._tick()
                 except Exception as exc:  # NATS trouble: keep trying; the watchdog fences
                     level = logging.DEBUG if self._failing else logging.WARNING
-                    logger.log(level, "worker %s cannot reach NATS (%s); retrying every "
-                               "%g s", self.worker_id, exc, cfg.interval)  # fmt: skip
+                    logger.log(
+                        level,
+                        "worker %s cannot reach NATS (%s); retrying every %g s",
+                        self.worker_id,
+                        exc,
+                        cfg.interval,
+                    )
                     self._failing = True
                 else:
                     if self._failing:

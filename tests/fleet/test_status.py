@@ -51,9 +51,13 @@ async def test_status_and_metrics_from_kv(nats_server: NatsServer, js: Any) -> N
         await asyncio.Event().wait()
 
     worker = FleetWorker(
-        js, accounts[:1], runner, fernet=make_fernet(Fernet.generate_key()),
-        config=FleetConfig(ttl=3, renew_interval=0.2), worker_id="w1",
-    )  # fmt: skip
+        js,
+        accounts[:1],
+        runner,
+        fernet=make_fernet(Fernet.generate_key()),
+        config=FleetConfig(ttl=3, renew_interval=0.2),
+        worker_id="w1",
+    )
     task = asyncio.create_task(worker.run())
     await asyncio.wait_for(started.wait(), 10)
     status = None
@@ -87,9 +91,16 @@ async def test_status_and_metrics_from_kv(nats_server: NatsServer, js: Any) -> N
 
     # the CLI command, as a subprocess
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rcstream.fleet.cli", "status", "--nats", nats_server.url, "--json",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "rcstream.fleet.cli",
+        "status",
+        "--nats",
+        nats_server.url,
+        "--json",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err
     data = json.loads(out)
@@ -135,9 +146,18 @@ async def test_user_password_against_a_real_server(tmp_path: Path) -> None:
     ports = tmp_path / "ports"
     ports.mkdir()
     proc = await asyncio.create_subprocess_exec(
-        binary, "-c", str(conf), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", str(ports),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        binary,
+        "-c",
+        str(conf),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "--ports_file_dir",
+        str(ports),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         port = None
         for _ in range(200):

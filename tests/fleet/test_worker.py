@@ -76,9 +76,13 @@ class Recorder:
 async def worker(server: NatsServer, rec: Recorder, name: str) -> AsyncIterator[FleetWorker]:
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     w = FleetWorker(
-        nc.jetstream(timeout=1.0), ACCOUNTS, rec.runner, fernet=FERNET, config=CONFIG,
+        nc.jetstream(timeout=1.0),
+        ACCOUNTS,
+        rec.runner,
+        fernet=FERNET,
+        config=CONFIG,
         worker_id=name,
-    )  # fmt: skip
+    )
     task = asyncio.create_task(w.run())
     try:
         yield w
@@ -111,9 +115,13 @@ async def test_cut_off_worker_fences_itself_before_takeover(nats_server: NatsSer
     async with worker(nats_server, rec, "w1"), worker(nats_server, rec, "w2"):
         nc3 = await nats.connect(nats_server.url)
         w3 = FleetWorker(
-            nc3.jetstream(timeout=0.5), ACCOUNTS, rec.runner, fernet=FERNET, config=CONFIG,
+            nc3.jetstream(timeout=0.5),
+            ACCOUNTS,
+            rec.runner,
+            fernet=FERNET,
+            config=CONFIG,
             worker_id="w3",
-        )  # fmt: skip
+        )
         t3 = asyncio.create_task(w3.run())
         await rec.wait_until(lambda: counts(rec) == [3, 3, 3], 20)
         lost = [label for label, w in rec.active().items() if w == "w3"]
