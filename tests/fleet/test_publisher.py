@@ -80,6 +80,13 @@ async def test_nats_restart_at_steady_rate_loses_nothing(nats_server: NatsServer
     sent: list[str] = []
     half = asyncio.Event()
     stop = asyncio.Event()
+    enough = asyncio.Event()
+    goal = [10**9]
+
+    def on_ack(ack: Ack) -> None:
+        acked.append(ack)
+        if len(acked) >= goal[0]:
+            enough.set()
 
     async def producer(pub: Publisher) -> None:
         i = 0
@@ -92,18 +99,16 @@ async def test_nats_restart_at_steady_rate_loses_nothing(nats_server: NatsServer
                 half.set()
             await asyncio.sleep(0.01)  # the steady event rate (100/s) is the point of the test
 
-    async with Publisher(
-        js, stream="RCS", max_in_flight=64, ack_timeout=0.5, on_ack=acked.append
-    ) as pub:
+    async with Publisher(js, stream="RCS", max_in_flight=64, ack_timeout=0.5, on_ack=on_ack) as pub:
         task = asyncio.create_task(producer(pub))
         await asyncio.wait_for(half.wait(), 30)
         await nats_server.stop()
         down_at = len(sent)
         await asyncio.sleep(3.0)  # the outage itself: the server is gone for 3 s
+        assert len(sent) - len(acked) <= 64 + 1  # publishing blocked: bounded, nothing dropped
         await nats_server.start()
-        # keep going until well after the restart
-        while len(acked) < len(sent) - 10 or len(sent) < down_at + 200:
-            await asyncio.sleep(0.05)
+        goal[0] = down_at + 200  # keep publishing well past the restart
+        await asyncio.wait_for(enough.wait(), 60)
         stop.set()
         await task
     assert pub.retries > 0
