@@ -236,6 +236,13 @@ async def connect(options: NatsOptions, *, initial_attempts: int = 3) -> Any:
     )
     try:
         nc = await nats.connect(**kwargs)
+        try:
+            # A server that rejects the client certificate does so after the TLS 1.3
+            # handshake, i.e. after connect() returned: one round trip proves we are in.
+            await nc.flush(timeout=kwargs["connect_timeout"])
+        except BaseException:
+            await nc.close()
+            raise
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise NatsUnavailable(
             f"Could not connect to NATS at {options.display_url} ({type(exc).__name__}); "

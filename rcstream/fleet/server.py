@@ -36,7 +36,8 @@ def find_nats_server() -> str | None:
 
 
 class NatsServer:
-    """A ``nats-server -js`` child process on 127.0.0.1.
+    """A ``nats-server -js`` child process on 127.0.0.1 (``config_file``: a server
+    configuration for authorization or TLS; ``jetstream=False`` leaves JetStream off).
 
     ``async with NatsServer() as srv: srv.url`` starts it on a free port (``-p -1``, the
     port read back from ``--ports_file_dir``) and kills it on exit. :meth:`stop` and
@@ -49,12 +50,16 @@ class NatsServer:
         *,
         store_dir: str | os.PathLike[str] | None = None,
         binary: str | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        jetstream: bool = True,
         ready_timeout: float = 20.0,
     ) -> None:
         self._binary = binary or find_nats_server()
         self._own_dir: tempfile.TemporaryDirectory[str] | None = None
         self._store_dir = Path(store_dir) if store_dir is not None else None
         self._ready_timeout = ready_timeout
+        self._config_file = config_file
+        self._jetstream = jetstream
         self._proc: asyncio.subprocess.Process | None = None
         self.port: int | None = None
 
@@ -87,18 +92,12 @@ class NatsServer:
         for old in ports_dir.glob("*.ports"):
             old.unlink()
         port = str(self.port) if self.port is not None else "-1"
-        args = [
-            self._binary,
-            "-js",
-            "-sd",
-            str(self._store_dir / "js"),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            port,
-            "--ports_file_dir",
-            str(ports_dir),
-        ]
+        args = [self._binary]
+        if self._config_file is not None:
+            args += ["-c", str(self._config_file)]  # e.g. authorization or tls blocks
+        if self._jetstream:
+            args += ["-js", "-sd", str(self._store_dir / "js")]
+        args += ["-a", "127.0.0.1", "-p", port, "--ports_file_dir", str(ports_dir)]
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -143,30 +143,8 @@ async def test_user_password_against_a_real_server(tmp_path: Path) -> None:
         pytest.skip("no nats-server binary")
     conf = tmp_path / "auth.conf"
     conf.write_text('authorization { user: "bridge", password: "s3cret-pw" }\n')
-    ports = tmp_path / "ports"
-    ports.mkdir()
-    proc = await asyncio.create_subprocess_exec(
-        binary,
-        "-c",
-        str(conf),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-        "--ports_file_dir",
-        str(ports),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        port = None
-        for _ in range(200):
-            files = list(ports.glob("*.ports"))
-            if files and files[0].read_text().strip():
-                port = int(json.loads(files[0].read_text())["nats"][0].rsplit(":", 1)[1])
-                break
-            await asyncio.sleep(0.02)  # the server writes its ports file when it listens
-        assert port is not None
+    async with NatsServer(store_dir=tmp_path / "srv", config_file=conf, jetstream=False) as srv:
+        port = srv.port
         url = f"nats://127.0.0.1:{port}"
         good = NatsOptions.from_env(
             url, {"RCSTREAM_NATS_USER": "bridge", "RCSTREAM_NATS_PASSWORD": "s3cret-pw"}
@@ -186,6 +164,3 @@ async def test_user_password_against_a_real_server(tmp_path: Path) -> None:
         nc = await connect(good)
         assert nc.options["max_reconnect_attempts"] == -1
         await nc.close()
-    finally:
-        proc.kill()
-        await proc.wait()
