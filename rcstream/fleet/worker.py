@@ -7,10 +7,10 @@ Each tick (every ``renew_interval``) the worker
 3. aims at ``ceil(accounts / live workers)`` leases: above that, when another worker's
    heartbeat shows it below its share, it stops the extra streams *first* and then
    deletes their leases (no two owners at once); below it, it creates leases for free
-   accounts. An account seen free in two ticks in a row while nobody is below their
-   share (a dead worker whose heartbeat has not expired yet) is taken at once, as an
-   overflow. Workers rank accounts by rendezvous hashing, so they reach for different
-   accounts and release the ones they least prefer.
+   accounts. A free account while nobody is below their share (a dead worker whose
+   heartbeat has not expired yet) is taken at once, as an overflow. Workers rank
+   accounts by rendezvous hashing, so they reach for different accounts and release the
+   ones they least prefer.
 
 A watchdog cancels every stream whose lease was not renewed by its deadline (last
 successful renewal sent + TTL - margin), so a worker cut off from NATS stops writing
@@ -169,7 +169,6 @@ class FleetWorker:
         self._wall = wall
         self._held: dict[str, _Held] = {}
         self._cooldown: dict[str, float] = {}
-        self._free_before: set[str] = set()
         self._failing = False
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
@@ -270,14 +269,13 @@ class FleetWorker:
         ]
         free.sort(key=lambda a: _rank(self.worker_id, a), reverse=True)
         room = target - len(mine) if len(mine) <= target else 0
-        # Overflow: an account free in two views in a row while no live worker is below
-        # its share belongs to a worker that died but whose heartbeat has not expired yet
-        # (heartbeats are written after renewals, so they outlive the leases a little).
-        # Take it now rather than a heartbeat-expiry later; the next rebalance evens out.
-        stale = [a for a in free if a in self._free_before] if not below else []
-        self._free_before = set(free)
-        share = math.ceil(len(stale) / len(live))
-        picks = free[:room] + [a for a in stale if a not in free[:room]][:share]
+        # Overflow: while no live worker is below its share, a free account belongs to a
+        # worker that died but whose heartbeat has not expired yet (heartbeats are written
+        # after renewals, so they outlive the leases a little). Take a fair part of them
+        # now rather than a heartbeat expiry later; the next rebalance evens out.
+        overflow = [] if below else free[room:]
+        # (at least one live worker is presumed dead, hence the share among the others)
+        picks = free[:room] + overflow[: math.ceil(len(overflow) / max(1, len(live) - 1))]
         for label in picks:
             lease = await self._op(table.acquire(label))
             if lease is not None:
