@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from rcstream.fleet.errors import NatsUnavailable
+from rcstream.fleet.subjects import LIFECYCLE, family_of, subject_for
 
 __all__ = ["Ack", "Publisher"]
 
@@ -127,6 +130,35 @@ class Publisher:
         task.add_done_callback(self._tasks.discard)
         return item.done
 
+    async def publish_notification(
+        self,
+        account_id: str | int,
+        raw: bytes,
+        *,
+        event: str | None,
+        uuid: str,
+        context: Any = None,
+    ) -> asyncio.Future[Ack]:
+        """Publish one notification's bytes, exactly as received, to
+        ``rcstream.<accountId>.<family of event>`` with ``Nats-Msg-Id: uuid``."""
+        subject = subject_for(account_id, family_of(event))
+        return await self.publish(subject, raw, uuid, context=context)
+
+    async def publish_lifecycle(
+        self,
+        account_id: str | int,
+        item: Mapping[str, Any],
+        *,
+        msg_id: str | None = None,
+        context: Any = None,
+    ) -> asyncio.Future[Ack]:
+        """Publish a lifecycle item (gap, reconnect, take-over) as compact JSON to
+        ``rcstream.<accountId>.lifecycle``; ``msg_id`` defaults to a fresh uuid (pass a
+        stable one for an item that may be re-published)."""
+        body = json.dumps(dict(item), separators=(",", ":"), default=str).encode()
+        subject = subject_for(account_id, LIFECYCLE)
+        return await self.publish(subject, body, msg_id or str(uuid4()), context=context)
+
     async def _send(self, item: _Pending) -> None:
         import nats.errors
         import nats.js.errors
@@ -146,6 +178,8 @@ class Publisher:
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
                 self._fail(exc)
                 return
+            except asyncio.CancelledError:
+                raise
             except (
                 TimeoutError,
                 nats.errors.TimeoutError,
@@ -162,6 +196,10 @@ class Publisher:
                 self.retries += 1
                 await asyncio.sleep(next(delays))
                 continue
+            except Exception as exc:  # anything else is a bug or a refusal: fail loudly
+                logger.error("publish to %s failed: %s", item.subject, type(exc).__name__)
+                self._fail(exc)
+                return
             result = Ack(
                 item.index,
                 item.subject,

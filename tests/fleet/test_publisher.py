@@ -72,6 +72,24 @@ async def test_acks_in_order_and_duplicates_stored_once(js: Any) -> None:
     assert msg.data == b'{"n":0}' and msg.subject == "rcstream.1.fax"
 
 
+async def test_notification_and_lifecycle_helpers(js: Any) -> None:
+    await ensure_stream(js, "RCS")
+    raw = b'{"uuid":"u-1","event":"/restapi/v1.0/account/~/extension/~/telephony/sessions"}'
+    async with Publisher(js, stream="RCS") as pub:
+        ack = await pub.publish_notification(
+            "37439510",
+            raw,
+            event="/restapi/v1.0/account/~/extension/~/telephony/sessions",
+            uuid="u-1",
+        )
+        life = await pub.publish_lifecycle(37439510, {"type": "gap", "missed": 3})
+    assert (await ack).subject == "rcstream.37439510.telephony-sessions"
+    assert (await life).subject == "rcstream.37439510.lifecycle"
+    first, second = await js.get_msg("RCS", 1), await js.get_msg("RCS", 2)
+    assert first.data == raw and first.headers["Nats-Msg-Id"] == "u-1"
+    assert second.data == b'{"type":"gap","missed":3}'
+
+
 async def test_nats_restart_at_steady_rate_loses_nothing(nats_server: NatsServer, js: Any) -> None:
     """The server is killed for a few seconds mid-stream (SIGKILL, same port and store):
     publishing blocks instead of dropping, and every uuid ends up in the stream once."""
