@@ -4,13 +4,9 @@ Each tick (every ``renew_interval``) the worker
 
 1. renews its leases (a lease somebody else wrote is lost: its stream is cancelled);
 2. writes its heartbeat and reads every lease and heartbeat (one KV snapshot);
-3. aims at ``ceil(accounts / live workers)`` leases: above that, when another worker's
-   heartbeat shows it below its share, it stops the extra streams *first* and then
-   deletes their leases (no two owners at once); below it, it creates leases for free
-   accounts. A free account while nobody is below their share (a dead worker whose
-   heartbeat has not expired yet) is taken at once, as an overflow. Workers rank
-   accounts by rendezvous hashing, so they reach for different accounts and release the
-   ones they least prefer.
+3. releases and acquires leases as :func:`rcstream.fleet.plan.plan_leases` says (a fair
+   share of ``ceil(accounts / live workers)``; extra streams are stopped *before* their
+   leases are deleted, so there are never two owners at once).
 
 A watchdog cancels every stream whose lease was not renewed by its deadline (last
 successful renewal sent + TTL - margin), so a worker cut off from NATS stops writing
@@ -25,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import math
 import os
 import socket
 import time
@@ -42,6 +36,7 @@ from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.kv import open_bucket
 from rcstream.fleet.kvstore import CHECKPOINT_BUCKET, KVCheckpoint
 from rcstream.fleet.lease import Lease, LeaseTable
+from rcstream.fleet.plan import plan_leases
 
 __all__ = [
     "LEASE_BUCKET",
@@ -129,11 +124,6 @@ Runner = Callable[[AccountContext], Awaitable[None]]
 class _Held:
     ctx: AccountContext
     task: asyncio.Task[None]
-
-
-def _rank(worker: str, label: str) -> int:
-    digest = hashlib.blake2b(f"{worker}\0{label}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
 
 
 def default_worker_id() -> str:
@@ -248,35 +238,19 @@ class FleetWorker:
         await self._op(table.beat(self.held))
         await self._publish_stats()
         owners, workers = await self._op(table.view())
-        live = set(workers) | {self.worker_id}
-        target = math.ceil(len(self.accounts) / len(live))
-        mine = sorted(self._held, key=lambda a: _rank(self.worker_id, a))
-        below = any(
-            len(beat.held) < target for name, beat in workers.items() if name != self.worker_id
-        )
-        # Hand extras over only when another live worker is below its share and can take
-        # them; otherwise moving a stream would interrupt it for nothing.
-        if len(mine) > target and below:
-            for label in mine[: len(mine) - target]:
-                logger.info("worker %s hands %s over (rebalance)", self.worker_id, label)
-                await self._stop_runner(label, release=True)
-            return
         now = self._clock()
-        free = [
-            a
-            for a in self.accounts
-            if a not in owners and a not in self._held and self._cooldown.get(a, 0) <= now
-        ]
-        free.sort(key=lambda a: _rank(self.worker_id, a), reverse=True)
-        room = target - len(mine) if len(mine) <= target else 0
-        # Overflow: while no live worker is below its share, a free account belongs to a
-        # worker that died but whose heartbeat has not expired yet (heartbeats are written
-        # after renewals, so they outlive the leases a little). Take a fair part of them
-        # now rather than a heartbeat expiry later; the next rebalance evens out.
-        overflow = [] if below else free[room:]
-        # (at least one live worker is presumed dead, hence the share among the others)
-        picks = free[:room] + overflow[: math.ceil(len(overflow) / max(1, len(live) - 1))]
-        for label in picks:
+        plan = plan_leases(
+            self.worker_id,
+            list(self.accounts),
+            self._held.keys(),
+            owners,
+            {name: len(beat.held) for name, beat in workers.items()},
+            blocked={a for a, until in self._cooldown.items() if until > now},
+        )
+        for label in plan.release:
+            logger.info("worker %s hands %s over (rebalance)", self.worker_id, label)
+            await self._stop_runner(label, release=True)
+        for label in plan.acquire:
             lease = await self._op(table.acquire(label))
             if lease is not None:
                 self._start_runner(label, lease)
