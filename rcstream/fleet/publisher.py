@@ -120,6 +120,11 @@ class Publisher:
                 "checkpoint."
             ) from self._failure
         await self._slots.acquire()
+        if self._failure is not None:  # failed while we waited for a slot
+            self._slots.release()
+            raise NatsUnavailable(
+                "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
+            ) from self._failure
         loop = asyncio.get_running_loop()
         item = _Pending(self._next_index, subject, data, msg_id, context, loop.create_future())
         self._next_index += 1
@@ -240,6 +245,7 @@ class Publisher:
                     )
                 )
                 item.done.exception()  # retrieved here; awaiting callers still get it
+            self._slots.release()  # wake publishers blocked on a slot: they raise
         self._window.clear()
         self._idle.set()
 

@@ -134,3 +134,21 @@ async def test_nats_restart_at_steady_rate_loses_nothing(nats_server: NatsServer
     stored = await stream_msg_ids(js, "RCS")
     assert len(stored) == len(set(stored)) == len(sent)
     assert set(stored) == set(sent)
+
+
+async def test_connection_closed_for_good_fails_blocked_publishers(js: Any, nc: Any) -> None:
+    """A closed connection is not an outage: waiting publishers and pending acks get one
+    NatsUnavailable each instead of blocking forever."""
+    from rcstream.fleet.errors import NatsUnavailable
+
+    await ensure_stream(js, "RCS")
+    pub = Publisher(js, stream="RCS", max_in_flight=2, ack_timeout=0.2)
+    await nc.close()
+    first = await pub.publish(subject_for(1, "fax"), b"1", "m1")
+    await pub.publish(subject_for(1, "fax"), b"2", "m2")
+    with pytest.raises(NatsUnavailable, match="resume from the checkpoint"):
+        await asyncio.wait_for(pub.publish(subject_for(1, "fax"), b"3", "m3"), 10)
+    with pytest.raises(NatsUnavailable):
+        await first
+    with pytest.raises(NatsUnavailable):
+        await pub.aclose()
