@@ -39,11 +39,11 @@ class Recorder:
         self.changed = asyncio.Event()
 
     async def runner(self, ctx: AccountContext) -> None:
+        await ctx.checkpoint.load()  # counted as running once it could read its checkpoint
         run: list[Any] = [ctx.account.label, ctx.worker, time.monotonic(), None]
         self.runs.append(run)
         self.changed.set()
         try:
-            await ctx.checkpoint.load()
             while True:
                 ctx.stats.events += 1
                 await asyncio.sleep(0.05)  # a stream producing events at a steady rate
