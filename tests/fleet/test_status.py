@@ -164,3 +164,48 @@ async def test_user_password_against_a_real_server(tmp_path: Path) -> None:
         nc = await connect(good)
         assert nc.options["max_reconnect_attempts"] == -1
         await nc.close()
+
+
+async def test_run_fleet_command_with_an_injected_runner(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_fleet`` reads the accounts file and RCSTREAM_FLEET_KEY, creates the stream and
+    runs a worker whose runner streams each account; cancelling it leaves the fleet."""
+    import argparse
+
+    from rcstream.fleet.cli import add_fleet_parser, run_fleet
+
+    (tmp_path / "acme.jwt").write_text("jwt-value\n")
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[defaults]\nfilters = ["/restapi/v1.0/account/~/extension/~/message-store"]\n'
+        '[[accounts]]\nid = "acme"\nclient_id_env = "ACME_ID"\n'
+        'client_secret_env = "ACME_SECRET"\njwt_file = "acme.jwt"\n'
+    )
+    monkeypatch.setenv("ACME_ID", "cid")
+    monkeypatch.setenv("ACME_SECRET", "shh-secret")
+    monkeypatch.setenv("RCSTREAM_FLEET_KEY", Fernet.generate_key().decode())
+    parser = argparse.ArgumentParser()
+    add_fleet_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["fleet", "--nats", nats_server.url, "--accounts", str(accounts), "--lease-ttl", "3"]
+    )
+    seen: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    async def runner(ctx: AccountContext) -> None:
+        await seen.put((ctx.account.label, ctx.account.jwt.get()))
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(run_fleet(args, runner))
+    assert await asyncio.wait_for(seen.get(), 20) == ("acme", "jwt-value")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        assert (await js.stream_info("RCSTREAM")).config.duplicate_window == 300
+        status = await fleet_status(js, ["acme"])
+        assert status.accounts[0].owner is None and status.workers == ()  # it left cleanly
+    finally:
+        await nc.close()
