@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.kv import check_key, open_bucket, snapshot
 
@@ -87,8 +88,21 @@ class LeaseTable:
     async def open(
         cls, js: Any, bucket: str, owner: str, *, ttl: float, **kwargs: Any
     ) -> LeaseTable:
-        """Open (or create, with max age ``ttl``) ``bucket`` and return a table on it."""
-        return cls(await open_bucket(js, bucket, ttl=ttl), owner, ttl=ttl, **kwargs)
+        """Open (or create, with max age ``ttl``) ``bucket`` and return a table on it.
+
+        Raises :class:`ConfigurationError` when an existing bucket expires entries after
+        another time than ``ttl``: fencing deadlines computed from the wrong TTL would let
+        two workers own an account at once, so every worker must use the bucket's TTL.
+        """
+        kv = await open_bucket(js, bucket, ttl=ttl)
+        actual = (await kv.status()).ttl
+        if not actual or abs(float(actual) - ttl) > 1e-3:
+            expiry = f"expires entries after {float(actual):g} s" if actual else "never expires"
+            raise ConfigurationError(
+                f"The lease bucket {bucket} {expiry} but the lease TTL is {ttl:g} s; use the "
+                "bucket's TTL on every worker (or delete the bucket to change it)."
+            )
+        return cls(kv, owner, ttl=ttl, **kwargs)
 
     def _value(self, epoch: str) -> bytes:
         return json.dumps({"owner": self.owner, "epoch": epoch, "at": self._wall()}).encode()

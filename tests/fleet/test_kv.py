@@ -135,3 +135,14 @@ async def test_heartbeats_listed(js: Any) -> None:
     await b.forget_self()
     _, workers = await a.view()
     assert sorted(workers) == ["wa"]
+
+
+async def test_lease_ttl_must_match_the_bucket(js: Any) -> None:
+    await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    with pytest.raises(
+        ConfigurationError, match="expires entries after 5 s but the lease TTL is 20 s"
+    ):
+        await LeaseTable.open(js, "LEASES", "wb", ttl=20)
+    await js.create_key_value(bucket="NOTTL", history=1)
+    with pytest.raises(ConfigurationError, match="NOTTL never expires"):
+        await LeaseTable.open(js, "NOTTL", "wa", ttl=5)
