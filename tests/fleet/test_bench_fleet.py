@@ -9,15 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rcstream.fleet.server import find_nats_server
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(120)
-def test_bench_fleet_quick(tmp_path: Path) -> None:
-    if find_nats_server() is None:
-        pytest.skip("no nats-server binary")
+def test_bench_fleet_quick(tmp_path: Path, nats_binary: str) -> None:
     out = tmp_path / "fleet.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.fleet", "--quick", "--out", str(out)],

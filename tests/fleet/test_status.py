@@ -134,13 +134,8 @@ def test_nats_options_from_env(tmp_path: Path) -> None:
         NatsOptions.from_env(None, {"RCSTREAM_NATS_TLS_CERT": str(creds)})
 
 
-async def test_user_password_against_a_real_server(tmp_path: Path) -> None:
+async def test_user_password_against_a_real_server(tmp_path: Path, nats_binary: str) -> None:
     """The options' kwargs authenticate against a server that demands a password."""
-    from rcstream.fleet.server import find_nats_server
-
-    binary = find_nats_server()
-    if binary is None:
-        pytest.skip("no nats-server binary")
     conf = tmp_path / "auth.conf"
     conf.write_text('authorization { user: "bridge", password: "s3cret-pw" }\n')
     async with NatsServer(store_dir=tmp_path / "srv", config_file=conf, jetstream=False) as srv:

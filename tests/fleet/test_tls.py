@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from rcstream.fleet.connect import NatsOptions, connect
 from rcstream.fleet.errors import NatsUnavailable
-from rcstream.fleet.server import NatsServer, find_nats_server
+from rcstream.fleet.server import NatsServer
 
 
 def _name(cn: str) -> x509.Name:
@@ -65,10 +65,7 @@ def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) 
     )
 
 
-async def test_mutual_tls(tmp_path: Path) -> None:
-    binary = find_nats_server()
-    if binary is None:
-        pytest.skip("no nats-server binary")
+async def test_mutual_tls(tmp_path: Path, nats_binary: str) -> None:
     ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = _cert("test-ca", ca_key, "test-ca", ca_key, ca=True)
     _write(tmp_path / "ca", ca, ca_key)
