@@ -1,0 +1,196 @@
+"""A :class:`~rcstream.checkpoint.CheckpointStore` in a JetStream key-value bucket.
+
+Values are the checkpoint's JSON encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from
+``cryptography``) under ``RCSTREAM_FLEET_KEY``, because a checkpoint holds the account's
+refresh token: read access to the bucket must not be access to the accounts.
+
+**Key rotation.** ``RCSTREAM_FLEET_KEY`` may hold several keys separated by commas, newest
+first (a :class:`cryptography.fernet.MultiFernet`): writes use the first, reads try each.
+To rotate: generate a key, deploy ``NEW,OLD`` to every worker, let every checkpoint be
+written once (each save re-encrypts; :func:`rotate_checkpoints` does it at once), then
+deploy ``NEW`` alone.
+
+**Compare-and-set and fencing.** :meth:`KVCheckpoint.save` first awaits the optional
+``fence`` (the fleet passes one that checks this worker still holds the account's lease,
+see :meth:`rcstream.fleet.lease.LeaseTable.fence`), then writes with
+``update(key, value, last=revision)``: a write by anybody since our last load or save
+raises :class:`~rcstream.checkpoint.CheckpointConflict`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from rcstream.checkpoint import Checkpoint, CheckpointConflict, CheckpointCorrupt
+from rcstream.exceptions import ConfigurationError
+from rcstream.fleet.kv import check_key, open_bucket, snapshot
+
+__all__ = [
+    "CHECKPOINT_BUCKET",
+    "FLEET_KEY_ENV",
+    "KVCheckpoint",
+    "fernet_from_env",
+    "make_fernet",
+    "rotate_checkpoints",
+]
+
+logger = logging.getLogger(__name__)
+
+FLEET_KEY_ENV = "RCSTREAM_FLEET_KEY"
+CHECKPOINT_BUCKET = "RCSTREAM_CHECKPOINTS"
+
+FernetKeys = str | bytes | Sequence[str | bytes]
+
+
+def make_fernet(keys: FernetKeys) -> Any:
+    """A ``MultiFernet`` from one key, a comma-separated list, or a sequence (newest
+    first). Raises :class:`ConfigurationError` when a key is not a Fernet key."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    if isinstance(keys, (str, bytes)):
+        text = keys.decode() if isinstance(keys, bytes) else keys
+        items: list[str | bytes] = [k.strip() for k in text.split(",") if k.strip()]
+    else:
+        items = list(keys)
+    if not items:
+        raise ConfigurationError(
+            f"{FLEET_KEY_ENV} is empty; set it to a Fernet key (python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        )
+    try:
+        return MultiFernet([Fernet(k) for k in items])
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{FLEET_KEY_ENV} is not a Fernet key (32 random bytes in url-safe base64); "
+            "generate one with Fernet.generate_key()."
+        ) from exc
+
+
+def fernet_from_env(environ: Mapping[str, str] | None = None) -> Any:
+    """:func:`make_fernet` of ``RCSTREAM_FLEET_KEY``; :class:`ConfigurationError` if unset."""
+    env = os.environ if environ is None else environ
+    value = env.get(FLEET_KEY_ENV)
+    if not value:
+        raise ConfigurationError(
+            f"Set {FLEET_KEY_ENV} to a Fernet key shared by all workers; it encrypts the "
+            "checkpoints (they hold refresh tokens)."
+        )
+    return make_fernet(value)
+
+
+class KVCheckpoint:
+    """One account's checkpoint under ``key`` in KV ``bucket``, encrypted.
+
+    ``fence`` (optional) is awaited before every save and raises to refuse the write
+    (:class:`~rcstream.fleet.errors.LeaseLost`).
+    """
+
+    def __init__(
+        self,
+        js: Any,
+        bucket: str,
+        key: str,
+        fernet_key: FernetKeys | Any,
+        *,
+        fence: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._js = js
+        self._bucket_name = bucket
+        self._key = check_key(key)
+        self._fernet: Any = (
+            fernet_key if hasattr(fernet_key, "decrypt") else make_fernet(fernet_key)
+        )
+        self._fence = fence
+        self._kv: Any = None
+        #: The KV revision of the last load or save (``None``: the key did not exist).
+        self.revision: int | None = None
+
+    def __repr__(self) -> str:
+        return f"KVCheckpoint(bucket={self._bucket_name!r}, key={self._key!r})"
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            self._kv = await open_bucket(self._js, self._bucket_name)
+        return self._kv
+
+    async def load(self) -> Checkpoint | None:
+        """The stored checkpoint or ``None``. A value that cannot be decrypted or decoded
+        is copied aside to ``<key>.aside-<unix ms>`` (nothing is lost: the right key can
+        still read it) and :class:`CheckpointCorrupt` is raised; the next save replaces it."""
+        import nats.js.errors
+        from cryptography.fernet import InvalidToken
+
+        kv = await self._bucket()
+        try:
+            entry = await kv.get(self._key)
+        except nats.js.errors.KeyNotFoundError:
+            self.revision = None
+            return None
+        self.revision = int(entry.revision)
+        try:
+            clear = self._fernet.decrypt(entry.value or b"")
+        except InvalidToken as exc:
+            await self._set_aside(kv, entry.value)
+            raise CheckpointCorrupt(
+                f"The checkpoint {self._key} in {self._bucket_name} cannot be decrypted with "
+                f"{FLEET_KEY_ENV}; set the key it was written with (or add it after the new "
+                "one, comma-separated)."
+            ) from exc
+        try:
+            return Checkpoint.from_json(clear)
+        except CheckpointCorrupt:
+            await self._set_aside(kv, entry.value)
+            raise
+
+    async def _set_aside(self, kv: Any, value: bytes | None) -> None:
+        aside = f"{self._key}.aside-{int(time.time() * 1000)}"
+        await kv.put(aside, value or b"")
+        logger.warning("set the unreadable checkpoint %s aside as %s", self._key, aside)
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Encrypt and write ``checkpoint`` if the fence passes and the revision is still
+        the one last seen; :class:`CheckpointConflict` otherwise."""
+        import nats.js.errors
+
+        kv = await self._bucket()
+        if self._fence is not None:
+            await self._fence()
+        token = self._fernet.encrypt(checkpoint.to_json())
+        try:
+            if self.revision is None:
+                rev = await kv.create(self._key, token)
+            else:
+                rev = await kv.update(self._key, token, last=self.revision)
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise CheckpointConflict(
+                f"The checkpoint {self._key} was written by another owner since this worker "
+                "read it; stop this stream and load it again."
+            ) from exc
+        self.revision = int(rev)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the NATS connection belongs to the caller."""
+        self._kv = None
+
+
+async def rotate_checkpoints(js: Any, bucket: str, fernet: Any) -> int:
+    """Re-encrypt every checkpoint in ``bucket`` with ``fernet``'s first key (CAS per key;
+    one written meanwhile is skipped, as its writer already used the new key). Returns how
+    many were rewritten."""
+    import nats.js.errors
+
+    kv = await open_bucket(js, bucket)
+    done = 0
+    for key, entry in (await snapshot(kv)).items():
+        if ".aside-" in key:
+            continue
+        try:
+            await kv.update(key, fernet.rotate(entry.value), last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            continue
+        done += 1
+    return done

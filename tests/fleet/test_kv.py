@@ -1,0 +1,148 @@
+"""Leases and the encrypted KV checkpoint store against a real JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from rcstream.checkpoint import Checkpoint, CheckpointConflict, CheckpointCorrupt, CheckpointStore
+from rcstream.exceptions import ConfigurationError
+from rcstream.fleet.errors import LeaseLost
+from rcstream.fleet.kvstore import KVCheckpoint, fernet_from_env, rotate_checkpoints
+from rcstream.fleet.lease import LeaseTable
+from rcstream.redact import Secret
+
+KEY = Fernet.generate_key().decode()
+
+
+def checkpoint(refresh: str = "rt-very-secret") -> Checkpoint:
+    return Checkpoint(
+        client_id="cid",
+        server_url="http://127.0.0.1:1",
+        refresh_token=Secret(refresh),
+        wsc=Secret("wsc-token"),
+        wsc_sequence=3,
+        account_id="37439510",
+    )
+
+
+async def test_checkpoint_round_trip_cas_and_encryption(js: Any) -> None:
+    store = KVCheckpoint(js, "CKPT", "ckpt.acme", KEY)
+    assert isinstance(store, CheckpointStore)
+    assert await store.load() is None
+    await store.save(checkpoint())
+    other = KVCheckpoint(js, "CKPT", "ckpt.acme", KEY)
+    loaded = await other.load()
+    assert loaded == checkpoint()
+    # the bucket holds ciphertext only
+    raw = (await (await js.key_value("CKPT")).get("ckpt.acme")).value
+    assert b"rt-very-secret" not in raw and b"wsc-token" not in raw
+    # other writes; our revision is stale
+    await other.save(checkpoint("rt-2"))
+    with pytest.raises(CheckpointConflict, match="another owner"):
+        await store.save(checkpoint("rt-3"))
+    assert (await store.load()) == checkpoint("rt-2")
+    await store.save(checkpoint("rt-3"))
+    assert "rt-3" not in repr(store)
+
+
+async def test_wrong_key_is_corrupt_and_set_aside(js: Any) -> None:
+    await KVCheckpoint(js, "CKPT", "ckpt.acme", KEY).save(checkpoint())
+    wrong = KVCheckpoint(js, "CKPT", "ckpt.acme", Fernet.generate_key())
+    with pytest.raises(CheckpointCorrupt, match="RCSTREAM_FLEET_KEY"):
+        await wrong.load()
+    kv = await js.key_value("CKPT")
+    aside = [k for k in await kv.keys() if ".aside-" in k]
+    assert len(aside) == 1
+    # starting fresh replaces the unreadable value; the copy aside keeps it readable
+    await wrong.save(checkpoint("fresh"))
+    assert Checkpoint.from_json(Fernet(KEY).decrypt((await kv.get(aside[0])).value)) == (
+        checkpoint()
+    )
+
+
+async def test_key_rotation(js: Any) -> None:
+    new = Fernet.generate_key().decode()
+    await KVCheckpoint(js, "CKPT", "ckpt.a", KEY).save(checkpoint())
+    both = fernet_from_env({"RCSTREAM_FLEET_KEY": f"{new},{KEY}"})
+    assert await KVCheckpoint(js, "CKPT", "ckpt.a", both).load() == checkpoint()
+    assert await rotate_checkpoints(js, "CKPT", both) == 1
+    assert await KVCheckpoint(js, "CKPT", "ckpt.a", new).load() == checkpoint()
+    with pytest.raises(CheckpointCorrupt):
+        await KVCheckpoint(js, "CKPT", "ckpt.a", KEY).load()
+
+
+def test_fleet_key_errors() -> None:
+    with pytest.raises(ConfigurationError, match="Set RCSTREAM_FLEET_KEY"):
+        fernet_from_env({})
+    with pytest.raises(ConfigurationError, match="not a Fernet key") as info:
+        fernet_from_env({"RCSTREAM_FLEET_KEY": "short-secret-value"})
+    assert "short-secret-value" not in str(info.value)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_lease_acquire_renew_expire_and_fence(js: Any) -> None:
+    clock = Clock()
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=1.5, clock=clock)
+    b = await LeaseTable.open(js, "LEASES", "wb", ttl=1.5, clock=clock)
+    lease = await a.acquire("acme")
+    assert lease is not None
+    assert await b.acquire("acme") is None
+    lease = await a.renew(lease)
+    await a.fence(lease, margin=0.2)
+    # the fenced checkpoint refuses writes past the local deadline
+    store = KVCheckpoint(js, "CKPT", "ckpt.acme", KEY, fence=a.fence_for(lambda: lease, 0.2))
+    await store.save(checkpoint())
+    clock.now += 1.4
+    with pytest.raises(LeaseLost, match="not renewed in time"):
+        await store.save(checkpoint())
+    # the server expires the entry after the TTL; then b takes it and a's renew fails
+    taken = None
+    for _ in range(100):
+        taken = await b.acquire("acme")
+        if taken is not None:
+            break
+        await asyncio.sleep(0.05)  # waiting for the server's max-age expiry, no event exists
+    assert taken is not None
+    with pytest.raises(LeaseLost):
+        await a.renew(lease)
+    clock.now -= 1.4
+    with pytest.raises(LeaseLost, match="now belongs to wb"):
+        await a.fence(lease, margin=0.2)
+    owners, _ = await b.view()
+    assert owners == {"acme": "wb"}
+    await b.release(taken)
+    assert await a.acquire("acme") is not None
+
+
+async def test_heartbeats_listed(js: Any) -> None:
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    b = await LeaseTable.open(js, "LEASES", "wb", ttl=5)
+    await a.beat(("x",))
+    await b.beat(())
+    _, workers = await a.view()
+    assert sorted(workers) == ["wa", "wb"] and workers["wa"].held == ("x",)
+    await b.forget_self()
+    _, workers = await a.view()
+    assert sorted(workers) == ["wa"]
+
+
+async def test_lease_ttl_must_match_the_bucket(js: Any) -> None:
+    await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    with pytest.raises(
+        ConfigurationError, match="expires entries after 5 s but the lease TTL is 20 s"
+    ):
+        await LeaseTable.open(js, "LEASES", "wb", ttl=20)
+    await js.create_key_value(bucket="NOTTL", history=1)
+    with pytest.raises(ConfigurationError, match="NOTTL never expires"):
+        await LeaseTable.open(js, "NOTTL", "wa", ttl=5)

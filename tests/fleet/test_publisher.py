@@ -1,0 +1,154 @@
+"""Publishing to a real JetStream: subjects, ordered acks, dedup, and a NATS restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+from rcstream.exceptions import ConfigurationError
+from rcstream.fleet.publisher import Ack, Publisher
+from rcstream.fleet.server import NatsServer
+from rcstream.fleet.subjects import MIN_DUPLICATE_WINDOW, ensure_stream, family_of, subject_for
+
+
+async def stream_msg_ids(js: Any, stream: str) -> list[str]:
+    info = await js.stream_info(stream)
+    ids = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(stream, seq)
+        ids.append(msg.headers["Nats-Msg-Id"])
+    return ids
+
+
+def test_subject_vocabulary() -> None:
+    assert family_of("/restapi/v1.0/account/~/extension/~/telephony/sessions") == (
+        "telephony-sessions"
+    )
+    assert family_of("/restapi/v1.0/something/nobody/knows") == "unknown"
+    assert family_of(None) == "unknown"
+    assert subject_for(37439510, "message-store") == "rcstream.37439510.message-store"
+    assert subject_for("37439510", "lifecycle") == "rcstream.37439510.lifecycle"
+    with pytest.raises(ConfigurationError, match="not numeric"):
+        subject_for("acme", "fax")
+
+
+async def test_stream_created_then_warned_about(js: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="rcstream.fleet")
+    setup = await ensure_stream(js, "RCS")
+    assert setup.created and setup.duplicate_window == MIN_DUPLICATE_WINDOW
+    assert "created JetStream stream RCS" in caplog.text
+    info = await js.stream_info("RCS")
+    assert info.config.duplicate_window == MIN_DUPLICATE_WINDOW
+    assert info.config.subjects == ["rcstream.>"]
+    again = await ensure_stream(js, "RCS")
+    assert not again.created and again.warning is None
+
+    await js.add_stream(name="SHORT", subjects=["short.>"], duplicate_window=120)
+    short = await ensure_stream(js, "SHORT")
+    assert short.warning is not None and "120 s" in short.warning
+    assert "dupe-window" in caplog.text
+
+
+async def test_acks_in_order_and_duplicates_stored_once(js: Any) -> None:
+    await ensure_stream(js, "RCS")
+    acks: list[Ack] = []
+    ids = [str(uuid.uuid4()) for _ in range(300)]
+    async with Publisher(js, stream="RCS", max_in_flight=32, on_ack=acks.append) as pub:
+        for i, mid in enumerate(ids):
+            await pub.publish(subject_for(1, "fax"), f'{{"n":{i}}}'.encode(), mid, context=i)
+        assert pub.in_flight <= 32
+        # the same ids again, as a replay after a reconnect would send them
+        for mid in ids[:50]:
+            await pub.publish(subject_for(1, "fax"), b"replayed", mid)
+    assert [a.index for a in acks] == list(range(350))
+    assert [a.context for a in acks[:300]] == list(range(300))
+    assert all(a.duplicate for a in acks[300:]) and not any(a.duplicate for a in acks[:300])
+    assert sorted(await stream_msg_ids(js, "RCS")) == sorted(ids)
+    msg = await js.get_msg("RCS", 1)
+    assert msg.data == b'{"n":0}' and msg.subject == "rcstream.1.fax"
+
+
+async def test_notification_and_lifecycle_helpers(js: Any) -> None:
+    await ensure_stream(js, "RCS")
+    raw = b'{"uuid":"u-1","event":"/restapi/v1.0/account/~/extension/~/telephony/sessions"}'
+    async with Publisher(js, stream="RCS") as pub:
+        ack = await pub.publish_notification(
+            "37439510",
+            raw,
+            event="/restapi/v1.0/account/~/extension/~/telephony/sessions",
+            uuid="u-1",
+        )
+        life = await pub.publish_lifecycle(37439510, {"type": "gap", "missed": 3})
+    assert (await ack).subject == "rcstream.37439510.telephony-sessions"
+    assert (await life).subject == "rcstream.37439510.lifecycle"
+    first, second = await js.get_msg("RCS", 1), await js.get_msg("RCS", 2)
+    assert first.data == raw and first.headers["Nats-Msg-Id"] == "u-1"
+    assert second.data == b'{"type":"gap","missed":3}'
+
+
+async def test_nats_restart_at_steady_rate_loses_nothing(nats_server: NatsServer, js: Any) -> None:
+    """The server is killed for a few seconds mid-stream (SIGKILL, same port and store):
+    publishing blocks instead of dropping, and every uuid ends up in the stream once."""
+    await ensure_stream(js, "RCS")
+    acked: list[Ack] = []
+    sent: list[str] = []
+    half = asyncio.Event()
+    stop = asyncio.Event()
+    enough = asyncio.Event()
+    goal = [10**9]
+
+    def on_ack(ack: Ack) -> None:
+        acked.append(ack)
+        if len(acked) >= goal[0]:
+            enough.set()
+
+    async def producer(pub: Publisher) -> None:
+        i = 0
+        while not stop.is_set():
+            mid = str(uuid.uuid4())
+            sent.append(mid)
+            await pub.publish(subject_for(7, "message-store"), str(i).encode(), mid)
+            i += 1
+            if i == 100:
+                half.set()
+            await asyncio.sleep(0.01)  # the steady event rate (100/s) is the point of the test
+
+    async with Publisher(js, stream="RCS", max_in_flight=64, ack_timeout=0.5, on_ack=on_ack) as pub:
+        task = asyncio.create_task(producer(pub))
+        await asyncio.wait_for(half.wait(), 30)
+        await nats_server.stop()
+        down_at = len(sent)
+        await asyncio.sleep(3.0)  # the outage itself: the server is gone for 3 s
+        assert len(sent) - len(acked) <= 64 + 1  # publishing blocked: bounded, nothing dropped
+        await nats_server.start()
+        goal[0] = down_at + 200  # keep publishing well past the restart
+        await asyncio.wait_for(enough.wait(), 60)
+        stop.set()
+        await task
+    assert pub.retries > 0
+    assert [a.index for a in acked] == list(range(len(sent)))
+    stored = await stream_msg_ids(js, "RCS")
+    assert len(stored) == len(set(stored)) == len(sent)
+    assert set(stored) == set(sent)
+
+
+async def test_connection_closed_for_good_fails_blocked_publishers(js: Any, nc: Any) -> None:
+    """A closed connection is not an outage: waiting publishers and pending acks get one
+    NatsUnavailable each instead of blocking forever."""
+    from rcstream.fleet.errors import NatsUnavailable
+
+    await ensure_stream(js, "RCS")
+    pub = Publisher(js, stream="RCS", max_in_flight=2, ack_timeout=0.2)
+    await nc.close()
+    first = await pub.publish(subject_for(1, "fax"), b"1", "m1")
+    await pub.publish(subject_for(1, "fax"), b"2", "m2")
+    with pytest.raises(NatsUnavailable, match="resume from the checkpoint"):
+        await asyncio.wait_for(pub.publish(subject_for(1, "fax"), b"3", "m3"), 10)
+    with pytest.raises(NatsUnavailable):
+        await first
+    with pytest.raises(NatsUnavailable):
+        await pub.aclose()

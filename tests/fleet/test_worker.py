@@ -1,0 +1,143 @@
+"""Three FleetWorkers in one process against a real nats-server, with fake runners.
+
+The runners record when they run; the tests check the fair share, the hand-over when a
+worker joins or leaves, and that no account ever has two running streams at once, also
+when a worker is cut off from NATS (it must fence itself before the others take over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats
+from cryptography.fernet import Fernet
+
+from rcstream.fleet.accounts import FleetAccount
+from rcstream.fleet.kvstore import make_fernet
+from rcstream.fleet.server import NatsServer
+from rcstream.fleet.worker import AccountContext, FleetConfig, FleetWorker
+from rcstream.redact import Secret
+
+ACCOUNTS = [
+    FleetAccount(f"acct{i}", "cid", Secret("s"), Secret("j"), "http://127.0.0.1:1", ("/x",))
+    for i in range(9)
+]
+CONFIG = FleetConfig(ttl=2.0, renew_interval=0.3, margin=0.4)
+FERNET = make_fernet(Fernet.generate_key())
+
+
+class Recorder:
+    """Runs of the fake runner: (label, worker, start, end) on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[Any]] = []
+        self.changed = asyncio.Event()
+
+    async def runner(self, ctx: AccountContext) -> None:
+        await ctx.checkpoint.load()  # counted as running once it could read its checkpoint
+        run: list[Any] = [ctx.account.label, ctx.worker, time.monotonic(), None]
+        self.runs.append(run)
+        self.changed.set()
+        try:
+            while True:
+                ctx.stats.events += 1
+                await asyncio.sleep(0.05)  # a stream producing events at a steady rate
+        finally:
+            run[3] = time.monotonic()
+            self.changed.set()
+
+    def active(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.runs if r[3] is None}
+
+    def assert_never_two_owners(self) -> None:
+        by_label: dict[str, list[tuple[float, float]]] = {}
+        for label, _, start, end in self.runs:
+            by_label.setdefault(label, []).append((start, end if end is not None else 1e18))
+        for label, spans in by_label.items():
+            spans.sort()
+            for (_, end), (start, _) in itertools.pairwise(spans):
+                assert end <= start, f"{label} had two owners at once"
+
+    async def wait_until(self, cond: Callable[[], bool], timeout: float) -> float:
+        start = time.monotonic()
+        async with asyncio.timeout(timeout):
+            while not cond():
+                self.changed.clear()
+                await self.changed.wait()
+        return time.monotonic() - start
+
+
+@asynccontextmanager
+async def worker(server: NatsServer, rec: Recorder, name: str) -> AsyncIterator[FleetWorker]:
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    w = FleetWorker(
+        nc.jetstream(timeout=1.0),
+        ACCOUNTS,
+        rec.runner,
+        fernet=FERNET,
+        config=CONFIG,
+        worker_id=name,
+    )
+    task = asyncio.create_task(w.run())
+    try:
+        yield w
+    finally:
+        w.stop()
+        await asyncio.wait_for(task, 10)
+        await nc.close()
+
+
+def counts(rec: Recorder) -> list[int]:
+    active = rec.active()
+    return sorted(list(active.values()).count(w) for w in set(active.values()))
+
+
+async def test_fair_share_join_and_graceful_leave(nats_server: NatsServer) -> None:
+    rec = Recorder()
+    async with worker(nats_server, rec, "w1"), worker(nats_server, rec, "w2"):
+        await rec.wait_until(lambda: counts(rec) == [4, 5], 20)
+        async with worker(nats_server, rec, "w3"):
+            await rec.wait_until(lambda: counts(rec) == [3, 3, 3], 20)
+        # w3 left gracefully: its accounts come back to w1 and w2 without waiting for a TTL
+        took = await rec.wait_until(lambda: counts(rec) == [4, 5], 20)
+        assert took < CONFIG.ttl + 1.0
+    rec.assert_never_two_owners()
+    assert rec.active() == {}
+
+
+async def test_cut_off_worker_fences_itself_before_takeover(nats_server: NatsServer) -> None:
+    rec = Recorder()
+    async with worker(nats_server, rec, "w1"), worker(nats_server, rec, "w2"):
+        nc3 = await nats.connect(nats_server.url)
+        w3 = FleetWorker(
+            nc3.jetstream(timeout=0.5),
+            ACCOUNTS,
+            rec.runner,
+            fernet=FERNET,
+            config=CONFIG,
+            worker_id="w3",
+        )
+        t3 = asyncio.create_task(w3.run())
+        await rec.wait_until(lambda: counts(rec) == [3, 3, 3], 20)
+        lost = [label for label, w in rec.active().items() if w == "w3"]
+        cut_at = time.monotonic()
+        await nc3.close()  # w3 can no longer renew, but its streams still run
+        took = await rec.wait_until(
+            lambda: (
+                counts(rec) == [4, 5] and all(rec.active().get(a) in ("w1", "w2") for a in lost)
+            ),
+            20,
+        )
+        # re-owned within TTL + one renewal interval (plus scheduling slack on a busy box)
+        assert took <= CONFIG.ttl + CONFIG.interval + 1.0, took
+        assert w3.fenced == 3
+        fenced_at = max(r[3] for r in rec.runs if r[1] == "w3")
+        assert fenced_at - cut_at <= CONFIG.ttl - CONFIG.fence_margin + 0.2
+        w3.stop()
+        await asyncio.wait_for(t3, 10)
+    rec.assert_never_two_owners()
