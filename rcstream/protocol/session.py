@@ -89,11 +89,17 @@ class SessionTimings:
     ``idleTimeout``, since only client frames keep a session from going idle).
     ``heartbeat_timeout``: the link is dead when nothing at all arrives this long after a
     heartbeat was sent. ``request_timeout``: deadline for a ``ClientRequest`` reply.
+    ``replay_probe_timeout``: how long after a successful recovery the echo of the replay
+    probe may take; past it the probe ends undecided (``RecoveryReplayed.timed_out``).
+    ``replay_uids_cap``: at most this many replayed uuids are remembered while the probe
+    runs (the overlap check stops there; memory stays bounded).
     """
 
     heartbeat_interval: float = 30.0
     heartbeat_timeout: float = 20.0
     request_timeout: float = 30.0
+    replay_probe_timeout: float = 30.0
+    replay_uids_cap: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +182,9 @@ class RecoveryReplayed:
 
     replayed: int
     buffer_size: int | None
+    #: The echo did not come within ``replay_probe_timeout``: how many were replayed is
+    #: unknown (``replayed`` counts what arrived meanwhile, live events included).
+    timed_out: bool = False
 
     @property
     def buffer_was_full(self) -> bool:
@@ -257,6 +266,7 @@ class SessionState:
     #: Notifications dropped because their uuid was already delivered (replays).
     duplicates: int = 0
     _probe_id: str | None = None
+    _probe_deadline: float | None = None
     _replayed: int | None = None
     _replay_overlap: bool = False
     _replay_uids: set[str] = field(default_factory=set)
@@ -348,6 +358,7 @@ class SessionState:
         was_ready = self._link is not None and self._link.details_seen
         self._link = None
         self._probe_id = None
+        self._probe_deadline = None
         self._replayed = None
         self._replay_uids = set()
         if was_ready or self.disconnected_at is None:
@@ -384,6 +395,7 @@ class SessionState:
         if isinstance(frame, HeartbeatReply):
             if self._probe_id is not None and frame.message_id == self._probe_id:
                 replayed, self._replayed, self._probe_id = self._replayed or 0, None, None
+                self._probe_deadline = None
                 size = self.details.recovery_buffer_size if self.details else None
                 if self._replay_overlap:
                     size = None  # the replay overlapped delivered events: nothing fell out
@@ -443,7 +455,7 @@ class SessionState:
                 self._seen.popitem(last=False)
         if self._replayed is not None:
             self._replayed += 1
-            if uid is not None:
+            if uid is not None and len(self._replay_uids) < self.timings.replay_uids_cap:
                 self._replay_uids.add(uid)
         return [NotificationReceived(frame.body)]
 
@@ -512,6 +524,13 @@ class SessionState:
             self.subscription_id = None
             self.subscribed_filters = ()
 
+    def forget_subscription(self) -> str | None:
+        """The server no longer has the subscription (found gone, suspended or expired by
+        a check): forget it so the next :meth:`subscription_request` POSTs a new one.
+        Returns the forgotten id."""
+        sid, self.subscription_id, self.subscribed_filters = self.subscription_id, None, ()
+        return sid
+
     # ---- outgoing -----------------------------------------------------------------------
 
     def request(
@@ -578,6 +597,7 @@ class SessionState:
         replay, and :class:`RecoveryReplayed` then says how many events were replayed."""
         text = self.heartbeat(now)
         self._probe_id = self._last_heartbeat_id
+        self._probe_deadline = now + self.timings.replay_probe_timeout
         return text
 
     def heartbeat(self, now: float) -> str:
@@ -600,6 +620,8 @@ class SessionState:
     def next_deadline(self) -> float | None:
         """The earliest time at which :meth:`poll` has something to report, or None."""
         candidates = [p.deadline for p in self._pending.values()]
+        if self._probe_deadline is not None:
+            candidates.append(self._probe_deadline)
         link = self._link
         if link is not None and link.details_seen:
             if link.heartbeat_sent_at is not None:
@@ -618,6 +640,11 @@ class SessionState:
             if len(self._expired) > 256:
                 self._expired.popitem(last=False)
             events.append(RequestTimedOut(message_id=mid, tag=_unwrap(pending.tag)))
+        if self._probe_deadline is not None and now >= self._probe_deadline:
+            replayed = self._replayed or 0
+            self._probe_id = self._probe_deadline = self._replayed = None
+            self._replay_uids = set()
+            events.append(RecoveryReplayed(replayed=replayed, buffer_size=None, timed_out=True))
         link = self._link
         if link is not None and link.details_seen:
             if link.heartbeat_sent_at is not None:
