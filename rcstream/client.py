@@ -42,9 +42,11 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
+from rcstream._errors import error_code_of, error_from_frame, error_from_reply
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.auth import Auth, TokenManager, auth_from_env
 from rcstream.exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
     FrameDecodeError,
@@ -58,7 +60,7 @@ from rcstream.exceptions import (
     StreamClosedError,
     UsageError,
 )
-from rcstream.filters import FilterMatcher, validate_filter
+from rcstream.filters import validate_filter
 from rcstream.models import Notification, parse_notification
 from rcstream.models.lifecycle import Connected as ConnectedItem
 from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle
@@ -80,10 +82,12 @@ from rcstream.protocol import (
     SessionState,
     SessionTimings,
 )
+from rcstream.protocol.consumers import Router
 from rcstream.protocol.session import disabled_filters
 from rcstream.redact import redact, redact_url
-from rcstream.retry import backoff, classify
+from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.transport import Transport, build_ws_url, connect
+from rcstream.version import __version__
 
 __all__ = ["Client", "ClientOptions", "ClientStats", "Subscription"]
 
@@ -93,8 +97,6 @@ DEFAULT_SERVER: Final = "https://platform.ringcentral.com"
 
 
 def _version() -> str:
-    from rcstream import __version__
-
     return __version__
 
 
@@ -114,12 +116,28 @@ class ClientOptions:
         ``close_timeout`` — deleting the subscription and closing on exit.
     Reconnects:
         ``max_attempts`` — consecutive failed connects before the stream stops with
-        :class:`~rcstream.RecoveryFailedError` (``None``: never give up);
+        :class:`~rcstream.RecoveryFailedError` (``None``, the default: once a connection
+        has worked, retry for as long as it takes, like the official SDKs);
+        ``first_connect_timeout`` — a stream that has *never* connected stops with
+        :class:`~rcstream.ConnectionFailedError` naming the URL after trying this long
+        (a refused connection, DNS or TLS failure is almost always a configuration error;
+        ``None`` retries forever from the start);
+        ``subscription_limit_wait`` — wait before retrying after ``SUB-505`` (the user's
+        subscription table for this app is full);
         ``stable_after`` — a connection that lived this long resets the backoff, so its drop
         is retried at once (shorter-lived ones keep backing off: no reconnect storms);
         ``backoff_base``/``backoff_cap``/``backoff_jitter`` — the waits (the first retry is
         immediate); ``auth_rate_limit`` calls per ``auth_rate_window`` for token + wstoken
         (``None`` disables the client-side limiter).
+    Session upkeep:
+        ``refresh_while_connected`` — renew the access token (refresh grant, same OAuth
+        session) at ``refresh_fraction`` of its lifetime while connected, so a socket whose
+        token expires is never closed or silenced; ``subscription_check_interval`` — GET the
+        server subscription over the socket this often (and after every recovery) to notice
+        one that was deleted, suspended or expired (``None`` disables);
+        ``keep_session_on_close`` — do not revoke the OAuth session on close (for a
+        checkpoint that a later process resumes from; a caller-supplied token is never
+        revoked anyway).
     Delivery:
         ``buffer_size`` — events buffered per consumer before the oldest are dropped (and
         a gap reported); ``dedupe_window`` — uuids remembered to drop replays;
@@ -135,7 +153,13 @@ class ClientOptions:
     request_timeout: float = 30.0
     http_timeout: float = 30.0
     close_timeout: float = 5.0
-    max_attempts: int | None = 12
+    max_attempts: int | None = None
+    first_connect_timeout: float | None = 15.0
+    subscription_limit_wait: float = 300.0
+    refresh_while_connected: bool = True
+    refresh_fraction: float = 0.6
+    subscription_check_interval: float | None = 300.0
+    keep_session_on_close: bool = False
     stable_after: float = 5.0
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
@@ -173,6 +197,14 @@ class ClientStats:
     bad_frames: int = 0
     heartbeats: int = 0
     gateway_errors: int = 0
+    #: Events no consumer's filter matched (delivered by resource family, or to nobody).
+    unmatched: int = 0
+    #: Access-token refreshes made while connected (proactive, or after a 401 over the socket).
+    token_refreshes: int = 0
+    #: Server subscriptions found gone (deleted, suspended, expired) and created again.
+    subscriptions_recreated: int = 0
+    #: Subscriptions this client created earlier and deleted over REST once replaced.
+    orphans_deleted: int = 0
 
 
 #: Connected/Disconnected items a stalled consumer's buffer keeps (gaps are always kept).
@@ -296,7 +328,8 @@ class Subscription(Generic[ItemT]):
         self.lifecycle = lifecycle
         self.raw = raw
         self._on_gap = on_gap
-        self._matcher = FilterMatcher(filters)
+        client._keys += 1
+        self._key = client._keys
         self._inbox = _Inbox(buffer_size)
         self._entered = False
         self._left = False
@@ -330,7 +363,7 @@ class Subscription(Generic[ItemT]):
 
     def matches(self, event: str) -> bool:
         """True if a notification with this ``event`` path belongs to this consumer."""
-        return self._matcher.matches(event)
+        return self._client._router.matches(self._key, event)
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -424,6 +457,12 @@ class _Round:
     healthy: bool = False
     tg: TaskGroup | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: an unsolicited Error with an undocumented code: the round ends with this reason
+    #: when the server closes, or at ``error_deadline`` (whichever comes first)
+    pending_error: RCStreamError | None = None
+    error_deadline: float | None = None
+    #: end with a close handshake (the gateway said why), not an abort
+    graceful: bool = False
 
 
 class Client:
@@ -457,6 +496,18 @@ class Client:
             dedupe_window=opts.dedupe_window,
         )
         self._consumers: list[Subscription[Any]] = []
+        self._keys = 0
+        self._by_key: dict[int, Subscription[Any]] = {}
+        #: the routing core: which consumers each event goes to
+        self._router = Router()
+        #: ids of server subscriptions this client created (only these are ever deleted
+        #: as orphans; the resume engineer persists them across restarts)
+        self.created_subscription_ids: set[str] = set()
+        self._last_subscription_id: str | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._ever_connected = False
+        self._check_now: asyncio.Event | None = None
+        self._token_seen: tuple[str, float] | None = None
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -521,6 +572,7 @@ class Client:
             logger.warning("TLS certificate verification is OFF; use this only for testing.")
         self._changed = asyncio.Condition()
         self._sync_wanted = asyncio.Event()
+        self._check_now = asyncio.Event()
         self._http = aiohttp.ClientSession()
         self._rest = RestClient(
             self.server_url,
@@ -561,7 +613,8 @@ class Client:
             await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
                 consumer._close(None)
-            await self._delete_subscription()
+            if not self.options.keep_session_on_close:
+                await self._delete_subscription()
             rnd = self._round
             self._open = False
             task, self._supervisor = self._supervisor, None
@@ -569,12 +622,31 @@ class Client:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for bg in list(self._background):
+                bg.cancel()
+            if self._background:
+                await asyncio.wait(list(self._background), timeout=self.options.close_timeout)
             if rnd is not None:
-                await rnd.transport.close()
+                with anyio.move_on_after(self.options.close_timeout):
+                    await rnd.transport.close()
+                rnd.transport.abort()
+            await self._revoke_on_close()
             if self._http is not None:
                 await self._http.close()
                 self._http = None
         logger.debug("Client closed")
+
+    async def _revoke_on_close(self) -> None:
+        """Revoke the OAuth session when rcstream logged in itself (JWT or password), so
+        closed clients do not use up the platform's ~5 sessions per user and app. Never a
+        caller-supplied token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
+        if self.options.keep_session_on_close or self._tokens is None:
+            return
+        if self.auth.grant_form() is None or self._tokens.tokens is None:
+            return
+        with anyio.move_on_after(self.options.close_timeout):
+            await self._tokens.revoke()
+            logger.debug("Revoked the OAuth session")
 
     async def _delete_subscription(self) -> None:
         rnd = self._round
@@ -711,6 +783,29 @@ class Client:
         self._check_open()
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
+        for attempt in (1, 2):
+            reply = await self._request_once(method, path, body, query, headers, timeout)
+            response = Response(status=reply.status, headers=reply.headers, body=reply.body)
+            if response.ok:
+                return response
+            error = error_from_reply(
+                f"{method.upper()} {path}", reply.status, reply.headers, reply.body
+            )
+            if attempt == 1 and await self._token_rejected(error):
+                continue  # refreshed inside the same OAuth session: ask again
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        query: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109 - a per-request reply deadline
+    ) -> ClientResponse:
+        await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
         slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
         self._slots = slots
         async with slots:
@@ -732,11 +827,7 @@ class Client:
             )
             rnd.wake.set()
             await rnd.transport.send(text)
-            reply = await pending.future
-        response = Response(status=reply.status, headers=reply.headers, body=reply.body)
-        if not response.ok:
-            raise error_from_response(f"{method.upper()} {path}", response)
-        return response
+            return await pending.future
 
     async def rest(
         self,
@@ -805,6 +896,8 @@ class Client:
         self._check_open()
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
+        self._by_key[consumer._key] = consumer
+        self._router.add(consumer._key, consumer.filters)
         if settled:
             self._mark_confirmed()  # already covered by the live subscription (and no
             # request in flight that could take filters away)
@@ -823,7 +916,7 @@ class Client:
     async def _remove_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer not in self._consumers:
             return
-        self._consumers.remove(consumer)
+        self._drop_consumer(consumer)
         if self._closing or self._error is not None:
             return
         self._state.want_filters(self._wanted())
@@ -833,6 +926,11 @@ class Client:
             await self._wait_until(
                 lambda: not self._state.ready or not self._state.subscription_outdated, None
             )
+
+    def _drop_consumer(self, consumer: Subscription[Any]) -> None:
+        self._consumers.remove(consumer)
+        self._by_key.pop(consumer._key, None)
+        self._router.remove(consumer._key)
 
     def _mark_confirmed(self) -> None:
         """Confirm every consumer whose filters the server subscription now carries."""
@@ -902,6 +1000,7 @@ class Client:
         opts = self.options
         delays = self._new_backoff()
         failures = 0
+        down_since = opts.clock()
         while not self._closing:
             self._round_ready = False
             self._round_healthy = False
@@ -914,38 +1013,69 @@ class Client:
             except (OSError, TimeoutError) as exc:
                 reason = ConnectionFailedError(f"The connection failed ({type(exc).__name__}).")
                 reason.__cause__ = exc
-            except Exception as exc:  # a bug: stop the stream loudly instead of hanging
-                logger.exception("Internal error in the rcstream supervisor")
-                reason = RecoveryFailedError(
-                    f"rcstream hit an internal error ({type(exc).__name__}); please report it."
-                )
-                reason.__cause__ = exc
+            except Exception as exc:
+                # a bug: stop the stream loudly with the bug itself (never disguised as a
+                # RecoveryFailedError, never retried)
+                logger.exception("Internal error in the rcstream supervisor; please report it")
+                await self._fail(exc)
+                return
             rnd_ready = self._round_ready
             healthy = self._round_healthy
             if self._closing:
                 return
-            decision = classify(reason)
+            decision = classify(reason, subscription_limit_wait=opts.subscription_limit_wait)
             if not decision.retry:
                 await self._fail(reason)
                 return
             if healthy:
                 failures = 0  # the stream worked (subscription in place): a new outage
+            if rnd_ready:
+                down_since = opts.clock()
             if decision.reset or (rnd_ready and self._round_lasted >= opts.stable_after):
                 delays = self._new_backoff()  # the next retry is immediate again
             failures += 1
-            if opts.max_attempts is not None and failures > opts.max_attempts:
-                err = RecoveryFailedError(
-                    f"Gave up after {opts.max_attempts} failed connection attempts "
-                    f"(last: {reason}); check the network and the server, then restart."
-                )
-                err.__cause__ = reason
-                await self._fail(err)
+            if give_up(
+                failures=failures,
+                max_attempts=opts.max_attempts,
+                ever_connected=self._ever_connected,
+                disconnected_for=opts.clock() - down_since,
+                first_connect_timeout=opts.first_connect_timeout,
+            ):
+                await self._fail(self._give_up_error(reason, failures))
                 return
             delay = max(next(delays), decision.min_delay)
             self._stats.reconnects += 1
-            logger.info("Reconnecting in %.2f s: %s", delay, reason)
+            if is_subscription_limit(reason):
+                logger.warning(
+                    "The user has as many subscriptions for this app as the platform allows "
+                    "(SUB-505); retrying in %.0f s. Free one with `rcstream subscriptions list` "
+                    "and `rcstream subscriptions delete ID`.",
+                    delay,
+                )
+            else:
+                log = logger.warning if failures % 10 == 0 else logger.info
+                log("Reconnecting in %.2f s (attempt %d): %s", delay, failures, reason)
             if delay > 0:
                 await opts.sleep(delay)
+
+    def _give_up_error(self, reason: BaseException, failures: int) -> RCStreamError:
+        opts = self.options
+        err: RCStreamError
+        if not self._ever_connected and (
+            opts.max_attempts is None or failures <= opts.max_attempts
+        ):
+            err = ConnectionFailedError(
+                f"Could not connect to {redact_url(self.server_url)} within "
+                f"{opts.first_connect_timeout:g} s (last: {reason}); check the server URL, "
+                "the network and the credentials."
+            )
+        else:
+            err = RecoveryFailedError(
+                f"Gave up after {opts.max_attempts} failed connection attempts "
+                f"(last: {reason}); check the network and the server, then restart."
+            )
+        err.__cause__ = reason
+        return err
 
     def _new_backoff(self) -> Any:
         opts = self.options
@@ -967,6 +1097,9 @@ class Client:
         state = self._state
         plan = state.plan_connect(opts.clock())
         ws = await self._tokens.ws_token()
+        tokens = self._tokens.tokens
+        if tokens is not None and tokens.owner_id:
+            self._router.set_owner(tokens.owner_id)
         url = build_ws_url(ws.uri, ws.token.get(), plan.wsc.token if plan.wsc else None)
         logger.info(
             "Connecting to %s%s",
@@ -994,6 +1127,7 @@ class Client:
                 tg.start_soon(self._guard, rnd, self._read_loop(rnd))
                 tg.start_soon(self._guard, rnd, self._timer_loop(rnd))
                 tg.start_soon(self._guard, rnd, self._sync_loop(rnd))
+                tg.start_soon(self._guard, rnd, self._upkeep_loop(rnd))
         finally:
             self._round = None
             lost = state.connection_lost(opts.clock())
@@ -1007,10 +1141,14 @@ class Client:
                         ),
                     )
             with anyio.CancelScope(shield=True):
-                if rnd.reason is None:
-                    await transport.close()
+                if rnd.reason is None or rnd.graceful:
+                    # a clean end, or the gateway said why (Error frame): close handshake,
+                    # bounded by close_timeout
+                    with anyio.move_on_after(opts.close_timeout):
+                        await transport.close()
+                    transport.abort()  # no-op once closed; frees a peer that never answered
                 else:
-                    transport.abort()
+                    transport.abort()  # dead link or protocol breach: nothing to say
                 await self._notify()
             if rnd.healthy and not self._closing:  # consumers were told it was connected
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
@@ -1024,12 +1162,14 @@ class Client:
             await coro
         except RCStreamError as exc:
             if rnd.reason is None:
-                rnd.reason = exc
+                rnd.reason = rnd.pending_error or exc
         except (OSError, TimeoutError) as exc:
             if rnd.reason is None:
-                rnd.reason = ConnectionFailedError(f"The connection failed ({exc!r}).")
+                rnd.reason = rnd.pending_error or ConnectionFailedError(
+                    f"The connection failed ({exc!r})."
+                )
         if rnd.reason is None:
-            rnd.reason = ConnectionFailedError("The connection ended.")
+            rnd.reason = rnd.pending_error or ConnectionFailedError("The connection ended.")
         assert rnd.tg is not None
         rnd.tg.cancel_scope.cancel()
 
@@ -1063,6 +1203,12 @@ class Client:
                         "s; reconnecting."
                     )
                 deadline = connect_deadline if deadline is None else min(deadline, connect_deadline)
+            if rnd.pending_error is not None and rnd.error_deadline is not None:
+                if now >= rnd.error_deadline:
+                    raise rnd.pending_error  # the server did not close: we do, cleanly
+                deadline = (
+                    rnd.error_deadline if deadline is None else min(deadline, rnd.error_deadline)
+                )
             if deadline is None or deadline > now:
                 wait = None if deadline is None else deadline - now
                 with anyio.move_on_after(wait):
@@ -1103,12 +1249,14 @@ class Client:
                 reply = await pending.future  # timeouts/drops raise: the round ends
                 if deleted_id is not None and (reply.ok or reply.status == 404):
                     self._unconfirmed.pop(deleted_id, None)
+                    self.created_subscription_ids.discard(deleted_id)
                 if reply.ok:
                     if not deleting and state.subscription_id is None:
                         raise ProtocolError(
                             "The gateway confirmed the subscription without an id; reconnecting."
                         )
                     fruitless = 0
+                    self._track_subscription(state.subscription_id)
                     logger.info(
                         "Subscription %s now has %d filters",
                         state.subscription_id or "(deleted)",
@@ -1117,7 +1265,7 @@ class Client:
                     refused = disabled_filters(sent, reply.body)
                     if refused:
                         self._refuse_disabled(refused)
-                elif reply.status == 404 or _reply_code(reply) == "SUB-507":
+                elif reply.status == 404 or error_code_of(reply.body) == "SUB-507":
                     # the server lost the subscription (expired, or deleted elsewhere):
                     # what it matched meanwhile is gone; the state now asks for a POST
                     if not deleting and any(c.confirmed for c in self._consumers):
@@ -1130,14 +1278,29 @@ class Client:
                         )
                     continue
                 else:
-                    response = Response(reply.status, reply.headers, reply.body)
-                    error = error_from_response("Subscribing to events", response)
-                    if isinstance(error, RateLimitedError) or reply.status >= 500:
-                        # not a refusal: wait and send it again (the fruitless guard bounds
-                        # this, then the connection is renewed with backoff)
-                        wait = getattr(error, "retry_after", None)
+                    error = error_from_reply(
+                        "Subscribing to events", reply.status, reply.headers, reply.body
+                    )
+                    if await self._token_rejected(error):
+                        continue  # refreshed inside the same OAuth session: send it again
+                    decision = classify(
+                        error, subscription_limit_wait=self.options.subscription_limit_wait
+                    )
+                    if is_subscription_limit(error):
+                        fruitless = 0  # waiting for a free slot is not spinning
+                        logger.warning(
+                            "The user has as many subscriptions for this app as the platform "
+                            "allows (SUB-505); retrying in %.0f s. Free one with `rcstream "
+                            "subscriptions list` and `rcstream subscriptions delete ID`.",
+                            decision.min_delay,
+                        )
+                        await self.options.sleep(decision.min_delay)
+                        continue
+                    if decision.retry:
+                        # not a refusal (429, 5xx): wait and send it again (the fruitless
+                        # guard bounds this, then the connection is renewed with backoff)
                         logger.info("Subscribing was deferred (HTTP %d); retrying", reply.status)
-                        await self.options.sleep(wait if wait is not None else 1.0)
+                        await self.options.sleep(decision.min_delay or 1.0)
                         continue
                     self._reject(error, sent, base)
                     fruitless = 0  # a refusal always fails or parks a consumer: progress
@@ -1169,7 +1332,7 @@ class Client:
                 logger.warning("%s", error)  # already streaming its other filters
                 continue
             consumer.error = error
-            self._consumers.remove(consumer)
+            self._drop_consumer(consumer)
         self._state.want_filters(self._wanted())
 
     def _reject(
@@ -1197,7 +1360,7 @@ class Client:
         else:
             consumer = waiting[0]
             consumer.error = error
-            self._consumers.remove(consumer)
+            self._drop_consumer(consumer)
         self._state.want_filters(self._wanted())
         self._mark_confirmed()  # may unpark the next consumer to try
 
@@ -1229,7 +1392,13 @@ class Client:
                     )
             elif isinstance(ev, RequestFailed):
                 if isinstance(ev.tag, _Pending):
-                    self._resolve_error(ev.tag, _error_frame_exc(ev.tag.what, ev.error))
+                    err = ev.error
+                    self._resolve_error(
+                        ev.tag,
+                        error_from_frame(
+                            ev.tag.what, status=err.status, headers=err.headers, body=err.body
+                        ),
+                    )
             elif isinstance(ev, RequestTimedOut):
                 if isinstance(ev.tag, _Pending):
                     self._resolve_error(
@@ -1244,7 +1413,7 @@ class Client:
                             "The subscription request got no reply; reconnecting."
                         )
             elif isinstance(ev, GatewayErrorReceived):
-                await self._on_gateway_error(ev.error)
+                await self._on_gateway_error(rnd, ev.error)
             elif isinstance(ev, LinkDead):
                 raise ConnectionFailedError(
                     f"Nothing arrived for {ev.silent_for:.1f} s, not even a heartbeat reply; "
@@ -1263,20 +1432,40 @@ class Client:
         self._stats.notifications += 1
         if self._held:
             self._flush_held()  # a notification proves the subscription is in place
-        for consumer in self._consumers:
-            # always match: the server subscription only eventually equals the filters
-            # wanted (a PUT in flight, replays after a consumer left while disconnected)
-            if consumer.matches(event) and not consumer._deliver(data):
+        router = self._router
+        if router.owner_extension is None:
+            owner = data.get("ownerId")  # the subscription owner: the token's extension
+            if isinstance(owner, str | int) and not isinstance(owner, bool):
+                router.set_owner(str(owner))
+        # always route: the server subscription only eventually equals the filters wanted
+        # (a PUT in flight, replays after a consumer left while disconnected)
+        route = router.route(event)
+        if not route.matched:
+            self._stats.unmatched += 1
+            if route.first_of_shape:
+                logger.warning(
+                    "An event matched no consumer's filter (%s); delivered to %d consumer(s) "
+                    "of the same resource. Counted in stats.unmatched; logged once per shape.",
+                    redact(event.partition("?")[0]),
+                    len(route.keys),
+                )
+        by_key = self._by_key
+        for key in route.keys:
+            consumer = by_key.get(key)
+            if consumer is not None and not consumer._deliver(data):
                 self._stats.dropped += 1
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
         rnd.ready = True
+        self._ever_connected = True
         rnd.wake.set()  # the timer now tracks heartbeats instead of the connect deadline
         self._slots = None
         outcome = ev.outcome
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
+            if self._check_now is not None:
+                self._check_now.set()  # a recovered subscription may still be stale
             # the gateway replays its buffer first: the echo of this probe ends the replay
             # and tells how many came back (a full buffer means older events were dropped)
             await rnd.transport.send(self._state.replay_probe(self.options.clock()))
@@ -1327,15 +1516,22 @@ class Client:
         for item in held:
             self._broadcast(item)
 
-    async def _on_gateway_error(self, error: ErrorFrame) -> None:
-        """An Error frame not tied to a request ends the connection; what follows depends
-        on what it says: permission errors are fatal, 429 waits, anything else (WSG-902,
-        WSG-903, OAU-*, unknown codes) reconnects within ``max_attempts``."""
+    async def _on_gateway_error(self, rnd: _Round, error: ErrorFrame) -> None:
+        """An Error frame not tied to a request. Permission errors and 429 are fatal or wait
+        (``classify``); the documented connection-ending codes (``WSG-400``, ``WSG-902``,
+        ``WSG-903``, ``WSG-1003``, ``WSG-1005``) end the connection at once with a close
+        handshake; for any other code the client keeps reading, as the official SDKs do,
+        until the server closes or ``close_timeout`` passes, then closes cleanly."""
         self._stats.gateway_errors += 1
+        if rnd.pending_error is not None:
+            return  # already ending (a flood of Errors costs one reconnect, no log spam)
         code = error.error_code or "unknown"
         message = redact(error.message or "")
         logger.info("Gateway error %s: %s", code, message or "(no message)")
-        typed = _error_frame_exc("The gateway", error)
+        typed = error_from_frame(
+            "The gateway", status=error.status, headers=error.headers, body=error.body
+        )
+        rnd.graceful = True
         if not code.startswith("WSG-") and isinstance(
             typed, PermissionDeniedError | RateLimitedError
         ):
@@ -1344,16 +1540,161 @@ class Client:
             tokens = self._tokens.tokens
             if tokens is not None:
                 await self._tokens.invalidate(tokens.access_token.get())
-        if code.startswith("WSG-"):
+        if code in _ENDING_CODES:
             raise GatewayError(
                 f"The gateway sent error {code} ({message or 'no message'}); reconnecting.",
                 error_code=error.error_code,
                 status=error.status,
                 body=error.body,
             )
-        raise ConnectionFailedError(
-            f"The gateway sent error {code} ({message or 'no message'}); reconnecting."
+        if rnd.pending_error is None:
+            rnd.pending_error = ConnectionFailedError(
+                f"The gateway sent error {code} ({message or 'no message'}); reconnecting."
+            )
+            rnd.error_deadline = self.options.clock() + self.options.close_timeout
+            rnd.wake.set()
+
+    # ---- session upkeep: token refresh, subscription checks, orphans -------------------
+
+    def _refresh_at(self) -> float | None:
+        """When to renew the access token proactively (monotonic), or None (cannot)."""
+        tokens = self._tokens.tokens if self._tokens is not None else None
+        if tokens is None or tokens.expires_at is None or not tokens.access_token:
+            return None
+        if tokens.refresh_token is None and self.auth.grant_form() is None:
+            return None  # a caller-supplied token: nothing can renew it
+        seen = self._token_seen
+        token = tokens.access_token.get()
+        if seen is None or seen[0] != token:
+            seen = self._token_seen = (token, self.options.clock())
+        issued = seen[1]
+        return issued + self.options.refresh_fraction * max(0.0, tokens.expires_at - issued)
+
+    async def _refresh_token(self, why: str) -> None:
+        """Renew the access token inside the same OAuth session (refresh grant)."""
+        assert self._tokens is not None
+        tokens = self._tokens.tokens
+        if tokens is not None and tokens.access_token:
+            await self._tokens.invalidate(tokens.access_token.get())
+        await self._tokens.access_token()
+        self._stats.token_refreshes += 1
+        logger.info("Refreshed the access token (%s)", why)
+
+    async def _token_rejected(self, error: BaseException) -> bool:
+        """A 401/``OAU-*`` answer over the socket: refresh once and say so (True), so the
+        caller retries. A caller-supplied token that cannot be refreshed raises one clear
+        :class:`~rcstream.AuthenticationError` instead. False: not a token problem."""
+        if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
+            return False
+        if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
+            return False
+        tokens = self._tokens.tokens if self._tokens is not None else None
+        if tokens is None or (tokens.refresh_token is None and self.auth.grant_form() is None):
+            raise AuthenticationError(
+                "The platform refused the access token (it has probably expired) and a "
+                "caller-supplied token cannot be refreshed; pass a fresh token, or use JWT "
+                "credentials for long-running streams.",
+                error_code=error.error_code,
+                status=error.status,
+            ) from error
+        await self._refresh_token(f"the gateway answered {error.error_code or error.status}")
+        return True
+
+    async def _upkeep_loop(self, rnd: _Round) -> None:
+        """Per connection: refresh the access token before it expires, and check now and
+        then (and after every recovery) that the server subscription still exists."""
+        opts = self.options
+        state = self._state
+        check_now = self._check_now
+        assert check_now is not None
+        interval = opts.subscription_check_interval
+        next_check = None if interval is None else opts.clock() + interval
+        while True:
+            refresh_at = self._refresh_at() if opts.refresh_while_connected else None
+            deadlines = [d for d in (refresh_at, next_check) if d is not None]
+            now = opts.clock()
+            wait = max(0.0, min(deadlines) - now) if deadlines else None
+            if not check_now.is_set() and (wait is None or wait > 0):
+                with anyio.move_on_after(wait):
+                    await check_now.wait()
+            now = opts.clock()
+            if refresh_at is not None and now >= refresh_at:
+                await self._refresh_token("proactively, before it expires")
+            due = next_check is not None and now >= next_check
+            if check_now.is_set() or due:
+                check_now.clear()
+                if interval is not None:
+                    next_check = now + interval
+                if state.ready and not state.subscription_outdated and state.subscription_id:
+                    await self._check_subscription(rnd, state.subscription_id)
+
+    async def _check_subscription(self, rnd: _Round, sid: str) -> None:
+        """GET the subscription over the socket; if the server lost it (404), or it is no
+        longer ``Active`` (suspended, expired), create it again and report a Gap."""
+        try:
+            reply = await self.request("GET", f"/restapi/v1.0/subscription/{sid}")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            status = body.get("status")
+            gone = isinstance(status, str) and status != "Active"
+            why, exists = f"its status is {status}", True
+        except GatewayError as exc:
+            if exc.status != 404 and exc.error_code not in ("SUB-507", "SUB-522"):
+                raise
+            gone, why, exists = True, "the server no longer knows it", False
+        if not gone or self._state.subscription_id != sid:
+            return
+        logger.warning("The subscription %s is gone (%s); creating it again", sid, why)
+        self._stats.subscriptions_recreated += 1
+        old = self._state.forget_subscription()
+        self._last_subscription_id = None
+        if old is not None and old in self.created_subscription_ids:
+            if exists:
+                self._delete_orphan(old)  # suspended or expired: it still takes a slot
+            else:
+                self.created_subscription_ids.discard(old)
+        self._hold(
+            self._gap_item(
+                "subscription_recreated",
+                f"The server subscription was gone ({why}); it was created again and events "
+                "in between are lost. Re-read any state you cache.",
+            )
         )
+        self._kick_sync()
+
+    def _track_subscription(self, sid: str | None) -> None:
+        """A subscription request succeeded with ``sid``: remember that this client created
+        it, and delete the one it replaced (orphaned by a failed recovery or a fresh
+        session) in the background."""
+        if sid is None:
+            return
+        self.created_subscription_ids.add(sid)
+        old, self._last_subscription_id = self._last_subscription_id, sid
+        if old is not None and old != sid and old in self.created_subscription_ids:
+            self._delete_orphan(old)
+
+    def _delete_orphan(self, sid: str) -> None:
+        if self._closing or not self._open:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._delete_orphan_now(sid), name="rcstream-delete-orphan"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _delete_orphan_now(self, sid: str) -> None:
+        """DELETE a subscription this client created and no longer uses (best effort)."""
+        try:
+            await self.rest("DELETE", f"/restapi/v1.0/subscription/{sid}")
+        except GatewayError as exc:
+            if exc.status != 404:
+                logger.info("Could not delete the old subscription %s: %s", sid, exc)
+                return
+        except (RCStreamError, OSError, TimeoutError) as exc:
+            logger.info("Could not delete the old subscription %s: %s", sid, exc)
+            return
+        self.created_subscription_ids.discard(sid)
+        self._stats.orphans_deleted += 1
+        logger.info("Deleted the old subscription %s", sid)
 
     # ---- pending requests ---------------------------------------------------------------
 
@@ -1368,14 +1709,7 @@ class Client:
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
 
 
-def _reply_code(reply: ClientResponse) -> str | None:
-    code = reply.body.get("errorCode") if isinstance(reply.body, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _error_frame_exc(what: str, error: ErrorFrame) -> Exception:
-    body = error.body if isinstance(error.body, dict) else {}
-    headers = {str(k): str(v) for k, v in error.headers.items()}
-    return error_from_response(
-        what, Response(status=error.status or 400, headers=headers, body=body or None)
-    )
+#: Error codes after which the gateway closes the connection (docs heart-beats.md:
+#: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close;
+#: WSG-1003/1005 are the other WSG codes in public sources).
+_ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903", "WSG-1003", "WSG-1005"})

@@ -368,7 +368,9 @@ async def test_flood_of_error_frames_costs_one_reconnect(hostile: Any) -> None:
         async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
             items = await take(events, 5)
     assert [i.uuid for i in items if isinstance(i, Notification)] == ["after-the-flood"]
-    assert client.stats.gateway_errors < 10  # the first one ends the connection
+    # an undocumented code: the client keeps reading until the server closes or
+    # close_timeout passes (as the official SDKs do), then closes once: one reconnect
+    assert client.stats.gateway_errors >= 1
     assert gw.connections == 2
 
 
