@@ -95,6 +95,16 @@ Notes that apply to every family:
 * The webinar bodies and the A2P batch/message bodies are not described by the public
   definitions; their models follow the corresponding REST resources and the documentation
   samples, and keep everything else as unknown fields.
+* **Event paths are not always the filter.** Account-level presence and telephony-session
+  filters deliver each extension's own path: `/restapi/v1.0/account/~/presence` gets
+  events whose `event` is `/restapi/v1.0/account/{accountId}/extension/{extensionId}/presence`,
+  and `account/~/telephony/sessions` gets `.../extension/{extensionId}/telephony/sessions`
+  (RingCentral's documentation samples `account-presence.json`,
+  `account-telephony-sessions.json`). `line/presence` and `favorite/presence` report on
+  *other* extensions; no public source shows their `event` path. The examples below (and
+  the emulator, by default) assume the watched extension's own
+  `.../extension/{watchedId}/presence`; the emulator's `presence_event_path="filter"`
+  switches to the filter's own path, and rcstream handles both.
 * CLI presets (`--events`, `rcstream.filters.preset()`): {presets}.
 
 | family | filter | builder (`rcstream.filters.`) | model (`rcstream.models.`) |
@@ -114,11 +124,14 @@ def render() -> str:
     for family in catalog.FAMILIES:
         _, built = BUILDERS[family]
         model = model_for_event(built)
+        account_level = family in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
         path, body = catalog.generate(
             family,
             account_id="809646016",
-            extension_id="809646017",
+            # account-level events are about any extension of the account
+            extension_id="809646023" if account_level else "809646017",
             rng=random.Random(f"docs-{family}"),
+            watched_id="809646031",
         )
         envelope = {
             "uuid": "7713522311236200601",

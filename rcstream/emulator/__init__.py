@@ -3,7 +3,7 @@
 * :class:`Emulator` runs in the current event loop (``async with Emulator() as emu``).
 * :class:`EmulatorThread` runs one in a background thread for synchronous clients such as
   the official ``ringcentral`` SDK.
-* :func:`serve` backs the ``rcstream emulator`` command.
+* :class:`EmulatorOptions` holds every option (``Emulator(**keywords)`` builds one).
 
 The emulator never imports the client's codec (``rcstream.protocol``, ``rcstream.models``,
 ``rcstream.filters``): its frames are built independently in :mod:`._wire`.
@@ -18,16 +18,16 @@ from rcstream.emulator._state import (
     OAuthSessionInfo,
     SubscriptionRecord,
 )
-from rcstream.emulator._thread import EmulatorThread, serve
-from rcstream.emulator.server import Emulator
+from rcstream.emulator._thread import EmulatorThread
+from rcstream.emulator.server import Emulator, EmulatorOptions
 
 __all__ = [
     "Emulator",
+    "EmulatorOptions",
     "EmulatorStats",
     "EmulatorThread",
     "ExtensionRecord",
     "GatewaySessionInfo",
     "OAuthSessionInfo",
     "SubscriptionRecord",
-    "serve",
 ]

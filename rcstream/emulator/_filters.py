@@ -17,12 +17,34 @@ Rules:
   gets ``…/message-store?type=SMS`` events). Parameter order never matters.
 * The notification's ``event`` field is the event's concrete path plus the *filter's* query
   string, as the platform writes it.
+* Account-level filters cover extension-scoped events (:meth:`EventFilter.delivery`):
+  ``/account/{acc}/presence`` gets ``/account/{acc}/extension/{ext}/presence`` events and
+  ``/account/{acc}/telephony/sessions`` gets ``.../extension/{ext}/telephony/sessions``
+  events, with those paths in ``event`` (DOCS ``code-samples/events/account-presence.json:3``,
+  ``account-telephony-sessions.json:10``; ``docs/voice/call-control-sessions.md:88,103``).
+* ``.../extension/{S}/presence/line/presence`` and ``.../extension/{S}/favorite/presence``
+  get the presence events of the *other* extensions of the account (the emulator treats
+  every other extension as monitored and a favourite). No public source shows their
+  ``event`` path: ``presence_event_path="extension"`` (the default, an assumption) writes
+  the watched extension's own ``.../extension/{W}/presence``; ``"filter"`` writes the
+  filter's own path.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qsl
+
+PresenceEventPath = Literal["extension", "filter"]
+
+# An extension-scoped event an account-level or watching filter may cover.
+_EXTENSION_EVENT = re.compile(
+    r"(?P<account>/restapi/v1\.0/account/\d+)/extension/(?P<ext>\d+)"
+    r"(?P<suffix>/presence|/telephony/sessions)"
+)
+_WATCHING = ("/presence/line/presence", "/favorite/presence")
 
 KNOWN_PREFIXES = (
     "/restapi/",
@@ -67,10 +89,39 @@ class EventFilter:
         return f"{event_path}?{self.query}" if self.query else event_path
 
     def matches(self, path: str, params: Params) -> bool:
-        """Whether an event with concrete ``path`` and query ``params`` matches this filter."""
-        if path != self.path:
-            return False
+        """Whether an event with concrete ``path`` and query ``params`` matches this filter
+        exactly (same path; shared query parameters agree)."""
+        return path == self.path and self._params_agree(params)
+
+    def _params_agree(self, params: Params) -> bool:
         return all(key not in params or params[key] == values for key, values in self.params)
+
+    def delivery(
+        self, path: str, params: Params, *, presence_event_path: PresenceEventPath = "extension"
+    ) -> str | None:
+        """The ``event`` field an event of ``path`` gets through this filter, or ``None``
+        when the filter does not cover it (see the module rules for covering)."""
+        if not self._params_agree(params):
+            return None
+        if path == self.path:
+            return self.event_field(path)
+        m = _EXTENSION_EVENT.fullmatch(path)
+        if m is None:
+            return None
+        account, suffix = m["account"], m["suffix"]
+        if self.path == account + suffix:
+            return self.event_field(path)  # account-level filter: the extension's own path
+        if suffix != "/presence":
+            return None
+        for tail in _WATCHING:
+            owner = self.path.removesuffix(tail)
+            if (
+                owner != self.path
+                and owner.startswith(account + "/extension/")
+                and owner != f"{account}/extension/{m['ext']}"
+            ):
+                return self.event_field(path if presence_event_path == "extension" else self.path)
+        return None
 
 
 def _params(query: str) -> Params:

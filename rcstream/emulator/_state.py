@@ -61,6 +61,11 @@ class EmulatorStats:
     notifications_buffered: int = 0
     notifications_dropped: int = 0
     notifications_replayed: int = 0
+    token_expiry_checks: int = 0
+    """Times an OAuth session's sockets were checked at an access token's expiry instant."""
+    notifications_withheld: int = 0
+    """Not delivered: the OAuth session had no unexpired access token (``on_token_expiry="silent"``)
+    or the subscription was not ``Active``."""
     raw_frames_injected: int = 0
     rate_limited: int = 0
     pings_sent: int = 0
@@ -145,6 +150,7 @@ class _OAuthSession:
 class _AccessToken:
     oauth_session_id: str
     expires_at: float
+    quiet: bool = False  # expired by expire_access_tokens(close_sockets=False): sockets unaffected
 
 
 @dataclass(eq=False)

@@ -4,7 +4,7 @@ Everything here is plain dicts and :func:`json.dumps`: the emulator deliberately
 import ``rcstream.protocol`` or ``rcstream.models`` so that a bug in the client's codec
 cannot hide on both sides of a test.
 
-Frame shapes (see ``/work/shared/protocol.md`` §5):
+Frame shapes (documented in ``docs/emulator.md``):
 
 * ``ConnectionDetails``: ``[{"type", "messageId", "status": 200, "wsc": {token, sequence},
   "headers": {"RCRequestId": <messageId>}}, {details}]``

@@ -26,8 +26,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
+    "ACCOUNT_LEVEL_EXTENSION_EVENTS",
     "EMERGENCY_DEVICE_ID",
     "FAMILIES",
+    "WATCHING_FAMILIES",
     "filter_for",
     "generate",
     "telephony_call",
@@ -90,8 +92,33 @@ def filter_for(family: str) -> str:
         raise KeyError(f"unknown event family {family!r}; known: {', '.join(FAMILIES)}") from None
 
 
-def _event_path(family: str, account_id: str, extension_id: str) -> str:
-    """The concrete ``event`` path: the filter with the ids filled in, query string kept."""
+#: Families whose filter is account-level but whose events are extension-scoped: the
+#: platform writes the extension's own path in ``event`` (DOCS
+#: ``code-samples/events/account-presence.json:3``, ``account-telephony-sessions.json:10``).
+ACCOUNT_LEVEL_EXTENSION_EVENTS: dict[str, str] = {
+    "account-presence": "/presence",
+    "account-telephony-sessions": "/telephony/sessions",
+}
+
+#: Families about *another* (watched) extension. No source shows their ``event`` path; see
+#: ``presence_event_path`` in :func:`generate`.
+WATCHING_FAMILIES = ("line-presence", "favorite-presence")
+
+
+def _event_path(
+    family: str,
+    account_id: str,
+    extension_id: str,
+    *,
+    watched_id: str | None = None,
+    presence_event_path: str = "extension",
+) -> str:
+    """The concrete ``event`` path the platform writes for one event of ``family``."""
+    suffix = ACCOUNT_LEVEL_EXTENSION_EVENTS.get(family)
+    if suffix is not None:
+        return f"{_RESTAPI}/account/{account_id}/extension/{extension_id}{suffix}"
+    if family in WATCHING_FAMILIES and presence_event_path == "extension" and watched_id:
+        return f"{_RESTAPI}/account/{account_id}/extension/{watched_id}/presence"
     path = _FILTERS[family]
     path = path.replace("/account/~", f"/account/{account_id}", 1)
     return path.replace("/extension/~", f"/extension/{extension_id}", 1)
@@ -404,8 +431,8 @@ def _gen_detailed_presence_sip(
 
 
 def _gen_account_presence(rng: random.Random, account_id: str, extension_id: str) -> dict[str, Any]:
-    # Account presence reports on any extension of the account.
-    return _presence_base(rng, _rc_id(rng))
+    # Account presence reports on any extension of the account: ``extension_id`` is that one.
+    return _presence_base(rng, extension_id)
 
 
 def _gen_dnd(rng: random.Random, account_id: str, extension_id: str) -> dict[str, Any]:
@@ -424,14 +451,15 @@ def _gen_presence_line(rng: random.Random, account_id: str, extension_id: str) -
 
 
 def _gen_line_presence(rng: random.Random, account_id: str, extension_id: str) -> dict[str, Any]:
-    # Presence of one monitored line (another extension), detailed form.
-    return _detailed(rng, _rc_id(rng), sip=False)
+    # Presence of one monitored line: ``extension_id`` is the watched extension.
+    return _detailed(rng, extension_id, sip=False)
 
 
 def _gen_favorite_presence(
     rng: random.Random, account_id: str, extension_id: str
 ) -> dict[str, Any]:
-    return _presence_base(rng, _rc_id(rng))
+    # ``extension_id`` is the watched (favourite) extension.
+    return _presence_base(rng, extension_id)
 
 
 # --------------------------------------------------------------------------- messages
@@ -847,16 +875,39 @@ assert set(_GENERATORS) == set(_FILTERS)
 
 
 def generate(
-    family: str, *, account_id: str, extension_id: str, rng: random.Random
+    family: str,
+    *,
+    account_id: str,
+    extension_id: str,
+    rng: random.Random,
+    watched_id: str | None = None,
+    presence_event_path: str = "extension",
 ) -> tuple[str, dict[str, Any]]:
     """Return ``(event path, body)`` for one synthetic notification of ``family``.
 
-    The event path is the family's filter with ``account_id`` and ``extension_id`` in place
-    of ``~`` and the filter's query string kept, as the platform writes the ``event`` field.
-    The body is a fresh dict (safe to mutate). Raises :class:`KeyError` for an unknown family.
+    The event path is what the platform writes in the ``event`` field: for most families
+    the family's filter with ``account_id`` and ``extension_id`` in place of ``~`` and the
+    filter's query string kept. Account-level presence and telephony sessions are
+    extension-scoped (``.../account/{account_id}/extension/{extension_id}/presence``;
+    ``extension_id`` is the extension the event is about). ``line-presence`` and
+    ``favorite-presence`` report on ``watched_id`` (default: a random id) for the subscriber
+    ``extension_id``: with ``presence_event_path="extension"`` (the default, an assumption)
+    the path is the watched extension's own presence path, with ``"filter"`` the
+    subscriber's filter path. The body is a fresh dict (safe to mutate). Raises
+    :class:`KeyError` for an unknown family.
     """
     generator = _GENERATORS.get(family)
     if generator is None:
         filter_for(family)  # raises the KeyError naming the known families
         raise AssertionError("unreachable")  # pragma: no cover
+    if family in WATCHING_FAMILIES:
+        watched = watched_id or _rc_id(rng)
+        path = _event_path(
+            family,
+            account_id,
+            extension_id,
+            watched_id=watched,
+            presence_event_path=presence_event_path,
+        )
+        return path, generator(rng, account_id, watched)
     return _event_path(family, account_id, extension_id), generator(rng, account_id, extension_id)

@@ -234,3 +234,7 @@ async def make_rc() -> AsyncIterator[Callable[..., Awaitable[Rc]]]:
 async def rc(make_rc: Callable[..., Awaitable[Rc]]) -> Rc:
     """An emulator with the fast defaults."""
     return await make_rc()
+
+
+MakeRc = Callable[..., Awaitable[Rc]]
+"""The type of the ``make_rc`` fixture."""

@@ -129,11 +129,11 @@ async def test_inject_raw_sends_any_text(rc: Rc) -> None:
 async def test_expire_access_tokens(rc: Rc) -> None:
     tokens = await rc.login()
     ws = await rc.connect(access_token=tokens["access_token"])
-    assert await rc.emu.expire_access_tokens() == 1
+    assert await rc.emu.expire_access_tokens(close_sockets=False) == 1
     reply = await rc.api("GET", "/restapi/v1.0/subscription", tokens["access_token"])
     assert reply.status == 401
     assert reply.body["errorCode"] == "OAU-128"
-    # The socket is not affected unless asked.
+    # With close_sockets=False the socket is not affected.
     await ws.send([{"type": "Heartbeat", "messageId": "h"}])
     assert (await ws.recv())[0]["messageId"] == "h"
 

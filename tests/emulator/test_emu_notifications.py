@@ -111,10 +111,14 @@ async def test_account_level_and_team_messaging_filters(rc: Rc) -> None:
     ws = await rc.connect()
     await ws.subscribe("/restapi/v1.0/account/~/telephony/sessions", "/team-messaging/v1/posts")
     acc = rc.emu.account_id
-    await rc.emu.publish(f"/restapi/v1.0/account/{acc}/extension/1/telephony/sessions", {"n": 0})
-    await rc.emu.publish(f"/restapi/v1.0/account/{acc}/telephony/sessions", {"n": 1})
+    await rc.emu.publish(f"/restapi/v1.0/account/{acc}/extension/1/presence", {"n": 0})
+    await rc.emu.publish(f"/restapi/v1.0/account/{acc}/extension/1/telephony/sessions", {"n": 1})
     await rc.emu.publish("/team-messaging/v1/posts", {"n": 2})
-    assert (await ws.notification())["body"] == {"n": 1}
+    first = await ws.notification()
+    assert (first["body"], first["event"]) == (
+        {"n": 1},
+        f"/restapi/v1.0/account/{acc}/extension/1/telephony/sessions",
+    )
     assert (await ws.notification())["body"] == {"n": 2}
 
 

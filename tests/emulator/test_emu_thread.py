@@ -1,20 +1,17 @@
-"""EmulatorThread (synchronous use from another thread) and serve() (the CLI entry)."""
+"""EmulatorThread (synchronous use from another thread)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import io
 import json
 import urllib.parse
 import urllib.request
 from typing import Any
 
-import aiohttp
 import pytest
 from websockets.sync.client import connect
 
-from rcstream.emulator import EmulatorThread, serve
+from rcstream.emulator import EmulatorThread
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -108,49 +105,3 @@ def test_emulator_thread_faults_that_end_sockets() -> None:
 def test_emulator_thread_reports_start_errors() -> None:
     with pytest.raises(ValueError, match="extensions"), EmulatorThread(extensions=0):
         pass
-
-
-class _Lines(io.StringIO):
-    """A stdout stand-in that wakes the test when serve() flushes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.flushed = asyncio.Event()
-
-    def flush(self) -> None:
-        super().flush()
-        self.flushed.set()
-
-
-async def test_serve_prints_credentials_then_serves_until_cancelled() -> None:
-    out = _Lines()
-    task = asyncio.create_task(serve(port=0, rate=100.0, out=out, seed=3))
-    try:
-        async with asyncio.timeout(5):
-            await out.flushed.wait()
-        lines = out.getvalue().splitlines()
-        keys = [line.split("=", 1)[0] for line in lines]
-        assert keys == [
-            "RINGCENTRAL_SERVER_URL",
-            "RINGCENTRAL_CLIENT_ID",
-            "RINGCENTRAL_CLIENT_SECRET",
-            "RINGCENTRAL_JWT",
-        ]
-        env = dict(line.split("=", 1) for line in lines)
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                env["RINGCENTRAL_SERVER_URL"] + "/restapi/oauth/token",
-                data={"grant_type": JWT_GRANT, "assertion": env["RINGCENTRAL_JWT"]},
-                headers={
-                    "Authorization": aiohttp.encode_basic_auth(
-                        env["RINGCENTRAL_CLIENT_ID"], env["RINGCENTRAL_CLIENT_SECRET"]
-                    )
-                },
-            ) as resp,
-        ):
-            assert resp.status == 200
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task

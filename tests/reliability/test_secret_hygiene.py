@@ -30,7 +30,7 @@ import pytest
 
 import rcstream
 from rcstream.emulator import Emulator
-from rcstream.emulator import server as emulator_server
+from rcstream.emulator import oauth as emulator_oauth
 from rcstream.models import Notification
 
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
@@ -68,7 +68,7 @@ class SecretBag:
         self.add(emu.password, "password")
         for jwt in emu._jwts:  # private: every extension's JWT credential
             self.add(jwt, "JWT")
-        real = emulator_server.secrets
+        real = emulator_oauth.secrets
 
         class Recording:
             @staticmethod
@@ -81,7 +81,7 @@ class SecretBag:
             token_hex = staticmethod(real.token_hex)
             token_bytes = staticmethod(real.token_bytes)
 
-        monkeypatch.setattr(emulator_server, "secrets", Recording)
+        monkeypatch.setattr(emulator_oauth, "secrets", Recording)
         make_wsc = emu._make_wsc
 
         def recording_wsc(session_id: str) -> str:

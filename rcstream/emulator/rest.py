@@ -1,0 +1,583 @@
+"""The emulator's REST API: account, extensions, SMS and subscription CRUD (HTTP and WebSocket)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from rcstream.emulator import _wire as wire
+from rcstream.emulator._base import (
+    _WEBHOOK_EXPIRES_IN,
+    _WS_EXPIRES_IN,
+    _AuthContext,
+    _json,
+    _not_found,
+    _Reply,
+)
+from rcstream.emulator._filters import EventFilter, FilterError, parse_filter
+from rcstream.emulator._state import (
+    ExtensionRecord,
+    _GatewaySession,
+    _Subscription,
+)
+from rcstream.emulator.oauth import _OAuthLayer
+
+__all__: list[str] = []
+
+logger = logging.getLogger(__name__)
+
+
+class _RestLayer(_OAuthLayer):
+    """The REST API served over HTTP and over ``ClientRequest`` frames (one implementation)."""
+
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        path, method = request.path, request.method
+        if path == "/restapi/oauth/token":
+            return await self._oauth_token(request) if method == "POST" else _not_found()
+        if path == "/restapi/oauth/revoke":
+            return await self._oauth_revoke(request) if method == "POST" else _not_found()
+        if path == "/restapi/oauth/wstoken":
+            return await self._oauth_wstoken(request) if method == "POST" else _not_found()
+        ctx_or_error = self._bearer(request)
+        if isinstance(ctx_or_error, web.Response):
+            return ctx_or_error
+        ctx = ctx_or_error
+        forced = self._forced_rate_limit("request")
+        if forced is not None:
+            return _json(429, forced.body, forced.headers)
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return _json(400, wire.rc_error("CMN-103", "JSON can't be parsed."))
+        query = {k: request.query.getall(k) for k in request.query}
+        reply = self._api(method, path, query, body, ctx, gateway=None)
+        return _json(reply.status, reply.body, reply.headers)
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: Any,
+        ctx: _AuthContext,
+        *,
+        gateway: _GatewaySession | None,
+    ) -> _Reply:
+        parts = path.rstrip("/").split("/") if path != "/" else [""]
+        # parts[0] == "" for absolute paths
+        p = parts[1:]
+        if p[:3] == ["restapi", "v1.0", "subscription"]:
+            rest = p[3:]
+            if not rest:
+                if method == "GET":
+                    return self._list_subscriptions(ctx)
+                if method == "POST":
+                    return self._create_subscription(body, ctx, gateway)
+            elif len(rest) == 1:
+                if method == "GET":
+                    return self._read_subscription(rest[0], ctx)
+                if method == "PUT":
+                    return self._update_subscription(rest[0], body, ctx, gateway)
+                if method == "DELETE":
+                    return self._delete_subscription(rest[0], ctx)
+            elif len(rest) == 2 and rest[1] == "renew" and method == "POST":
+                return self._renew_subscription(rest[0], ctx)
+        elif (
+            p[:3] == ["restapi", "v1.0", "account"]
+            and len(p) == 7
+            and p[4] == "extension"
+            and p[6] == "sms"
+            and method == "POST"
+        ):
+            return self._send_sms(p[3], p[5], body, ctx)
+        elif p[:3] == ["restapi", "v1.0", "account"] and len(p) >= 4 and method == "GET":
+            if p[3] not in ("~", self._account_id):
+                return _Reply(
+                    404,
+                    wire.rc_error(
+                        "CMN-102",
+                        "Resource for parameter [accountId] is not found",
+                        parameterName="accountId",
+                    ),
+                )
+            if len(p) == 4:
+                return _Reply(200, self._account_body())
+            if p[4] == "extension" and len(p) == 5:
+                return self._extension_list(query)
+            if p[4] == "extension" and len(p) == 6:
+                ext_id = ctx.extension_id if p[5] == "~" else p[5]
+                ext = self._find_extension(ext_id)
+                if ext is None:
+                    return _Reply(
+                        404,
+                        wire.rc_error(
+                            "CMN-102",
+                            "Resource for parameter [extensionId] is not found",
+                            parameterName="extensionId",
+                        ),
+                    )
+                return _Reply(200, self._extension_body(ext, full=True))
+        return _Reply(
+            404,
+            wire.rc_error(
+                "CMN-102",
+                f"Resource for parameter [path] is not found: {method} {path}",
+                parameterName="path",
+            ),
+        )
+
+    def _send_sms(self, account: str, extension: str, body: Any, ctx: _AuthContext) -> _Reply:
+        """``POST .../extension/~/sms``: accept an outbound SMS and return its message record.
+
+        The message is not delivered anywhere; it is kept in :attr:`Emulator.sent_sms`.
+        """
+        if account not in ("~", self._account_id) or extension not in ("~", ctx.extension_id):
+            return _Reply(
+                404,
+                wire.rc_error(
+                    "CMN-102",
+                    "Resource for parameter [extensionId] is not found",
+                    parameterName="extensionId",
+                ),
+            )
+        problems = []
+        if not isinstance(body, dict):
+            body = {}
+            problems.append("body")
+        to = body.get("to")
+        if not (isinstance(to, list) and to and all(isinstance(t, dict) for t in to)):
+            problems.append("to")
+        if not isinstance(body.get("text"), str) or not body.get("text"):
+            problems.append("text")
+        if problems:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    f"Parameter [{problems[0]}] value is invalid",
+                    parameterName=problems[0],
+                ),
+            )
+        msg_id = str(self._rng.randrange(10**11, 10**12))
+        now = wire.iso_z(wire.utcnow())
+        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}"
+        record = {
+            "uri": f"{base}/extension/{ctx.extension_id}/message-store/{msg_id}",
+            "id": int(msg_id),
+            "to": to,
+            "from": body.get("from") or {"phoneNumber": self._username},
+            "type": "SMS",
+            "creationTime": now,
+            "readStatus": "Read",
+            "priority": "Normal",
+            "attachments": [],
+            "direction": "Outbound",
+            "availability": "Alive",
+            "subject": body["text"],
+            "messageStatus": "Queued",
+            "conversationId": msg_id,
+            "lastModifiedTime": now,
+        }
+        self.sent_sms.append(record)
+        self._inc("sms_sent")
+        return _Reply(200, record)
+
+    def _find_extension(self, ext_id: str) -> ExtensionRecord | None:
+        for e in self._extensions:
+            if e.id == ext_id:
+                return e
+        return None
+
+    def _account_body(self) -> dict[str, Any]:
+        return {
+            "uri": f"{self.server_url}/restapi/v1.0/account/{self._account_id}",
+            "id": int(self._account_id),
+            "mainNumber": self._username,
+            "status": "Confirmed",
+            "serviceInfo": {
+                "uri": f"{self.server_url}/restapi/v1.0/account/{self._account_id}/service-info",
+                "brand": {"id": "1210", "name": "RingCentral"},
+            },
+            "operator": self._extension_body(self._extensions[0], full=False),
+        }
+
+    def _extension_body(self, ext: ExtensionRecord, *, full: bool) -> dict[str, Any]:
+        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}"
+        body: dict[str, Any] = {
+            "uri": f"{base}/extension/{ext.id}",
+            "id": int(ext.id),
+            "extensionNumber": ext.extension_number,
+            "name": ext.name,
+            "type": "User",
+            "status": "Enabled",
+            "contact": {
+                "firstName": ext.first_name,
+                "lastName": ext.last_name,
+                "email": f"{ext.first_name}.{ext.last_name}@example.com".lower(),
+            },
+        }
+        if full:
+            body["account"] = {"uri": base, "id": self._account_id}
+            body["permissions"] = {
+                "admin": {"enabled": ext.id == self._extensions[0].id},
+                "internationalCalling": {"enabled": False},
+            }
+            body["setupWizardState"] = "Completed"
+            body["hidden"] = False
+        return body
+
+    def _extension_list(self, query: Mapping[str, list[str]]) -> _Reply:
+        def int_param(name: str, default: int, maximum: int) -> int | None:
+            values = query.get(name)
+            if not values:
+                return default
+            try:
+                v = int(values[0])
+            except ValueError:
+                return None
+            return v if 1 <= v <= maximum else None
+
+        page = int_param("page", 1, 10**9)
+        per_page = int_param("perPage", 100, 1000)
+        if page is None:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101", "Parameter [page] value is invalid.", parameterName="page"
+                ),
+            )
+        if per_page is None:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101", "Parameter [perPage] value is invalid.", parameterName="perPage"
+                ),
+            )
+        total = len(self._extensions)
+        total_pages = max(1, math.ceil(total / per_page))
+        start = (page - 1) * per_page
+        records = [
+            self._extension_body(e, full=False) for e in self._extensions[start : start + per_page]
+        ]
+        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}/extension"
+
+        def page_uri(n: int) -> dict[str, str]:
+            return {"uri": f"{base}?{urlencode({'page': n, 'perPage': per_page})}"}
+
+        navigation = {"firstPage": page_uri(1), "lastPage": page_uri(total_pages)}
+        if page < total_pages:
+            navigation["nextPage"] = page_uri(page + 1)
+        if 1 < page <= total_pages + 1:
+            navigation["previousPage"] = page_uri(page - 1)
+        paging: dict[str, Any] = {
+            "page": page,
+            "totalPages": total_pages,
+            "perPage": per_page,
+            "totalElements": total,
+        }
+        if records:
+            paging["pageStart"] = start
+            paging["pageEnd"] = start + len(records) - 1
+        return _Reply(
+            200,
+            {
+                "uri": f"{base}?{urlencode({'page': page, 'perPage': per_page})}",
+                "records": records,
+                "navigation": navigation,
+                "paging": paging,
+            },
+        )
+
+    # --- subscriptions
+
+    def _subscription_body(self, sub: _Subscription) -> dict[str, Any]:
+        now = wire.utcnow()
+        expires = sub.expires_at_wall or (sub.created + timedelta(seconds=sub.expires_in))
+        remaining = int((expires - now).total_seconds())
+        delivery: dict[str, Any] = {"transportType": sub.transport}
+        if sub.address is not None:
+            delivery["address"] = sub.address
+        delivery["encryption"] = False
+        return {
+            "uri": f"{self.server_url}/restapi/v1.0/subscription/{sub.id}",
+            "id": sub.id,
+            "creationTime": wire.iso_z(sub.created),
+            "status": "Active",
+            "eventFilters": [f.text for f in sub.filters],
+            **(
+                {
+                    "disabledFilters": [
+                        {"filter": t, "reason": "Permission", "message": "Insufficient permissions"}
+                        for t in sub.disabled
+                    ]
+                }
+                if sub.disabled
+                else {}
+            ),
+            "expirationTime": wire.iso_z(expires),
+            "expiresIn": max(0, min(sub.expires_in - 1, remaining)),
+            "deliveryMode": delivery,
+        }
+
+    def _owned(self, sub_id: str, ctx: _AuthContext) -> _Subscription | None:
+        sub = self._subs.get(sub_id)
+        if (
+            sub is None
+            or sub.client_id != ctx.oauth.client_id
+            or sub.extension_id != ctx.extension_id
+        ):
+            return None
+        return sub
+
+    def _sub_not_found(self, sub_id: str) -> _Reply:
+        return _Reply(
+            404,
+            wire.rc_error(
+                "SUB-507", f"Subscription with key [{sub_id}] was not found or has expired"
+            ),
+        )
+
+    def _parse_filters(self, body: Any, ctx: _AuthContext) -> list[EventFilter] | _Reply:
+        self._disabled_now = []
+        raw = body.get("eventFilters") if isinstance(body, dict) else None
+        if not isinstance(raw, list) or not raw:
+            return _Reply(
+                400, wire.rc_error("SUB-508", "Invalid event filters: [eventFilters is required]")
+            )
+        if self.deny_websocket_permission:
+            return _permission_denied()
+        parsed: list[EventFilter] = []
+        for item in raw:
+            try:
+                f = parse_filter(item, account_id=self._account_id, extension_id=ctx.extension_id)
+            except FilterError as exc:
+                return _Reply(exc.status, wire.rc_error(exc.code, exc.message))
+            if item in self.forbidden_filters or f.text in self.forbidden_filters:
+                return _permission_denied(str(item))
+            if item in self.disabled_filters or f.text in self.disabled_filters:
+                # accepted but not granted: listed in disabledFilters, never delivered
+                self._disabled_now.append(f.text)
+                continue
+            if f not in parsed:
+                parsed.append(f)
+        return parsed
+
+    def _count_user_subs(self, ctx: _AuthContext) -> int:
+        return sum(
+            1
+            for s in self._subs.values()
+            if s.client_id == ctx.oauth.client_id and s.extension_id == ctx.extension_id
+        )
+
+    def _create_subscription(
+        self, body: Any, ctx: _AuthContext, gateway: _GatewaySession | None
+    ) -> _Reply:
+        if not isinstance(body, dict):
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101", "Parameter [body] value is invalid.", parameterName="body"
+                ),
+            )
+        delivery = body.get("deliveryMode")
+        transport = delivery.get("transportType") if isinstance(delivery, dict) else None
+        if not isinstance(transport, str):
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    "Parameter [deliveryMode.transportType] value is invalid.",
+                    parameterName="deliveryMode.transportType",
+                ),
+            )
+        address = None
+        if gateway is not None:
+            if transport != "WebSocket":
+                return _Reply(
+                    400,
+                    wire.rc_error(
+                        "CMN-101",
+                        f"Parameter [deliveryMode.transportType] value is invalid: only WebSocket "
+                        f"subscriptions can be created over the gateway, not {transport}",
+                        parameterName="deliveryMode.transportType",
+                    ),
+                )
+        elif transport == "WebSocket":
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    "Parameter [deliveryMode.transportType] value is invalid: WebSocket "
+                    "subscriptions are created over the WebSocket gateway",
+                    parameterName="deliveryMode.transportType",
+                ),
+            )
+        elif transport == "WebHook":
+            address = delivery.get("address") if isinstance(delivery, dict) else None
+            if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+                return _Reply(
+                    400,
+                    wire.rc_error(
+                        "CMN-101",
+                        "Parameter [deliveryMode.address] value is invalid.",
+                        parameterName="deliveryMode.address",
+                    ),
+                )
+        else:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    f"Parameter [deliveryMode.transportType] value is invalid: {transport}",
+                    parameterName="deliveryMode.transportType",
+                ),
+            )
+        filters = self._parse_filters(body, ctx)
+        if isinstance(filters, _Reply):
+            return filters
+        replaced = None
+        if gateway is not None and gateway.subscription_id in self._subs:
+            replaced = gateway.subscription_id
+        count = self._count_user_subs(ctx) - (1 if replaced else 0)
+        if count >= self.subscription_limit:
+            return _Reply(403, wire.rc_error("SUB-505", "Subscriptions limit exceeded"))
+        if replaced is not None:
+            del self._subs[replaced]
+            self._inc("subscriptions_replaced")
+        created = wire.utcnow()
+        expires_in = _WS_EXPIRES_IN
+        if transport == "WebHook":
+            try:
+                expires_in = int(body.get("expiresIn", _WEBHOOK_EXPIRES_IN))
+            except (TypeError, ValueError):
+                return _Reply(
+                    400,
+                    wire.rc_error(
+                        "CMN-101",
+                        "Parameter [expiresIn] value is invalid.",
+                        parameterName="expiresIn",
+                    ),
+                )
+        sub = _Subscription(
+            id=wire.new_id(),
+            client_id=ctx.oauth.client_id,
+            account_id=self._account_id,
+            extension_id=ctx.extension_id,
+            filters=filters,
+            disabled=list(self._disabled_now),
+            transport=transport,
+            created=created,
+            expires_in=expires_in,
+            address=address,
+            gateway_session_id=gateway.id if gateway else None,
+            expires_at_wall=created + timedelta(seconds=expires_in),
+        )
+        self._subs[sub.id] = sub
+        if gateway is not None:
+            gateway.subscription_id = sub.id
+        self._inc("subscriptions_created")
+        logger.debug("Emulator: subscription %s created (%s)", sub.id, transport)
+        return _Reply(200, self._subscription_body(sub))
+
+    def _list_subscriptions(self, ctx: _AuthContext) -> _Reply:
+        records = [
+            self._subscription_body(s)
+            for s in self._subs.values()
+            if s.client_id == ctx.oauth.client_id and s.extension_id == ctx.extension_id
+        ]
+        return _Reply(
+            200, {"uri": f"{self.server_url}/restapi/v1.0/subscription", "records": records}
+        )
+
+    def _read_subscription(self, sub_id: str, ctx: _AuthContext) -> _Reply:
+        sub = self._owned(sub_id, ctx)
+        return (
+            self._sub_not_found(sub_id)
+            if sub is None
+            else _Reply(200, self._subscription_body(sub))
+        )
+
+    def _update_subscription(
+        self, sub_id: str, body: Any, ctx: _AuthContext, gateway: _GatewaySession | None
+    ) -> _Reply:
+        sub = self._owned(sub_id, ctx)
+        if sub is None:
+            return self._sub_not_found(sub_id)
+        if sub.transport == "WebSocket" and gateway is None:
+            return _Reply(
+                400,
+                wire.rc_error(
+                    "CMN-101",
+                    "WebSocket subscriptions cannot be updated over HTTP; "
+                    "use the WebSocket gateway",
+                    parameterName="deliveryMode",
+                ),
+            )
+        if isinstance(body, dict) and "eventFilters" in body:
+            filters = self._parse_filters(body, ctx)
+            if isinstance(filters, _Reply):
+                return filters
+            sub.filters = filters
+            sub.disabled = list(self._disabled_now)
+        elif self.deny_websocket_permission and sub.transport == "WebSocket":
+            return _permission_denied()
+        sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
+        if gateway is not None and sub.gateway_session_id != gateway.id:
+            # A PUT from another session (e.g. after a process restart) moves the
+            # subscription here; the session's previous subscription is replaced.
+            old_session = self._gw.get(sub.gateway_session_id or "")
+            if old_session is not None and old_session.subscription_id == sub.id:
+                old_session.subscription_id = None
+            if gateway.subscription_id and gateway.subscription_id in self._subs:
+                del self._subs[gateway.subscription_id]
+                self._inc("subscriptions_replaced")
+            sub.gateway_session_id = gateway.id
+            gateway.subscription_id = sub.id
+        self._inc("subscriptions_updated")
+        return _Reply(200, self._subscription_body(sub))
+
+    def _delete_subscription(self, sub_id: str, ctx: _AuthContext) -> _Reply:
+        sub = self._owned(sub_id, ctx)
+        if sub is None:
+            return self._sub_not_found(sub_id)
+        self._drop_subscription(sub)
+        self._inc("subscriptions_deleted")
+        return _Reply(204, None)
+
+    def _drop_subscription(self, sub: _Subscription) -> None:
+        self._subs.pop(sub.id, None)
+        session = self._gw.get(sub.gateway_session_id or "")
+        if session is not None and session.subscription_id == sub.id:
+            session.subscription_id = None
+        self._bump()
+
+    def _renew_subscription(self, sub_id: str, ctx: _AuthContext) -> _Reply:
+        sub = self._owned(sub_id, ctx)
+        if sub is None:
+            return self._sub_not_found(sub_id)
+        sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
+        self._inc("subscriptions_updated")
+        return _Reply(200, self._subscription_body(sub))
+
+
+def _permission_denied(filter_text: str | None = None) -> _Reply:
+    what = f" to subscribe to [{filter_text}]" if filter_text else ""
+    return _Reply(
+        403,
+        wire.rc_error(
+            "SUB-528",
+            f"In order to call this API endpoint{what}, application needs to have "
+            "[WebSocketsSubscription] permission",
+        ),
+    )
