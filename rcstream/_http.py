@@ -186,8 +186,10 @@ class AuthBudget:
     async def spend(self, send: Callable[[], Awaitable[Response]]) -> Response:
         """Run one Auth-group request inside the budget.
 
-        The slot is given back when the request raised a :func:`never_sent` failure. A 429
-        answer fills the window for its ``Retry-After`` (or the whole window).
+        The slot is given back when the request raised a :func:`never_sent` failure. An
+        answered call is counted from the moment of its answer (the server counted it at
+        some point in between). A 429 answer fills the window for its ``Retry-After`` (or
+        the whole window).
         """
         stamp = await self.acquire()
         try:
@@ -198,6 +200,11 @@ class AuthBudget:
             raise
         if response.status == 429:
             self.penalise(_retry_after(response.headers))
+        elif self.calls is not None:
+            # the server counted the call somewhere between sending and answering: count it
+            # from the answer, so our window never ends before the server's does
+            self.refund(stamp)
+            self._stamps.append(self.clock())
         return response
 
     def penalise(self, retry_after: float | None) -> None:
