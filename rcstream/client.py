@@ -507,7 +507,7 @@ class Client:
         self._background: set[asyncio.Task[None]] = set()
         self._ever_connected = False
         self._check_now: asyncio.Event | None = None
-        self._token_seen: tuple[str, float] | None = None
+        self._parent: Client | None = None
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -573,7 +573,7 @@ class Client:
         self._changed = asyncio.Condition()
         self._sync_wanted = asyncio.Event()
         self._check_now = asyncio.Event()
-        self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession()  # cheap; a fork keeps its own for REST calls
         self._rest = RestClient(
             self.server_url,
             self._http,
@@ -587,7 +587,20 @@ class Client:
             clock=opts.clock,
             sleep=opts.sleep,
         )
-        self._tokens = TokenManager(self.auth, self._rest, budget, clock=opts.clock)
+        if self._parent is not None:
+            # a fork: the parent's OAuth session (one login), its Auth budget and HTTP
+            # session; a single-use wstoken per connection, paced through that budget
+            if not self._parent._open or self._parent._tokens is None:
+                raise UsageError("Enter the parent client before entering its fork().")
+            self._tokens = self._parent._tokens
+        else:
+            self._tokens = TokenManager(
+                self.auth,
+                self._rest,
+                budget,
+                clock=opts.clock,
+                refresh_fraction=opts.refresh_fraction,
+            )
         self._open = True
         return self
 
@@ -640,12 +653,11 @@ class Client:
         """Revoke the OAuth session when rcstream logged in itself (JWT or password), so
         closed clients do not use up the platform's ~5 sessions per user and app. Never a
         caller-supplied token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
-        if self.options.keep_session_on_close or self._tokens is None:
-            return
-        if self.auth.grant_form() is None or self._tokens.tokens is None:
-            return
-        with anyio.move_on_after(self.options.close_timeout):
-            await self._tokens.revoke()
+        if self.options.keep_session_on_close or self._tokens is None or self._parent:
+            return  # kept for a checkpoint; a fork's session belongs to its parent
+        if not self._tokens.owns_session or self._tokens.tokens is None:
+            return  # never revoke a caller-supplied token
+        if await self._tokens.revoke(within=self.options.close_timeout):
             logger.debug("Revoked the OAuth session")
 
     async def _delete_subscription(self) -> None:
@@ -828,6 +840,18 @@ class Client:
             rnd.wake.set()
             await rnd.transport.send(text)
             return await pending.future
+
+    def fork(self, *, options: ClientOptions | None = None) -> Client:
+        """A second client on **the same login**: one OAuth session (no new grant), its own
+        gateway connection and server subscription (a single-use ``wstoken`` for each
+        connection, paced through this client's Auth budget, about 5 calls a minute shared
+        with token refresh). Enter it inside this client's ``async with``; closing it never
+        revokes the shared session (this client does, on its own close). Use it to spread
+        more filters than one subscription holds over several connections.
+        """
+        child = Client(self.server_url, auth=self.auth, options=options or self.options)
+        child._parent = self
+        return child
 
     async def rest(
         self,
@@ -1557,26 +1581,15 @@ class Client:
     # ---- session upkeep: token refresh, subscription checks, orphans -------------------
 
     def _refresh_at(self) -> float | None:
-        """When to renew the access token proactively (monotonic), or None (cannot)."""
-        tokens = self._tokens.tokens if self._tokens is not None else None
-        if tokens is None or tokens.expires_at is None or not tokens.access_token:
-            return None
-        if tokens.refresh_token is None and self.auth.grant_form() is None:
-            return None  # a caller-supplied token: nothing can renew it
-        seen = self._token_seen
-        token = tokens.access_token.get()
-        if seen is None or seen[0] != token:
-            seen = self._token_seen = (token, self.options.clock())
-        issued = seen[1]
-        return issued + self.options.refresh_fraction * max(0.0, tokens.expires_at - issued)
+        """When to renew the access token proactively (monotonic), or None (never/unknown).
+        For a caller-supplied token with a known expiry this is its expiry: the renewal
+        then raises one clear :class:`~rcstream.AuthenticationError` instead of stalling."""
+        return self._tokens.next_refresh_at() if self._tokens is not None else None
 
     async def _refresh_token(self, why: str) -> None:
         """Renew the access token inside the same OAuth session (refresh grant)."""
         assert self._tokens is not None
-        tokens = self._tokens.tokens
-        if tokens is not None and tokens.access_token:
-            await self._tokens.invalidate(tokens.access_token.get())
-        await self._tokens.access_token()
+        await self._tokens.refresh_now()
         self._stats.token_refreshes += 1
         logger.info("Refreshed the access token (%s)", why)
 
@@ -1588,8 +1601,7 @@ class Client:
             return False
         if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
             return False
-        tokens = self._tokens.tokens if self._tokens is not None else None
-        if tokens is None or (tokens.refresh_token is None and self.auth.grant_form() is None):
+        if self._tokens is None or not self._tokens.can_refresh:
             raise AuthenticationError(
                 "The platform refused the access token (it has probably expired) and a "
                 "caller-supplied token cannot be refreshed; pass a fresh token, or use JWT "

@@ -449,7 +449,7 @@ def _segments_match(
         return False
     previous = ""
     for want, got in zip(filter_segments, event_segments, strict=True):
-        if want != got and got != "~":
+        if want != got and got != "~" and want != "*":
             if want != "~":
                 return False
             if previous == "extension" and owner_extension is not None and got != owner_extension:
@@ -473,6 +473,23 @@ def _account_level_view(event_segments: tuple[str, ...]) -> tuple[str, ...] | No
         and event_segments[5] == "extension"
     ):
         return event_segments[:5] + event_segments[7:]
+    return None
+
+
+#: Tails of filters about *other* extensions' presence. No source shows their event paths;
+#: the emulator's default (and the likeliest reading) is the watched extension's own
+#: presence path, ``account/{acc}/extension/{watched}/presence``; the filter-shaped path
+#: matches as usual. Both readings are routed to the filter (docs/delivery.md).
+_WATCHED_PRESENCE: Final = (("presence", "line", "presence"), ("favorite", "presence"))
+
+
+def _watched_variant(segments: tuple[str, ...]) -> tuple[str, ...] | None:
+    """For ``.../extension/~/presence/line/presence`` or ``.../extension/~/favorite/presence``
+    the pattern ``.../extension/*/presence`` (``*``: any extension)."""
+    for tail in _WATCHED_PRESENCE:
+        n = len(tail)
+        if len(segments) > n + 2 and segments[-n:] == tail and segments[-n - 2] == "extension":
+            return (*segments[: -n - 1], "*", "presence")
     return None
 
 
@@ -538,6 +555,9 @@ class FilterMatcher:
         for f in self.filters:
             segments, params = _split(f)
             self._by_shape.setdefault(len(segments), []).append((segments, params, f))
+            watched = _watched_variant(segments)
+            if watched is not None:
+                self._by_shape.setdefault(len(watched), []).append((watched, params, f))
 
     def set_owner(self, owner_extension: str | None) -> None:
         """Make ``~`` in the extension position mean ``owner_extension`` from now on."""
