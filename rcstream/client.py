@@ -492,6 +492,7 @@ class Client:
                 heartbeat_interval=opts.heartbeat_interval,
                 heartbeat_timeout=opts.heartbeat_timeout,
                 request_timeout=opts.request_timeout,
+                replay_probe_timeout=opts.request_timeout,
             ),
             dedupe_window=opts.dedupe_window,
         )
@@ -1405,6 +1406,12 @@ class Client:
                 await self._on_connected(rnd, ev)
             elif isinstance(ev, RecoveryReplayed):
                 logger.debug("The recovery replayed %d events", ev.replayed)
+                if ev.timed_out:
+                    logger.warning(
+                        "The gateway did not echo the replay probe within %g s; whether its "
+                        "recovery buffer overflowed during the outage cannot be told.",
+                        self.options.request_timeout,
+                    )
                 if ev.buffer_was_full:
                     self._broadcast(
                         self._gap_item(

@@ -426,3 +426,35 @@ def test_a_wsc_refused_before_connection_details_is_not_reused() -> None:
     state.receive(load("error-malformed-wsc.json"), 2.0)
     state.connection_lost(2.1)
     assert not state.plan_connect(2.2).recover
+
+
+def test_replay_probe_without_an_echo_ends_at_its_timeout_and_remembers_a_bounded_set() -> None:
+    from rcstream.protocol import RecoveryReplayed
+
+    ids = (f"m{i}" for i in itertools.count(1))
+    state = SessionState(
+        timings=SessionTimings(
+            heartbeat_interval=300,
+            heartbeat_timeout=300,
+            request_timeout=100,
+            replay_probe_timeout=5,
+            replay_uids_cap=3,
+        ),
+        id_factory=lambda: next(ids),
+    )
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    state.connection_opened(11.0, state.plan_connect(11.0))
+    (ev,) = state.receive(load("connection-details-recovered.json"), 11.0)
+    assert isinstance(ev, Connected)
+    state.replay_probe(11.0)
+    assert state.next_deadline() == 16.0  # the probe's deadline is a timer like the others
+    for i in range(10):
+        state.receive(notification(f"r{i}"), 12.0)
+    assert len(state._replay_uids) == 3  # bounded, whatever the gateway sends
+    assert [e for e in state.poll(15.9) if isinstance(e, RecoveryReplayed)] == []
+    (done,) = [e for e in state.poll(16.0) if isinstance(e, RecoveryReplayed)]
+    assert done == RecoveryReplayed(replayed=10, buffer_size=None, timed_out=True)
+    assert not done.buffer_was_full  # undecided: the client says so, it claims nothing
+    assert state._replay_uids == set()
+    assert state.receive(notification("late"), 17.0)  # counting has stopped
