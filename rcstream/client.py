@@ -509,6 +509,7 @@ class Client:
         self._ever_connected = False
         self._check_now: asyncio.Event | None = None
         self._parent: Client | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -619,8 +620,29 @@ class Client:
         Safe to call more than once, and from a cancelled task (the cleanup is shielded and
         bounded by ``close_timeout``).
         """
-        if self._closed or not self._entered:
+        if not self._entered:
             return
+        if self._closer is None:
+            # the cleanup runs in a task of its own: cancelling the caller (a second
+            # Ctrl-C) cannot interrupt it half-way, and every wait in it is bounded
+            self._closer = asyncio.get_running_loop().create_task(
+                self._close_now(), name="rcstream-close"
+            )
+        closer = self._closer
+        cancelled: asyncio.CancelledError | None = None
+        # Wait for the bounded cleanup even when cancelled meanwhile (then re-raise): a
+        # caller that returns from aclose() finds the client closed.
+        while not closer.done():
+            try:
+                await asyncio.shield(closer)
+            except asyncio.CancelledError as exc:
+                if closer.cancelled():
+                    raise
+                cancelled = exc
+        if cancelled is not None:
+            raise cancelled
+
+    async def _close_now(self) -> None:
         self._closed = True
         self._closing = True
         with anyio.CancelScope(shield=True):
@@ -634,8 +656,8 @@ class Client:
             task, self._supervisor = self._supervisor, None
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # bounded: a supervisor stuck in a third-party wait must not hang the close
+                await asyncio.wait([task], timeout=self.options.close_timeout)
             for bg in list(self._background):
                 bg.cancel()
             if self._background:
@@ -646,7 +668,8 @@ class Client:
                 rnd.transport.abort()
             await self._revoke_on_close()
             if self._http is not None:
-                await self._http.close()
+                with anyio.move_on_after(self.options.close_timeout):
+                    await self._http.close()
                 self._http = None
         logger.debug("Client closed")
 
