@@ -80,6 +80,7 @@ FAULT_KINDS: dict[str, tuple[bool, bool]] = {
     "429_token": (False, True),
     "429_wstoken": (False, True),
     "token_expiry": (False, True),
+    "short_lived_tokens": (False, False),
     "idle_timeout": (False, True),
     "absolute_timeout": (False, True),
     "revocation": (True, True),
@@ -87,6 +88,7 @@ FAULT_KINDS: dict[str, tuple[bool, bool]] = {
     "recovery_window_expired": (True, True),
     "consumer_stall": (True, False),
     "beyond_recovery_buffer": (True, True),
+    "subscription_table_full": (True, True),
 }
 
 CLOSE_CODES = (1000, 1001, 1008, 1011, 1012, 1013, 3000, 4000, 4400, 4500, 4999)
@@ -519,6 +521,34 @@ class _Soak:
         elif kind == "token_expiry":
             await emu.expire_access_tokens(close_sockets=True)
             await self.outage(rec)
+        elif kind == "short_lived_tokens":
+            # access tokens that expire while connected (the emulator closes the socket of
+            # an OAuth session without an unexpired token): the client refreshes them in
+            # the same session, so the link is never cut and nothing is lost
+            ttl = rng.choice((0.15, 0.25, 0.4))
+            rec.detail = f"access_token_ttl {ttl} s"
+            before = self.client.stats.token_refreshes
+            emu.set_timeouts(access_token_ttl=ttl)
+            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+            for _ in range(self.rng.randint(10, OUTAGE_EVENTS)):
+                await self.publish()
+                await asyncio.sleep(0.01)
+            deadline = time.monotonic() + self.cfg.step_timeout
+            while self.client.stats.token_refreshes < before + 2:
+                if time.monotonic() > deadline:
+                    raise _StepTimeout("no proactive token refresh while connected")
+                await asyncio.sleep(0.02)
+            emu.set_timeouts(access_token_ttl=3600.0)
+            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+        elif kind == "subscription_table_full":
+            # the user's subscription table is full when the client must create a new
+            # subscription (a failed recovery): SUB-505 is retried after a short wait,
+            # and the orphaned subscription is deleted meanwhile, which frees the slot
+            rec.detail = f"limit {len(emu.subscriptions)}"
+            emu.subscription_limit = len(emu.subscriptions)
+            emu.fail_next_recovery("WSG-1005")
+            await emu.abort_connections()
+            await self.outage(rec)
         elif kind in ("idle_timeout", "absolute_timeout"):
             name = "idle" if kind == "idle_timeout" else "absolute"
             before = emu.stats.closes_by_reason.get(name, 0)
@@ -638,8 +668,8 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         request_timeout=5.0,
         close_timeout=1.0,
         ping_interval=None,
-        max_attempts=50,
         buffer_size=cfg.buffer_size,
+        subscription_limit_wait=0.05,
         rng=random.Random(cfg.seed),
     )
     async with Emulator(

@@ -1531,6 +1531,12 @@ class Client:
             )
         else:
             logger.info("Connected (new session)")
+        if outcome is not RecoveryOutcome.RECOVERED:
+            # the previous subscription outlives its gateway session on the platform (24 h)
+            # and counts toward SUB-505: delete it now, before a new one is asked for
+            old, self._last_subscription_id = self._last_subscription_id, None
+            if old is not None and old in self.created_subscription_ids:
+                self._delete_orphan(old)
         # Announced once the subscription is in place again (events flow from then on).
         self._hold(ConnectedItem(outcome=outcome.value, attempt=self._stats.connects))
         if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
