@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import random
@@ -442,6 +443,15 @@ class Subscription(Generic[ItemT]):
         self._inbox.close(error)
 
 
+class _Phase(enum.Enum):
+    """The client's one lifecycle state (instead of several booleans)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
 @dataclass(eq=False)
 class _Pending:
     future: asyncio.Future[ClientResponse]
@@ -516,13 +526,10 @@ class Client:
         self._rest: RestClient | None = None
         self._tokens: TokenManager | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._open = False
-        self._supervisor_started = False
+        #: NEW -> OPEN (entered) -> CLOSING (aclose started) -> CLOSED
+        self._phase = _Phase.NEW
         self._round: _Round | None = None
         self._error: BaseException | None = None
-        self._closing = False
-        self._closed = False
-        self._entered = False
         self._slots: asyncio.Semaphore | None = None
         self._round_ready = False
         self._round_healthy = False
@@ -534,6 +541,15 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
+
+    @property
+    def _closing(self) -> bool:
+        return self._phase is _Phase.CLOSING or self._phase is _Phase.CLOSED
+
+    @property
+    def _closed(self) -> bool:
+        """True once aclose() started (the cleanup may still be running)."""
+        return self._closing
 
     @property
     def stats(self) -> ClientStats:
@@ -566,9 +582,8 @@ class Client:
     # ---- context management -------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._entered:
+        if self._phase is not _Phase.NEW:
             raise UsageError("A Client can be entered only once; create a new Client.")
-        self._entered = True
         opts = self.options
         if not opts.verify_ssl:
             logger.warning("TLS certificate verification is OFF; use this only for testing.")
@@ -592,7 +607,7 @@ class Client:
         if self._parent is not None:
             # a fork: the parent's OAuth session (one login), its Auth budget and HTTP
             # session; a single-use wstoken per connection, paced through that budget
-            if not self._parent._open or self._parent._tokens is None:
+            if self._parent._phase is not _Phase.OPEN or self._parent._tokens is None:
                 raise UsageError("Enter the parent client before entering its fork().")
             self._tokens = self._parent._tokens
         else:
@@ -603,7 +618,7 @@ class Client:
                 clock=opts.clock,
                 refresh_fraction=opts.refresh_fraction,
             )
-        self._open = True
+        self._phase = _Phase.OPEN
         return self
 
     async def __aexit__(
@@ -620,7 +635,7 @@ class Client:
         Safe to call more than once, and from a cancelled task (the cleanup is shielded and
         bounded by ``close_timeout``).
         """
-        if not self._entered:
+        if self._phase is _Phase.NEW:
             return
         if self._closer is None:
             # the cleanup runs in a task of its own: cancelling the caller (a second
@@ -643,8 +658,7 @@ class Client:
             raise cancelled
 
     async def _close_now(self) -> None:
-        self._closed = True
-        self._closing = True
+        self._phase = _Phase.CLOSING
         with anyio.CancelScope(shield=True):
             await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
@@ -652,7 +666,6 @@ class Client:
             if not self.options.keep_session_on_close:
                 await self._delete_subscription()
             rnd = self._round
-            self._open = False
             task, self._supervisor = self._supervisor, None
             if task is not None:
                 task.cancel()
@@ -671,6 +684,7 @@ class Client:
                 with anyio.move_on_after(self.options.close_timeout):
                     await self._http.close()
                 self._http = None
+        self._phase = _Phase.CLOSED
         logger.debug("Client closed")
 
     async def _revoke_on_close(self) -> None:
@@ -925,7 +939,7 @@ class Client:
     # ---- consumers ----------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if not self._open:
+        if self._phase is _Phase.NEW:
             raise UsageError("Use the client as 'async with client:' before subscribing.")
         if self._closing:
             raise StreamClosedError("The client is closed; create a new Client.")
@@ -1038,8 +1052,7 @@ class Client:
         # The supervisor is a task the client owns (cancelled and awaited by aclose), not a
         # child of the caller's cancel scope: cancelling the consumer must still let aclose
         # delete the subscription over the live connection.
-        if not self._supervisor_started and self._open:
-            self._supervisor_started = True
+        if self._supervisor is None and self._phase is _Phase.OPEN:
             self._supervisor = asyncio.get_running_loop().create_task(
                 self._supervise(), name="rcstream-supervisor"
             )
@@ -1721,7 +1734,7 @@ class Client:
             self._delete_orphan(old)
 
     def _delete_orphan(self, sid: str) -> None:
-        if self._closing or not self._open:
+        if self._phase is not _Phase.OPEN:
             return
         task = asyncio.get_running_loop().create_task(
             self._delete_orphan_now(sid), name="rcstream-delete-orphan"
