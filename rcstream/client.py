@@ -520,6 +520,9 @@ class Client:
         self._check_now: asyncio.Event | None = None
         self._parent: Client | None = None
         self._closer: asyncio.Task[None] | None = None
+        #: requests in flight, by the messageId the core gave them (the core never
+        #: carries the client's futures)
+        self._waiting: dict[str, _Pending] = {}
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -706,10 +709,11 @@ class Client:
         state.want_filters(())
         sid = state.subscription_id
         pending = self._new_pending("DELETE subscription")
-        req = state.subscription_request(self.options.clock(), tag=pending)
+        req = state.subscription_request(self.options.clock())
         if req is None:
             return
-        _, text = req
+        mid, text = req
+        self._waiting[mid] = pending
         self._unconfirmed[sid] = None
         with anyio.move_on_after(self.options.close_timeout):
             try:
@@ -865,7 +869,7 @@ class Client:
                     "The connection dropped before the request could be sent; try again."
                 )
             pending = self._new_pending(f"{method.upper()} {path}")
-            _, text = self._state.request(
+            mid, text = self._state.request(
                 method,
                 path,
                 body,
@@ -873,8 +877,8 @@ class Client:
                 query=dict(query) if query else None,
                 headers=dict(headers) if headers else None,
                 timeout=timeout,
-                tag=pending,
             )
+            self._waiting[mid] = pending
             rnd.wake.set()
             await rnd.transport.send(text)
             return await pending.future
@@ -1193,11 +1197,14 @@ class Client:
             self._round = None
             lost = state.connection_lost(opts.clock())
             for ev in lost:
-                if isinstance(ev, RequestTimedOut) and isinstance(ev.tag, _Pending):
+                if not isinstance(ev, RequestTimedOut):
+                    continue
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
                     self._resolve_error(
-                        ev.tag,
+                        waiting,
                         ConnectionFailedError(
-                            f"The connection dropped before '{ev.tag.what}' was answered; "
+                            f"The connection dropped before '{waiting.what}' was answered; "
                             "it may or may not have been applied."
                         ),
                     )
@@ -1299,10 +1306,11 @@ class Client:
                 base = set(state.subscribed_filters)
                 sent = tuple(state.wanted_filters)
                 pending = self._new_pending("Subscribing to events", subscription=True)
-                req = state.subscription_request(self.options.clock(), tag=pending)
+                req = state.subscription_request(self.options.clock())
                 if req is None:
                     break
-                _, text = req
+                mid, text = req
+                self._waiting[mid] = pending
                 if deleted_id is not None:
                     self._unconfirmed[deleted_id] = None
                 rnd.wake.set()
@@ -1430,9 +1438,10 @@ class Client:
             if isinstance(ev, NotificationReceived):
                 self._on_notification(ev.data)
             elif isinstance(ev, ResponseReceived):
-                if isinstance(ev.tag, _Pending) and not ev.tag.future.done():
-                    ev.tag.future.set_result(ev.response)
-                    if ev.tag.subscription and ev.response.ok:
+                waiting = self._waiting.pop(ev.response.message_id, None)
+                if waiting is not None and not waiting.future.done():
+                    waiting.future.set_result(ev.response)
+                    if waiting.subscription and ev.response.ok:
                         # announce held Connected/Gap items before any event that follows
                         self._settled(rnd)
             elif isinstance(ev, HeartbeatDue):
@@ -1458,24 +1467,26 @@ class Client:
                         )
                     )
             elif isinstance(ev, RequestFailed):
-                if isinstance(ev.tag, _Pending):
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
                     err = ev.error
                     self._resolve_error(
-                        ev.tag,
+                        waiting,
                         error_from_frame(
-                            ev.tag.what, status=err.status, headers=err.headers, body=err.body
+                            waiting.what, status=err.status, headers=err.headers, body=err.body
                         ),
                     )
             elif isinstance(ev, RequestTimedOut):
-                if isinstance(ev.tag, _Pending):
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
                     self._resolve_error(
-                        ev.tag,
+                        waiting,
                         RequestTimeoutError(
-                            f"'{ev.tag.what}' got no reply in time; the gateway may be "
+                            f"'{waiting.what}' got no reply in time; the gateway may be "
                             "overloaded, try again."
                         ),
                     )
-                    if ev.tag.subscription:
+                    if waiting.subscription:
                         raise ConnectionFailedError(
                             "The subscription request got no reply; reconnecting."
                         )
