@@ -83,7 +83,7 @@ from rcstream.protocol import (
     SessionState,
     SessionTimings,
 )
-from rcstream.protocol.consumers import Router
+from rcstream.protocol.consumers import ConsumerTable
 from rcstream.protocol.session import disabled_filters
 from rcstream.redact import redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
@@ -334,15 +334,15 @@ class Subscription(Generic[ItemT]):
         self._inbox = _Inbox(buffer_size)
         self._entered = False
         self._left = False
-        #: True once the server subscription carries all of this consumer's filters.
-        self.confirmed = False
-        #: Held back from the server subscription while another new consumer's filters
-        #: are tried alone (so one refused filter rejects only the consumer that asked).
-        self.parked = False
         self.error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription filters={len(self.filters)} dropped={self.dropped}>"
+
+    @property
+    def confirmed(self) -> bool:
+        """True once the server subscription carries all of this consumer's filters."""
+        return self._client._table.is_confirmed(self._key)
 
     @property
     def dropped(self) -> int:
@@ -510,7 +510,8 @@ class Client:
         self._keys = 0
         self._by_key: dict[int, Subscription[Any]] = {}
         #: the routing core: which consumers each event goes to
-        self._router = Router()
+        self._table = ConsumerTable()
+        self._router = self._table.router
         #: ids of server subscriptions this client created (only these are ever deleted
         #: as orphans; the resume engineer persists them across restarts)
         self.created_subscription_ids: set[str] = set()
@@ -539,8 +540,6 @@ class Client:
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
         self._unconfirmed: dict[str, None] = {}
-        #: filters the server accepted but did not grant (disabledFilters): not asked again
-        self._refused_filters: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
@@ -950,24 +949,16 @@ class Client:
         if self._error is not None:
             raise self._error
 
-    def _wanted(self) -> list[str]:
-        refused = self._refused_filters
-        return list(
-            dict.fromkeys(
-                f for c in self._consumers if not c.parked for f in c.filters if f not in refused
-            )
-        )
-
     async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
         self._by_key[consumer._key] = consumer
-        self._router.add(consumer._key, consumer.filters)
+        self._table.add(consumer._key, consumer.filters)
         if settled:
             self._mark_confirmed()  # already covered by the live subscription (and no
             # request in flight that could take filters away)
-        self._state.want_filters(self._wanted())
+        self._state.want_filters(self._table.wanted())
         self._ensure_supervisor()
         self._kick_sync()
         try:
@@ -985,7 +976,7 @@ class Client:
         self._drop_consumer(consumer)
         if self._closing or self._error is not None:
             return
-        self._state.want_filters(self._wanted())
+        self._state.want_filters(self._table.wanted())
         self._kick_sync()
         # best effort: leaving never raises because the stream broke meanwhile
         with anyio.move_on_after(self.options.close_timeout), contextlib.suppress(RCStreamError):
@@ -996,24 +987,13 @@ class Client:
     def _drop_consumer(self, consumer: Subscription[Any]) -> None:
         self._consumers.remove(consumer)
         self._by_key.pop(consumer._key, None)
-        self._router.remove(consumer._key)
+        self._table.remove(consumer._key)
 
     def _mark_confirmed(self) -> None:
         """Confirm every consumer whose filters the server subscription now carries."""
-        active = set(self._state.subscribed_filters)
-        for consumer in self._consumers:
-            if (
-                not consumer.confirmed
-                and not consumer.parked
-                and active.issuperset(consumer.filters)
-            ):
-                consumer.confirmed = True
-        if not any(not c.confirmed and not c.parked for c in self._consumers):
-            parked = [c for c in self._consumers if c.parked]
-            if parked:  # the batch that was refused: try the next consumer on its own
-                parked[0].parked = False
-                self._state.want_filters(self._wanted())
-                self._kick_sync()
+        if self._table.confirm(self._state.subscribed_filters):
+            self._state.want_filters(self._table.wanted())  # a parked consumer's turn
+            self._kick_sync()
 
     def _kick_sync(self) -> None:
         if self._sync_wanted is not None:
@@ -1337,7 +1317,7 @@ class Client:
                 elif reply.status == 404 or error_code_of(reply.body) == "SUB-507":
                     # the server lost the subscription (expired, or deleted elsewhere):
                     # what it matched meanwhile is gone; the state now asks for a POST
-                    if not deleting and any(c.confirmed for c in self._consumers):
+                    if not deleting and self._table.any_confirmed():
                         self._hold(
                             self._gap_item(
                                 "subscription_recreated",
@@ -1389,48 +1369,35 @@ class Client:
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
         (``disabledFilters``): the consumers that asked for them get a clear error."""
-        self._refused_filters.update(refused)
-        for consumer in [c for c in self._consumers if set(c.filters) & set(refused)]:
-            which = next(f for f in consumer.filters if f in refused)
+        for refusal in self._table.refuse_disabled(refused):
+            consumer = self._by_key.get(refusal.key)
             error = PermissionDeniedError(
-                f"The platform did not grant the event filter {which!r} ({refused[which]}); "
-                "check the app's permissions and the user's role.",
+                f"The platform did not grant the event filter {refusal.filter!r} "
+                f"({refusal.reason}); check the app's permissions and the user's role.",
                 error_code="disabledFilters",
             )
-            if consumer.confirmed:
+            if refusal.confirmed or consumer is None:
                 logger.warning("%s", error)  # already streaming its other filters
                 continue
             consumer.error = error
             self._drop_consumer(consumer)
-        self._state.want_filters(self._wanted())
+        self._state.want_filters(self._table.wanted())
 
     def _reject(
         self, error: Exception, sent: tuple[str, ...] = (), base: set[str] | None = None
     ) -> None:
-        """A subscription request was refused: fail the consumer(s) that asked for it.
-
-        With several new consumers in one request, all but the first are parked and tried
-        one at a time, so a refused filter only fails the consumer that asked for it. When
-        no new consumer was waiting (re-creating after a reconnect), the error ends the round.
-        """
-        added = set(sent) - (base or set())
-        waiting = [
-            c
-            for c in self._consumers
-            if not c.confirmed and not c.parked and added.intersection(c.filters)
-        ]
-        if not waiting:
-            if set(sent) != set(self._state.wanted_filters):
-                return  # the consumer(s) that asked left meanwhile: retry what is wanted now
+        """A subscription request was refused: fail the consumer(s) that asked for it
+        (:meth:`ConsumerTable.reject` decides which). When no new consumer was waiting
+        (re-creating after a reconnect), the error ends the round."""
+        failed, fatal = self._table.reject(sent, base or set())
+        if fatal:
             raise error
-        if len(waiting) > 1:
-            for consumer in waiting[1:]:
-                consumer.parked = True
-        else:
-            consumer = waiting[0]
-            consumer.error = error
-            self._drop_consumer(consumer)
-        self._state.want_filters(self._wanted())
+        if failed is not None:
+            consumer = self._by_key.get(failed)
+            if consumer is not None:
+                consumer.error = error
+                self._drop_consumer(consumer)
+        self._state.want_filters(self._table.wanted())
         self._mark_confirmed()  # may unpark the next consumer to try
 
     async def _handle(self, rnd: _Round, events: list[SessionEvent]) -> None:
