@@ -43,7 +43,7 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
-from rcstream._errors import error_code_of, error_from_frame, error_from_reply
+from rcstream._errors import error_from_frame, error_from_reply
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.auth import Auth, TokenManager, auth_from_env
 from rcstream.exceptions import (
@@ -82,9 +82,9 @@ from rcstream.protocol import (
     SessionEvent,
     SessionState,
     SessionTimings,
+    SubscriptionReply,
 )
 from rcstream.protocol.consumers import ConsumerTable
-from rcstream.protocol.session import disabled_filters
 from rcstream.redact import redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.transport import Transport, build_ws_url, connect
@@ -457,6 +457,7 @@ class _Pending:
     future: asyncio.Future[ClientResponse]
     what: str = ""
     subscription: bool = False
+    reading: SubscriptionReply | None = None
 
 
 @dataclass
@@ -1296,10 +1297,12 @@ class Client:
                 rnd.wake.set()
                 await rnd.transport.send(text)
                 reply = await pending.future  # timeouts/drops raise: the round ends
-                if deleted_id is not None and (reply.ok or reply.status == 404):
+                reading = pending.reading  # the core's reading of the reply (the only one)
+                outcome = reading.outcome if reading is not None else "failed"
+                if deleted_id is not None and outcome == "deleted":
                     self._unconfirmed.pop(deleted_id, None)
                     self.created_subscription_ids.discard(deleted_id)
-                if reply.ok:
+                if outcome in ("applied", "deleted") and reply.ok:
                     if not deleting and state.subscription_id is None:
                         raise ProtocolError(
                             "The gateway confirmed the subscription without an id; reconnecting."
@@ -1311,10 +1314,9 @@ class Client:
                         state.subscription_id or "(deleted)",
                         len(state.subscribed_filters),
                     )
-                    refused = disabled_filters(sent, reply.body)
-                    if refused:
-                        self._refuse_disabled(refused)
-                elif reply.status == 404 or error_code_of(reply.body) == "SUB-507":
+                    if reading is not None and reading.refused:
+                        self._refuse_disabled(reading.refused)
+                elif outcome in ("gone", "deleted"):
                     # the server lost the subscription (expired, or deleted elsewhere):
                     # what it matched meanwhile is gone; the state now asks for a POST
                     if not deleting and self._table.any_confirmed():
@@ -1407,6 +1409,7 @@ class Client:
             elif isinstance(ev, ResponseReceived):
                 waiting = self._waiting.pop(ev.response.message_id, None)
                 if waiting is not None and not waiting.future.done():
+                    waiting.reading = ev.subscription
                     waiting.future.set_result(ev.response)
                     if waiting.subscription and ev.response.ok:
                         # announce held Connected/Gap items before any event that follows

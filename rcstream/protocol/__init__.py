@@ -38,6 +38,7 @@ from rcstream.protocol.session import (
     SessionEvent,
     SessionState,
     SessionTimings,
+    SubscriptionReply,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "SessionState",
     "SessionTimings",
     "SubscriptionInfo",
+    "SubscriptionReply",
     "Wsc",
     "decode_frame",
     "encode_client_request",

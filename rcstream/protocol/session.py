@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -60,6 +60,7 @@ __all__ = [
     "SessionEvent",
     "SessionState",
     "SessionTimings",
+    "SubscriptionReply",
     "disabled_filters",
     "same_filter",
 ]
@@ -140,11 +141,29 @@ class NotificationReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionReply:
+    """How the core read the reply to a subscription request (the one place it is read).
+
+    ``outcome``: ``"applied"`` (2xx; ``refused`` lists the filters the server did not grant,
+    ``disabledFilters``: filter -> reason), ``"deleted"`` (a DELETE answered 2xx or 404),
+    ``"gone"`` (404/``SUB-507``: the server lost the subscription; the next request POSTs
+    anew), ``"failed"`` (any other error status: map it with ``classify``). ``sent``: the
+    filters the request carried; ``method``: POST, PUT or DELETE."""
+
+    method: str
+    sent: tuple[str, ...]
+    outcome: str
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseReceived:
-    """A reply to one of our requests (any status). ``tag`` is what the request was sent with."""
+    """A reply to one of our requests (any status). ``tag`` is what the request was sent
+    with; ``subscription`` is set for subscription requests (see :class:`SubscriptionReply`)."""
 
     response: ClientResponse
     tag: Any
+    subscription: SubscriptionReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,9 +408,10 @@ class SessionState:
             pending = self._pending.pop(frame.message_id, None)
             if pending is None:
                 return []
+            reading = None
             if isinstance(pending.tag, _SubscribeTag):
-                self._on_subscription_reply(frame, pending.tag)
-            return [ResponseReceived(frame, _unwrap(pending.tag))]
+                reading = self._on_subscription_reply(frame, pending.tag)
+            return [ResponseReceived(frame, _unwrap(pending.tag), reading)]
         if isinstance(frame, HeartbeatReply):
             if self._probe_id is not None and frame.message_id == self._probe_id:
                 replayed, self._replayed, self._probe_id = self._replayed or 0, None, None
@@ -418,8 +438,8 @@ class SessionState:
                         body=frame.body,
                         wsc=frame.wsc,
                     )
-                    self._on_subscription_reply(reply, pending.tag)
-                    return [ResponseReceived(reply, _unwrap(pending.tag))]
+                    reading = self._on_subscription_reply(reply, pending.tag)
+                    return [ResponseReceived(reply, _unwrap(pending.tag), reading)]
                 return [RequestFailed(frame.message_id, frame, _unwrap(pending.tag))]
             link = self._link
             if link is not None and link.recovering and not link.details_seen:
@@ -505,9 +525,13 @@ class SessionState:
             )
         ]
 
-    def _on_subscription_reply(self, frame: ClientResponse, tag: _SubscribeTag) -> None:
+    def _on_subscription_reply(
+        self, frame: ClientResponse, tag: _SubscribeTag
+    ) -> SubscriptionReply:
         if tag.method == "DELETE":
-            return  # state was cleared when the DELETE was sent
+            # state was cleared when the DELETE was sent
+            gone = frame.ok or frame.status == 404
+            return SubscriptionReply(tag.method, tag.filters, "deleted" if gone else "failed")
         if frame.ok:
             body = frame.body if isinstance(frame.body, dict) else {}
             sid = body.get("id")
@@ -519,10 +543,14 @@ class SessionState:
                 # a 2xx without SubscriptionInfo: the update was applied to the same id
                 self.subscribed_filters = granted
             # a 2xx POST without an id leaves no subscription; the caller must not loop
-        elif frame.status == 404 or _error_code(frame.body) == "SUB-507":
+            refused = disabled_filters(tag.filters, body)
+            return SubscriptionReply(tag.method, tag.filters, "applied", refused)
+        if frame.status == 404 or _error_code(frame.body) == "SUB-507":
             # the subscription is gone (expired or unknown): the next request POSTs anew
             self.subscription_id = None
             self.subscribed_filters = ()
+            return SubscriptionReply(tag.method, tag.filters, "gone")
+        return SubscriptionReply(tag.method, tag.filters, "failed")
 
     def forget_subscription(self) -> str | None:
         """The server no longer has the subscription (found gone, suspended or expired by

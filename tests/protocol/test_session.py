@@ -458,3 +458,33 @@ def test_replay_probe_without_an_echo_ends_at_its_timeout_and_remembers_a_bounde
     assert not done.buffer_was_full  # undecided: the client says so, it claims nothing
     assert state._replay_uids == set()
     assert state.receive(notification("late"), 17.0)  # counting has stopped
+
+
+def test_the_core_reads_each_subscription_reply_once() -> None:
+    state = make_state()
+    state.want_filters([FILTER, FILTER + "?detailedTelephonyState=true"])
+    state.connection_opened(0.0, state.plan_connect(0.0))
+    state.receive(load("connection-details.json"), 0.0)
+    mid, _ = state.subscription_request(0.0) or ("", "")
+    body = {
+        "id": "sub-1",
+        "eventFilters": [FILTER],
+        "disabledFilters": [{"filter": FILTER + "?detailedTelephonyState=true", "reason": "x"}],
+    }
+    reply = json.dumps([{"type": "ClientRequest", "messageId": mid, "status": 200}, body])
+    (ev,) = state.receive(reply, 0.0)
+    assert isinstance(ev, ResponseReceived) and ev.subscription is not None
+    assert ev.subscription.outcome == "applied" and ev.subscription.method == "POST"
+    assert dict(ev.subscription.refused) == {FILTER + "?detailedTelephonyState=true": "x"}
+    state.want_filters([FILTER, "/restapi/v1.0/account/~/extension/~/message-store"])
+    mid, _ = state.subscription_request(1.0) or ("", "")
+    (gone,) = state.receive(sub_reply(mid, status=404), 1.0)
+    assert isinstance(gone, ResponseReceived) and gone.subscription is not None
+    assert gone.subscription.outcome == "gone" and state.subscription_id is None
+    mid, _ = state.subscription_request(2.0) or ("", "")
+    (failed,) = state.receive(sub_reply(mid, status=403), 2.0)
+    assert isinstance(failed, ResponseReceived) and failed.subscription is not None
+    assert failed.subscription.outcome == "failed"
+    mid, _ = state.request("GET", "/restapi/v1.0/subscription/sub-1", None, now=3.0)
+    (plain,) = state.receive(sub_reply(mid), 3.0)
+    assert isinstance(plain, ResponseReceived) and plain.subscription is None
