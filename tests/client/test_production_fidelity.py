@@ -231,3 +231,19 @@ async def test_deleted_subscription_is_recreated_and_reported_as_a_gap(emu: Emul
                     assert item.uuid == uid
                     break
         assert client.stats.subscriptions_recreated == 1
+
+
+async def test_a_401_over_the_socket_refreshes_once_and_retries() -> None:
+    async with (
+        Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu,
+        client_for(emu, refresh_while_connected=False) as client,
+        client.subscribe(TELEPHONY),
+    ):
+        sid = client.subscription_id
+        before = emu.stats.client_requests
+        await emu.expire_access_tokens()  # "silent": the socket stays open, requests get 401
+        reply = await client.request("GET", f"/restapi/v1.0/subscription/{sid}")
+        assert reply.ok and reply.body["id"] == sid
+        assert client.stats.token_refreshes == 1
+        assert emu.stats.client_requests == before + 2  # the 401, then the retry
+        assert emu.stats.connections == 1
