@@ -60,7 +60,11 @@ def test_builder_filter_is_valid_routes_and_matches_the_catalog(family: str) -> 
     assert validate_filter(built) == built
     assert model_for_event(built).family == family
     path, _ = catalog.generate(
-        family, account_id="809646016", extension_id="809646017", rng=random.Random(7)
+        family,
+        account_id="809646016",
+        extension_id="809646017",
+        rng=random.Random(7),
+        filter_shaped=True,
     )
     assert filter_matches(built, path)
     # ... and no other family's filter claims this event, except a less specific form of
@@ -292,7 +296,7 @@ def test_matcher_agrees_with_filter_matches(
     family: str, account: str, extension: str, filter_family: str
 ) -> None:
     path, _ = catalog.generate(
-        family, account_id=account, extension_id=extension, rng=random.Random(0)
+        family, account_id=account, extension_id=extension, rng=random.Random(0), filter_shaped=True
     )
     f = BUILT[filter_family]
     built = BUILT[family]

@@ -12,6 +12,7 @@ The emulator never imports the client's codec (``rcstream.protocol``, ``rcstream
 from __future__ import annotations
 
 from rcstream.emulator._state import (
+    AccountRecord,
     EmulatorStats,
     ExtensionRecord,
     GatewaySessionInfo,
@@ -22,6 +23,7 @@ from rcstream.emulator._thread import EmulatorThread
 from rcstream.emulator.server import Emulator, EmulatorOptions
 
 __all__ = [
+    "AccountRecord",
     "Emulator",
     "EmulatorOptions",
     "EmulatorStats",

@@ -15,7 +15,7 @@ import secrets
 import string
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,12 +24,14 @@ from aiohttp import web
 from rcstream.emulator import _wire as wire
 from rcstream.emulator._filters import PresenceEventPath
 from rcstream.emulator._state import (
+    AccountRecord,
     EmulatorStats,
     ExtensionRecord,
     GatewaySessionInfo,
     OAuthSessionInfo,
     SubscriptionRecord,
     _AccessToken,
+    _Account,
     _Connection,
     _GatewaySession,
     _OAuthSession,
@@ -42,7 +44,6 @@ __all__ = ["EmulatorOptions"]
 logger = logging.getLogger(__name__)
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_WS_EXPIRES_IN = 86400  # WebSocket subscriptions: expirationTime = creation + 24 h
 _WEBHOOK_EXPIRES_IN = 604800
 _SCOPES = ("ReadAccounts", "ReadMessages", "ReadPresence", "CallControl", "TeamMessaging")
 _FIRST = ("Alice", "Bob", "Carmen", "Deepak", "Erin", "Farid", "Grace", "Hiro", "Ines", "Jamal")
@@ -94,6 +95,7 @@ class EmulatorOptions:
     host: str = "127.0.0.1"
     port: int = 0
     extensions: int = 5
+    accounts: int = 1
     account_id: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
@@ -128,10 +130,18 @@ class EmulatorOptions:
     seed: int | None = None
     presence_event_path: PresenceEventPath = "extension"
     on_token_expiry: TokenExpiry = "close"
+    subscription_ttl: float = 86400.0
+    oauth_session_limit: int = 5
+    rate_clock: Callable[[], float] | None = None
+    """Monotonic seconds for the Auth rate-limit group's windows and penalties (default
+    :func:`time.monotonic`); a test can pass a fake clock to cross a window without
+    sleeping. Other timers (gateway timeouts, token expiry) use the event loop's clock."""
 
     def __post_init__(self) -> None:
         if self.extensions < 1:
             raise ValueError("extensions must be at least 1")
+        if self.accounts < 1:
+            raise ValueError("accounts must be at least 1")
         if self.error_style not in ("ClientRequest", "Error"):
             raise ValueError("error_style must be 'ClientRequest' or 'Error'")
         if self.on_token_expiry not in ("close", "silent"):
@@ -181,6 +191,27 @@ class _EmulatorCore:
         if o.jwt is not None:
             self._jwts = {k: v for k, v in self._jwts.items() if v != self._extensions[0].id}
             self._jwts[o.jwt] = self._extensions[0].id
+        # account 0 is the primary one (account_id, extension_ids, jwt … describe it)
+        self._accounts: list[_Account] = [
+            _Account(id=self._account_id, username=self._username, extensions=self._extensions)
+        ]
+        for _ in range(1, o.accounts):
+            exts = [
+                ExtensionRecord(
+                    id=rc_id(),
+                    extension_number=str(101 + i),
+                    first_name=_FIRST[(i + 3) % len(_FIRST)],
+                    last_name=_LAST[(i * 5 + 1) % len(_LAST)],
+                )
+                for i in range(o.extensions)
+            ]
+            username = "+1650555" + "".join(rng.choice(string.digits) for _ in "0000")
+            self._accounts.append(_Account(id=rc_id(), username=username, extensions=exts))
+            for ext in exts:
+                self._jwts[self._make_jwt(ext.id, jti=chars(16))] = ext.id
+        self._ext_account: dict[str, _Account] = {
+            e.id: acc for acc in self._accounts for e in acc.extensions
+        }
 
         # runtime-adjustable (set_timeouts); the rest is read from self.options
         self.idle_timeout = float(o.idle_timeout)
@@ -236,6 +267,7 @@ class _EmulatorCore:
         self._janitor_wake = asyncio.Event()
         self._closing = False
         self._timers: set[asyncio.TimerHandle] = set()
+        self._rate_clock: Callable[[], float] = o.rate_clock or time.monotonic
 
     def _make_jwt(self, extension_id: str, *, jti: str) -> str:
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
@@ -330,6 +362,25 @@ class _EmulatorCore:
     def extensions(self) -> tuple[ExtensionRecord, ...]:
         """Every extension record of the account."""
         return tuple(self._extensions)
+
+    @property
+    def accounts(self) -> tuple[AccountRecord, ...]:
+        """Every emulated account (``accounts`` option), the primary one first."""
+        return tuple(
+            AccountRecord(
+                account_id=a.id,
+                client_id=self._client_id,
+                client_secret=self._client_secret,
+                jwt=self.jwt_for(a.extensions[0].id),
+                extension_ids=tuple(e.id for e in a.extensions),
+                username=a.username,
+            )
+            for a in self._accounts
+        )
+
+    def _account_of(self, extension_id: str) -> _Account:
+        """The account an extension belongs to (the primary one for an unknown id)."""
+        return self._ext_account.get(extension_id, self._accounts[0])
 
     @property
     def stats(self) -> EmulatorStats:

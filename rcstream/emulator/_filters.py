@@ -46,6 +46,46 @@ _EXTENSION_EVENT = re.compile(
 )
 _WATCHING = ("/presence/line/presence", "/favorite/presence")
 
+# The event filter shapes the emulator knows under /restapi/v1.0/ and /team-messaging/v1/
+# (after ``~`` expansion: numeric ids). Source: the developer guide's event-filter list
+# (shared/event-filters.md) plus the older Glip aliases. Anything else under these two
+# prefixes (``.../presense``) is refused with 400 SUB-508 "Invalid event filters"
+# (protocol.md §6.5). Other API prefixes (webinar, video, AI …) are not catalogued here and
+# are accepted when well-formed.
+_ACC = r"/restapi/v1\.0/account/\d+"
+_EXT = _ACC + r"/extension/\d+"
+_KNOWN_SHAPES = re.compile(
+    "|".join(
+        (
+            _EXT + r"/message-store/instant",
+            _EXT + r"/message-store",
+            _EXT + r"/fax",
+            _EXT + r"/voicemail",
+            _EXT + r"/telephony/sessions",
+            _EXT + r"/presence",
+            _EXT + r"/presence/dnd",
+            _EXT + r"/presence/line",
+            _EXT + r"/presence/line/presence",
+            _EXT + r"/favorite/presence",
+            _EXT + r"/favorite",
+            _EXT + r"/grant",
+            _EXT,
+            _ACC + r"/extension",
+            _ACC + r"/telephony/sessions",
+            _ACC + r"/presence",
+            _ACC + r"/a2p-sms/batches(?:/[\w-]+)?",
+            _ACC + r"/a2p-sms/messages",
+            _ACC + r"/a2p-sms/opt-outs",
+            _ACC + r"/phone-number",
+            _ACC + r"/directory/entries",
+            _ACC + r"/device/\d+/emergency-address",
+            r"/restapi/v1\.0/glip/(?:posts|groups|chats)",
+            r"/team-messaging/v1/(?:posts|groups|chats)",
+        )
+    )
+)
+_CATALOGUED = ("/restapi/v1.0/", "/team-messaging/v1/")
+
 KNOWN_PREFIXES = (
     "/restapi/",
     "/team-messaging/",
@@ -175,6 +215,9 @@ def parse_filter(raw: object, *, account_id: str, extension_id: str) -> EventFil
         elif "~" in seg:
             raise invalid
         out.append(seg)
+    expanded = "/" + "/".join(out)
+    if expanded.startswith(_CATALOGUED) and _KNOWN_SHAPES.fullmatch(expanded) is None:
+        raise invalid
     params = _params(query)
     return EventFilter(
         path="/" + "/".join(out),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 __all__ = [
+    "AccountRecord",
     "EmulatorStats",
     "ExtensionRecord",
     "GatewaySessionInfo",
@@ -35,7 +36,9 @@ class EmulatorStats:
     ``grants`` counts successful token grants by ``grant_type`` (``"jwt"`` is short for the
     JWT-bearer URN). ``closes_by_reason`` counts server-side connection ends by reason:
     ``missing_token``, ``bad_token``, ``malformed_wsc``, ``idle``, ``absolute``,
-    ``pong_timeout``, ``fault_close``, ``fault_abort``, ``expired_token``, ``revoked``,
+    ``pong_timeout``, ``fault_close``, ``fault_abort``, ``fault_error`` (:meth:`send_error`
+    with ``close=True``), ``expired_token`` (forced, or the OAuth session's access token
+    expired with ``on_token_expiry="close"``), ``revoked``,
     ``takeover`` (a recovery moved the session to a new socket), ``shutdown``; and
     ``client`` when the peer closed or vanished.
     """
@@ -48,10 +51,13 @@ class EmulatorStats:
     subscriptions_updated: int = 0
     subscriptions_deleted: int = 0
     subscriptions_replaced: int = 0
+    subscriptions_expired: int = 0
     grants: dict[str, int] = field(default_factory=dict)
     grant_failures: int = 0
     token_refreshes: int = 0
     revocations: int = 0
+    oauth_sessions_evicted: int = 0
+    """OAuth sessions revoked because a newer login passed ``oauth_session_limit``."""
     wstokens: int = 0
     heartbeats: int = 0
     client_requests: int = 0
@@ -116,7 +122,25 @@ class SubscriptionRecord:
     event_filters: tuple[str, ...]
     extension_id: str
     gateway_session_id: str | None
+    """``None`` for a WebHook subscription and for a WebSocket one whose session is gone."""
     address: str | None
+    status: str = "Active"
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """One emulated account and the credentials that reach it (``Emulator.accounts``).
+
+    Every account shares the emulator's one app (``client_id``/``client_secret``); ``jwt``
+    logs in as the account's first extension (``extension_ids[0]``)."""
+
+    account_id: str
+    client_id: str
+    client_secret: str
+    jwt: str
+    extension_ids: tuple[str, ...]
+    username: str
+    """The account's main number (password-grant user name)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +155,13 @@ class OAuthSessionInfo:
 
 
 # ----------------------------------------------------------------------------- internal
+
+
+@dataclass(eq=False)
+class _Account:
+    id: str
+    username: str
+    extensions: list[ExtensionRecord]
 
 
 @dataclass(eq=False)
@@ -169,11 +200,12 @@ class _Subscription:
     filters: list[EventFilter]
     transport: str
     created: datetime
-    expires_in: int
+    expires_in: float
     address: str | None = None
     gateway_session_id: str | None = None
     expires_at_wall: datetime | None = None
     disabled: list[str] = field(default_factory=list)
+    status: str = "Active"
 
     def record(self) -> SubscriptionRecord:
         return SubscriptionRecord(
@@ -183,6 +215,7 @@ class _Subscription:
             extension_id=self.extension_id,
             gateway_session_id=self.gateway_session_id,
             address=self.address,
+            status=self.status,
         )
 
 

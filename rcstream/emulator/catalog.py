@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,9 +143,16 @@ _SMS_TEXTS = (
 )
 
 
+_CLOCK: ContextVar[datetime | None] = ContextVar("rcstream_catalog_clock", default=None)
+
+
 def _now(rng: random.Random) -> datetime:
-    """A pseudo-random instant in 2024, reproducible from ``rng``."""
-    return _EPOCH + timedelta(seconds=rng.randrange(366 * 86400), milliseconds=rng.randrange(1000))
+    """A pseudo-random instant in 2024, reproducible from ``rng``; or the ``now`` given to
+    :func:`generate` / :func:`telephony_call` (the random draw is made either way, so the
+    rest of a body does not depend on it)."""
+    drawn = _EPOCH + timedelta(seconds=rng.randrange(366 * 86400), milliseconds=rng.randrange(1000))
+    fixed = _CLOCK.get()
+    return drawn if fixed is None else fixed
 
 
 def _iso(t: datetime) -> str:
@@ -296,13 +304,25 @@ def telephony_call(
     extension_id: str,
     rng: random.Random,
     account_level: bool = False,
+    now: datetime | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Return the whole life of one inbound call as ``(event path, body)`` pairs.
 
     The bodies share one telephony session and go ``Setup`` → ``Proceeding`` →
     ``Answered`` → ``Disconnected`` with ``sequence`` 1 to 4. ``account_level`` picks the
     account-wide filter (whose bodies carry both parties) instead of the extension one.
+    ``now`` starts the call at that instant instead of a random one in 2024.
     """
+    token = _CLOCK.set(now)
+    try:
+        return _telephony_call(account_id, extension_id, rng, account_level)
+    finally:
+        _CLOCK.reset(token)
+
+
+def _telephony_call(
+    account_id: str, extension_id: str, rng: random.Random, account_level: bool
+) -> list[tuple[str, dict[str, Any]]]:
     family = "account-telephony-sessions" if account_level else "telephony-sessions"
     path = _event_path(family, account_id, extension_id)
     ids = _session_ids(rng)
@@ -882,6 +902,8 @@ def generate(
     rng: random.Random,
     watched_id: str | None = None,
     presence_event_path: str = "extension",
+    now: datetime | None = None,
+    filter_shaped: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Return ``(event path, body)`` for one synthetic notification of ``family``.
 
@@ -893,9 +915,34 @@ def generate(
     ``favorite-presence`` report on ``watched_id`` (default: a random id) for the subscriber
     ``extension_id``: with ``presence_event_path="extension"`` (the default, an assumption)
     the path is the watched extension's own presence path, with ``"filter"`` the
-    subscriber's filter path. The body is a fresh dict (safe to mutate). Raises
-    :class:`KeyError` for an unknown family.
+    subscriber's filter path. ``now`` puts that instant in the body's times instead of a
+    random one in 2024. ``filter_shaped=True`` returns the family's filter with the ids
+    filled in as the path whatever the platform writes (for tests of routing by filter
+    shape). The body is a fresh dict (safe to mutate). Raises :class:`KeyError` for an
+    unknown family.
     """
+    token = _CLOCK.set(now)
+    try:
+        path, body = _generate(
+            family, account_id, extension_id, rng, watched_id, presence_event_path
+        )
+    finally:
+        _CLOCK.reset(token)
+    if filter_shaped:
+        path = _FILTERS[family]
+        path = path.replace("/account/~", f"/account/{account_id}", 1)
+        path = path.replace("/extension/~", f"/extension/{extension_id}", 1)
+    return path, body
+
+
+def _generate(
+    family: str,
+    account_id: str,
+    extension_id: str,
+    rng: random.Random,
+    watched_id: str | None,
+    presence_event_path: str,
+) -> tuple[str, dict[str, Any]]:
     generator = _GENERATORS.get(family)
     if generator is None:
         filter_for(family)  # raises the KeyError naming the known families

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
     _UNSET,
     RateLimitEndpoint,
     _Unset,
 )
+from rcstream.emulator._filters import parse_filter
 from rcstream.emulator._state import (
     SubscriptionRecord,
 )
@@ -108,6 +112,46 @@ class _ControlLayer(_GatewayLayer):
             )
         )
         return len(conns)
+
+    async def send_error(
+        self,
+        code: str,
+        message: str = "Unexpected error",
+        *,
+        close: bool = False,
+        close_code: int | None = None,
+    ) -> int:
+        """Send an unsolicited ``Error`` frame (``errorCode`` ``code``; status 401 for
+        ``OAU-*``, else 400) to every live socket; return how many got it.
+
+        ``close=False``: the socket stays open and keeps delivering (whether the gateway
+        ever sends a non-terminal ``Error`` is unknown; real SDKs keep reading). With
+        ``close=True`` a close handshake follows, as ``WSG-400`` + close in RECOV exp. 6;
+        ``close_code`` defaults to 1000 for ``WSG-902``/``WSG-903`` and 1008 otherwise (the
+        emulator's convention; the real codes are unknown).
+        """
+        conns = [c for c in self._conns.values() if not c.closing and not c.silent and c.session]
+        if close:
+            if close_code is None:
+                close_code = 1000 if code in ("WSG-902", "WSG-903") else 1008
+            await asyncio.gather(
+                *(
+                    self._terminate(
+                        c,
+                        (code, message),
+                        close_code=close_code,
+                        reason_text=message,
+                        reason="fault_error",
+                    )
+                    for c in conns
+                )
+            )
+            return len(conns)
+        status = 401 if code.startswith("OAU-") else 400
+        sent = await asyncio.gather(
+            *(self._send(c, wire.error_frame(code, message, status=status)) for c in conns)
+        )
+        return sum(1 for ok in sent if ok)
 
     def fail_next_recovery(self, code: str = "WSG-1005", *, count: int = 1) -> None:
         """Make the next ``count`` recovery attempts (connects with ``wsc``) fail with
@@ -225,6 +269,39 @@ class _ControlLayer(_GatewayLayer):
             await self._revoke(o, error_code=error_code, message=message, close_sockets=True)
         return len(targets)
 
+    async def delete_subscription(self, sub_id: str) -> bool:
+        """Delete a subscription as another tool or an admin would, under a live listener:
+        nothing more is delivered, and ``GET``/``PUT`` of its id (REST or over the socket)
+        answer 404 ``SUB-507``. The session stays; recovery of it fails (``WSG-1005``) until
+        it subscribes again. Returns whether the subscription existed."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            return False
+        self._drop_subscription(sub)
+        self._inc("subscriptions_deleted")
+        return True
+
+    def set_subscription_status(self, sub_id: str, status: str) -> None:
+        """Set a subscription's ``status`` (``"Suspended"``, ``"Blacklisted"``, back to
+        ``"Active"`` …). Only ``Active`` subscriptions get notifications; the others stay
+        listed with that status (REST and ``ClientRequest`` ``GET`` show it) until deleted.
+        Raises :class:`KeyError` for an unknown id."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            raise KeyError(f"no subscription {sub_id!r} in the emulator")
+        sub.status = status
+        self._bump()
+
+    async def expire_subscription(self, sub_id: str) -> bool:
+        """Make a subscription expire now, as at the end of its ``subscription_ttl``: it is
+        gone (404 ``SUB-507`` "not found or has expired"). Returns whether it existed."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            return False
+        self._drop_subscription(sub)
+        self._inc("subscriptions_expired")
+        return True
+
     def set_timeouts(
         self,
         *,
@@ -264,26 +341,38 @@ class _ControlLayer(_GatewayLayer):
     # ------------------------------------------------------------------ publishing
 
     async def publish_generated(
-        self, family: str | None = None, *, extension_id: str | None = None
+        self,
+        family: str | None = None,
+        *,
+        extension_id: str | None = None,
+        account_id: str | None = None,
     ) -> str:
         """Publish one synthetic event of ``family`` (random when ``None``) from the catalog,
-        for ``extension_id`` (default: the authorised user; for the account-level families
-        ``account-presence`` and ``account-telephony-sessions``, a random extension of the
-        account, whose own path the event carries). ``line-presence`` and
-        ``favorite-presence`` report on another extension of the account, with the path
-        ``presence_event_path`` selects. Returns the notification ``uuid``."""
+        for ``extension_id`` (default: the first extension of ``account_id``, itself the
+        primary account by default; for the account-level families ``account-presence``
+        and ``account-telephony-sessions``, a random extension of the account, whose own
+        path the event carries). ``line-presence`` and ``favorite-presence`` report on
+        another extension of the account, with the path ``presence_event_path`` selects.
+        Returns the notification ``uuid``."""
         from rcstream.emulator import catalog
 
         rng = self._rng
         fam = family if family is not None else rng.choice(catalog.FAMILIES)
-        ids = self.extension_ids
-        if extension_id is None:
+        wanted = account_id or self._account_id
+        found = next((a for a in self._accounts if a.id == wanted), None)
+        if extension_id is not None:
+            account = self._account_of(extension_id)
+        elif found is None:
+            raise KeyError(f"no account {account_id!r} in the emulator")
+        else:
+            account = found
             account_level = fam in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
-            extension_id = rng.choice(ids) if account_level else self.extension_id
-        others = [e for e in ids if e != extension_id]
+            ids = [e.id for e in account.extensions]
+            extension_id = rng.choice(ids) if account_level else ids[0]
+        others = [e.id for e in account.extensions if e.id != extension_id]
         event, body = catalog.generate(
             fam,
-            account_id=self._account_id,
+            account_id=account.id,
             extension_id=extension_id,
             rng=rng,
             watched_id=rng.choice(others) if others else None,
@@ -292,11 +381,95 @@ class _ControlLayer(_GatewayLayer):
         return await self.publish(event, body)
 
     async def _generator(self) -> None:
+        """``event_rate`` synthetic events per second for what is subscribed (see
+        :meth:`_traffic_once`); nothing while no live subscription names a catalog family."""
+        calls: dict[tuple[str, str], deque[tuple[str, dict[str, Any]]]] = {}
         while True:
             await asyncio.sleep(1.0 / self.event_rate)
             try:
-                await self.publish_generated()
+                await self._traffic_once(calls)
             except Exception:  # pragma: no cover - a catalog bug must not stop the server
                 logger.exception("Emulator could not publish a synthetic event")
 
+    def _subscribed_families(self) -> list[tuple[str, str]]:
+        """``(family, subscriber extension id)`` for every catalog family that a live,
+        active WebSocket subscription names (any account)."""
+        out: list[tuple[str, str]] = []
+        for sub in self._subs.values():
+            if (
+                sub.transport != "WebSocket"
+                or sub.status != "Active"
+                or sub.gateway_session_id not in self._gw
+            ):
+                continue
+            have = {(f.path, f.params) for f in sub.filters}
+            shapes = _family_shapes(self._account_of(sub.extension_id).id, sub.extension_id)
+            out.extend((family, sub.extension_id) for family, shape in shapes if shape in have)
+        return out
+
+    async def _traffic_once(
+        self, calls: dict[tuple[str, str], deque[tuple[str, dict[str, Any]]]]
+    ) -> None:
+        """Publish one coherent synthetic event for a random subscribed family.
+
+        Telephony follows whole call lifecycles (``Setup`` → ``Proceeding`` → ``Answered``
+        → ``Disconnected`` for one ``telephonySessionId``, the parties changing status, one
+        stage per event), and every body's times are now.
+        """
+        from rcstream.emulator import catalog
+
+        subscribed = self._subscribed_families()
+        if not subscribed:
+            return
+        rng = self._rng
+        family, subscriber = rng.choice(subscribed)
+        account = self._account_of(subscriber)
+        ids = [e.id for e in account.extensions]
+        now = wire.utcnow()
+        account_level = family in catalog.ACCOUNT_LEVEL_EXTENSION_EVENTS
+        if family in ("telephony-sessions", "account-telephony-sessions"):
+            key = (family, account.id if account_level else subscriber)
+            pending = calls.get(key)
+            if not pending:
+                callee = rng.choice(ids) if account_level else subscriber
+                pending = calls[key] = deque(
+                    catalog.telephony_call(
+                        account_id=account.id,
+                        extension_id=callee,
+                        rng=rng,
+                        account_level=account_level,
+                        now=now,
+                    )
+                )
+            event, body = pending.popleft()
+            body["eventTime"] = wire.iso_z(now)
+        else:
+            others = [e for e in ids if e != subscriber]
+            event, body = catalog.generate(
+                family,
+                account_id=account.id,
+                extension_id=rng.choice(ids) if account_level else subscriber,
+                rng=rng,
+                watched_id=rng.choice(others) if others else None,
+                presence_event_path=self.options.presence_event_path,
+                now=now,
+            )
+        await self.publish(event, body)
+
     # ------------------------------------------------------------------ HTTP
+
+
+@functools.lru_cache(maxsize=256)
+def _family_shapes(
+    account_id: str, extension_id: str
+) -> tuple[tuple[str, tuple[str, tuple[tuple[str, frozenset[str]], ...]]], ...]:
+    """``(family, (path, params))`` of every catalog filter expanded for one subscriber."""
+    from rcstream.emulator import catalog
+
+    out = []
+    for family in catalog.FAMILIES:
+        f = parse_filter(
+            catalog.filter_for(family), account_id=account_id, extension_id=extension_id
+        )
+        out.append((family, (f.path, f.params)))
+    return tuple(out)

@@ -61,6 +61,9 @@ class _GatewayLayer(_RestLayer):
             )
             if delivered_as is None:
                 continue
+            if sub.status != "Active":
+                self._stats.notifications_withheld += 1  # suspended/blacklisted: nothing
+                continue
             session = self._gw.get(sub.gateway_session_id)
             if session is None:
                 continue
@@ -251,7 +254,7 @@ class _GatewayLayer(_RestLayer):
                 id=sid,
                 oauth_session_id=oauth.id,
                 client_id=oauth.client_id,
-                account_id=self._account_id,
+                account_id=self._account_of(oauth.extension_id).id,
                 extension_id=oauth.extension_id,
                 created=wire.utcnow(),
                 wsc_token=self._make_wsc(sid),
@@ -313,13 +316,35 @@ class _GatewayLayer(_RestLayer):
         self._bump()
 
     def _expire_session(self, session: _GatewaySession) -> None:
+        """The recovery window passed: the session ends, its subscription does not. A
+        WebSocket subscription stays on the platform (listed, counted toward the limit,
+        deletable over REST) until deleted or expired (``subscription_ttl``, 24 h): WIDGETS
+        ``WebSocketSubscription.ts:160-161`` revokes old ones because of the 24 h TTL and
+        the per-user limit; a live reply has ``expiresIn: 86399`` (ringcentral-python #92).
+        Events for an orphan go nowhere."""
         self._gw.pop(session.id, None)
         if session.subscription_id is not None:
-            sub = self._subs.pop(session.subscription_id, None)
-            if sub is not None:
-                logger.debug("Emulator: subscription %s ended with its session", sub.id)
+            sub = self._subs.get(session.subscription_id)
+            if sub is not None and sub.gateway_session_id == session.id:
+                sub.gateway_session_id = None
+                logger.debug("Emulator: subscription %s outlives its session", sub.id)
         session.buffer.clear()
         self._inc("sessions_expired")
+
+    def _sweep_subscriptions(self) -> float | None:
+        """Drop expired subscriptions; return the seconds until the next one expires."""
+        now = wire.utcnow()
+        soonest: float | None = None
+        for sub in list(self._subs.values()):
+            if sub.expires_at_wall is None:
+                continue
+            left = (sub.expires_at_wall - now).total_seconds()
+            if left <= 0:
+                self._drop_subscription(sub)
+                self._inc("subscriptions_expired")
+            elif soonest is None or left < soonest:
+                soonest = left
+        return soonest
 
     def _sweep_tokens(self, now: float) -> None:
         """Forget spent credentials so a long-running emulator does not grow: expired ws
@@ -334,12 +359,15 @@ class _GatewayLayer(_RestLayer):
             del self._auth_hits[client]
 
     async def _janitor(self) -> None:
-        """Expire detached sessions once their recovery window has passed, and sweep spent
-        tokens once a minute."""
+        """Expire detached sessions once their recovery window has passed, subscriptions at
+        their expiry, and sweep spent tokens once a minute."""
         while True:
             now = time.monotonic()
             self._sweep_tokens(now)
             next_deadline: float | None = now + 60.0
+            sub_left = self._sweep_subscriptions()
+            if sub_left is not None and sub_left < 60.0:
+                next_deadline = now + sub_left
             for session in list(self._gw.values()):
                 if session.detached_at is None:
                     continue
@@ -466,7 +494,9 @@ class _GatewayLayer(_RestLayer):
                 path_only, _, qs = path.partition("?")
                 query = _query_dict(qs, header.get("query"))
                 ctx = _AuthContext(
-                    oauth=oauth, account_id=self._account_id, extension_id=oauth.extension_id
+                    oauth=oauth,
+                    account_id=self._account_of(oauth.extension_id).id,
+                    extension_id=oauth.extension_id,
                 )
                 if body == "":
                     body = None

@@ -53,7 +53,9 @@ class _OAuthLayer(_EmulatorCore):
             return _json(401, wire.rc_error("OAU-128", "Access token expired."))
         oauth = self._oauth[rec.oauth_session_id]
         return _AuthContext(
-            oauth=oauth, account_id=self._account_id, extension_id=oauth.extension_id
+            oauth=oauth,
+            account_id=self._account_of(oauth.extension_id).id,
+            extension_id=oauth.extension_id,
         )
 
     # --- OAuth
@@ -102,7 +104,7 @@ class _OAuthLayer(_EmulatorCore):
         limit = self.auth_rate_limit
         if limit is None:
             return None, {}
-        now = time.monotonic()
+        now = self._rate_clock()
         hits = self._auth_hits.setdefault(key, deque())
         while hits and hits[0] <= now - self.auth_rate_window:
             hits.popleft()
@@ -136,7 +138,13 @@ class _OAuthLayer(_EmulatorCore):
             ext = self._jwts.get(form.get("assertion", ""))
         elif grant == "password":
             number = form.get("extension", "")
-            found = [e.id for e in self._extensions if not number or e.extension_number == number]
+            accounts = [a for a in self._accounts if a.username == form.get("username")]
+            found = [
+                e.id
+                for a in accounts[:1]
+                for e in a.extensions
+                if not number or e.extension_number == number
+            ]
             ext = found[0] if found else None
         elif grant == "refresh_token":
             sid = self._refresh.get(form.get("refresh_token", ""))
@@ -190,16 +198,12 @@ class _OAuthLayer(_EmulatorCore):
             key = "jwt"
         elif grant == "password":
             ext_number = form.get("extension", "")
+            account = next((a for a in self._accounts if a.username == form.get("username")), None)
+            exts = account.extensions if account is not None else []
             match = (
-                [e for e in self._extensions if e.extension_number == ext_number]
-                if ext_number
-                else [self._extensions[0]]
+                [e for e in exts if e.extension_number == ext_number] if ext_number else exts[:1]
             )
-            if (
-                form.get("username") != self._username
-                or form.get("password") != self._password
-                or not match
-            ):
+            if account is None or form.get("password") != self._password or not match:
                 return invalid_grant("OAU-140", "Invalid resource owner credentials")
             oauth = self._new_oauth_session(match[0].id)
             key = "password"
@@ -231,6 +235,8 @@ class _OAuthLayer(_EmulatorCore):
                 ),
                 headers,
             )
+        if key != "refresh_token":
+            await self._enforce_session_limit(oauth)
         body = self._issue_tokens(oauth, form)
         self._inc_map(self._stats.grants, key)
         logger.debug("Emulator: %s grant for extension %s", key, oauth.extension_id)
@@ -245,6 +251,28 @@ class _OAuthLayer(_EmulatorCore):
         )
         self._oauth[oauth.id] = oauth
         return oauth
+
+    async def _enforce_session_limit(self, newest: _OAuthSession) -> None:
+        """A login beyond ``oauth_session_limit`` parallel sessions of one user and app revokes
+        the oldest: DOCS ``docs/authentication/tokens.md:24`` (tokens are invalidated when
+        "the application reached the limit (usually five) of parallel active sessions for
+        the same user"); NET ``README.md:34-36`` (then "your WebSocket connection will not
+        function"). Its sockets follow ``revoke_closes_sockets``."""
+        active = [
+            o
+            for o in self._oauth.values()
+            if not o.revoked
+            and o.client_id == newest.client_id
+            and o.extension_id == newest.extension_id
+        ]
+        for oldest in active[: max(0, len(active) - self.options.oauth_session_limit)]:
+            self._inc("oauth_sessions_evicted")
+            await self._revoke(
+                oldest,
+                error_code="OAU-129",
+                message="OAuth session was revoked",
+                close_sockets=self.revoke_closes_sockets,
+            )
 
     def _issue_tokens(self, oauth: _OAuthSession, form: Mapping[str, str]) -> dict[str, Any]:
         def ttl(name: str, configured: float) -> float:

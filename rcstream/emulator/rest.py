@@ -15,7 +15,6 @@ from aiohttp import web
 from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
     _WEBHOOK_EXPIRES_IN,
-    _WS_EXPIRES_IN,
     _AuthContext,
     _json,
     _not_found,
@@ -24,6 +23,7 @@ from rcstream.emulator._base import (
 from rcstream.emulator._filters import EventFilter, FilterError, parse_filter
 from rcstream.emulator._state import (
     ExtensionRecord,
+    _Account,
     _GatewaySession,
     _Subscription,
 )
@@ -102,7 +102,8 @@ class _RestLayer(_OAuthLayer):
         ):
             return self._send_sms(p[3], p[5], body, ctx)
         elif p[:3] == ["restapi", "v1.0", "account"] and len(p) >= 4 and method == "GET":
-            if p[3] not in ("~", self._account_id):
+            account = self._account_of(ctx.extension_id)
+            if p[3] not in ("~", account.id):
                 return _Reply(
                     404,
                     wire.rc_error(
@@ -112,12 +113,12 @@ class _RestLayer(_OAuthLayer):
                     ),
                 )
             if len(p) == 4:
-                return _Reply(200, self._account_body())
+                return _Reply(200, self._account_body(account))
             if p[4] == "extension" and len(p) == 5:
-                return self._extension_list(query)
+                return self._extension_list(query, account)
             if p[4] == "extension" and len(p) == 6:
                 ext_id = ctx.extension_id if p[5] == "~" else p[5]
-                ext = self._find_extension(ext_id)
+                ext = self._find_extension(ext_id, account)
                 if ext is None:
                     return _Reply(
                         404,
@@ -142,7 +143,7 @@ class _RestLayer(_OAuthLayer):
 
         The message is not delivered anywhere; it is kept in :attr:`Emulator.sent_sms`.
         """
-        if account not in ("~", self._account_id) or extension not in ("~", ctx.extension_id):
+        if account not in ("~", ctx.account_id) or extension not in ("~", ctx.extension_id):
             return _Reply(
                 404,
                 wire.rc_error(
@@ -171,12 +172,13 @@ class _RestLayer(_OAuthLayer):
             )
         msg_id = str(self._rng.randrange(10**11, 10**12))
         now = wire.iso_z(wire.utcnow())
-        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}"
+        base = f"{self.server_url}/restapi/v1.0/account/{ctx.account_id}"
         record = {
             "uri": f"{base}/extension/{ctx.extension_id}/message-store/{msg_id}",
             "id": int(msg_id),
             "to": to,
-            "from": body.get("from") or {"phoneNumber": self._username},
+            "from": body.get("from")
+            or {"phoneNumber": self._account_of(ctx.extension_id).username},
             "type": "SMS",
             "creationTime": now,
             "readStatus": "Read",
@@ -193,27 +195,28 @@ class _RestLayer(_OAuthLayer):
         self._inc("sms_sent")
         return _Reply(200, record)
 
-    def _find_extension(self, ext_id: str) -> ExtensionRecord | None:
-        for e in self._extensions:
+    def _find_extension(self, ext_id: str, account: _Account) -> ExtensionRecord | None:
+        for e in account.extensions:
             if e.id == ext_id:
                 return e
         return None
 
-    def _account_body(self) -> dict[str, Any]:
+    def _account_body(self, account: _Account) -> dict[str, Any]:
         return {
-            "uri": f"{self.server_url}/restapi/v1.0/account/{self._account_id}",
-            "id": int(self._account_id),
-            "mainNumber": self._username,
+            "uri": f"{self.server_url}/restapi/v1.0/account/{account.id}",
+            "id": int(account.id),
+            "mainNumber": account.username,
             "status": "Confirmed",
             "serviceInfo": {
-                "uri": f"{self.server_url}/restapi/v1.0/account/{self._account_id}/service-info",
+                "uri": f"{self.server_url}/restapi/v1.0/account/{account.id}/service-info",
                 "brand": {"id": "1210", "name": "RingCentral"},
             },
-            "operator": self._extension_body(self._extensions[0], full=False),
+            "operator": self._extension_body(account.extensions[0], full=False),
         }
 
     def _extension_body(self, ext: ExtensionRecord, *, full: bool) -> dict[str, Any]:
-        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}"
+        account = self._account_of(ext.id)
+        base = f"{self.server_url}/restapi/v1.0/account/{account.id}"
         body: dict[str, Any] = {
             "uri": f"{base}/extension/{ext.id}",
             "id": int(ext.id),
@@ -228,16 +231,16 @@ class _RestLayer(_OAuthLayer):
             },
         }
         if full:
-            body["account"] = {"uri": base, "id": self._account_id}
+            body["account"] = {"uri": base, "id": account.id}
             body["permissions"] = {
-                "admin": {"enabled": ext.id == self._extensions[0].id},
+                "admin": {"enabled": ext.id == account.extensions[0].id},
                 "internationalCalling": {"enabled": False},
             }
             body["setupWizardState"] = "Completed"
             body["hidden"] = False
         return body
 
-    def _extension_list(self, query: Mapping[str, list[str]]) -> _Reply:
+    def _extension_list(self, query: Mapping[str, list[str]], account: _Account) -> _Reply:
         def int_param(name: str, default: int, maximum: int) -> int | None:
             values = query.get(name)
             if not values:
@@ -264,13 +267,14 @@ class _RestLayer(_OAuthLayer):
                     "CMN-101", "Parameter [perPage] value is invalid.", parameterName="perPage"
                 ),
             )
-        total = len(self._extensions)
+        total = len(account.extensions)
         total_pages = max(1, math.ceil(total / per_page))
         start = (page - 1) * per_page
         records = [
-            self._extension_body(e, full=False) for e in self._extensions[start : start + per_page]
+            self._extension_body(e, full=False)
+            for e in account.extensions[start : start + per_page]
         ]
-        base = f"{self.server_url}/restapi/v1.0/account/{self._account_id}/extension"
+        base = f"{self.server_url}/restapi/v1.0/account/{account.id}/extension"
 
         def page_uri(n: int) -> dict[str, str]:
             return {"uri": f"{base}?{urlencode({'page': n, 'perPage': per_page})}"}
@@ -313,7 +317,7 @@ class _RestLayer(_OAuthLayer):
             "uri": f"{self.server_url}/restapi/v1.0/subscription/{sub.id}",
             "id": sub.id,
             "creationTime": wire.iso_z(sub.created),
-            "status": "Active",
+            "status": sub.status,
             "eventFilters": [f.text for f in sub.filters],
             **(
                 {
@@ -326,7 +330,7 @@ class _RestLayer(_OAuthLayer):
                 else {}
             ),
             "expirationTime": wire.iso_z(expires),
-            "expiresIn": max(0, min(sub.expires_in - 1, remaining)),
+            "expiresIn": max(0, int(min(sub.expires_in - 1, remaining))),
             "deliveryMode": delivery,
         }
 
@@ -360,7 +364,7 @@ class _RestLayer(_OAuthLayer):
         parsed: list[EventFilter] = []
         for item in raw:
             try:
-                f = parse_filter(item, account_id=self._account_id, extension_id=ctx.extension_id)
+                f = parse_filter(item, account_id=ctx.account_id, extension_id=ctx.extension_id)
             except FilterError as exc:
                 return _Reply(exc.status, wire.rc_error(exc.code, exc.message))
             if item in self.forbidden_filters or f.text in self.forbidden_filters:
@@ -456,7 +460,7 @@ class _RestLayer(_OAuthLayer):
             del self._subs[replaced]
             self._inc("subscriptions_replaced")
         created = wire.utcnow()
-        expires_in = _WS_EXPIRES_IN
+        expires_in: float = self.options.subscription_ttl
         if transport == "WebHook":
             try:
                 expires_in = int(body.get("expiresIn", _WEBHOOK_EXPIRES_IN))
@@ -472,7 +476,7 @@ class _RestLayer(_OAuthLayer):
         sub = _Subscription(
             id=wire.new_id(),
             client_id=ctx.oauth.client_id,
-            account_id=self._account_id,
+            account_id=ctx.account_id,
             extension_id=ctx.extension_id,
             filters=filters,
             disabled=list(self._disabled_now),
@@ -484,6 +488,7 @@ class _RestLayer(_OAuthLayer):
             expires_at_wall=created + timedelta(seconds=expires_in),
         )
         self._subs[sub.id] = sub
+        self._janitor_wake.set()  # it may expire before the janitor's next sweep
         if gateway is not None:
             gateway.subscription_id = sub.id
         self._inc("subscriptions_created")

@@ -50,9 +50,11 @@ logger = logging.getLogger(__name__)
 class Emulator(_ControlLayer):
     """A local RingCentral platform (REST + WebSocket gateway) with fault injection.
 
-    Use ``async with Emulator(**options) as emu:``; it binds ``host``:``port`` (port 0 picks a
-    free port) and serves until the block ends, then closes every socket (close code 1001)
-    and stops. Nothing starts before ``__aenter__``/:meth:`start`.
+    Use ``async with Emulator(**options) as emu:`` (the keywords are the fields of
+    :class:`EmulatorOptions`; ``Emulator(options=EmulatorOptions(...))`` is the same). It
+    binds ``host``:``port`` (port 0 picks a free port) and serves until the block ends, then
+    closes every socket (close code 1001) and stops. Nothing starts before
+    ``__aenter__``/:meth:`start`.
 
     Account and credentials (generated per instance; deterministic with ``seed``):
 
@@ -102,8 +104,22 @@ class Emulator(_ControlLayer):
     :meth:`expire_access_tokens`, :meth:`revoke_oauth_sessions`, :meth:`fail_next_recovery`,
     :meth:`set_timeouts`) and wait with :meth:`wait_until` and friends instead of sleeping.
 
-    Traffic: ``event_rate`` synthetic events per second published continuously from
-    :mod:`rcstream.emulator.catalog` (0: none); ``seed`` for the account data and events.
+    Production fidelity (``docs/emulator.md`` cites the source of each):
+
+    * ``presence_event_path`` ``"extension"``: the ``event`` path of ``line/presence`` and
+      ``favorite/presence`` notifications (the watched extension's own presence path, an
+      assumption) or ``"filter"`` (the filter's path). Account-level presence and telephony
+      filters always get extension-scoped paths.
+    * ``on_token_expiry`` ``"close"``: a socket whose OAuth session has no unexpired access
+      token is closed (``OAU-128``, 1008); ``"silent"`` keeps it open but withholds
+      notifications until a refresh.
+    * ``subscription_ttl`` 86400: WebSocket subscriptions outlive their session until
+      deleted or expired, and count toward ``subscription_limit``.
+    * ``oauth_session_limit`` 5 per user and app: a new login revokes the oldest session.
+    * ``accounts`` 1: how many accounts (see :attr:`accounts`).
+
+    Traffic: ``event_rate`` synthetic events per second for the subscribed catalog families
+    (:mod:`rcstream.emulator.catalog`; 0: none); ``seed`` for the account data and events.
     """
 
     def __init__(self, options: EmulatorOptions | None = None, **keywords: Any) -> None:

@@ -16,7 +16,11 @@ from rcstream.models import Notification, model_for_event
 async def test_family_round_trips_through_the_client(emu: Emulator, family: str) -> None:
     rng = random.Random(family)
     event, body = catalog.generate(
-        family, account_id=emu.account_id, extension_id=emu.extension_id, rng=rng
+        family,
+        account_id=emu.account_id,
+        extension_id=emu.extension_id,
+        rng=rng,
+        filter_shaped=True,
     )
     body["someFutureField"] = {"nested": [1, None, "x"]}  # unknown fields must survive
     sent = copy.deepcopy(body)
@@ -41,7 +45,11 @@ async def test_one_subscription_for_every_family_routes_each_to_its_model(emu: E
         sent = {}
         for family in catalog.FAMILIES:
             event, body = catalog.generate(
-                family, account_id=emu.account_id, extension_id=emu.extension_id, rng=rng
+                family,
+                account_id=emu.account_id,
+                extension_id=emu.extension_id,
+                rng=rng,
+                filter_shaped=True,
             )
             sent[await emu.publish(event, body)] = event
         got = await take(ev, len(sent))

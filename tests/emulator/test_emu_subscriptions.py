@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from emu_helpers import Rc
 
+from rcstream.emulator import catalog
+
 MakeRc = Callable[..., Awaitable[Rc]]
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
 SMS = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
@@ -115,6 +117,10 @@ async def test_put_unknown_subscription_is_404_sub_507(rc: Rc) -> None:
         (["/restapi/v1.0/account/~/extension/~/presence with space"], 400, "SUB-508"),
         (["/restapi/v1.0/account/~/extension/abc/presence"], 400, "SUB-508"),
         (["/restapi/v1.0/account/123/extension/~/presence"], 403, "SUB-406"),
+        # not a known event filter shape (issue 12 item 6, protocol.md §6.5)
+        (["/restapi/v1.0/account/~/extension/~/presense"], 400, "SUB-508"),
+        (["/restapi/v1.0/account/~/presence", "/team-messaging/v1/post"], 400, "SUB-508"),
+        (["/restapi/v1.0/account/~/telephony/session"], 400, "SUB-508"),
     ],
 )
 async def test_invalid_filters(rc: Rc, filters: list[str], status: int, code: str) -> None:
@@ -125,6 +131,24 @@ async def test_invalid_filters(rc: Rc, filters: list[str], status: int, code: st
     assert header["status"] == status
     assert body["errorCode"] == code
     assert rc.emu.subscriptions == ()
+
+
+async def test_a_put_with_an_unknown_filter_shape_is_sub_508(rc: Rc) -> None:
+    ws = await rc.connect()
+    sub_id = (await ws.subscribe("/restapi/v1.0/account/~/extension/~/presence"))[1]["id"]
+    header, body = await ws.request(
+        "PUT",
+        f"/restapi/v1.0/subscription/{sub_id}",
+        {"eventFilters": ["/restapi/v1.0/account/~/extension/~/presense"], "deliveryMode": WS},
+    )
+    assert (header["status"], body["errorCode"]) == (400, "SUB-508")
+    assert rc.emu.subscriptions[0].event_filters[0].endswith("/presence")  # unchanged
+
+
+@pytest.mark.parametrize("family", catalog.FAMILIES)
+async def test_every_catalogued_filter_is_a_known_shape(rc: Rc, family: str) -> None:
+    ws = await rc.connect()
+    await ws.subscribe(catalog.filter_for(family))
 
 
 async def test_missing_delivery_mode_is_refused(rc: Rc) -> None:

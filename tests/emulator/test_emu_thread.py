@@ -105,3 +105,17 @@ def test_emulator_thread_faults_that_end_sockets() -> None:
 def test_emulator_thread_reports_start_errors() -> None:
     with pytest.raises(ValueError, match="extensions"), EmulatorThread(extensions=0):
         pass
+
+
+def test_emulator_thread_forwards_every_control_method_generically() -> None:
+    with EmulatorThread(options=None, accounts=2, seed=2) as emu:
+        assert len(emu.accounts) == 2  # a property, read on the emulator's loop
+        with connect(_ws_url(emu), open_timeout=5) as ws:
+            ws.recv(timeout=5)
+            emu.wait_for_connections(1)  # a coroutine method, made blocking
+            assert emu.send_error("XYZ-1", "odd") == 1
+            assert json.loads(ws.recv(timeout=5))[1]["errorCode"] == "XYZ-1"
+        assert emu.delete_subscription("no-such-id") is False
+        with pytest.raises(KeyError, match="no-such-id"):
+            emu.set_subscription_status("no-such-id", "Suspended")  # a plain method
+    assert emu.account_id == emu.accounts[0].account_id  # still readable once stopped

@@ -46,7 +46,9 @@ def envelope(event: str, body: Any, **extra: Any) -> dict[str, Any]:
 
 def generated(family: str, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(f"{family}-{seed}")
-    path, body = catalog.generate(family, account_id=ACCOUNT, extension_id=EXTENSION, rng=rng)
+    path, body = catalog.generate(
+        family, account_id=ACCOUNT, extension_id=EXTENSION, rng=rng, filter_shaped=True
+    )
     return envelope(path, body)
 
 

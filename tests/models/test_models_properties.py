@@ -40,7 +40,9 @@ families = st.sampled_from(catalog.FAMILIES)
 
 
 def generated(family: str, seed: int) -> tuple[str, dict[str, Any]]:
-    return catalog.generate(family, account_id="1", extension_id="2", rng=random.Random(seed))
+    return catalog.generate(
+        family, account_id="1", extension_id="2", rng=random.Random(seed), filter_shaped=True
+    )
 
 
 def envelope(event: str, body: Any) -> dict[str, Any]:
