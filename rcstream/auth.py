@@ -23,12 +23,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
-from rcstream.exceptions import AuthenticationError, ConfigurationError
+from rcstream.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    GatewayError,
+    RateLimitedError,
+)
 from rcstream.redact import Secret
 
 __all__ = [
@@ -51,6 +57,8 @@ TOKEN_PATH = "/restapi/oauth/token"
 WSTOKEN_PATH = "/restapi/oauth/wstoken"
 REVOKE_PATH = "/restapi/oauth/revoke"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: The shortest pause of :meth:`TokenManager.refresh_loop` when nothing changed.
+_MIN_REFRESH_INTERVAL = 0.05
 
 
 def _secret(value: str | Secret) -> Secret:
@@ -288,6 +296,7 @@ class TokenManager:
         self.on_tokens = on_tokens
         self._tokens: TokenSet | None = None
         self._lock = anyio.Lock()
+        self._renewed = anyio.Event()  # set (and replaced) whenever a new token set arrives
         self._logins = 0
         self._rejected: str | None = None  # a caller-supplied token that got a 401
         if isinstance(auth, RefreshTokenAuth):
@@ -426,6 +435,50 @@ class TokenManager:
             assert self._tokens is not None
             return self._tokens
 
+    async def refresh_loop(
+        self,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        retry_interval: float = 5.0,
+    ) -> NoReturn:
+        """Refresh proactively for ever: the refresher task a client runs while connected.
+
+        Sleeps (with the injected ``sleep``) until :meth:`next_refresh_at`, then calls
+        :meth:`refresh_now`; waits for the first token when there is none yet. A failure
+        that may pass (network, 429, server error) is retried after ``retry_interval`` s
+        (or the server's ``Retry-After``), well inside the remaining lifetime at the default
+        ``refresh_fraction``. :class:`~rcstream.AuthenticationError` (credentials refused,
+        :class:`RefreshTokenRejectedError`, a static token that expired) leaves: the
+        stream cannot go on and the caller reports it. Cancel the task to stop it.
+        """
+        while True:
+            due = self.next_refresh_at()
+            if due is None:
+                await self._renewed.wait()
+                continue
+            delay = due - self._clock()
+            if delay > 0:
+                await sleep(delay)
+                moved = self.next_refresh_at()
+                if moved is not None and moved > self._clock():
+                    continue  # renewed meanwhile (a 401, another caller): not due any more
+            try:
+                await self.refresh_now()
+            except AuthenticationError:
+                raise
+            except (ConnectionFailedError, RateLimitedError, GatewayError) as exc:
+                wait = retry_interval
+                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                    wait = max(wait, exc.retry_after)
+                logger.warning(
+                    "Refreshing the access token failed (%s); retrying in %g s", exc, wait
+                )
+                await sleep(wait)
+                continue
+            after = self.next_refresh_at()
+            if after is not None and after <= self._clock():
+                await sleep(_MIN_REFRESH_INTERVAL)  # e.g. a static token a moment before expiry
+
     async def invalidate(self, token: str) -> None:
         """Report that ``token`` was rejected (401/``OAU-*``); the next call renews it."""
         async with self._lock:
@@ -471,9 +524,7 @@ class TokenManager:
                 issued_at=self._clock(),
                 expires_at_wall=expires_wall,
             )
-            self._tokens = new
-            if self.on_tokens is not None:
-                await self.on_tokens(new)
+            await self._store(new)
             return provided
         if (
             tokens is not None
@@ -517,11 +568,17 @@ class TokenManager:
         if not resp.ok:
             raise error_from_response(what, resp)
         new = self._parse(resp)
-        self._tokens = new
         logger.info("%s succeeded", what)
+        await self._store(new)
+        return new.access_token.get()
+
+    async def _store(self, new: TokenSet) -> None:
+        """Adopt ``new``: the hook first (it must hold the pair before anyone uses it)."""
+        self._tokens = new
         if self.on_tokens is not None:
             await self.on_tokens(new)
-        return new.access_token.get()
+        renewed, self._renewed = self._renewed, anyio.Event()
+        renewed.set()
 
     def _parse(self, resp: Response) -> TokenSet:
         body: Any = resp.body
