@@ -247,3 +247,35 @@ async def test_a_401_over_the_socket_refreshes_once_and_retries() -> None:
         assert client.stats.token_refreshes == 1
         assert emu.stats.client_requests == before + 2  # the 401, then the retry
         assert emu.stats.connections == 1
+
+
+@pytest.mark.parametrize("how", ["deleted", "expired", "suspended"])
+async def test_vanished_subscription_under_a_live_listener(emu: Emulator, how: str) -> None:
+    async with (
+        client_for(emu, subscription_check_interval=0.2) as client,
+        client.subscribe(TELEPHONY, lifecycle=True) as ev,
+    ):
+        sid = client.subscription_id
+        assert sid is not None
+        if how == "deleted":
+            await emu.delete_subscription(sid)
+        elif how == "expired":
+            await emu.expire_subscription(sid)
+        else:
+            emu.set_subscription_status(sid, "Suspended")
+        with anyio.fail_after(10):
+            async for item in ev:
+                if isinstance(item, Gap):
+                    assert item.reason == "subscription_recreated"
+                    break
+        uid = await emu.publish_generated("telephony-sessions")
+        with anyio.fail_after(10):
+            async for item in ev:
+                if isinstance(item, Notification):
+                    assert item.uuid == uid
+                    break
+        assert client.subscription_id not in (None, sid)
+        if how == "suspended":  # it still took a slot: the client deleted it
+            with anyio.fail_after(10):
+                while sid in {s.id for s in emu.subscriptions}:
+                    await anyio.sleep(0.02)
