@@ -84,6 +84,7 @@ FAULT_KINDS: dict[str, tuple[bool, bool]] = {
     "idle_timeout": (False, True),
     "absolute_timeout": (False, True),
     "revocation": (True, True),
+    "session_limit": (True, True),
     "recovery_failed": (True, True),
     "recovery_window_expired": (True, True),
     "consumer_stall": (True, False),
@@ -563,6 +564,16 @@ class _Soak:
             code = rng.choice(("OAU-129", "OAU-140", "OAU-213"))
             rec.detail = code
             await emu.revoke_oauth_sessions(error_code=code)
+            await self.outage(rec)
+        elif kind == "session_limit":
+            # other tools log in as the same user and app and never revoke (as the CLI once
+            # did): the platform keeps ~5 sessions and revokes the oldest, the listener's
+            limit = emu.options.oauth_session_limit or 5
+            rec.detail = f"{limit} logins elsewhere"
+            other_opts = rcstream.ClientOptions(auth_rate_limit=None, keep_session_on_close=True)
+            for _ in range(limit):
+                async with rcstream.Client.from_env(emu.env(), options=other_opts) as other:
+                    await other.rest("GET", "/restapi/v1.0/subscription")
             await self.outage(rec)
         elif kind == "recovery_failed":
             code = rng.choice(("WSG-1005", "WSG-1003", "WSG-1002"))
