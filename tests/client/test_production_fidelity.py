@@ -279,3 +279,21 @@ async def test_vanished_subscription_under_a_live_listener(emu: Emulator, how: s
             with anyio.fail_after(10):
                 while sid in {s.id for s in emu.subscriptions}:
                     await anyio.sleep(0.02)
+
+
+async def test_a_caller_supplied_token_stops_the_stream_at_its_expiry_with_one_sentence(
+    emu: Emulator,
+) -> None:
+    async with client_for(emu, keep_session_on_close=True) as login:
+        await login.rest("GET", "/restapi/v1.0/subscription")
+        assert login._tokens is not None and login._tokens.tokens is not None
+        token = login._tokens.tokens.access_token.get()
+    auth = rcstream.StaticTokenAuth(token, expires_in=1.0)
+    client = rcstream.Client(emu.server_url, auth=auth, options=client_for(emu).options)
+    with anyio.fail_after(10), pytest.raises(rcstream.AuthenticationError) as info:
+        async with client, client.subscribe(TELEPHONY) as ev:
+            async for _ in ev:
+                pass
+    message = str(info.value)
+    assert "expired" in message and token not in message
+    assert emu.stats.revocations == 0  # never revoke a token the caller supplied
