@@ -80,13 +80,16 @@ FAULT_KINDS: dict[str, tuple[bool, bool]] = {
     "429_token": (False, True),
     "429_wstoken": (False, True),
     "token_expiry": (False, True),
+    "short_lived_tokens": (False, False),
     "idle_timeout": (False, True),
     "absolute_timeout": (False, True),
     "revocation": (True, True),
+    "session_limit": (True, True),
     "recovery_failed": (True, True),
     "recovery_window_expired": (True, True),
     "consumer_stall": (True, False),
     "beyond_recovery_buffer": (True, True),
+    "subscription_table_full": (True, True),
 }
 
 CLOSE_CODES = (1000, 1001, 1008, 1011, 1012, 1013, 3000, 4000, 4400, 4500, 4999)
@@ -519,6 +522,34 @@ class _Soak:
         elif kind == "token_expiry":
             await emu.expire_access_tokens(close_sockets=True)
             await self.outage(rec)
+        elif kind == "short_lived_tokens":
+            # access tokens that expire while connected (the emulator closes the socket of
+            # an OAuth session without an unexpired token): the client refreshes them in
+            # the same session, so the link is never cut and nothing is lost
+            ttl = rng.choice((0.15, 0.25, 0.4))
+            rec.detail = f"access_token_ttl {ttl} s"
+            before = self.client.stats.token_refreshes
+            emu.set_timeouts(access_token_ttl=ttl)
+            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+            for _ in range(self.rng.randint(10, OUTAGE_EVENTS)):
+                await self.publish()
+                await asyncio.sleep(0.01)
+            deadline = time.monotonic() + self.cfg.step_timeout
+            while self.client.stats.token_refreshes < before + 2:
+                if time.monotonic() > deadline:
+                    raise _StepTimeout("no proactive token refresh while connected")
+                await asyncio.sleep(0.02)
+            emu.set_timeouts(access_token_ttl=3600.0)
+            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+        elif kind == "subscription_table_full":
+            # the user's subscription table is full when the client must create a new
+            # subscription (a failed recovery): SUB-505 is retried after a short wait,
+            # and the orphaned subscription is deleted meanwhile, which frees the slot
+            rec.detail = f"limit {len(emu.subscriptions)}"
+            emu.subscription_limit = len(emu.subscriptions)
+            emu.fail_next_recovery("WSG-1005")
+            await emu.abort_connections()
+            await self.outage(rec)
         elif kind in ("idle_timeout", "absolute_timeout"):
             name = "idle" if kind == "idle_timeout" else "absolute"
             before = emu.stats.closes_by_reason.get(name, 0)
@@ -533,6 +564,16 @@ class _Soak:
             code = rng.choice(("OAU-129", "OAU-140", "OAU-213"))
             rec.detail = code
             await emu.revoke_oauth_sessions(error_code=code)
+            await self.outage(rec)
+        elif kind == "session_limit":
+            # other tools log in as the same user and app and never revoke (as the CLI once
+            # did): the platform keeps ~5 sessions and revokes the oldest, the listener's
+            limit = emu.options.oauth_session_limit or 5
+            rec.detail = f"{limit} logins elsewhere"
+            other_opts = rcstream.ClientOptions(auth_rate_limit=None, keep_session_on_close=True)
+            for _ in range(limit):
+                async with rcstream.Client.from_env(emu.env(), options=other_opts) as other:
+                    await other.rest("GET", "/restapi/v1.0/subscription")
             await self.outage(rec)
         elif kind == "recovery_failed":
             code = rng.choice(("WSG-1005", "WSG-1003", "WSG-1002"))
@@ -638,8 +679,8 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         request_timeout=5.0,
         close_timeout=1.0,
         ping_interval=None,
-        max_attempts=50,
         buffer_size=cfg.buffer_size,
+        subscription_limit_wait=0.05,
         rng=random.Random(cfg.seed),
     )
     async with Emulator(

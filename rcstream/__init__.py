@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from rcstream.models import Notification
     from rcstream.models.lifecycle import Connected, Disconnected, Gap, Lifecycle
 
-__version__ = "0.1.0"
+from rcstream.version import __version__
 
 _LAZY: dict[str, str] = {
     "Auth": "rcstream.auth",

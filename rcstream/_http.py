@@ -10,6 +10,7 @@ rcstream error tree (``429`` → :class:`RateLimitedError`, ``401`` → :class:`
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -30,7 +31,7 @@ from rcstream.exceptions import (
 )
 from rcstream.redact import redact
 
-__all__ = ["AuthBudget", "Response", "RestClient", "error_from_response"]
+__all__ = ["AuthBudget", "Response", "RestClient", "error_from_response", "never_sent"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +125,36 @@ def error_from_response(what: str, response: Response) -> Exception:
     )
 
 
+def never_sent(exc: BaseException) -> bool:
+    """True if ``exc`` (a :class:`ConnectionFailedError` from :meth:`RestClient.send`) means
+    the request never reached an HTTP server: connection refused, DNS or TLS failure.
+
+    A timeout or a dropped connection is *not* such a failure: the server may have counted
+    the request.
+    """
+    cause = exc.__cause__
+    return isinstance(exc, ConnectionFailedError) and isinstance(
+        cause, aiohttp.ClientConnectorError
+    )
+
+
 @dataclass
 class AuthBudget:
-    """A sliding-window limit on Auth-group calls (token and wstoken), shared per client.
+    """A sliding-window limit on Auth-group calls (token, refresh and wstoken), shared per client.
 
     ``calls`` per ``window`` seconds; :meth:`acquire` waits (with the injected ``sleep``)
-    until a call fits. ``None`` for ``calls`` disables the limit.
+    until a call fits. ``None`` for ``calls`` disables the limit. The platform's default is 5
+    calls per 60 s with a 60 s penalty after a 429 (``shared/protocol.md`` §2.1, the
+    rate-limits page), which the defaults mirror.
+
+    An attempt that got no HTTP response at all (refused, DNS, TLS: :func:`never_sent`) is
+    not counted: :meth:`spend` gives its slot back. A timeout is counted (the server may
+    have seen it).
+
+    Compressed time: tests that shrink token lifetimes by a factor *k* (a 2 s access token
+    instead of 3600 s is k = 1800) shrink ``window`` by the same *k* and keep ``calls``, on
+    both sides (``Emulator(auth_rate_window=...)`` and ``ClientOptions(auth_rate_window=...)``),
+    so the ratio of Auth calls to token lifetimes stays what production allows.
     """
 
     calls: int | None = 5
@@ -138,20 +163,49 @@ class AuthBudget:
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     _stamps: deque[float] = field(default_factory=deque)
 
-    async def acquire(self) -> None:
-        """Wait until one more Auth-group call fits in the window, then record it."""
+    async def acquire(self) -> float:
+        """Wait until one more Auth-group call fits in the window, record it, return its stamp."""
         if self.calls is None:
-            return
+            return self.clock()
         while True:
             now = self.clock()
             while self._stamps and now - self._stamps[0] >= self.window:
                 self._stamps.popleft()
             if len(self._stamps) < self.calls:
                 self._stamps.append(now)
-                return
+                return now
             wait = self.window - (now - self._stamps[0])
             logger.info("Waiting %.1f s to stay inside the Auth rate limit", wait)
             await self.sleep(wait)
+
+    def refund(self, stamp: float) -> None:
+        """Forget one call recorded at ``stamp`` (it never reached the server)."""
+        with contextlib.suppress(ValueError):  # aged out or replaced by a penalty meanwhile
+            self._stamps.remove(stamp)
+
+    async def spend(self, send: Callable[[], Awaitable[Response]]) -> Response:
+        """Run one Auth-group request inside the budget.
+
+        The slot is given back when the request raised a :func:`never_sent` failure. An
+        answered call is counted from the moment of its answer (the server counted it at
+        some point in between). A 429 answer fills the window for its ``Retry-After`` (or
+        the whole window).
+        """
+        stamp = await self.acquire()
+        try:
+            response = await send()
+        except ConnectionFailedError as exc:
+            if never_sent(exc):
+                self.refund(stamp)
+            raise
+        if response.status == 429:
+            self.penalise(_retry_after(response.headers))
+        elif self.calls is not None:
+            # the server counted the call somewhere between sending and answering: count it
+            # from the answer, so our window never ends before the server's does
+            self.refund(stamp)
+            self._stamps.append(self.clock())
+        return response
 
     def penalise(self, retry_after: float | None) -> None:
         """Record a 429 so the next calls wait (fills the window)."""

@@ -16,17 +16,25 @@ appear in a repr, a log line or an exception.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import anyio
 
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
-from rcstream.exceptions import AuthenticationError, ConfigurationError, RateLimitedError
+from rcstream.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    GatewayError,
+    RateLimitedError,
+)
 from rcstream.redact import Secret
 
 __all__ = [
@@ -34,10 +42,12 @@ __all__ = [
     "JWTAuth",
     "PasswordAuth",
     "RefreshTokenAuth",
+    "RefreshTokenRejectedError",
     "StaticTokenAuth",
     "TokenManager",
     "TokenProviderAuth",
     "TokenSet",
+    "TokensHook",
     "WsToken",
 ]
 
@@ -47,6 +57,8 @@ TOKEN_PATH = "/restapi/oauth/token"
 WSTOKEN_PATH = "/restapi/oauth/wstoken"
 REVOKE_PATH = "/restapi/oauth/revoke"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: The shortest pause of :meth:`TokenManager.refresh_loop` when nothing changed.
+_MIN_REFRESH_INTERVAL = 0.05
 
 
 def _secret(value: str | Secret) -> Secret:
@@ -58,6 +70,8 @@ class Auth:
 
     client_id: str | None = None
     client_secret: Secret | None = None
+    #: True when the caller supplies the access token (rcstream must never revoke it).
+    caller_supplied: bool = False
 
     def grant_form(self) -> dict[str, str] | None:
         """The form body of the grant, or ``None`` if this credential cannot make one."""
@@ -119,28 +133,70 @@ class PasswordAuth(Auth):
 
 
 class RefreshTokenAuth(Auth):
-    """Start from an existing refresh token (no new grant is possible once it fails)."""
+    """Start from a refresh token you already hold, optionally with its access token.
+
+    To resume an OAuth session a previous process stored (a checkpoint), also pass the
+    stored ``access_token`` and the wall-clock expiries (Unix seconds, as in
+    :attr:`TokenSet.expires_at_wall`): a still-valid access token is then used without an
+    Auth-group call. Once the refresh token is refused (revoked, expired or already used)
+    no new grant is possible: :class:`RefreshTokenRejectedError` says so, and the caller
+    logs in afresh.
+    """
 
     def __init__(
-        self, client_id: str, client_secret: str | Secret, refresh_token: str | Secret
+        self,
+        client_id: str,
+        client_secret: str | Secret,
+        refresh_token: str | Secret,
+        *,
+        access_token: str | Secret | None = None,
+        access_expires_at: float | None = None,
+        refresh_expires_at: float | None = None,
+        owner_id: str | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = _secret(client_secret)
         self.refresh_token = _secret(refresh_token)
+        self.access_token = _secret(access_token) if access_token is not None else None
+        self.access_expires_at = access_expires_at
+        self.refresh_expires_at = refresh_expires_at
+        self.owner_id = owner_id
+        self.session_id = session_id
 
 
 class StaticTokenAuth(Auth):
-    """A ready access token. It cannot be refreshed: when it expires the stream stops."""
+    """A ready access token. It cannot be refreshed: when it expires the stream stops.
 
-    def __init__(self, access_token: str | Secret) -> None:
+    Give its expiry when you know it (``expires_at``: Unix seconds, or ``expires_in``:
+    seconds from now) and rcstream stops at that moment with an
+    :class:`~rcstream.AuthenticationError` that says so; otherwise the first 401 does.
+    rcstream never revokes a token you supplied.
+    """
+
+    caller_supplied = True
+
+    def __init__(
+        self,
+        access_token: str | Secret,
+        *,
+        expires_at: float | None = None,
+        expires_in: float | None = None,
+    ) -> None:
+        if expires_at is not None and expires_in is not None:
+            raise ConfigurationError("Pass expires_at or expires_in to StaticTokenAuth, not both.")
         self._token = _secret(access_token)
+        self.expires_at = time.time() + expires_in if expires_in is not None else expires_at
 
     async def provide(self) -> str:
         return self._token.get()
 
 
 class TokenProviderAuth(Auth):
-    """An async callable returning a valid access token; called again after a 401."""
+    """An async callable returning a valid access token; called again after a 401 and on
+    each :meth:`TokenManager.refresh_now`. rcstream never revokes a token it was given."""
+
+    caller_supplied = True
 
     def __init__(self, provider: Callable[[], Awaitable[str]]) -> None:
         self._provider = provider
@@ -149,9 +205,22 @@ class TokenProviderAuth(Auth):
         return await self._provider()
 
 
+class RefreshTokenRejectedError(AuthenticationError):
+    """The refresh token was refused (revoked, expired or already used) and these credentials
+    cannot log in again: start a fresh login (e.g. with :class:`JWTAuth`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenSet:
-    """The tokens of one OAuth session. Times are on the monotonic clock (seconds)."""
+    """The tokens of one OAuth session.
+
+    ``issued_at``, ``expires_at`` and ``refresh_expires_at`` are on the manager's monotonic
+    clock (seconds) and mean nothing in another process. ``expires_at_wall`` and
+    ``refresh_expires_at_wall`` are the same instants in Unix seconds (``time.time()``):
+    store those, e.g. in a checkpoint, and hand them back through
+    :class:`RefreshTokenAuth` or :meth:`TokenManager.restore`. Expiries are the server's,
+    with no safety margin taken off. ``None`` means unknown.
+    """
 
     access_token: Secret
     expires_at: float | None
@@ -159,6 +228,9 @@ class TokenSet:
     refresh_expires_at: float | None = None
     owner_id: str | None = None
     session_id: str | None = None
+    issued_at: float | None = None
+    expires_at_wall: float | None = None
+    refresh_expires_at_wall: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +242,34 @@ class WsToken:
     expires_in: float | None
 
 
-class TokenManager:
-    """Keeps one access token valid for a client. Internal; used by :class:`rcstream.Client`.
+#: A hook awaited with each new token set, before its access token is used.
+TokensHook = Callable[[TokenSet], Awaitable[None]]
 
-    ``refresh_margin``: refresh this many seconds before expiry, or after 90 % of the
-    lifetime when that comes later (short-lived tokens).
+
+class TokenManager:
+    """Keeps one OAuth session's access token valid. Internal; used by :class:`rcstream.Client`.
+
+    One manager is one OAuth session (at most one login), shared by every connection of a
+    client: :meth:`ws_token` gives each connection its own single-use gateway token, and
+    every Auth-group call (grant, refresh, wstoken) goes through the shared ``budget``.
+    Concurrent callers are safe: renewals are serialised by a lock, so N callers that find
+    no token make one login between them.
+
+    Renewal happens two ways:
+
+    * lazily, in :meth:`access_token`, once ``refresh_margin`` seconds (at most 10 % of the
+      lifetime) are left, or after :meth:`invalidate` (a 401);
+    * proactively: a refresher task sleeps until :meth:`next_refresh_at` and calls
+      :meth:`refresh_now`, which refreshes inside the same OAuth session (so the gateway
+      session stays recoverable). ``refresh_fraction`` places that moment at that fraction of
+      the access token's lifetime (default 0.5: the SDKs refresh 1-hour tokens every 30 min).
+
+    ``on_tokens`` (also settable as an attribute) is awaited with every new :class:`TokenSet`
+    right after the grant or refresh and before the new access token is returned to anyone:
+    refresh tokens are single-use, so a checkpoint must hold the new pair before it is used.
+    An exception from the hook propagates to the caller of the renewal.
+
+    ``clock`` is monotonic seconds, ``wall_clock`` Unix seconds; both injectable for tests.
     """
 
     def __init__(
@@ -184,44 +279,212 @@ class TokenManager:
         budget: AuthBudget,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         refresh_margin: float = 120.0,
+        refresh_fraction: float = 0.5,
+        on_tokens: TokensHook | None = None,
     ) -> None:
+        if not 0.0 < refresh_fraction < 1.0:
+            raise ConfigurationError("refresh_fraction must be between 0 and 1 (exclusive).")
         self._auth = auth
         self._rest = rest
         self._budget = budget
         self._clock = clock
+        self._wall = wall_clock
         self._margin = refresh_margin
+        self._fraction = refresh_fraction
+        self.on_tokens = on_tokens
         self._tokens: TokenSet | None = None
         self._lock = anyio.Lock()
+        self._renewed = anyio.Event()  # set (and replaced) whenever a new token set arrives
+        self._logins = 0
+        self._rejected: str | None = None  # a caller-supplied token that got a 401
         if isinstance(auth, RefreshTokenAuth):
-            self._tokens = TokenSet(
-                access_token=Secret(""), expires_at=0.0, refresh_token=auth.refresh_token
+            self._tokens = self._from_wall(
+                access_token=auth.access_token,
+                expires_at_wall=auth.access_expires_at,
+                refresh_token=auth.refresh_token,
+                refresh_expires_at_wall=auth.refresh_expires_at,
+                owner_id=auth.owner_id,
+                session_id=auth.session_id,
             )
+
+    # ---- state ---------------------------------------------------------------------------
 
     @property
     def tokens(self) -> TokenSet | None:
         """The current token set (secrets masked in its repr)."""
         return self._tokens
 
+    @property
+    def owns_session(self) -> bool:
+        """True when rcstream made (or resumed) this OAuth session itself and may revoke it;
+        False for caller-supplied tokens (:class:`StaticTokenAuth`, :class:`TokenProviderAuth`)."""
+        return not self._auth.caller_supplied
+
+    @property
+    def can_refresh(self) -> bool:
+        """True if :meth:`refresh_now` can produce a new access token (False for a static token)."""
+        return not isinstance(self._auth, StaticTokenAuth)
+
+    @property
+    def logins(self) -> int:
+        """How many new OAuth sessions (grants other than refresh) this manager has made."""
+        return self._logins
+
+    def next_refresh_at(self) -> float | None:
+        """When :meth:`refresh_now` is next due, on the monotonic clock; None if never/unknown.
+
+        ``refresh_fraction`` of the current access token's lifetime. For a static token
+        with a known expiry this is its expiry: :meth:`refresh_now` then raises the
+        expiry error, so a refresher task never lets it stall silently. None before the
+        first token, for providers (they say nothing about expiry) and for unknown expiries.
+        """
+        tokens = self._tokens
+        if isinstance(self._auth, StaticTokenAuth):
+            if self._auth.expires_at is None:
+                return None
+            return self._clock() + (self._auth.expires_at - self._wall())
+        if tokens is None or tokens.expires_at is None or not tokens.access_token:
+            return None
+        issued = tokens.issued_at if tokens.issued_at is not None else self._clock()
+        return issued + max(0.0, tokens.expires_at - issued) * self._fraction
+
+    def restore(self, tokens: TokenSet) -> None:
+        """Adopt a stored token set (from a checkpoint). Only its ``*_wall`` expiries are
+        trusted; the monotonic ones are recomputed on this process's clock."""
+        self._tokens = self._from_wall(
+            access_token=tokens.access_token if tokens.access_token else None,
+            expires_at_wall=tokens.expires_at_wall,
+            refresh_token=tokens.refresh_token,
+            refresh_expires_at_wall=tokens.refresh_expires_at_wall,
+            owner_id=tokens.owner_id,
+            session_id=tokens.session_id,
+        )
+
+    def _from_wall(
+        self,
+        *,
+        access_token: Secret | None,
+        expires_at_wall: float | None,
+        refresh_token: Secret | None,
+        refresh_expires_at_wall: float | None,
+        owner_id: str | None,
+        session_id: str | None,
+    ) -> TokenSet:
+        now, wall = self._clock(), self._wall()
+
+        def mono(at: float | None) -> float | None:
+            return None if at is None else now + (at - wall)
+
+        expires: float | None
+        if access_token is None or not access_token:
+            access, expires, expires_wall = Secret(""), 0.0, None
+        else:
+            # an access token of unknown age is trusted only until its first 401
+            access, expires, expires_wall = access_token, mono(expires_at_wall), expires_at_wall
+        return TokenSet(
+            access_token=access,
+            expires_at=expires,
+            refresh_token=refresh_token,
+            refresh_expires_at=mono(refresh_expires_at_wall),
+            owner_id=owner_id,
+            session_id=session_id,
+            issued_at=now,
+            expires_at_wall=expires_wall,
+            refresh_expires_at_wall=refresh_expires_at_wall,
+        )
+
     def _fresh(self, tokens: TokenSet) -> bool:
         if not tokens.access_token:
             return False
         if tokens.expires_at is None:
             return True
-        return self._clock() < tokens.expires_at
+        lifetime = tokens.expires_at - (tokens.issued_at or tokens.expires_at)
+        margin = min(self._margin, lifetime * 0.1) if lifetime > 0 else 0.0
+        return self._clock() < tokens.expires_at - margin
+
+    # ---- getting and renewing tokens -----------------------------------------------------
 
     async def access_token(self) -> str:
         """Return a valid access token, granting or refreshing as needed."""
         async with self._lock:
+            self._check_static_expiry()
             tokens = self._tokens
             if tokens is not None and self._fresh(tokens):
                 return tokens.access_token.get()
             return await self._renew(tokens)
 
+    async def refresh_now(self) -> TokenSet:
+        """Renew the access token now, inside the same OAuth session when possible.
+
+        With a refresh token: the ``refresh_token`` grant (falling back to a new login when
+        it is refused and the credentials allow one, else :class:`RefreshTokenRejectedError`).
+        :class:`TokenProviderAuth`: the provider is called again. :class:`StaticTokenAuth`:
+        raises :class:`~rcstream.AuthenticationError` (it cannot be refreshed) once expired,
+        otherwise returns the current set. Returns the new :class:`TokenSet`.
+        """
+        async with self._lock:
+            if isinstance(self._auth, StaticTokenAuth):
+                self._check_static_expiry()
+                if self._tokens is None:
+                    await self._renew(None)
+                assert self._tokens is not None
+                return self._tokens
+            await self._renew(self._tokens)
+            assert self._tokens is not None
+            return self._tokens
+
+    async def refresh_loop(
+        self,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        retry_interval: float = 5.0,
+    ) -> NoReturn:
+        """Refresh proactively for ever: the refresher task a client runs while connected.
+
+        Sleeps (with the injected ``sleep``) until :meth:`next_refresh_at`, then calls
+        :meth:`refresh_now`; waits for the first token when there is none yet. A failure
+        that may pass (network, 429, server error) is retried after ``retry_interval`` s
+        (or the server's ``Retry-After``), well inside the remaining lifetime at the default
+        ``refresh_fraction``. :class:`~rcstream.AuthenticationError` (credentials refused,
+        :class:`RefreshTokenRejectedError`, a static token that expired) leaves: the
+        stream cannot go on and the caller reports it. Cancel the task to stop it.
+        """
+        while True:
+            due = self.next_refresh_at()
+            if due is None:
+                await self._renewed.wait()
+                continue
+            delay = due - self._clock()
+            if delay > 0:
+                await sleep(delay)
+                moved = self.next_refresh_at()
+                if moved is not None and moved > self._clock():
+                    continue  # renewed meanwhile (a 401, another caller): not due any more
+            try:
+                await self.refresh_now()
+            except AuthenticationError:
+                raise
+            except (ConnectionFailedError, RateLimitedError, GatewayError) as exc:
+                wait = retry_interval
+                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                    wait = max(wait, exc.retry_after)
+                logger.warning(
+                    "Refreshing the access token failed (%s); retrying in %g s", exc, wait
+                )
+                await sleep(wait)
+                continue
+            after = self.next_refresh_at()
+            if after is not None and after <= self._clock():
+                await sleep(_MIN_REFRESH_INTERVAL)  # e.g. a static token a moment before expiry
+
     async def invalidate(self, token: str) -> None:
         """Report that ``token`` was rejected (401/``OAU-*``); the next call renews it."""
         async with self._lock:
             if self._tokens is not None and self._tokens.access_token.get() == token:
+                if isinstance(self._auth, StaticTokenAuth):
+                    self._rejected = token
                 self._tokens = TokenSet(
                     access_token=Secret(""),
                     expires_at=0.0,
@@ -229,12 +492,39 @@ class TokenManager:
                     refresh_expires_at=self._tokens.refresh_expires_at,
                     owner_id=self._tokens.owner_id,
                     session_id=self._tokens.session_id,
+                    refresh_expires_at_wall=self._tokens.refresh_expires_at_wall,
                 )
+
+    def _check_static_expiry(self) -> None:
+        auth = self._auth
+        if not isinstance(auth, StaticTokenAuth):
+            return
+        if auth.expires_at is not None and self._wall() >= auth.expires_at:
+            raise AuthenticationError(
+                f"The access token given to rcstream expired at {_iso(auth.expires_at)}; it "
+                "cannot be refreshed: pass JWT or refresh-token credentials instead."
+            )
+        if self._rejected is not None:
+            raise AuthenticationError(
+                "The access token given to rcstream was refused (expired or revoked); it "
+                "cannot be refreshed: pass JWT or refresh-token credentials instead."
+            )
 
     async def _renew(self, tokens: TokenSet | None) -> str:
         provided = await self._auth.provide()
         if provided is not None:
-            self._tokens = TokenSet(access_token=Secret(provided), expires_at=None)
+            if isinstance(self._auth, StaticTokenAuth) and provided == self._rejected:
+                self._check_static_expiry()
+            expires_wall = (
+                self._auth.expires_at if isinstance(self._auth, StaticTokenAuth) else None
+            )
+            new = TokenSet(
+                access_token=Secret(provided),
+                expires_at=None,
+                issued_at=self._clock(),
+                expires_at_wall=expires_wall,
+            )
+            await self._store(new)
             return provided
         if (
             tokens is not None
@@ -248,29 +538,47 @@ class TokenManager:
                 )
             except AuthenticationError as exc:
                 if self._auth.grant_form() is None:
-                    raise
+                    raise RefreshTokenRejectedError(
+                        "The refresh token was refused "
+                        f"({exc.error_code or 'expired or revoked'}); log in again with JWT "
+                        "or password credentials.",
+                        error_code=exc.error_code,
+                        status=exc.status,
+                    ) from None
                 logger.info("Token refresh failed (%s); logging in again", exc.error_code)
         form = self._auth.grant_form()
         if form is None:
+            if isinstance(self._auth, RefreshTokenAuth):
+                raise RefreshTokenRejectedError(
+                    "The refresh token has expired; log in again with JWT or password credentials."
+                )
             raise AuthenticationError(
                 "The access token expired and these credentials cannot obtain a new one; "
                 "use JWTAuth or a token provider for long-running streams."
             )
+        self._logins += 1
         return await self._token_call(form, "Logging in")
 
     async def _token_call(self, form: dict[str, str], what: str) -> str:
-        await self._budget.acquire()
-        resp = await self._rest.send(
-            "POST", TOKEN_PATH, form=form, basic=self._auth.basic(), what=what
+        resp = await self._budget.spend(
+            lambda: self._rest.send(
+                "POST", TOKEN_PATH, form=form, basic=self._auth.basic(), what=what
+            )
         )
         if not resp.ok:
-            exc = error_from_response(what, resp)
-            if isinstance(exc, RateLimitedError):
-                self._budget.penalise(exc.retry_after)
-            raise exc
-        self._tokens = self._parse(resp)
+            raise error_from_response(what, resp)
+        new = self._parse(resp)
         logger.info("%s succeeded", what)
-        return self._tokens.access_token.get()
+        await self._store(new)
+        return new.access_token.get()
+
+    async def _store(self, new: TokenSet) -> None:
+        """Adopt ``new``: the hook first (it must hold the pair before anyone uses it)."""
+        self._tokens = new
+        if self.on_tokens is not None:
+            await self.on_tokens(new)
+        renewed, self._renewed = self._renewed, anyio.Event()
+        renewed.set()
 
     def _parse(self, resp: Response) -> TokenSet:
         body: Any = resp.body
@@ -278,37 +586,49 @@ class TokenManager:
             raise AuthenticationError(
                 "The token endpoint answered without an access token; check the server URL."
             )
-        now = self._clock()
-
-        def deadline(key: str) -> float | None:
-            lifetime = _seconds(body.get(key))
-            if lifetime is None:
-                return None
-            return now + lifetime - min(self._margin, lifetime * 0.1)
-
+        now, wall = self._clock(), self._wall()
+        access_ttl = _seconds(body.get("expires_in"))
         refresh = body.get("refresh_token")
         previous = self._tokens
-        keep = previous is not None and not isinstance(refresh, str)  # RFC 6749 §6
+        if isinstance(refresh, str):
+            refresh_ttl = _seconds(body.get("refresh_token_expires_in"))
+            refresh_token: Secret | None = Secret(refresh)
+            refresh_at = None if refresh_ttl is None else now + refresh_ttl
+            refresh_wall = None if refresh_ttl is None else wall + refresh_ttl
+        elif previous is not None:  # RFC 6749 §6: the old refresh token stays valid
+            refresh_token = previous.refresh_token
+            refresh_at = previous.refresh_expires_at
+            refresh_wall = previous.refresh_expires_at_wall
+        else:
+            refresh_token, refresh_at, refresh_wall = None, None, None
         return TokenSet(
             access_token=Secret(body["access_token"]),
-            expires_at=deadline("expires_in"),
-            refresh_token=Secret(refresh)
-            if isinstance(refresh, str)
-            else (previous.refresh_token if keep and previous else None),
-            refresh_expires_at=deadline("refresh_token_expires_in")
-            if isinstance(refresh, str)
-            else (previous.refresh_expires_at if keep and previous else None),
+            expires_at=None if access_ttl is None else now + access_ttl,
+            refresh_token=refresh_token,
+            refresh_expires_at=refresh_at,
             owner_id=str(body["owner_id"]) if body.get("owner_id") is not None else None,
             session_id=str(body["session_id"]) if body.get("session_id") is not None else None,
+            issued_at=now,
+            expires_at_wall=None if access_ttl is None else wall + access_ttl,
+            refresh_expires_at_wall=refresh_wall,
         )
 
     async def ws_token(self) -> WsToken:
-        """Fetch a fresh single-use WebSocket token (refreshing the access token once on 401)."""
+        """Fetch a fresh single-use WebSocket token (refreshing the access token once on 401).
+
+        Call it once per connection: several connections share this manager's one OAuth
+        session, each with its own gateway token, paced by the shared Auth budget.
+        """
         for attempt in (1, 2):
             token = await self.access_token()
-            await self._budget.acquire()
-            resp = await self._rest.send(
-                "POST", WSTOKEN_PATH, bearer=token, what="Getting a WebSocket token"
+            resp = await self._budget.spend(
+                functools.partial(
+                    self._rest.send,
+                    "POST",
+                    WSTOKEN_PATH,
+                    bearer=token,
+                    what="Getting a WebSocket token",
+                )
             )
             if resp.ok and isinstance(resp.body, dict):
                 uri = resp.body.get("uri")
@@ -324,8 +644,6 @@ class TokenManager:
             if resp.ok:
                 break
             exc = error_from_response("Getting a WebSocket token", resp)
-            if isinstance(exc, RateLimitedError):
-                self._budget.penalise(exc.retry_after)
             if resp.status == 401 and attempt == 1:
                 await self.invalidate(token)
                 continue
@@ -335,22 +653,49 @@ class TokenManager:
             "check the server URL."
         )
 
-    async def revoke(self) -> None:
-        """Revoke the OAuth session (best effort; errors are ignored, as the docs advise)."""
+    async def revoke(self, *, within: float = 5.0) -> bool:
+        """End this OAuth session on the server (``POST /restapi/oauth/revoke``), best effort.
+
+        Only when :attr:`owns_session`: a caller-supplied token is never revoked. Waits at
+        most ``within`` seconds, never raises (failures are logged at DEBUG, without the
+        token; the docs advise ignoring revoke errors), and forgets the tokens either way.
+        Returns True if the server confirmed. Not an Auth-group call: it is not budgeted.
+        """
         tokens = self._tokens
-        if tokens is None or not tokens.access_token:
-            return
-        try:
-            await self._rest.send(
-                "POST",
-                REVOKE_PATH,
-                form={"token": tokens.access_token.get()},
-                basic=self._auth.basic(),
-                what="Revoking the session",
-            )
-        except Exception:
-            logger.debug("Revoking the session failed", exc_info=True)
+        if not self.owns_session:
+            logger.debug("Not revoking: the access token was supplied by the caller")
+            return False
+        if tokens is None:
+            return False
+        token = tokens.access_token or tokens.refresh_token
         self._tokens = None
+        if not token:
+            return False
+        done = False
+        with anyio.move_on_after(within):
+            try:
+                resp = await self._rest.send(
+                    "POST",
+                    REVOKE_PATH,
+                    form={"token": token.get()},
+                    basic=self._auth.basic(),
+                    what="Revoking the session",
+                )
+                done = resp.ok
+                if done:
+                    logger.info("Revoked the OAuth session")
+                else:
+                    logger.debug("Revoking the session answered HTTP %s", resp.status)
+            except Exception as exc:  # best effort: never raise from close
+                logger.debug("Revoking the session failed: %s", type(exc).__name__)
+        if not done:
+            logger.debug("The OAuth session was not confirmed revoked (ignored)")
+        return done
+
+
+def _iso(wall: float) -> str:
+    """Unix seconds as an ISO 8601 UTC time to the second."""
+    return datetime.fromtimestamp(wall, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _seconds(value: Any) -> float | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import random
@@ -42,9 +43,11 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
+from rcstream._errors import error_from_frame, error_from_reply
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.auth import Auth, TokenManager, auth_from_env
 from rcstream.exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
     FrameDecodeError,
@@ -58,7 +61,7 @@ from rcstream.exceptions import (
     StreamClosedError,
     UsageError,
 )
-from rcstream.filters import FilterMatcher, validate_filter
+from rcstream.filters import validate_filter
 from rcstream.models import Notification, parse_notification
 from rcstream.models.lifecycle import Connected as ConnectedItem
 from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle
@@ -79,11 +82,13 @@ from rcstream.protocol import (
     SessionEvent,
     SessionState,
     SessionTimings,
+    SubscriptionReply,
 )
-from rcstream.protocol.session import disabled_filters
+from rcstream.protocol.consumers import ConsumerTable
 from rcstream.redact import redact, redact_url
-from rcstream.retry import backoff, classify
+from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.transport import Transport, build_ws_url, connect
+from rcstream.version import __version__
 
 __all__ = ["Client", "ClientOptions", "ClientStats", "Subscription"]
 
@@ -93,8 +98,6 @@ DEFAULT_SERVER: Final = "https://platform.ringcentral.com"
 
 
 def _version() -> str:
-    from rcstream import __version__
-
     return __version__
 
 
@@ -114,12 +117,28 @@ class ClientOptions:
         ``close_timeout`` — deleting the subscription and closing on exit.
     Reconnects:
         ``max_attempts`` — consecutive failed connects before the stream stops with
-        :class:`~rcstream.RecoveryFailedError` (``None``: never give up);
+        :class:`~rcstream.RecoveryFailedError` (``None``, the default: once a connection
+        has worked, retry for as long as it takes, like the official SDKs);
+        ``first_connect_timeout`` — a stream that has *never* connected stops with
+        :class:`~rcstream.ConnectionFailedError` naming the URL after trying this long
+        (a refused connection, DNS or TLS failure is almost always a configuration error;
+        ``None`` retries forever from the start);
+        ``subscription_limit_wait`` — wait before retrying after ``SUB-505`` (the user's
+        subscription table for this app is full);
         ``stable_after`` — a connection that lived this long resets the backoff, so its drop
         is retried at once (shorter-lived ones keep backing off: no reconnect storms);
         ``backoff_base``/``backoff_cap``/``backoff_jitter`` — the waits (the first retry is
         immediate); ``auth_rate_limit`` calls per ``auth_rate_window`` for token + wstoken
         (``None`` disables the client-side limiter).
+    Session upkeep:
+        ``refresh_while_connected`` — renew the access token (refresh grant, same OAuth
+        session) at ``refresh_fraction`` of its lifetime while connected, so a socket whose
+        token expires is never closed or silenced; ``subscription_check_interval`` — GET the
+        server subscription over the socket this often (and after every recovery) to notice
+        one that was deleted, suspended or expired (``None`` disables);
+        ``keep_session_on_close`` — do not revoke the OAuth session on close (for a
+        checkpoint that a later process resumes from; a caller-supplied token is never
+        revoked anyway).
     Delivery:
         ``buffer_size`` — events buffered per consumer before the oldest are dropped (and
         a gap reported); ``dedupe_window`` — uuids remembered to drop replays;
@@ -135,7 +154,13 @@ class ClientOptions:
     request_timeout: float = 30.0
     http_timeout: float = 30.0
     close_timeout: float = 5.0
-    max_attempts: int | None = 12
+    max_attempts: int | None = None
+    first_connect_timeout: float | None = 15.0
+    subscription_limit_wait: float = 300.0
+    refresh_while_connected: bool = True
+    refresh_fraction: float = 0.6
+    subscription_check_interval: float | None = 300.0
+    keep_session_on_close: bool = False
     stable_after: float = 5.0
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
@@ -173,6 +198,14 @@ class ClientStats:
     bad_frames: int = 0
     heartbeats: int = 0
     gateway_errors: int = 0
+    #: Events no consumer's filter matched (delivered by resource family, or to nobody).
+    unmatched: int = 0
+    #: Access-token refreshes made while connected (proactive, or after a 401 over the socket).
+    token_refreshes: int = 0
+    #: Server subscriptions found gone (deleted, suspended, expired) and created again.
+    subscriptions_recreated: int = 0
+    #: Subscriptions this client created earlier and deleted over REST once replaced.
+    orphans_deleted: int = 0
 
 
 #: Connected/Disconnected items a stalled consumer's buffer keeps (gaps are always kept).
@@ -296,19 +329,20 @@ class Subscription(Generic[ItemT]):
         self.lifecycle = lifecycle
         self.raw = raw
         self._on_gap = on_gap
-        self._matcher = FilterMatcher(filters)
+        client._keys += 1
+        self._key = client._keys
         self._inbox = _Inbox(buffer_size)
         self._entered = False
         self._left = False
-        #: True once the server subscription carries all of this consumer's filters.
-        self.confirmed = False
-        #: Held back from the server subscription while another new consumer's filters
-        #: are tried alone (so one refused filter rejects only the consumer that asked).
-        self.parked = False
         self.error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription filters={len(self.filters)} dropped={self.dropped}>"
+
+    @property
+    def confirmed(self) -> bool:
+        """True once the server subscription carries all of this consumer's filters."""
+        return self._client._table.is_confirmed(self._key)
 
     @property
     def dropped(self) -> int:
@@ -330,7 +364,7 @@ class Subscription(Generic[ItemT]):
 
     def matches(self, event: str) -> bool:
         """True if a notification with this ``event`` path belongs to this consumer."""
-        return self._matcher.matches(event)
+        return self._client._router.matches(self._key, event)
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -409,11 +443,21 @@ class Subscription(Generic[ItemT]):
         self._inbox.close(error)
 
 
+class _Phase(enum.Enum):
+    """The client's one lifecycle state (instead of several booleans)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
 @dataclass(eq=False)
 class _Pending:
     future: asyncio.Future[ClientResponse]
     what: str = ""
     subscription: bool = False
+    reading: SubscriptionReply | None = None
 
 
 @dataclass
@@ -424,6 +468,12 @@ class _Round:
     healthy: bool = False
     tg: TaskGroup | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: an unsolicited Error with an undocumented code: the round ends with this reason
+    #: when the server closes, or at ``error_deadline`` (whichever comes first)
+    pending_error: RCStreamError | None = None
+    error_deadline: float | None = None
+    #: end with a close handshake (the gateway said why), not an abort
+    graceful: bool = False
 
 
 class Client:
@@ -453,34 +503,56 @@ class Client:
                 heartbeat_interval=opts.heartbeat_interval,
                 heartbeat_timeout=opts.heartbeat_timeout,
                 request_timeout=opts.request_timeout,
+                replay_probe_timeout=opts.request_timeout,
             ),
             dedupe_window=opts.dedupe_window,
         )
         self._consumers: list[Subscription[Any]] = []
+        self._keys = 0
+        self._by_key: dict[int, Subscription[Any]] = {}
+        #: the routing core: which consumers each event goes to
+        self._table = ConsumerTable()
+        self._router = self._table.router
+        #: ids of server subscriptions this client created (only these are ever deleted
+        #: as orphans; the resume engineer persists them across restarts)
+        self.created_subscription_ids: set[str] = set()
+        self._last_subscription_id: str | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._ever_connected = False
+        self._check_now: asyncio.Event | None = None
+        self._parent: Client | None = None
+        self._closer: asyncio.Task[None] | None = None
+        #: requests in flight, by the messageId the core gave them (the core never
+        #: carries the client's futures)
+        self._waiting: dict[str, _Pending] = {}
         self._changed: asyncio.Condition | None = None
         self._sync_wanted: asyncio.Event | None = None
         self._http: aiohttp.ClientSession | None = None
         self._rest: RestClient | None = None
         self._tokens: TokenManager | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._open = False
-        self._supervisor_started = False
+        #: NEW -> OPEN (entered) -> CLOSING (aclose started) -> CLOSED
+        self._phase = _Phase.NEW
         self._round: _Round | None = None
         self._error: BaseException | None = None
-        self._closing = False
-        self._closed = False
-        self._entered = False
         self._slots: asyncio.Semaphore | None = None
         self._round_ready = False
         self._round_healthy = False
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
         self._unconfirmed: dict[str, None] = {}
-        #: filters the server accepted but did not grant (disabledFilters): not asked again
-        self._refused_filters: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
+
+    @property
+    def _closing(self) -> bool:
+        return self._phase is _Phase.CLOSING or self._phase is _Phase.CLOSED
+
+    @property
+    def _closed(self) -> bool:
+        """True once aclose() started (the cleanup may still be running)."""
+        return self._closing
 
     @property
     def stats(self) -> ClientStats:
@@ -513,15 +585,15 @@ class Client:
     # ---- context management -------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._entered:
+        if self._phase is not _Phase.NEW:
             raise UsageError("A Client can be entered only once; create a new Client.")
-        self._entered = True
         opts = self.options
         if not opts.verify_ssl:
             logger.warning("TLS certificate verification is OFF; use this only for testing.")
         self._changed = asyncio.Condition()
         self._sync_wanted = asyncio.Event()
-        self._http = aiohttp.ClientSession()
+        self._check_now = asyncio.Event()
+        self._http = aiohttp.ClientSession()  # cheap; a fork keeps its own for REST calls
         self._rest = RestClient(
             self.server_url,
             self._http,
@@ -535,8 +607,21 @@ class Client:
             clock=opts.clock,
             sleep=opts.sleep,
         )
-        self._tokens = TokenManager(self.auth, self._rest, budget, clock=opts.clock)
-        self._open = True
+        if self._parent is not None:
+            # a fork: the parent's OAuth session (one login), its Auth budget and HTTP
+            # session; a single-use wstoken per connection, paced through that budget
+            if self._parent._phase is not _Phase.OPEN or self._parent._tokens is None:
+                raise UsageError("Enter the parent client before entering its fork().")
+            self._tokens = self._parent._tokens
+        else:
+            self._tokens = TokenManager(
+                self.auth,
+                self._rest,
+                budget,
+                clock=opts.clock,
+                refresh_fraction=opts.refresh_fraction,
+            )
+        self._phase = _Phase.OPEN
         return self
 
     async def __aexit__(
@@ -553,28 +638,68 @@ class Client:
         Safe to call more than once, and from a cancelled task (the cleanup is shielded and
         bounded by ``close_timeout``).
         """
-        if self._closed or not self._entered:
+        if self._phase is _Phase.NEW:
             return
-        self._closed = True
-        self._closing = True
+        if self._closer is None:
+            # the cleanup runs in a task of its own: cancelling the caller (a second
+            # Ctrl-C) cannot interrupt it half-way, and every wait in it is bounded
+            self._closer = asyncio.get_running_loop().create_task(
+                self._close_now(), name="rcstream-close"
+            )
+        closer = self._closer
+        cancelled: asyncio.CancelledError | None = None
+        # Wait for the bounded cleanup even when cancelled meanwhile (then re-raise): a
+        # caller that returns from aclose() finds the client closed.
+        while not closer.done():
+            try:
+                await asyncio.shield(closer)
+            except asyncio.CancelledError as exc:
+                if closer.cancelled():
+                    raise
+                cancelled = exc
+        if cancelled is not None:
+            raise cancelled
+
+    async def _close_now(self) -> None:
+        self._phase = _Phase.CLOSING
         with anyio.CancelScope(shield=True):
             await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
                 consumer._close(None)
-            await self._delete_subscription()
+            if not self.options.keep_session_on_close:
+                await self._delete_subscription()
             rnd = self._round
-            self._open = False
             task, self._supervisor = self._supervisor, None
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # bounded: a supervisor stuck in a third-party wait must not hang the close
+                await asyncio.wait([task], timeout=self.options.close_timeout)
+            for bg in list(self._background):
+                bg.cancel()
+            if self._background:
+                await asyncio.wait(list(self._background), timeout=self.options.close_timeout)
             if rnd is not None:
-                await rnd.transport.close()
+                with anyio.move_on_after(self.options.close_timeout):
+                    await rnd.transport.close()
+                rnd.transport.abort()
+            await self._revoke_on_close()
             if self._http is not None:
-                await self._http.close()
+                with anyio.move_on_after(self.options.close_timeout):
+                    await self._http.close()
                 self._http = None
+        self._phase = _Phase.CLOSED
         logger.debug("Client closed")
+
+    async def _revoke_on_close(self) -> None:
+        """Revoke the OAuth session when rcstream logged in itself (JWT or password), so
+        closed clients do not use up the platform's ~5 sessions per user and app. Never a
+        caller-supplied token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
+        if self.options.keep_session_on_close or self._tokens is None or self._parent:
+            return  # kept for a checkpoint; a fork's session belongs to its parent
+        if not self._tokens.owns_session or self._tokens.tokens is None:
+            return  # never revoke a caller-supplied token
+        if await self._tokens.revoke(within=self.options.close_timeout):
+            logger.debug("Revoked the OAuth session")
 
     async def _delete_subscription(self) -> None:
         rnd = self._round
@@ -584,10 +709,11 @@ class Client:
         state.want_filters(())
         sid = state.subscription_id
         pending = self._new_pending("DELETE subscription")
-        req = state.subscription_request(self.options.clock(), tag=pending)
+        req = state.subscription_request(self.options.clock())
         if req is None:
             return
-        _, text = req
+        mid, text = req
+        self._waiting[mid] = pending
         self._unconfirmed[sid] = None
         with anyio.move_on_after(self.options.close_timeout):
             try:
@@ -711,6 +837,29 @@ class Client:
         self._check_open()
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
+        for attempt in (1, 2):
+            reply = await self._request_once(method, path, body, query, headers, timeout)
+            response = Response(status=reply.status, headers=reply.headers, body=reply.body)
+            if response.ok:
+                return response
+            error = error_from_reply(
+                f"{method.upper()} {path}", reply.status, reply.headers, reply.body
+            )
+            if attempt == 1 and await self._token_rejected(error):
+                continue  # refreshed inside the same OAuth session: ask again
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        query: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109 - a per-request reply deadline
+    ) -> ClientResponse:
+        await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
         slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
         self._slots = slots
         async with slots:
@@ -720,7 +869,7 @@ class Client:
                     "The connection dropped before the request could be sent; try again."
                 )
             pending = self._new_pending(f"{method.upper()} {path}")
-            _, text = self._state.request(
+            mid, text = self._state.request(
                 method,
                 path,
                 body,
@@ -728,15 +877,23 @@ class Client:
                 query=dict(query) if query else None,
                 headers=dict(headers) if headers else None,
                 timeout=timeout,
-                tag=pending,
             )
+            self._waiting[mid] = pending
             rnd.wake.set()
             await rnd.transport.send(text)
-            reply = await pending.future
-        response = Response(status=reply.status, headers=reply.headers, body=reply.body)
-        if not response.ok:
-            raise error_from_response(f"{method.upper()} {path}", response)
-        return response
+            return await pending.future
+
+    def fork(self, *, options: ClientOptions | None = None) -> Client:
+        """A second client on **the same login**: one OAuth session (no new grant), its own
+        gateway connection and server subscription (a single-use ``wstoken`` for each
+        connection, paced through this client's Auth budget, about 5 calls a minute shared
+        with token refresh). Enter it inside this client's ``async with``; closing it never
+        revokes the shared session (this client does, on its own close). Use it to spread
+        more filters than one subscription holds over several connections.
+        """
+        child = Client(self.server_url, auth=self.auth, options=options or self.options)
+        child._parent = self
+        return child
 
     async def rest(
         self,
@@ -786,29 +943,23 @@ class Client:
     # ---- consumers ----------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if not self._open:
+        if self._phase is _Phase.NEW:
             raise UsageError("Use the client as 'async with client:' before subscribing.")
         if self._closing:
             raise StreamClosedError("The client is closed; create a new Client.")
         if self._error is not None:
             raise self._error
 
-    def _wanted(self) -> list[str]:
-        refused = self._refused_filters
-        return list(
-            dict.fromkeys(
-                f for c in self._consumers if not c.parked for f in c.filters if f not in refused
-            )
-        )
-
     async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
+        self._by_key[consumer._key] = consumer
+        self._table.add(consumer._key, consumer.filters)
         if settled:
             self._mark_confirmed()  # already covered by the live subscription (and no
             # request in flight that could take filters away)
-        self._state.want_filters(self._wanted())
+        self._state.want_filters(self._table.wanted())
         self._ensure_supervisor()
         self._kick_sync()
         try:
@@ -823,10 +974,10 @@ class Client:
     async def _remove_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer not in self._consumers:
             return
-        self._consumers.remove(consumer)
+        self._drop_consumer(consumer)
         if self._closing or self._error is not None:
             return
-        self._state.want_filters(self._wanted())
+        self._state.want_filters(self._table.wanted())
         self._kick_sync()
         # best effort: leaving never raises because the stream broke meanwhile
         with anyio.move_on_after(self.options.close_timeout), contextlib.suppress(RCStreamError):
@@ -834,22 +985,16 @@ class Client:
                 lambda: not self._state.ready or not self._state.subscription_outdated, None
             )
 
+    def _drop_consumer(self, consumer: Subscription[Any]) -> None:
+        self._consumers.remove(consumer)
+        self._by_key.pop(consumer._key, None)
+        self._table.remove(consumer._key)
+
     def _mark_confirmed(self) -> None:
         """Confirm every consumer whose filters the server subscription now carries."""
-        active = set(self._state.subscribed_filters)
-        for consumer in self._consumers:
-            if (
-                not consumer.confirmed
-                and not consumer.parked
-                and active.issuperset(consumer.filters)
-            ):
-                consumer.confirmed = True
-        if not any(not c.confirmed and not c.parked for c in self._consumers):
-            parked = [c for c in self._consumers if c.parked]
-            if parked:  # the batch that was refused: try the next consumer on its own
-                parked[0].parked = False
-                self._state.want_filters(self._wanted())
-                self._kick_sync()
+        if self._table.confirm(self._state.subscribed_filters):
+            self._state.want_filters(self._table.wanted())  # a parked consumer's turn
+            self._kick_sync()
 
     def _kick_sync(self) -> None:
         if self._sync_wanted is not None:
@@ -892,8 +1037,7 @@ class Client:
         # The supervisor is a task the client owns (cancelled and awaited by aclose), not a
         # child of the caller's cancel scope: cancelling the consumer must still let aclose
         # delete the subscription over the live connection.
-        if not self._supervisor_started and self._open:
-            self._supervisor_started = True
+        if self._supervisor is None and self._phase is _Phase.OPEN:
             self._supervisor = asyncio.get_running_loop().create_task(
                 self._supervise(), name="rcstream-supervisor"
             )
@@ -902,6 +1046,7 @@ class Client:
         opts = self.options
         delays = self._new_backoff()
         failures = 0
+        down_since = opts.clock()
         while not self._closing:
             self._round_ready = False
             self._round_healthy = False
@@ -914,38 +1059,69 @@ class Client:
             except (OSError, TimeoutError) as exc:
                 reason = ConnectionFailedError(f"The connection failed ({type(exc).__name__}).")
                 reason.__cause__ = exc
-            except Exception as exc:  # a bug: stop the stream loudly instead of hanging
-                logger.exception("Internal error in the rcstream supervisor")
-                reason = RecoveryFailedError(
-                    f"rcstream hit an internal error ({type(exc).__name__}); please report it."
-                )
-                reason.__cause__ = exc
+            except Exception as exc:
+                # a bug: stop the stream loudly with the bug itself (never disguised as a
+                # RecoveryFailedError, never retried)
+                logger.exception("Internal error in the rcstream supervisor; please report it")
+                await self._fail(exc)
+                return
             rnd_ready = self._round_ready
             healthy = self._round_healthy
             if self._closing:
                 return
-            decision = classify(reason)
+            decision = classify(reason, subscription_limit_wait=opts.subscription_limit_wait)
             if not decision.retry:
                 await self._fail(reason)
                 return
             if healthy:
                 failures = 0  # the stream worked (subscription in place): a new outage
+            if rnd_ready:
+                down_since = opts.clock()
             if decision.reset or (rnd_ready and self._round_lasted >= opts.stable_after):
                 delays = self._new_backoff()  # the next retry is immediate again
             failures += 1
-            if opts.max_attempts is not None and failures > opts.max_attempts:
-                err = RecoveryFailedError(
-                    f"Gave up after {opts.max_attempts} failed connection attempts "
-                    f"(last: {reason}); check the network and the server, then restart."
-                )
-                err.__cause__ = reason
-                await self._fail(err)
+            if give_up(
+                failures=failures,
+                max_attempts=opts.max_attempts,
+                ever_connected=self._ever_connected,
+                disconnected_for=opts.clock() - down_since,
+                first_connect_timeout=opts.first_connect_timeout,
+            ):
+                await self._fail(self._give_up_error(reason, failures))
                 return
             delay = max(next(delays), decision.min_delay)
             self._stats.reconnects += 1
-            logger.info("Reconnecting in %.2f s: %s", delay, reason)
+            if is_subscription_limit(reason):
+                logger.warning(
+                    "The user has as many subscriptions for this app as the platform allows "
+                    "(SUB-505); retrying in %.0f s. Free one with `rcstream subscriptions list` "
+                    "and `rcstream subscriptions delete ID`.",
+                    delay,
+                )
+            else:
+                log = logger.warning if failures % 10 == 0 else logger.info
+                log("Reconnecting in %.2f s (attempt %d): %s", delay, failures, reason)
             if delay > 0:
                 await opts.sleep(delay)
+
+    def _give_up_error(self, reason: BaseException, failures: int) -> RCStreamError:
+        opts = self.options
+        err: RCStreamError
+        if not self._ever_connected and (
+            opts.max_attempts is None or failures <= opts.max_attempts
+        ):
+            err = ConnectionFailedError(
+                f"Could not connect to {redact_url(self.server_url)} within "
+                f"{opts.first_connect_timeout:g} s (last: {reason}); check the server URL, "
+                "the network and the credentials."
+            )
+        else:
+            err = RecoveryFailedError(
+                f"Gave up after {opts.max_attempts} failed connection attempts "
+                f"(last: {reason}); check the network and the server, then restart."
+            )
+        err.__cause__ = reason
+        return err
 
     def _new_backoff(self) -> Any:
         opts = self.options
@@ -967,6 +1143,9 @@ class Client:
         state = self._state
         plan = state.plan_connect(opts.clock())
         ws = await self._tokens.ws_token()
+        tokens = self._tokens.tokens
+        if tokens is not None and tokens.owner_id:
+            self._router.set_owner(tokens.owner_id)
         url = build_ws_url(ws.uri, ws.token.get(), plan.wsc.token if plan.wsc else None)
         logger.info(
             "Connecting to %s%s",
@@ -994,23 +1173,31 @@ class Client:
                 tg.start_soon(self._guard, rnd, self._read_loop(rnd))
                 tg.start_soon(self._guard, rnd, self._timer_loop(rnd))
                 tg.start_soon(self._guard, rnd, self._sync_loop(rnd))
+                tg.start_soon(self._guard, rnd, self._upkeep_loop(rnd))
         finally:
             self._round = None
             lost = state.connection_lost(opts.clock())
             for ev in lost:
-                if isinstance(ev, RequestTimedOut) and isinstance(ev.tag, _Pending):
+                if not isinstance(ev, RequestTimedOut):
+                    continue
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
                     self._resolve_error(
-                        ev.tag,
+                        waiting,
                         ConnectionFailedError(
-                            f"The connection dropped before '{ev.tag.what}' was answered; "
+                            f"The connection dropped before '{waiting.what}' was answered; "
                             "it may or may not have been applied."
                         ),
                     )
             with anyio.CancelScope(shield=True):
-                if rnd.reason is None:
-                    await transport.close()
+                if rnd.reason is None or rnd.graceful:
+                    # a clean end, or the gateway said why (Error frame): close handshake,
+                    # bounded by close_timeout
+                    with anyio.move_on_after(opts.close_timeout):
+                        await transport.close()
+                    transport.abort()  # no-op once closed; frees a peer that never answered
                 else:
-                    transport.abort()
+                    transport.abort()  # dead link or protocol breach: nothing to say
                 await self._notify()
             if rnd.healthy and not self._closing:  # consumers were told it was connected
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
@@ -1024,12 +1211,14 @@ class Client:
             await coro
         except RCStreamError as exc:
             if rnd.reason is None:
-                rnd.reason = exc
+                rnd.reason = rnd.pending_error or exc
         except (OSError, TimeoutError) as exc:
             if rnd.reason is None:
-                rnd.reason = ConnectionFailedError(f"The connection failed ({exc!r}).")
+                rnd.reason = rnd.pending_error or ConnectionFailedError(
+                    f"The connection failed ({exc!r})."
+                )
         if rnd.reason is None:
-            rnd.reason = ConnectionFailedError("The connection ended.")
+            rnd.reason = rnd.pending_error or ConnectionFailedError("The connection ended.")
         assert rnd.tg is not None
         rnd.tg.cancel_scope.cancel()
 
@@ -1063,6 +1252,12 @@ class Client:
                         "s; reconnecting."
                     )
                 deadline = connect_deadline if deadline is None else min(deadline, connect_deadline)
+            if rnd.pending_error is not None and rnd.error_deadline is not None:
+                if now >= rnd.error_deadline:
+                    raise rnd.pending_error  # the server did not close: we do, cleanly
+                deadline = (
+                    rnd.error_deadline if deadline is None else min(deadline, rnd.error_deadline)
+                )
             if deadline is None or deadline > now:
                 wait = None if deadline is None else deadline - now
                 with anyio.move_on_after(wait):
@@ -1092,35 +1287,39 @@ class Client:
                 base = set(state.subscribed_filters)
                 sent = tuple(state.wanted_filters)
                 pending = self._new_pending("Subscribing to events", subscription=True)
-                req = state.subscription_request(self.options.clock(), tag=pending)
+                req = state.subscription_request(self.options.clock())
                 if req is None:
                     break
-                _, text = req
+                mid, text = req
+                self._waiting[mid] = pending
                 if deleted_id is not None:
                     self._unconfirmed[deleted_id] = None
                 rnd.wake.set()
                 await rnd.transport.send(text)
                 reply = await pending.future  # timeouts/drops raise: the round ends
-                if deleted_id is not None and (reply.ok or reply.status == 404):
+                reading = pending.reading  # the core's reading of the reply (the only one)
+                outcome = reading.outcome if reading is not None else "failed"
+                if deleted_id is not None and outcome == "deleted":
                     self._unconfirmed.pop(deleted_id, None)
-                if reply.ok:
+                    self.created_subscription_ids.discard(deleted_id)
+                if outcome in ("applied", "deleted") and reply.ok:
                     if not deleting and state.subscription_id is None:
                         raise ProtocolError(
                             "The gateway confirmed the subscription without an id; reconnecting."
                         )
                     fruitless = 0
+                    self._track_subscription(state.subscription_id)
                     logger.info(
                         "Subscription %s now has %d filters",
                         state.subscription_id or "(deleted)",
                         len(state.subscribed_filters),
                     )
-                    refused = disabled_filters(sent, reply.body)
-                    if refused:
-                        self._refuse_disabled(refused)
-                elif reply.status == 404 or _reply_code(reply) == "SUB-507":
+                    if reading is not None and reading.refused:
+                        self._refuse_disabled(reading.refused)
+                elif outcome in ("gone", "deleted"):
                     # the server lost the subscription (expired, or deleted elsewhere):
                     # what it matched meanwhile is gone; the state now asks for a POST
-                    if not deleting and any(c.confirmed for c in self._consumers):
+                    if not deleting and self._table.any_confirmed():
                         self._hold(
                             self._gap_item(
                                 "subscription_recreated",
@@ -1130,14 +1329,29 @@ class Client:
                         )
                     continue
                 else:
-                    response = Response(reply.status, reply.headers, reply.body)
-                    error = error_from_response("Subscribing to events", response)
-                    if isinstance(error, RateLimitedError) or reply.status >= 500:
-                        # not a refusal: wait and send it again (the fruitless guard bounds
-                        # this, then the connection is renewed with backoff)
-                        wait = getattr(error, "retry_after", None)
+                    error = error_from_reply(
+                        "Subscribing to events", reply.status, reply.headers, reply.body
+                    )
+                    if await self._token_rejected(error):
+                        continue  # refreshed inside the same OAuth session: send it again
+                    decision = classify(
+                        error, subscription_limit_wait=self.options.subscription_limit_wait
+                    )
+                    if is_subscription_limit(error):
+                        fruitless = 0  # waiting for a free slot is not spinning
+                        logger.warning(
+                            "The user has as many subscriptions for this app as the platform "
+                            "allows (SUB-505); retrying in %.0f s. Free one with `rcstream "
+                            "subscriptions list` and `rcstream subscriptions delete ID`.",
+                            decision.min_delay,
+                        )
+                        await self.options.sleep(decision.min_delay)
+                        continue
+                    if decision.retry:
+                        # not a refusal (429, 5xx): wait and send it again (the fruitless
+                        # guard bounds this, then the connection is renewed with backoff)
                         logger.info("Subscribing was deferred (HTTP %d); retrying", reply.status)
-                        await self.options.sleep(wait if wait is not None else 1.0)
+                        await self.options.sleep(decision.min_delay or 1.0)
                         continue
                     self._reject(error, sent, base)
                     fruitless = 0  # a refusal always fails or parks a consumer: progress
@@ -1157,48 +1371,35 @@ class Client:
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
         (``disabledFilters``): the consumers that asked for them get a clear error."""
-        self._refused_filters.update(refused)
-        for consumer in [c for c in self._consumers if set(c.filters) & set(refused)]:
-            which = next(f for f in consumer.filters if f in refused)
+        for refusal in self._table.refuse_disabled(refused):
+            consumer = self._by_key.get(refusal.key)
             error = PermissionDeniedError(
-                f"The platform did not grant the event filter {which!r} ({refused[which]}); "
-                "check the app's permissions and the user's role.",
+                f"The platform did not grant the event filter {refusal.filter!r} "
+                f"({refusal.reason}); check the app's permissions and the user's role.",
                 error_code="disabledFilters",
             )
-            if consumer.confirmed:
+            if refusal.confirmed or consumer is None:
                 logger.warning("%s", error)  # already streaming its other filters
                 continue
             consumer.error = error
-            self._consumers.remove(consumer)
-        self._state.want_filters(self._wanted())
+            self._drop_consumer(consumer)
+        self._state.want_filters(self._table.wanted())
 
     def _reject(
         self, error: Exception, sent: tuple[str, ...] = (), base: set[str] | None = None
     ) -> None:
-        """A subscription request was refused: fail the consumer(s) that asked for it.
-
-        With several new consumers in one request, all but the first are parked and tried
-        one at a time, so a refused filter only fails the consumer that asked for it. When
-        no new consumer was waiting (re-creating after a reconnect), the error ends the round.
-        """
-        added = set(sent) - (base or set())
-        waiting = [
-            c
-            for c in self._consumers
-            if not c.confirmed and not c.parked and added.intersection(c.filters)
-        ]
-        if not waiting:
-            if set(sent) != set(self._state.wanted_filters):
-                return  # the consumer(s) that asked left meanwhile: retry what is wanted now
+        """A subscription request was refused: fail the consumer(s) that asked for it
+        (:meth:`ConsumerTable.reject` decides which). When no new consumer was waiting
+        (re-creating after a reconnect), the error ends the round."""
+        failed, fatal = self._table.reject(sent, base or set())
+        if fatal:
             raise error
-        if len(waiting) > 1:
-            for consumer in waiting[1:]:
-                consumer.parked = True
-        else:
-            consumer = waiting[0]
-            consumer.error = error
-            self._consumers.remove(consumer)
-        self._state.want_filters(self._wanted())
+        if failed is not None:
+            consumer = self._by_key.get(failed)
+            if consumer is not None:
+                consumer.error = error
+                self._drop_consumer(consumer)
+        self._state.want_filters(self._table.wanted())
         self._mark_confirmed()  # may unpark the next consumer to try
 
     async def _handle(self, rnd: _Round, events: list[SessionEvent]) -> None:
@@ -1206,9 +1407,11 @@ class Client:
             if isinstance(ev, NotificationReceived):
                 self._on_notification(ev.data)
             elif isinstance(ev, ResponseReceived):
-                if isinstance(ev.tag, _Pending) and not ev.tag.future.done():
-                    ev.tag.future.set_result(ev.response)
-                    if ev.tag.subscription and ev.response.ok:
+                waiting = self._waiting.pop(ev.response.message_id, None)
+                if waiting is not None and not waiting.future.done():
+                    waiting.reading = ev.subscription
+                    waiting.future.set_result(ev.response)
+                    if waiting.subscription and ev.response.ok:
                         # announce held Connected/Gap items before any event that follows
                         self._settled(rnd)
             elif isinstance(ev, HeartbeatDue):
@@ -1218,6 +1421,12 @@ class Client:
                 await self._on_connected(rnd, ev)
             elif isinstance(ev, RecoveryReplayed):
                 logger.debug("The recovery replayed %d events", ev.replayed)
+                if ev.timed_out:
+                    logger.warning(
+                        "The gateway did not echo the replay probe within %g s; whether its "
+                        "recovery buffer overflowed during the outage cannot be told.",
+                        self.options.request_timeout,
+                    )
                 if ev.buffer_was_full:
                     self._broadcast(
                         self._gap_item(
@@ -1228,23 +1437,31 @@ class Client:
                         )
                     )
             elif isinstance(ev, RequestFailed):
-                if isinstance(ev.tag, _Pending):
-                    self._resolve_error(ev.tag, _error_frame_exc(ev.tag.what, ev.error))
-            elif isinstance(ev, RequestTimedOut):
-                if isinstance(ev.tag, _Pending):
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
+                    err = ev.error
                     self._resolve_error(
-                        ev.tag,
+                        waiting,
+                        error_from_frame(
+                            waiting.what, status=err.status, headers=err.headers, body=err.body
+                        ),
+                    )
+            elif isinstance(ev, RequestTimedOut):
+                waiting = self._waiting.pop(ev.message_id, None)
+                if waiting is not None:
+                    self._resolve_error(
+                        waiting,
                         RequestTimeoutError(
-                            f"'{ev.tag.what}' got no reply in time; the gateway may be "
+                            f"'{waiting.what}' got no reply in time; the gateway may be "
                             "overloaded, try again."
                         ),
                     )
-                    if ev.tag.subscription:
+                    if waiting.subscription:
                         raise ConnectionFailedError(
                             "The subscription request got no reply; reconnecting."
                         )
             elif isinstance(ev, GatewayErrorReceived):
-                await self._on_gateway_error(ev.error)
+                await self._on_gateway_error(rnd, ev.error)
             elif isinstance(ev, LinkDead):
                 raise ConnectionFailedError(
                     f"Nothing arrived for {ev.silent_for:.1f} s, not even a heartbeat reply; "
@@ -1263,20 +1480,40 @@ class Client:
         self._stats.notifications += 1
         if self._held:
             self._flush_held()  # a notification proves the subscription is in place
-        for consumer in self._consumers:
-            # always match: the server subscription only eventually equals the filters
-            # wanted (a PUT in flight, replays after a consumer left while disconnected)
-            if consumer.matches(event) and not consumer._deliver(data):
+        router = self._router
+        if router.owner_extension is None:
+            owner = data.get("ownerId")  # the subscription owner: the token's extension
+            if isinstance(owner, str | int) and not isinstance(owner, bool):
+                router.set_owner(str(owner))
+        # always route: the server subscription only eventually equals the filters wanted
+        # (a PUT in flight, replays after a consumer left while disconnected)
+        route = router.route(event)
+        if not route.matched:
+            self._stats.unmatched += 1
+            if route.first_of_shape:
+                logger.warning(
+                    "An event matched no consumer's filter (%s); delivered to %d consumer(s) "
+                    "of the same resource. Counted in stats.unmatched; logged once per shape.",
+                    redact(event.partition("?")[0]),
+                    len(route.keys),
+                )
+        by_key = self._by_key
+        for key in route.keys:
+            consumer = by_key.get(key)
+            if consumer is not None and not consumer._deliver(data):
                 self._stats.dropped += 1
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
         rnd.ready = True
+        self._ever_connected = True
         rnd.wake.set()  # the timer now tracks heartbeats instead of the connect deadline
         self._slots = None
         outcome = ev.outcome
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
+            if self._check_now is not None:
+                self._check_now.set()  # a recovered subscription may still be stale
             # the gateway replays its buffer first: the echo of this probe ends the replay
             # and tells how many came back (a full buffer means older events were dropped)
             await rnd.transport.send(self._state.replay_probe(self.options.clock()))
@@ -1288,6 +1525,12 @@ class Client:
             )
         else:
             logger.info("Connected (new session)")
+        if outcome is not RecoveryOutcome.RECOVERED:
+            # the previous subscription outlives its gateway session on the platform (24 h)
+            # and counts toward SUB-505: delete it now, before a new one is asked for
+            old, self._last_subscription_id = self._last_subscription_id, None
+            if old is not None and old in self.created_subscription_ids:
+                self._delete_orphan(old)
         # Announced once the subscription is in place again (events flow from then on).
         self._hold(ConnectedItem(outcome=outcome.value, attempt=self._stats.connects))
         if ev.had_subscription and outcome is not RecoveryOutcome.RECOVERED:
@@ -1327,15 +1570,22 @@ class Client:
         for item in held:
             self._broadcast(item)
 
-    async def _on_gateway_error(self, error: ErrorFrame) -> None:
-        """An Error frame not tied to a request ends the connection; what follows depends
-        on what it says: permission errors are fatal, 429 waits, anything else (WSG-902,
-        WSG-903, OAU-*, unknown codes) reconnects within ``max_attempts``."""
+    async def _on_gateway_error(self, rnd: _Round, error: ErrorFrame) -> None:
+        """An Error frame not tied to a request. Permission errors and 429 are fatal or wait
+        (``classify``); the documented connection-ending codes (``WSG-400``, ``WSG-902``,
+        ``WSG-903``, ``WSG-1003``, ``WSG-1005``) end the connection at once with a close
+        handshake; for any other code the client keeps reading, as the official SDKs do,
+        until the server closes or ``close_timeout`` passes, then closes cleanly."""
         self._stats.gateway_errors += 1
+        if rnd.pending_error is not None:
+            return  # already ending (a flood of Errors costs one reconnect, no log spam)
         code = error.error_code or "unknown"
         message = redact(error.message or "")
         logger.info("Gateway error %s: %s", code, message or "(no message)")
-        typed = _error_frame_exc("The gateway", error)
+        typed = error_from_frame(
+            "The gateway", status=error.status, headers=error.headers, body=error.body
+        )
+        rnd.graceful = True
         if not code.startswith("WSG-") and isinstance(
             typed, PermissionDeniedError | RateLimitedError
         ):
@@ -1344,16 +1594,149 @@ class Client:
             tokens = self._tokens.tokens
             if tokens is not None:
                 await self._tokens.invalidate(tokens.access_token.get())
-        if code.startswith("WSG-"):
+        if code in _ENDING_CODES:
             raise GatewayError(
                 f"The gateway sent error {code} ({message or 'no message'}); reconnecting.",
                 error_code=error.error_code,
                 status=error.status,
                 body=error.body,
             )
-        raise ConnectionFailedError(
-            f"The gateway sent error {code} ({message or 'no message'}); reconnecting."
+        if rnd.pending_error is None:
+            rnd.pending_error = ConnectionFailedError(
+                f"The gateway sent error {code} ({message or 'no message'}); reconnecting."
+            )
+            rnd.error_deadline = self.options.clock() + self.options.close_timeout
+            rnd.wake.set()
+
+    # ---- session upkeep: token refresh, subscription checks, orphans -------------------
+
+    def _refresh_at(self) -> float | None:
+        """When to renew the access token proactively (monotonic), or None (never/unknown).
+        For a caller-supplied token with a known expiry this is its expiry: the renewal
+        then raises one clear :class:`~rcstream.AuthenticationError` instead of stalling."""
+        return self._tokens.next_refresh_at() if self._tokens is not None else None
+
+    async def _refresh_token(self, why: str) -> None:
+        """Renew the access token inside the same OAuth session (refresh grant)."""
+        assert self._tokens is not None
+        await self._tokens.refresh_now()
+        self._stats.token_refreshes += 1
+        logger.info("Refreshed the access token (%s)", why)
+
+    async def _token_rejected(self, error: BaseException) -> bool:
+        """A 401/``OAU-*`` answer over the socket: refresh once and say so (True), so the
+        caller retries. A caller-supplied token that cannot be refreshed raises one clear
+        :class:`~rcstream.AuthenticationError` instead. False: not a token problem."""
+        if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
+            return False
+        if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
+            return False
+        if self._tokens is None or not self._tokens.can_refresh:
+            raise AuthenticationError(
+                "The platform refused the access token (it has probably expired) and a "
+                "caller-supplied token cannot be refreshed; pass a fresh token, or use JWT "
+                "credentials for long-running streams.",
+                error_code=error.error_code,
+                status=error.status,
+            ) from error
+        await self._refresh_token(f"the gateway answered {error.error_code or error.status}")
+        return True
+
+    async def _upkeep_loop(self, rnd: _Round) -> None:
+        """Per connection: refresh the access token before it expires, and check now and
+        then (and after every recovery) that the server subscription still exists."""
+        opts = self.options
+        state = self._state
+        check_now = self._check_now
+        assert check_now is not None
+        interval = opts.subscription_check_interval
+        next_check = None if interval is None else opts.clock() + interval
+        while True:
+            refresh_at = self._refresh_at() if opts.refresh_while_connected else None
+            deadlines = [d for d in (refresh_at, next_check) if d is not None]
+            now = opts.clock()
+            wait = max(0.0, min(deadlines) - now) if deadlines else None
+            if not check_now.is_set() and (wait is None or wait > 0):
+                with anyio.move_on_after(wait):
+                    await check_now.wait()
+            now = opts.clock()
+            if refresh_at is not None and now >= refresh_at:
+                await self._refresh_token("proactively, before it expires")
+            due = next_check is not None and now >= next_check
+            if check_now.is_set() or due:
+                check_now.clear()
+                if interval is not None:
+                    next_check = now + interval
+                if state.ready and not state.subscription_outdated and state.subscription_id:
+                    await self._check_subscription(rnd, state.subscription_id)
+
+    async def _check_subscription(self, rnd: _Round, sid: str) -> None:
+        """GET the subscription over the socket; if the server lost it (404), or it is no
+        longer ``Active`` (suspended, expired), create it again and report a Gap."""
+        try:
+            reply = await self.request("GET", f"/restapi/v1.0/subscription/{sid}")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            status = body.get("status")
+            gone = isinstance(status, str) and status != "Active"
+            why, exists = f"its status is {status}", True
+        except GatewayError as exc:
+            if exc.status != 404 and exc.error_code not in ("SUB-507", "SUB-522"):
+                raise
+            gone, why, exists = True, "the server no longer knows it", False
+        if not gone or self._state.subscription_id != sid:
+            return
+        logger.warning("The subscription %s is gone (%s); creating it again", sid, why)
+        self._stats.subscriptions_recreated += 1
+        old = self._state.forget_subscription()
+        self._last_subscription_id = None
+        if old is not None and old in self.created_subscription_ids:
+            if exists:
+                self._delete_orphan(old)  # suspended or expired: it still takes a slot
+            else:
+                self.created_subscription_ids.discard(old)
+        self._hold(
+            self._gap_item(
+                "subscription_recreated",
+                f"The server subscription was gone ({why}); it was created again and events "
+                "in between are lost. Re-read any state you cache.",
+            )
         )
+        self._kick_sync()
+
+    def _track_subscription(self, sid: str | None) -> None:
+        """A subscription request succeeded with ``sid``: remember that this client created
+        it, and delete the one it replaced (orphaned by a failed recovery or a fresh
+        session) in the background."""
+        if sid is None:
+            return
+        self.created_subscription_ids.add(sid)
+        old, self._last_subscription_id = self._last_subscription_id, sid
+        if old is not None and old != sid and old in self.created_subscription_ids:
+            self._delete_orphan(old)
+
+    def _delete_orphan(self, sid: str) -> None:
+        if self._phase is not _Phase.OPEN:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._delete_orphan_now(sid), name="rcstream-delete-orphan"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _delete_orphan_now(self, sid: str) -> None:
+        """DELETE a subscription this client created and no longer uses (best effort)."""
+        try:
+            await self.rest("DELETE", f"/restapi/v1.0/subscription/{sid}")
+        except GatewayError as exc:
+            if exc.status != 404:
+                logger.info("Could not delete the old subscription %s: %s", sid, exc)
+                return
+        except (RCStreamError, OSError, TimeoutError) as exc:
+            logger.info("Could not delete the old subscription %s: %s", sid, exc)
+            return
+        self.created_subscription_ids.discard(sid)
+        self._stats.orphans_deleted += 1
+        logger.info("Deleted the old subscription %s", sid)
 
     # ---- pending requests ---------------------------------------------------------------
 
@@ -1368,14 +1751,7 @@ class Client:
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
 
 
-def _reply_code(reply: ClientResponse) -> str | None:
-    code = reply.body.get("errorCode") if isinstance(reply.body, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _error_frame_exc(what: str, error: ErrorFrame) -> Exception:
-    body = error.body if isinstance(error.body, dict) else {}
-    headers = {str(k): str(v) for k, v in error.headers.items()}
-    return error_from_response(
-        what, Response(status=error.status or 400, headers=headers, body=body or None)
-    )
+#: Error codes after which the gateway closes the connection (docs heart-beats.md:
+#: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close;
+#: WSG-1003/1005 are the other WSG codes in public sources).
+_ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903", "WSG-1003", "WSG-1005"})

@@ -48,6 +48,7 @@ __all__ = [
     "presence",
     "presence_line",
     "preset",
+    "resource_family",
     "team_messaging_groups",
     "team_messaging_posts",
     "telephony_sessions",
@@ -439,28 +440,90 @@ def _split(path: str) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(path.rstrip("/").split("/")), params
 
 
-def _segments_match(filter_segments: tuple[str, ...], event_segments: tuple[str, ...]) -> bool:
+def _segments_match(
+    filter_segments: tuple[str, ...],
+    event_segments: tuple[str, ...],
+    owner_extension: str | None = None,
+) -> bool:
     if len(filter_segments) != len(event_segments):
         return False
+    previous = ""
     for want, got in zip(filter_segments, event_segments, strict=True):
-        if want != got and want != "~" and got != "~":
-            return False
+        if want != got and got != "~" and want != "*":
+            if want != "~":
+                return False
+            if previous == "extension" and owner_extension is not None and got != owner_extension:
+                return False  # '~' is the token owner's extension, not any extension
+        previous = want
     return True
 
 
-def filter_matches(filter: str, event: str) -> bool:
+def _account_level_view(event_segments: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``/restapi/v1.0/account/A/extension/X/rest`` seen as ``/restapi/v1.0/account/A/rest``.
+
+    Account-level filters (``account/~/presence``, ``account/~/telephony/sessions``) are
+    answered with extension-scoped event paths: docs samples ``account-presence.json``
+    (``/restapi/v1.0/account/~/extension/6610372004/presence``) and
+    ``account-telephony-sessions.json`` (``.../account/{acc}/extension/{ext}/telephony/
+    sessions``), ringcentral-api-docs@64067a50.
+    """
+    if (
+        len(event_segments) > 7
+        and event_segments[3] == "account"
+        and event_segments[5] == "extension"
+    ):
+        return event_segments[:5] + event_segments[7:]
+    return None
+
+
+#: Tails of filters about *other* extensions' presence. No source shows their event paths;
+#: the emulator's default (and the likeliest reading) is the watched extension's own
+#: presence path, ``account/{acc}/extension/{watched}/presence``; the filter-shaped path
+#: matches as usual. Both readings are routed to the filter (docs/delivery.md).
+_WATCHED_PRESENCE: Final = (("presence", "line", "presence"), ("favorite", "presence"))
+
+
+def _watched_variant(segments: tuple[str, ...]) -> tuple[str, ...] | None:
+    """For ``.../extension/~/presence/line/presence`` or ``.../extension/~/favorite/presence``
+    the pattern ``.../extension/*/presence`` (``*``: any extension)."""
+    for tail in _WATCHED_PRESENCE:
+        n = len(tail)
+        if len(segments) > n + 2 and segments[-n:] == tail and segments[-n - 2] == "extension":
+            return (*segments[: -n - 1], "*", "presence")
+    return None
+
+
+def resource_family(path: str) -> str:
+    """The resource an event path or filter is about: its last path segment that is not an
+    id (``presence``, ``sessions``, ``message-store``, ``instant`` ...).
+
+    RingCentral's own app routes notifications by the resource suffix of their ``event``
+    (ringcentral-js-widgets ``WebSocketSubscription.ts``, ``new RegExp(`${eventType}$`)``);
+    rcstream uses it only for events no consumer's filter matches, so that such an event
+    still reaches the consumers of its family and never another family's.
+    """
+    segments = path.partition("?")[0].rstrip("/").split("/")
+    for segment in reversed(segments):
+        if segment and segment != "~" and not segment.isdigit():
+            return segment
+    return ""
+
+
+def filter_matches(filter: str, event: str, *, owner_extension: str | None = None) -> bool:
     """Whether a notification's ``event`` path belongs to subscription filter ``filter``.
 
-    Path segments must be equal, except that ``~`` (in the filter, or in the rare event
-    path that keeps it) matches any id. Every ``name=value`` parameter of the filter's
-    query must be in the event's (the platform copies the filter's query string into the
-    event path); the event may carry more: when plain and detailed presence are both
-    subscribed the platform sends only the detailed form ("detailed wins"), and it is
-    still a presence event for the plain filter.
+    Path segments must be equal, except that ``~`` in the filter stands for the token
+    owner: in the extension position it matches ``owner_extension`` when that is known
+    (any extension otherwise), in the account position any account (a token sees only its
+    own). A ``~`` kept in the event path matches anything. An account-level filter
+    (``account/~/presence``) also covers the extension-scoped paths beneath it
+    (``account/{acc}/extension/{ext}/presence``), which is how the platform delivers them.
+    Every ``name=value`` parameter of the filter's query must be in the event's (the
+    platform copies the filter's query string into the event path); the event may carry
+    more: when plain and detailed presence are both subscribed the platform sends only the
+    detailed form ("detailed wins"), and it is still a presence event for the plain filter.
     """
-    filter_segments, filter_params = _split(filter)
-    event_segments, event_params = _split(event)
-    return filter_params <= event_params and _segments_match(filter_segments, event_segments)
+    return bool(FilterMatcher((filter,), owner_extension=owner_extension).which(event))
 
 
 class FilterMatcher:
@@ -469,20 +532,38 @@ class FilterMatcher:
     Built once per subscription; :meth:`which` caches its answer per distinct ``event``
     string (a stream sees few of them), so the steady-state cost is one dict lookup.
     The cache is bounded: it is cleared when it holds ``cache_size`` entries.
+    ``owner_extension`` is the token owner's extension id (what ``~`` means in a filter's
+    extension position); set it later with :meth:`set_owner` when it becomes known.
     """
 
-    __slots__ = ("_by_shape", "_cache", "_cache_size", "filters")
+    __slots__ = ("_by_shape", "_cache", "_cache_size", "_owner", "filters")
 
-    def __init__(self, filters: Iterable[str], *, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        filters: Iterable[str],
+        *,
+        cache_size: int = 4096,
+        owner_extension: str | None = None,
+    ) -> None:
         #: The filters, in the order given (duplicates removed).
         self.filters: tuple[str, ...] = tuple(dict.fromkeys(filters))
         self._cache_size = cache_size
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._owner = owner_extension
         # segment count -> [(segments, query parameters, filter)]
         self._by_shape: dict[int, list[tuple[tuple[str, ...], frozenset[str], str]]] = {}
         for f in self.filters:
             segments, params = _split(f)
             self._by_shape.setdefault(len(segments), []).append((segments, params, f))
+            watched = _watched_variant(segments)
+            if watched is not None:
+                self._by_shape.setdefault(len(watched), []).append((watched, params, f))
+
+    def set_owner(self, owner_extension: str | None) -> None:
+        """Make ``~`` in the extension position mean ``owner_extension`` from now on."""
+        if owner_extension != self._owner:
+            self._owner = owner_extension
+            self._cache.clear()
 
     def which(self, event: str) -> tuple[str, ...]:
         """The filters ``event`` belongs to, in the order the filters were given."""
@@ -490,10 +571,20 @@ class FilterMatcher:
         if found is not None:
             return found
         segments, params = _split(event)
-        candidates = self._by_shape.get(len(segments), ())
-        found = tuple(
-            f for fs, fp, f in candidates if fp <= params and _segments_match(fs, segments)
-        )
+        owner = self._owner
+        hits = {
+            f
+            for fs, fp, f in self._by_shape.get(len(segments), ())
+            if fp <= params and _segments_match(fs, segments, owner)
+        }
+        view = _account_level_view(segments)
+        if view is not None:
+            hits.update(
+                f
+                for fs, fp, f in self._by_shape.get(len(view), ())
+                if fp <= params and fs[5:6] != ("extension",) and _segments_match(fs, view)
+            )
+        found = tuple(f for f in self.filters if f in hits) if hits else ()
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[event] = found

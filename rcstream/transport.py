@@ -26,6 +26,7 @@ from websockets.exceptions import (
     WebSocketException,
 )
 from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import State
 
 from rcstream.exceptions import ConfigurationError, ConnectionFailedError
 from rcstream.redact import redact, redact_url
@@ -126,6 +127,11 @@ _LOW_BYTES = 1024 * 1024
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
+#: websockets' own default, used when a connection was made without a close timeout.
+_DEFAULT_CLOSE_TIMEOUT = 10.0
+#: Extra time :meth:`Transport.close` allows websockets' own bounded close before aborting.
+_CLOSE_SLACK = 0.1
+
 
 class _GatewayConnection(ClientConnection):
     """python-websockets' client connection with a shorter path for incoming messages.
@@ -183,10 +189,60 @@ class _GatewayConnection(ClientConnection):
             self.transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)  # completes connection_lost_waiter
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        try:
+            super().connection_lost(exc)  # completes connection_lost_waiter
+        except Exception:
+            # websockets asserts ``protocol.state is CLOSED`` after feeding EOF to its frame
+            # parser. An exception raised inside that parser earlier (a second SIGINT's
+            # KeyboardInterrupt landing in ``eof_received``, issue 11 item 9) leaves the
+            # parser dead and the state CLOSING, so the assertion fails before the waiter
+            # is completed and every close() then waits on it for ever. Finish the job.
+            logger.debug("websockets' connection_lost failed; completing the close", exc_info=True)
+            self._finish_connection_lost(exc)
+        finally:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _finish_connection_lost(self, exc: Exception | None) -> None:
+        """What websockets' ``connection_lost`` would have done, once its parser broke."""
+        if self.connection_lost_waiter.done():
+            return
+        self.protocol.state = State.CLOSED  # the TCP connection is gone, whatever the parser says
+        try:
+            super().connection_lost(exc)  # receive_eof() is idempotent; the assertion now holds
+        except Exception:
+            logger.debug("websockets' connection_lost failed again", exc_info=True)
+        if not self.connection_lost_waiter.done():
+            self.set_recv_exc(exc)
+            self.connection_lost_waiter.set_result(None)
+
+    async def wait_lost(self, within: float) -> bool:
+        """Wait up to ``within`` seconds for the TCP connection to end; never cancels the
+        waiter (websockets requires that). False if it timed out."""
+        if self.connection_lost_waiter.done():
+            return True
+        try:
+            async with asyncio.timeout(within):
+                await asyncio.shield(self.connection_lost_waiter)
+        except TimeoutError:
+            return False
+        return True
+
+    def abort_now(self) -> None:
+        """Drop the TCP connection; make sure ``connection_lost`` has run when it returns
+        control to the loop, even if the transport never calls it."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+        elif not self.connection_lost_waiter.done():
+            # abort() after close() is a no-op, and a transport that was closed while its
+            # protocol callback failed may never call connection_lost: do it ourselves
+            self.loop.call_soon(self._finish_lost_later)
+
+    def _finish_lost_later(self) -> None:
+        if not self.connection_lost_waiter.done():
+            self.connection_lost(None)
 
     async def next_message(self) -> tuple[bool, bytes]:
         """The next complete message; raises ConnectionClosed once none is left."""
@@ -218,8 +274,14 @@ class _GatewayConnection(ClientConnection):
                 self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         except ConnectionClosed:
             pass
-        await asyncio.shield(self.connection_lost_waiter)
+        if not await self.wait_lost(self._close_bound()):
+            self.abort_now()
+            await self.wait_lost(self._close_bound())
         return self.protocol.close_exc
+
+    def _close_bound(self) -> float:
+        timeout = self.close_timeout
+        return _DEFAULT_CLOSE_TIMEOUT if timeout is None else timeout
 
 
 class Transport:
@@ -266,17 +328,33 @@ class Transport:
         return self._conn.close_code
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close politely (waits at most the connection's close timeout)."""
+        """Close politely; never takes much longer than the connection's ``close_timeout``.
+
+        The closing handshake gets ``close_timeout``; after that (or if websockets fails)
+        the TCP connection is aborted and its end awaited for at most ``close_timeout``
+        more. If the caller is cancelled meanwhile (a second Ctrl-C), the socket is aborted
+        and only :class:`asyncio.CancelledError` leaves. Safe to call again after that.
+        """
+        conn = self._conn
+        bound = conn._close_bound()
         try:
-            await self._conn.close(code, reason)
+            async with asyncio.timeout(bound + _CLOSE_SLACK):
+                await conn.close(code, reason)
+        except TimeoutError:
+            logger.debug("The closing handshake took longer than %.1f s; aborting", bound)
+        except asyncio.CancelledError:
+            conn.abort_now()
+            raise
         except Exception:
             logger.debug("Closing the socket failed", exc_info=True)
+        if not conn.connection_lost_waiter.done():
+            conn.abort_now()
+            if not await conn.wait_lost(bound):
+                logger.debug("The socket did not report its end within %.1f s", bound)
 
     def abort(self) -> None:
         """Drop the TCP connection at once, without a closing handshake."""
-        transport = self._conn.transport
-        if transport is not None:
-            transport.abort()
+        self._conn.abort_now()
 
 
 async def connect(

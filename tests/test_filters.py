@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rcstream import filters as F
 from rcstream.emulator import catalog
 from rcstream.exceptions import ConfigurationError
-from rcstream.filters import FilterMatcher, filter_matches, validate_filter
+from rcstream.filters import FilterMatcher, filter_matches, resource_family, validate_filter
 from rcstream.models import model_for_event
 
 # The builder call for each family of the catalog.
@@ -68,13 +68,15 @@ def test_builder_filter_is_valid_routes_and_matches_the_catalog(family: str) -> 
     )
     assert filter_matches(built, path)
     # ... and no other family's filter claims this event, except a less specific form of
-    # the same filter (plain presence takes detailed presence events: "detailed wins")
+    # the same filter (plain presence takes detailed presence events: "detailed wins") or
+    # the account-level filter above it (the platform delivers account/~/telephony/sessions
+    # as account/{acc}/extension/{ext}/telephony/sessions: docs account-*.json samples)
     others = [f for fam, f in BUILT.items() if fam != family]
+    # (the emulator now sends the platform's real paths: account-level filters get
+    # extension-scoped paths, line/favorite presence the watched extension's presence path,
+    # so every filter of the same resource family may claim it; never another family)
     for other in (f for f in others if filter_matches(f, path)):
-        assert other.partition("?")[0] == built.partition("?")[0]
-        assert set(filter(None, other.partition("?")[2].split("&"))) < set(
-            built.partition("?")[2].split("&")
-        )
+        assert resource_family(other) == resource_family(built), (other, path)
     assert built in FilterMatcher(BUILT.values()).which(path)
 
 
@@ -299,7 +301,71 @@ def test_matcher_agrees_with_filter_matches(
     f = BUILT[filter_family]
     built = BUILT[family]
     # its own filter, or a less specific form of it (plain presence takes detailed events)
-    expected = f.partition("?")[0] == built.partition("?")[0] and set(
+    own = f.partition("?")[0] == built.partition("?")[0] and set(
         filter(None, f.partition("?")[2].split("&"))
     ) <= set(filter(None, built.partition("?")[2].split("&")))
-    assert FilterMatcher([f]).matches(path) == filter_matches(f, path) == expected
+    got = FilterMatcher([f]).matches(path)
+    assert got == filter_matches(f, path)
+    if own:
+        assert got
+    if got:  # otherwise only the same resource family (account-level, watched presence)
+        assert resource_family(f) == resource_family(path)
+
+
+ACC_PRESENCE = "/restapi/v1.0/account/~/presence"
+EXT_PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+
+
+def test_account_level_filter_covers_extension_scoped_event_paths() -> None:
+    # docs samples account-presence.json / account-telephony-sessions.json
+    assert filter_matches(ACC_PRESENCE, "/restapi/v1.0/account/~/extension/6610372004/presence")
+    assert filter_matches(
+        "/restapi/v1.0/account/~/telephony/sessions",
+        "/restapi/v1.0/account/400144452008/extension/400144455008/telephony/sessions",
+    )
+    assert filter_matches(
+        ACC_PRESENCE + "?detailedTelephonyState=true",
+        "/restapi/v1.0/account/1/extension/2/presence?detailedTelephonyState=true",
+    )
+    assert not filter_matches(
+        ACC_PRESENCE + "?detailedTelephonyState=true",
+        "/restapi/v1.0/account/1/extension/2/presence",
+    )
+    # not another family beneath the account
+    assert not filter_matches(ACC_PRESENCE, "/restapi/v1.0/account/1/extension/2/message-store")
+
+
+def test_tilde_is_the_token_owner_not_a_wildcard() -> None:
+    mine = "/restapi/v1.0/account/1/extension/101/presence"
+    theirs = "/restapi/v1.0/account/1/extension/102/presence"
+    matcher = FilterMatcher([EXT_PRESENCE])
+    assert matcher.matches(theirs)  # owner unknown: '~' matches any extension
+    matcher.set_owner("101")
+    assert matcher.matches(mine)
+    assert not matcher.matches(theirs)
+    assert not filter_matches(EXT_PRESENCE, theirs, owner_extension="101")
+    assert filter_matches(
+        EXT_PRESENCE, "/restapi/v1.0/account/~/extension/~/presence", owner_extension="101"
+    )
+    # the account-level filter still covers both
+    both = FilterMatcher([ACC_PRESENCE, EXT_PRESENCE], owner_extension="101")
+    assert both.which(mine) == (ACC_PRESENCE, EXT_PRESENCE)
+    assert both.which(theirs) == (ACC_PRESENCE,)
+
+
+def test_resource_family() -> None:
+    assert resource_family("/restapi/v1.0/account/~/extension/1/presence?x=1") == "presence"
+    assert resource_family("/restapi/v1.0/account/~/telephony/sessions") == "sessions"
+    assert resource_family("/restapi/v1.0/account/~/extension/~/message-store") == "message-store"
+
+
+def test_line_and_favorite_presence_take_the_watched_extensions_presence_path() -> None:
+    watched = "/restapi/v1.0/account/1/extension/447712782004/presence"
+    for f in (
+        EXT_PRESENCE + "/line/presence",
+        "/restapi/v1.0/account/~/extension/~/favorite/presence",
+    ):
+        assert filter_matches(f, watched, owner_extension="101")
+        assert filter_matches(f, f.replace("~", "1"))  # the filter-shaped reading too
+        assert not filter_matches(f, "/restapi/v1.0/account/1/extension/2/message-store")
+    assert not filter_matches(EXT_PRESENCE, watched, owner_extension="101")

@@ -9,7 +9,7 @@ import pytest
 
 import rcstream
 from rcstream._http import AuthBudget
-from rcstream.retry import backoff, classify
+from rcstream.retry import backoff, classify, exit_code, give_up
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,54 @@ from rcstream.retry import backoff, classify
 )
 def test_classify(exc: BaseException, retry: bool) -> None:
     assert classify(exc).retry is retry
+
+
+def test_full_subscription_table_is_retried_after_a_long_injectable_wait() -> None:
+    full = rcstream.PermissionDeniedError("x", error_code="SUB-505", status=403)
+    assert classify(full).retry
+    assert classify(full).min_delay == 300.0
+    assert classify(full, subscription_limit_wait=0.5).min_delay == 0.5
+    assert exit_code(full) == 4  # a stream that gave up, not a credentials problem
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (None, 0),
+        (rcstream.ConfigurationError("x"), 2),
+        (rcstream.UsageError("x"), 2),
+        (rcstream.GatewayError("x", error_code="SUB-508", status=400), 2),
+        (rcstream.AuthenticationError("x"), 3),
+        (rcstream.PermissionDeniedError("x", error_code="SUB-528"), 3),
+        (rcstream.RecoveryFailedError("x"), 4),
+        (rcstream.ConnectionFailedError("x"), 4),
+        (rcstream.GatewayError("x", status=429), 4),
+        (RuntimeError("bug"), 1),
+    ],
+)
+def test_exit_code_table(exc: BaseException | None, code: int) -> None:
+    assert exit_code(exc) == code
+
+
+def test_give_up_only_when_never_connected_for_too_long_or_attempts_are_capped() -> None:
+    kw = {"max_attempts": None, "first_connect_timeout": 15.0}
+    assert not give_up(failures=10_000, ever_connected=True, disconnected_for=1e6, **kw)
+    assert not give_up(failures=3, ever_connected=False, disconnected_for=14.9, **kw)
+    assert give_up(failures=3, ever_connected=False, disconnected_for=15.0, **kw)
+    assert give_up(
+        failures=4,
+        max_attempts=3,
+        ever_connected=True,
+        disconnected_for=0,
+        first_connect_timeout=None,
+    )
+    assert not give_up(
+        failures=3,
+        max_attempts=3,
+        ever_connected=True,
+        disconnected_for=0,
+        first_connect_timeout=None,
+    )
 
 
 def test_server_timeouts_reset_the_backoff_and_429_sets_a_floor() -> None:

@@ -36,6 +36,7 @@ from rcstream.protocol.session import (
     SessionEvent,
     SessionState,
     SessionTimings,
+    SubscriptionReply,
 )
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "SessionEvent",
     "SessionState",
     "SessionTimings",
+    "SubscriptionReply",
     "Wsc",
     "decode_frame",
     "encode_client_request",

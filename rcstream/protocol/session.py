@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -60,6 +60,7 @@ __all__ = [
     "SessionEvent",
     "SessionState",
     "SessionTimings",
+    "SubscriptionReply",
     "disabled_filters",
     "same_filter",
 ]
@@ -89,11 +90,17 @@ class SessionTimings:
     ``idleTimeout``, since only client frames keep a session from going idle).
     ``heartbeat_timeout``: the link is dead when nothing at all arrives this long after a
     heartbeat was sent. ``request_timeout``: deadline for a ``ClientRequest`` reply.
+    ``replay_probe_timeout``: how long after a successful recovery the echo of the replay
+    probe may take; past it the probe ends undecided (``RecoveryReplayed.timed_out``).
+    ``replay_uids_cap``: at most this many replayed uuids are remembered while the probe
+    runs (the overlap check stops there; memory stays bounded).
     """
 
     heartbeat_interval: float = 30.0
     heartbeat_timeout: float = 20.0
     request_timeout: float = 30.0
+    replay_probe_timeout: float = 30.0
+    replay_uids_cap: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +141,29 @@ class NotificationReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionReply:
+    """How the core read the reply to a subscription request (the one place it is read).
+
+    ``outcome``: ``"applied"`` (2xx; ``refused`` lists the filters the server did not grant,
+    ``disabledFilters``: filter -> reason), ``"deleted"`` (a DELETE answered 2xx or 404),
+    ``"gone"`` (404/``SUB-507``: the server lost the subscription; the next request POSTs
+    anew), ``"failed"`` (any other error status: map it with ``classify``). ``sent``: the
+    filters the request carried; ``method``: POST, PUT or DELETE."""
+
+    method: str
+    sent: tuple[str, ...]
+    outcome: str
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseReceived:
-    """A reply to one of our requests (any status). ``tag`` is what the request was sent with."""
+    """A reply to one of our requests (any status). ``tag`` is what the request was sent
+    with; ``subscription`` is set for subscription requests (see :class:`SubscriptionReply`)."""
 
     response: ClientResponse
     tag: Any
+    subscription: SubscriptionReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +201,9 @@ class RecoveryReplayed:
 
     replayed: int
     buffer_size: int | None
+    #: The echo did not come within ``replay_probe_timeout``: how many were replayed is
+    #: unknown (``replayed`` counts what arrived meanwhile, live events included).
+    timed_out: bool = False
 
     @property
     def buffer_was_full(self) -> bool:
@@ -257,6 +285,7 @@ class SessionState:
     #: Notifications dropped because their uuid was already delivered (replays).
     duplicates: int = 0
     _probe_id: str | None = None
+    _probe_deadline: float | None = None
     _replayed: int | None = None
     _replay_overlap: bool = False
     _replay_uids: set[str] = field(default_factory=set)
@@ -348,6 +377,7 @@ class SessionState:
         was_ready = self._link is not None and self._link.details_seen
         self._link = None
         self._probe_id = None
+        self._probe_deadline = None
         self._replayed = None
         self._replay_uids = set()
         if was_ready or self.disconnected_at is None:
@@ -378,12 +408,14 @@ class SessionState:
             pending = self._pending.pop(frame.message_id, None)
             if pending is None:
                 return []
+            reading = None
             if isinstance(pending.tag, _SubscribeTag):
-                self._on_subscription_reply(frame, pending.tag)
-            return [ResponseReceived(frame, _unwrap(pending.tag))]
+                reading = self._on_subscription_reply(frame, pending.tag)
+            return [ResponseReceived(frame, _unwrap(pending.tag), reading)]
         if isinstance(frame, HeartbeatReply):
             if self._probe_id is not None and frame.message_id == self._probe_id:
                 replayed, self._replayed, self._probe_id = self._replayed or 0, None, None
+                self._probe_deadline = None
                 size = self.details.recovery_buffer_size if self.details else None
                 if self._replay_overlap:
                     size = None  # the replay overlapped delivered events: nothing fell out
@@ -406,8 +438,8 @@ class SessionState:
                         body=frame.body,
                         wsc=frame.wsc,
                     )
-                    self._on_subscription_reply(reply, pending.tag)
-                    return [ResponseReceived(reply, _unwrap(pending.tag))]
+                    reading = self._on_subscription_reply(reply, pending.tag)
+                    return [ResponseReceived(reply, _unwrap(pending.tag), reading)]
                 return [RequestFailed(frame.message_id, frame, _unwrap(pending.tag))]
             link = self._link
             if link is not None and link.recovering and not link.details_seen:
@@ -443,7 +475,7 @@ class SessionState:
                 self._seen.popitem(last=False)
         if self._replayed is not None:
             self._replayed += 1
-            if uid is not None:
+            if uid is not None and len(self._replay_uids) < self.timings.replay_uids_cap:
                 self._replay_uids.add(uid)
         return [NotificationReceived(frame.body)]
 
@@ -493,9 +525,13 @@ class SessionState:
             )
         ]
 
-    def _on_subscription_reply(self, frame: ClientResponse, tag: _SubscribeTag) -> None:
+    def _on_subscription_reply(
+        self, frame: ClientResponse, tag: _SubscribeTag
+    ) -> SubscriptionReply:
         if tag.method == "DELETE":
-            return  # state was cleared when the DELETE was sent
+            # state was cleared when the DELETE was sent
+            gone = frame.ok or frame.status == 404
+            return SubscriptionReply(tag.method, tag.filters, "deleted" if gone else "failed")
         if frame.ok:
             body = frame.body if isinstance(frame.body, dict) else {}
             sid = body.get("id")
@@ -507,10 +543,21 @@ class SessionState:
                 # a 2xx without SubscriptionInfo: the update was applied to the same id
                 self.subscribed_filters = granted
             # a 2xx POST without an id leaves no subscription; the caller must not loop
-        elif frame.status == 404 or _error_code(frame.body) == "SUB-507":
+            refused = disabled_filters(tag.filters, body)
+            return SubscriptionReply(tag.method, tag.filters, "applied", refused)
+        if frame.status == 404 or _error_code(frame.body) == "SUB-507":
             # the subscription is gone (expired or unknown): the next request POSTs anew
             self.subscription_id = None
             self.subscribed_filters = ()
+            return SubscriptionReply(tag.method, tag.filters, "gone")
+        return SubscriptionReply(tag.method, tag.filters, "failed")
+
+    def forget_subscription(self) -> str | None:
+        """The server no longer has the subscription (found gone, suspended or expired by
+        a check): forget it so the next :meth:`subscription_request` POSTs a new one.
+        Returns the forgotten id."""
+        sid, self.subscription_id, self.subscribed_filters = self.subscription_id, None, ()
+        return sid
 
     # ---- outgoing -----------------------------------------------------------------------
 
@@ -578,6 +625,7 @@ class SessionState:
         replay, and :class:`RecoveryReplayed` then says how many events were replayed."""
         text = self.heartbeat(now)
         self._probe_id = self._last_heartbeat_id
+        self._probe_deadline = now + self.timings.replay_probe_timeout
         return text
 
     def heartbeat(self, now: float) -> str:
@@ -600,6 +648,8 @@ class SessionState:
     def next_deadline(self) -> float | None:
         """The earliest time at which :meth:`poll` has something to report, or None."""
         candidates = [p.deadline for p in self._pending.values()]
+        if self._probe_deadline is not None:
+            candidates.append(self._probe_deadline)
         link = self._link
         if link is not None and link.details_seen:
             if link.heartbeat_sent_at is not None:
@@ -618,6 +668,11 @@ class SessionState:
             if len(self._expired) > 256:
                 self._expired.popitem(last=False)
             events.append(RequestTimedOut(message_id=mid, tag=_unwrap(pending.tag)))
+        if self._probe_deadline is not None and now >= self._probe_deadline:
+            replayed = self._replayed or 0
+            self._probe_id = self._probe_deadline = self._replayed = None
+            self._replay_uids = set()
+            events.append(RecoveryReplayed(replayed=replayed, buffer_size=None, timed_out=True))
         link = self._link
         if link is not None and link.details_seen:
             if link.heartbeat_sent_at is not None:

@@ -134,7 +134,8 @@ async def test_static_token_that_expires_stops_with_advice(emu: Emulator) -> Non
         await emu.expire_access_tokens(close_sockets=True)
         with pytest.raises(rcstream.AuthenticationError) as info:
             await take(events, 1)
-    assert "OAU-" in str(info.value) or "credentials" in str(info.value)
+    assert "given to rcstream was refused" in str(info.value)
+    assert "cannot be refreshed: pass JWT or refresh-token credentials instead" in str(info.value)
 
 
 def test_auth_reprs_hide_secrets() -> None:

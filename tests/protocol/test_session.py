@@ -426,3 +426,65 @@ def test_a_wsc_refused_before_connection_details_is_not_reused() -> None:
     state.receive(load("error-malformed-wsc.json"), 2.0)
     state.connection_lost(2.1)
     assert not state.plan_connect(2.2).recover
+
+
+def test_replay_probe_without_an_echo_ends_at_its_timeout_and_remembers_a_bounded_set() -> None:
+    from rcstream.protocol import RecoveryReplayed
+
+    ids = (f"m{i}" for i in itertools.count(1))
+    state = SessionState(
+        timings=SessionTimings(
+            heartbeat_interval=300,
+            heartbeat_timeout=300,
+            request_timeout=100,
+            replay_probe_timeout=5,
+            replay_uids_cap=3,
+        ),
+        id_factory=lambda: next(ids),
+    )
+    connect_and_subscribe(state)
+    state.connection_lost(10.0)
+    state.connection_opened(11.0, state.plan_connect(11.0))
+    (ev,) = state.receive(load("connection-details-recovered.json"), 11.0)
+    assert isinstance(ev, Connected)
+    state.replay_probe(11.0)
+    assert state.next_deadline() == 16.0  # the probe's deadline is a timer like the others
+    for i in range(10):
+        state.receive(notification(f"r{i}"), 12.0)
+    assert len(state._replay_uids) == 3  # bounded, whatever the gateway sends
+    assert [e for e in state.poll(15.9) if isinstance(e, RecoveryReplayed)] == []
+    (done,) = [e for e in state.poll(16.0) if isinstance(e, RecoveryReplayed)]
+    assert done == RecoveryReplayed(replayed=10, buffer_size=None, timed_out=True)
+    assert not done.buffer_was_full  # undecided: the client says so, it claims nothing
+    assert state._replay_uids == set()
+    assert state.receive(notification("late"), 17.0)  # counting has stopped
+
+
+def test_the_core_reads_each_subscription_reply_once() -> None:
+    state = make_state()
+    state.want_filters([FILTER, FILTER + "?detailedTelephonyState=true"])
+    state.connection_opened(0.0, state.plan_connect(0.0))
+    state.receive(load("connection-details.json"), 0.0)
+    mid, _ = state.subscription_request(0.0) or ("", "")
+    body = {
+        "id": "sub-1",
+        "eventFilters": [FILTER],
+        "disabledFilters": [{"filter": FILTER + "?detailedTelephonyState=true", "reason": "x"}],
+    }
+    reply = json.dumps([{"type": "ClientRequest", "messageId": mid, "status": 200}, body])
+    (ev,) = state.receive(reply, 0.0)
+    assert isinstance(ev, ResponseReceived) and ev.subscription is not None
+    assert ev.subscription.outcome == "applied" and ev.subscription.method == "POST"
+    assert dict(ev.subscription.refused) == {FILTER + "?detailedTelephonyState=true": "x"}
+    state.want_filters([FILTER, "/restapi/v1.0/account/~/extension/~/message-store"])
+    mid, _ = state.subscription_request(1.0) or ("", "")
+    (gone,) = state.receive(sub_reply(mid, status=404), 1.0)
+    assert isinstance(gone, ResponseReceived) and gone.subscription is not None
+    assert gone.subscription.outcome == "gone" and state.subscription_id is None
+    mid, _ = state.subscription_request(2.0) or ("", "")
+    (failed,) = state.receive(sub_reply(mid, status=403), 2.0)
+    assert isinstance(failed, ResponseReceived) and failed.subscription is not None
+    assert failed.subscription.outcome == "failed"
+    mid, _ = state.request("GET", "/restapi/v1.0/subscription/sub-1", None, now=3.0)
+    (plain,) = state.receive(sub_reply(mid), 3.0)
+    assert isinstance(plain, ResponseReceived) and plain.subscription is None

@@ -368,7 +368,9 @@ async def test_flood_of_error_frames_costs_one_reconnect(hostile: Any) -> None:
         async with client, client.subscribe(PRESENCE, lifecycle=True) as events:
             items = await take(events, 5)
     assert [i.uuid for i in items if isinstance(i, Notification)] == ["after-the-flood"]
-    assert client.stats.gateway_errors < 10  # the first one ends the connection
+    # an undocumented code: the client keeps reading until the server closes or
+    # close_timeout passes (as the official SDKs do), then closes once: one reconnect
+    assert client.stats.gateway_errors >= 1
     assert gw.connections == 2
 
 
@@ -562,3 +564,92 @@ async def test_reading_pauses_above_the_high_water_mark_and_resumes(
     assert [n.uuid for n in got] == [f"burst-{i}" for i in range(40)]
     assert any(pauses)  # the queue went above the mark at least once
     assert gw.connections == 1
+
+
+# ---- unsolicited Error frames end with a close handshake (issue 11 item 6) ---------------
+
+
+def error_frame(code: str) -> str:
+    return json.dumps([{"type": "Error", "status": 400}, {"errorCode": code, "message": "x"}])
+
+
+async def test_documented_error_code_ends_the_connection_with_a_close_handshake(
+    hostile: Any,
+) -> None:
+    closes: list[int | None] = []
+
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            if n == 1:
+                await ws.send(error_frame("WSG-902"))
+            else:
+                await ws.send(notification("after-902"))
+
+        try:
+            await behave(ws, then)
+        finally:
+            closes.append(ws.close_code)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options())
+    with anyio.fail_after(LIMIT):
+        async with client, client.subscribe(PRESENCE) as events:
+            (item,) = await take(events, 1)
+    assert item.uuid == "after-902"
+    assert closes[0] == 1000  # the client said goodbye (an abort shows as 1006)
+    assert gw.connections == 2
+
+
+async def test_undocumented_error_code_keeps_reading_until_the_server_closes(
+    hostile: Any,
+) -> None:
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            if n == 1:
+                await ws.send(error_frame("XYZ-1"))
+                await ws.send(notification("read-after-the-error"))
+                await ws.close()
+            else:
+                await ws.send(notification("next-connection"))
+
+        await behave(ws, then)
+
+    gw, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options())
+    with anyio.fail_after(LIMIT):
+        async with client, client.subscribe(PRESENCE) as events:
+            items = await take(events, 2)
+    assert [i.uuid for i in items] == ["read-after-the-error", "next-connection"]
+    assert gw.connections == 2
+
+
+async def test_undocumented_error_code_then_silence_is_closed_cleanly_after_close_timeout(
+    hostile: Any,
+) -> None:
+    closes: list[int | None] = []
+
+    async def scenario(ws: ServerConnection, n: int) -> None:
+        await hello(ws, n)
+
+        async def then() -> None:
+            if n == 1:
+                await ws.send(error_frame("XYZ-2"))  # and never closes
+            else:
+                await ws.send(notification("after-the-wait"))
+
+        try:
+            await behave(ws, then)
+        finally:
+            closes.append(ws.close_code)
+
+    _, emu = await hostile(scenario)
+    client = rcstream.Client.from_env(emu.env(), options=options(close_timeout=0.3))
+    with anyio.fail_after(LIMIT):
+        async with client, client.subscribe(PRESENCE) as events:
+            (item,) = await take(events, 1)
+    assert item.uuid == "after-the-wait"
+    assert closes[0] == 1000
