@@ -58,9 +58,15 @@ RECONNECT_NOW = frozenset({"WSG-902", "WSG-903"})
 
 #: Exit codes of the ``rcstream`` command (``rcstream --help`` documents them).
 EXIT_OK = 0
+#: ``subscriptions``: the platform refused the request; any command: an internal error.
 EXIT_FAILED = 1
+#: Usage or configuration (flags, environment, a request refused for good such as an
+#: invalid filter): fix the command line, do not restart.
 EXIT_USAGE = 2
+#: Fatal (credentials refused, permission missing): fix the credentials, do not restart.
 EXIT_AUTH = 3
+#: The stream stopped: it gave up (``--max-attempts``, never connected) or could not
+#: continue; a supervisor restarts.
 EXIT_STREAM = 4
 
 
@@ -103,6 +109,9 @@ def classify(
             return RetryDecision(retry=True, reset=True)
         if code.startswith(("WSG-", "OAU-")):
             return RetryDecision(retry=True)
+        if exc.status == 429:
+            # a 429 over the socket (not a RateLimitedError from REST): no Retry-After
+            return RetryDecision(retry=True, min_delay=DEFAULT_RATE_LIMIT_WAIT)
         if exc.status is None or exc.status >= 500 or exc.status in (404, 408, 409):
             return RetryDecision(retry=True)
         return RetryDecision(retry=False)
@@ -138,8 +147,9 @@ def give_up(
 def exit_code(exc: BaseException | None) -> int:
     """The ``rcstream`` exit code for the error that ended a command (``None``: success).
 
-    0 done; 2 usage or configuration, or a request refused for good (HTTP 4xx other than
-    408/429, e.g. ``SUB-508`` invalid filter: restarting would only repeat it); 3 fatal
+    0 done; 2 usage or configuration, or a request refused for good (an HTTP 4xx that
+    :func:`classify` does not retry, e.g. ``SUB-508`` invalid filter: restarting would only
+    repeat it); 3 fatal
     credentials or permission (``AuthenticationError``, ``PermissionDeniedError``); 4 the
     stream gave up (``max_attempts`` reached, never connected) or another rcstream error;
     1 anything else (a bug).
@@ -156,7 +166,7 @@ def exit_code(exc: BaseException | None) -> int:
         isinstance(exc, GatewayError)
         and exc.status is not None
         and 400 <= exc.status < 500
-        and exc.status not in (408, 429)
+        and not classify(exc).retry
     ):
         return EXIT_USAGE
     if isinstance(exc, RCStreamError):

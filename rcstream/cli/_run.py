@@ -16,7 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rcstream.exceptions import ConfigurationError, RCStreamError
+from rcstream.exceptions import ConfigurationError
 from rcstream.redact import redact
 
 if TYPE_CHECKING:
@@ -41,16 +41,15 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- exit codes
 
-EXIT_OK = 0
-#: ``subscriptions``: the platform refused the request; any command: an internal error.
-EXIT_FAILED = 1
-#: Usage or configuration (flags, environment, a request refused for good such as an
-#: invalid filter): fix the command line, do not restart.
-EXIT_USAGE = 2
-#: Fatal (credentials refused, permission missing): fix the credentials, do not restart.
-EXIT_AUTH = 3
-#: The stream stopped after the retry budget (``--max-attempts``): a supervisor restarts.
-EXIT_STREAM = 4
+# The table itself is the library's (rcstream.retry), so it is defined once.
+from rcstream.retry import (
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_STREAM,
+    EXIT_USAGE,
+)
+
 EXIT_INTERRUPTED = 130
 
 #: Hidden float options (``--backoff-base`` ...) and their ``RCSTREAM_BACKOFF_BASE``-style
@@ -71,25 +70,13 @@ _log = logging.getLogger("rcstream.cli")
 def exit_code_for(exc: BaseException) -> int:
     """The documented exit code for an exception that ended a command.
 
-    The decision comes from :func:`rcstream.retry.classify`, the library's one table of
-    retry versus fatal: a configuration or usage error is 2; an error the client would
-    have retried means it gave up after ``--max-attempts`` (or the recovery failed), 4;
-    a fatal refusal is 3 for credentials and permissions, and 2 for a request refused for
-    good (e.g. ``SUB-508`` invalid filter: running it again would repeat it). Anything
-    that is not an :class:`~rcstream.RCStreamError` is a bug: 1.
+    The table lives in the library (:func:`rcstream.retry.exit_code`, built on
+    :func:`rcstream.retry.classify`, the one place that decides retry versus fatal), so
+    the CLI and the library never disagree.
     """
-    from rcstream import exceptions as e
-    from rcstream.retry import classify
+    from rcstream.retry import exit_code
 
-    if not isinstance(exc, RCStreamError):
-        return EXIT_FAILED
-    if isinstance(exc, e.ConfigurationError | e.UsageError):
-        return EXIT_USAGE
-    if classify(exc).retry or isinstance(exc, e.RecoveryFailedError | e.StreamClosedError):
-        return EXIT_STREAM
-    if isinstance(exc, e.GatewayError):
-        return EXIT_USAGE
-    return EXIT_AUTH
+    return exit_code(exc)
 
 
 def refused_for_good(exc: BaseException, *, one_shot: bool = False) -> bool:
