@@ -393,13 +393,11 @@ class _ControlLayer(_GatewayLayer):
 
     def _subscribed_families(self) -> list[tuple[str, str]]:
         """``(family, subscriber extension id)`` for every catalog family that a live,
-        active WebSocket subscription names (any account)."""
+        active subscription names (any account): WebSocket ones with a session, and WebHook ones."""
         out: list[tuple[str, str]] = []
         for sub in self._subs.values():
-            if (
-                sub.transport != "WebSocket"
-                or sub.status != "Active"
-                or sub.gateway_session_id not in self._gw
+            if sub.status != "Active" or (
+                sub.transport == "WebSocket" and sub.gateway_session_id not in self._gw
             ):
                 continue
             have = {(f.path, f.params) for f in sub.filters}
