@@ -13,7 +13,6 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
 
 import aiohttp
 import pytest
