@@ -327,3 +327,13 @@ def test_webhook_fixtures_work_for_a_user_in_strict_mode(pytester: pytest.Pytest
     pytester.makeini("[pytest]\nasyncio_mode = strict\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=2)
+
+
+def test_the_docs_webhook_example_passes_as_shown(pytester: pytest.Pytester) -> None:
+    """The python block of docs/testing-plugin.md's Webhooks section, run as a test file."""
+    section = DOCS_PAGE.read_text(encoding="utf-8").split("## Webhooks", 1)[1]
+    (block,) = re.findall(r"^```python\n(.*?)^```", section.split("\n## ", 1)[0], re.M | re.S)
+    pytester.makepyfile(test_docs_hooks=block)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
