@@ -293,3 +293,47 @@ async def test_webhook_listen_deletes_its_subscription_on_sigint(rc_emulator: Em
     assert rc == 130, err
     assert lines == []
     assert rc_emulator.subscriptions == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags"),
+    [
+        (["webhook", "listen"], ["-e", "-f", "--address", "--host", "--port", "--path"]),
+        (["webhook", "serve"], ["RINGCENTRAL_WEBHOOK_TOKEN", "--host", "--port", "--path"]),
+        (["vcc", "serve"], ["VCC_WEBHOOK_SECRET", "--host", "--port", "--path"]),
+        (["vcc", "listen"], ["--events", "--address", "--host", "--port", "--path"]),
+        (["vcc", "subscriptions"], ["list", "show", "update", "delete", "--disable"]),
+    ],
+)
+def test_help_names_the_fixed_flags(
+    argv: list[str], flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in [*flags, "-n", "--format", "--lifecycle"] if argv[-1] != "subscriptions" else flags:
+        assert flag in out, flag
+
+
+def test_a_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["webhook"]) == 2
+    assert main(["vcc"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "an action is required" in err
+
+
+def test_the_parser_imports_no_webhook_machinery() -> None:
+    code = (
+        "import sys\n"
+        "from rcstream.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('aiohttp', 'jwt', 'pydantic', 'orjson', 'rcstream.webhooks.ringcentral',\n"
+        "         'rcstream.webhooks.vcc', 'rcstream.emulator')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
+    )
+    assert done.stdout.strip() == "[]"
