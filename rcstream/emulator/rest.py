@@ -621,12 +621,14 @@ class _RestLayer(_OAuthLayer):
         checks will refuse anyway (bad address, bad filters) are not validated first.
         """
         delivery = body.get("deliveryMode") if isinstance(body, dict) else None
-        address = delivery.get("address") if isinstance(delivery, dict) else None
+        if not isinstance(delivery, dict):
+            return None
+        address = delivery.get("address")
         parts = path.rstrip("/").split("/")
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             return None
         if method == "POST" and parts[1:] == ["restapi", "v1.0", "subscription"]:
-            if delivery.get("transportType") != "WebHook":  # type: ignore[union-attr]
+            if delivery.get("transportType") != "WebHook":
                 return None
         elif method == "PUT" and parts[1:4] == ["restapi", "v1.0", "subscription"]:
             sub = self._owned(parts[-1], ctx) if len(parts) == 5 else None

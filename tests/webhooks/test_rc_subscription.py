@@ -284,3 +284,46 @@ async def test_transient_rest_failures_do_not_end_the_stream(
         sent = await rc_emulator.publish(event["event"], event["body"])
         async with asyncio.timeout(STEP):
             assert (await anext(stream)).uuid == sent
+
+
+async def test_put_moves_a_subscription_to_a_new_address_after_validating_it(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    flt = presence_filter(rc_emulator)
+    async with (
+        WebhookReceiver(token="one", path="/a") as first,
+        WebhookReceiver(token="two", path="/b") as second,
+    ):
+        created = await rc_client.rest(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": [flt],
+                "deliveryMode": {
+                    "transportType": "WebHook",
+                    "address": first.url,
+                    "verificationToken": "one",
+                },
+                "expiresIn": 600,
+            },
+        )
+        path = f"/restapi/v1.0/subscription/{created.body['id']}"
+        with pytest.raises(GatewayError) as info:  # a URL that fails the handshake
+            await rc_client.rest("PUT", path, json={"deliveryMode": {"address": second.url + "/x"}})
+        assert info.value.error_code == "SUB-525"
+        moved = await rc_client.rest(
+            "PUT",
+            path,
+            json={
+                "deliveryMode": {"address": second.url, "verificationToken": "two"},
+                "expiresIn": 300,
+            },
+        )
+        assert moved.body["deliveryMode"]["address"] == second.url
+        assert moved.body["expiresIn"] <= 300
+        event = envelope(rc_emulator, created.body["id"])
+        sent = await rc_emulator.publish(event["event"], event["body"])
+        async with asyncio.timeout(STEP):
+            assert (await anext(second)).uuid == sent
+        assert first.stats.delivered == 0
+        assert (first.stats.handshakes, second.stats.handshakes) == (1, 1)
