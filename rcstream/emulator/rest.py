@@ -602,14 +602,15 @@ class _RestLayer(_OAuthLayer):
         """The one :class:`WebhookDeliverer` (and its HTTP session), made on first use."""
         if self._webhooks is None:
             deliverer = WebhookDeliverer(blacklist_after=self.options.webhook_blacklist_after)
+            self._webhooks = deliverer  # before the await: one deliverer, whoever asks first
             await deliverer.__aenter__()
-            self._webhooks = deliverer
         return self._webhooks
 
     async def _close_webhooks(self) -> None:
         """Close the WebHook HTTP session (from :meth:`close`)."""
         if self._webhooks is not None:
-            await self._webhooks.__aexit__(None, None, None)
+            deliverer, self._webhooks = self._webhooks, None
+            await deliverer.__aexit__(None, None, None)
 
     async def _webhook_handshake(
         self, method: str, path: str, body: Any, ctx: _AuthContext
