@@ -838,7 +838,14 @@ class Client:
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
         for attempt in (1, 2):
-            reply = await self._request_once(method, path, body, query, headers, timeout)
+            try:
+                reply = await self._request_once(method, path, body, query, headers, timeout)
+            except AuthenticationError as exc:
+                # the gateway may answer with an Error frame carrying the messageId instead
+                # of a ClientRequest reply (emulator error_style="Error"): same 401 rule
+                if attempt == 1 and await self._token_rejected(exc):
+                    continue
+                raise
             response = Response(status=reply.status, headers=reply.headers, body=reply.body)
             if response.ok:
                 return response

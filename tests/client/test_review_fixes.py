@@ -1,0 +1,35 @@
+"""Fixes for the independent review of issues 11 and 12 (/work/prompts/review_report.md),
+one test (or more) per item, against the emulator over real sockets on 127.0.0.1 port 0.
+Each test fails without its fix."""
+
+from __future__ import annotations
+
+import anyio
+from client_helpers import TELEPHONY, client_for, take
+
+from rcstream.emulator import Emulator
+
+# ---- review 1: a 401 sent as an Error frame to a request is refreshed, not fatal ---------
+
+
+async def test_error_frame_401_to_a_request_refreshes_and_the_stream_goes_on() -> None:
+    # error_style="Error": the gateway answers a failed ClientRequest with an Error frame
+    # carrying its messageId, not a ClientRequest reply.
+    async with Emulator(
+        auth_rate_limit=None, seed=7, on_token_expiry="silent", error_style="Error"
+    ) as emu:
+        async with (
+            client_for(
+                emu, refresh_while_connected=False, subscription_check_interval=0.3
+            ) as client,
+            client.subscribe(TELEPHONY, raw=True) as events,
+        ):
+            await emu.expire_access_tokens()
+            with anyio.fail_after(10):
+                while client.stats.token_refreshes < 1:
+                    await anyio.sleep(0.05)
+            uid = await emu.publish_generated("telephony-sessions")
+            (got,) = await take(events, 1)
+            assert got["uuid"] == uid
+            assert emu.stats.connections == 1
+            assert client.stats.reconnects == 0
