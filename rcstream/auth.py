@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 
@@ -31,9 +31,6 @@ from rcstream._http import AuthBudget, Response, RestClient, error_from_response
 from rcstream.exceptions import (
     AuthenticationError,
     ConfigurationError,
-    ConnectionFailedError,
-    GatewayError,
-    RateLimitedError,
 )
 from rcstream.redact import Secret
 
@@ -57,8 +54,6 @@ TOKEN_PATH = "/restapi/oauth/token"
 WSTOKEN_PATH = "/restapi/oauth/wstoken"
 REVOKE_PATH = "/restapi/oauth/revoke"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#: The shortest pause of :meth:`TokenManager.refresh_loop` when nothing changed.
-_MIN_REFRESH_INTERVAL = 0.05
 
 
 def _secret(value: str | Secret) -> Secret:
@@ -434,50 +429,6 @@ class TokenManager:
             await self._renew(self._tokens)
             assert self._tokens is not None
             return self._tokens
-
-    async def refresh_loop(
-        self,
-        *,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-        retry_interval: float = 5.0,
-    ) -> NoReturn:
-        """Refresh proactively for ever: the refresher task a client runs while connected.
-
-        Sleeps (with the injected ``sleep``) until :meth:`next_refresh_at`, then calls
-        :meth:`refresh_now`; waits for the first token when there is none yet. A failure
-        that may pass (network, 429, server error) is retried after ``retry_interval`` s
-        (or the server's ``Retry-After``), well inside the remaining lifetime at the default
-        ``refresh_fraction``. :class:`~rcstream.AuthenticationError` (credentials refused,
-        :class:`RefreshTokenRejectedError`, a static token that expired) leaves: the
-        stream cannot go on and the caller reports it. Cancel the task to stop it.
-        """
-        while True:
-            due = self.next_refresh_at()
-            if due is None:
-                await self._renewed.wait()
-                continue
-            delay = due - self._clock()
-            if delay > 0:
-                await sleep(delay)
-                moved = self.next_refresh_at()
-                if moved is not None and moved > self._clock():
-                    continue  # renewed meanwhile (a 401, another caller): not due any more
-            try:
-                await self.refresh_now()
-            except AuthenticationError:
-                raise
-            except (ConnectionFailedError, RateLimitedError, GatewayError) as exc:
-                wait = retry_interval
-                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                    wait = max(wait, exc.retry_after)
-                logger.warning(
-                    "Refreshing the access token failed (%s); retrying in %g s", exc, wait
-                )
-                await sleep(wait)
-                continue
-            after = self.next_refresh_at()
-            if after is not None and after <= self._clock():
-                await sleep(_MIN_REFRESH_INTERVAL)  # e.g. a static token a moment before expiry
 
     async def invalidate(self, token: str) -> None:
         """Report that ``token`` was rejected (401/``OAU-*``); the next call renews it."""

@@ -1658,8 +1658,11 @@ class Client:
         assert check_now is not None
         interval = opts.subscription_check_interval
         next_check = None if interval is None else opts.clock() + interval
+        retry_refresh_at: float | None = None  # after a refresh failed in a way that may pass
         while True:
             refresh_at = self._refresh_at() if opts.refresh_while_connected else None
+            if refresh_at is not None and retry_refresh_at is not None:
+                refresh_at = max(refresh_at, retry_refresh_at)
             deadlines = [d for d in (refresh_at, next_check) if d is not None]
             now = opts.clock()
             wait = max(0.0, min(deadlines) - now) if deadlines else None
@@ -1668,14 +1671,41 @@ class Client:
                     await check_now.wait()
             now = opts.clock()
             if refresh_at is not None and now >= refresh_at:
-                await self._refresh_token("proactively, before it expires")
+                try:
+                    await self._refresh_token("proactively, before it expires")
+                    retry_refresh_at = None
+                except RCStreamError as exc:
+                    # a 429, 5xx or timeout may pass: the token is still valid for a while,
+                    # so keep the healthy connection and try again (fatal errors end it)
+                    retry_refresh_at = now + self._upkeep_retry_wait(exc, "Refreshing the token")
             due = next_check is not None and now >= next_check
             if check_now.is_set() or due:
                 check_now.clear()
                 if interval is not None:
                     next_check = now + interval
                 if state.ready and not state.subscription_outdated and state.subscription_id:
-                    await self._check_subscription(rnd, state.subscription_id)
+                    try:
+                        await self._check_subscription(rnd, state.subscription_id)
+                    except RCStreamError as exc:
+                        wait = self._upkeep_retry_wait(exc, "Checking the subscription")
+                        if interval is not None:
+                            next_check = max(now + interval, now + wait)
+
+    def _upkeep_retry_wait(self, error: RCStreamError, what: str) -> float:
+        """How long to wait before retrying an upkeep step that failed with ``error``;
+        raises ``error`` when :func:`~rcstream.retry.classify` says it is fatal. The wait is
+        the server's ``Retry-After`` (or ``classify``'s minimum), else 5 s, shortened to a
+        quarter of the access token's remaining lifetime so a retry still comes in time."""
+        decision = classify(error, subscription_limit_wait=self.options.subscription_limit_wait)
+        if not decision.retry:
+            raise error
+        wait = _UPKEEP_RETRY_WAIT
+        tokens = self._tokens.tokens if self._tokens is not None else None
+        if tokens is not None and tokens.expires_at is not None:
+            wait = min(wait, max(0.05, (tokens.expires_at - self.options.clock()) / 4))
+        wait = max(wait, decision.min_delay)
+        logger.warning("%s failed (%s); retrying in %.2f s", what, error, wait)
+        return wait
 
     async def _check_subscription(self, rnd: _Round, sid: str) -> None:
         """GET the subscription over the socket; if the server lost it (404), or it is no
@@ -1757,6 +1787,10 @@ class Client:
             pending.future.set_exception(error)
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
 
+
+#: Seconds before an upkeep step (token refresh, subscription check) that failed in a way
+#: that may pass is tried again, at most (see ``Client._upkeep_retry_wait``).
+_UPKEEP_RETRY_WAIT: Final = 5.0
 
 #: Error codes after which the gateway closes the connection (docs heart-beats.md:
 #: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close;

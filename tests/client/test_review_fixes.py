@@ -33,3 +33,40 @@ async def test_error_frame_401_to_a_request_refreshes_and_the_stream_goes_on() -
             assert got["uuid"] == uid
             assert emu.stats.connections == 1
             assert client.stats.reconnects == 0
+
+
+# ---- review 2: a refresh or check that fails briefly keeps the healthy connection ------
+
+
+async def test_a_rate_limited_proactive_refresh_is_retried_on_the_same_connection() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7, access_token_ttl=3) as emu:
+        async with client_for(emu) as client, client.subscribe(TELEPHONY, raw=True) as events:
+            emu.rate_limit_next("token", retry_after=0.05)  # the first refresh gets a 429
+            with anyio.fail_after(10):
+                while client.stats.token_refreshes < 1:
+                    await anyio.sleep(0.05)
+            uid = await emu.publish_generated("telephony-sessions")
+            (got,) = await take(events, 1)
+            assert got["uuid"] == uid
+            assert emu.stats.connections == 1
+            assert client.stats.reconnects == 0
+
+
+async def test_a_rate_limited_subscription_check_keeps_the_connection() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with (
+            client_for(emu, subscription_check_interval=0.2) as client,
+            client.subscribe(TELEPHONY, raw=True) as events,
+        ):
+            emu.rate_limit_next("request", retry_after=0.05)  # the next GET check: 429
+            with anyio.fail_after(10):
+                while emu._forced_429["request"]:  # the refused check went out
+                    await anyio.sleep(0.02)
+                after_refusal = emu.stats.client_requests
+                while emu.stats.client_requests < after_refusal + 2:  # two good ones since
+                    await anyio.sleep(0.02)
+            uid = await emu.publish_generated("telephony-sessions")
+            (got,) = await take(events, 1)
+            assert got["uuid"] == uid
+            assert emu.stats.connections == 1
+            assert client.stats.reconnects == 0

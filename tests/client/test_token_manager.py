@@ -321,45 +321,17 @@ async def test_many_connections_share_one_login(rest: RestClient) -> None:
         assert emu.stats.rate_limited == 0  # paced: the emulator never had to refuse
 
 
-# ---- the refresher task -------------------------------------------------------------------
+# ---- proactive refresh (the client's upkeep loop drives it) -----------------------------
 
 
-async def test_refresh_loop_keeps_short_tokens_fresh_in_one_session(rest: RestClient) -> None:
-    # 0.4 s access tokens (9000x compressed): the Auth window shrinks to match
-    async with Emulator(access_token_ttl=0.4, auth_rate_limit=5, auth_rate_window=60 / 9000) as emu:
-        seen: list[TokenSet] = []
-
-        async def on_tokens(tokens: TokenSet) -> None:
-            seen.append(tokens)
-
-        tm = manager(
-            jwt(emu),
-            RestClient(emu.server_url, rest._session),
-            AuthBudget(calls=5, window=60 / 9000),
-            on_tokens=on_tokens,
-        )
-        loop = asyncio.create_task(tm.refresh_loop(retry_interval=0.05))
-        await asyncio.sleep(0)
-        await tm.access_token()  # the loop waits for the first token, then takes over
-        emu.rate_limit_next("token", retry_after=0.05)  # one refresh is refused: retried
-        await emu.wait_for_stat("token_refreshes", 5)
-        assert not loop.done()
-        await tm.ws_token()  # the current access token is valid
-        loop.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await loop
-    assert emu.stats.grants.get("jwt") == 1 and tm.logins == 1
-    assert len({t.session_id for t in seen}) == 1  # every refresh in the same OAuth session
-    assert emu.stats.rate_limited >= 1
-
-
-async def test_refresh_loop_ends_when_a_static_token_expires(
+async def test_refresh_now_raises_once_a_static_token_expires(
     emu: Emulator, rest: RestClient
 ) -> None:
     token = await access_token(emu, rest)
-    tm = manager(rcstream.StaticTokenAuth(token, expires_in=0.3), rest)
+    wall = [time.time()]
+    tm = manager(rcstream.StaticTokenAuth(token, expires_in=60), rest, wall_clock=lambda: wall[0])
     await tm.access_token()
+    wall[0] += 61  # an injected wall clock: the token is past its expiry
     with pytest.raises(rcstream.AuthenticationError) as info:
-        async with asyncio.timeout(5):
-            await tm.refresh_loop()
+        await tm.refresh_now()
     assert "expired at" in str(info.value)
