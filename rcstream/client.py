@@ -682,6 +682,8 @@ class Client:
                 with anyio.move_on_after(self.options.close_timeout):
                     await rnd.transport.close()
                 rnd.transport.abort()
+            if not self.options.keep_session_on_close:
+                await self._delete_leftovers_on_close()
             await self._revoke_on_close()
             if self._http is not None:
                 with anyio.move_on_after(self.options.close_timeout):
@@ -700,6 +702,35 @@ class Client:
             return  # never revoke a caller-supplied token
         if await self._tokens.revoke(within=self.options.close_timeout):
             logger.debug("Revoked the OAuth session")
+
+    async def _delete_leftovers_on_close(self) -> None:
+        """DELETE over REST every subscription this client created and has not seen deleted
+        (the link was down at close, the socket DELETE got no answer, an orphan delete was
+        cut short): the platform keeps them 24 h and counts them toward ``SUB-505``.
+        Best effort, bounded by ``close_timeout``."""
+        leftovers = sorted(self.created_subscription_ids)
+        if not leftovers or self._tokens is None or self._rest is None:
+            return
+        with anyio.move_on_after(self.options.close_timeout):
+            for sid in leftovers:
+                if await self._rest_delete_subscription(sid):
+                    self._unconfirmed.pop(sid, None)
+                    logger.info("Deleted the subscription %s over REST on close", sid)
+
+    async def _rest_delete_subscription(self, sid: str) -> bool:
+        """DELETE subscription ``sid`` over REST (best effort, also while closing). True
+        when it is gone (deleted, or the server no longer knows it)."""
+        try:
+            await self._rest_call("DELETE", f"/restapi/v1.0/subscription/{sid}")
+        except GatewayError as exc:
+            if exc.status != 404:
+                logger.info("Could not delete the subscription %s: %s", sid, exc)
+                return False
+        except (RCStreamError, OSError, TimeoutError) as exc:
+            logger.info("Could not delete the subscription %s: %s", sid, exc)
+            return False
+        self.created_subscription_ids.discard(sid)
+        return True
 
     async def _delete_subscription(self) -> None:
         rnd = self._round
@@ -721,6 +752,7 @@ class Client:
                 reply = await pending.future
                 if reply.ok or reply.status == 404:
                     self._unconfirmed.pop(sid, None)
+                    self.created_subscription_ids.discard(sid)
                     logger.info("Deleted the subscription")
             except RCStreamError as exc:
                 logger.info("Could not delete the subscription on exit: %s", exc)
@@ -916,6 +948,16 @@ class Client:
         :class:`~rcstream.RCStreamError`.
         """
         self._check_open()
+        return await self._rest_call(method, path, json=json, query=query)
+
+    async def _rest_call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> Response:
         assert self._rest is not None
         assert self._tokens is not None
         for attempt in (1, 2):
@@ -943,8 +985,10 @@ class Client:
     def unconfirmed_deletions(self) -> tuple[str, ...]:
         """Ids of server subscriptions this client asked to delete without getting a
         confirmation (the link dropped, or the server did not answer within
-        ``close_timeout``). They end with the gateway session; delete them over REST
-        (``DELETE /restapi/v1.0/subscription/{id}``) to be sure."""
+        ``close_timeout``). On close the client tries once more over REST (unless
+        ``keep_session_on_close``); an id still listed here after close is left on the
+        platform until it expires (24 h): delete it with ``rcstream subscriptions delete``
+        or ``DELETE /restapi/v1.0/subscription/{id}``."""
         return tuple(self._unconfirmed)
 
     # ---- consumers ----------------------------------------------------------------------
@@ -1762,16 +1806,8 @@ class Client:
 
     async def _delete_orphan_now(self, sid: str) -> None:
         """DELETE a subscription this client created and no longer uses (best effort)."""
-        try:
-            await self.rest("DELETE", f"/restapi/v1.0/subscription/{sid}")
-        except GatewayError as exc:
-            if exc.status != 404:
-                logger.info("Could not delete the old subscription %s: %s", sid, exc)
-                return
-        except (RCStreamError, OSError, TimeoutError) as exc:
-            logger.info("Could not delete the old subscription %s: %s", sid, exc)
+        if not await self._rest_delete_subscription(sid):
             return
-        self.created_subscription_ids.discard(sid)
         self._stats.orphans_deleted += 1
         logger.info("Deleted the old subscription %s", sid)
 

@@ -582,11 +582,26 @@ async def test_subscription_left_behind_on_a_half_open_link_is_named(
     uuid = await emu.publish(event_path(emu, "presence"), {"presenceStatus": "Busy"})
     assert (await cli.json_line())["uuid"] == uuid  # streaming, so the id is known
     emu.go_silent()
+    emu.rate_limit_next("request", retry_after=60, count=5)  # the REST DELETE on close fails too
     cli.proc.send_signal(signal.SIGINT)
     assert await cli.wait() == 130
     stderr = await cli.stderr()
     assert_no_traceback(stderr)
     assert f"rcstream subscriptions delete {sub.id}" in stderr, stderr
+
+
+async def test_subscription_on_a_half_open_link_is_deleted_over_rest_on_close(
+    emu: Emulator, run_cli: Any
+) -> None:
+    cli = await run_cli("listen", "-e", "presence", env=emu.env(), RCSTREAM_CLOSE_TIMEOUT="0.3")
+    (sub,) = await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    uuid = await emu.publish(event_path(emu, "presence"), {"presenceStatus": "Busy"})
+    assert (await cli.json_line())["uuid"] == uuid
+    emu.go_silent()  # the socket DELETE gets no answer: REST does it
+    cli.proc.send_signal(signal.SIGINT)
+    assert await cli.wait() == 130
+    assert "warning" not in await cli.stderr()
+    assert sub.id not in {s.id for s in emu.subscriptions}
 
 
 async def test_no_warning_when_the_subscription_was_deleted(emu: Emulator, run_cli: Any) -> None:

@@ -274,7 +274,9 @@ async def test_unconfirmed_deletions_are_reported(emu: Emulator) -> None:
         async with silent.subscribe(TELEPHONY):
             sub_id = silent.subscription_id
             emu.go_silent()  # half-open: the DELETE will get no answer
+            emu.rate_limit_next("request", retry_after=60, count=5)  # nor the REST retry
     assert silent.unconfirmed_deletions == (sub_id,)
+    assert sub_id in {s.id for s in emu.subscriptions}
 
 
 async def test_filters_the_server_does_not_grant_fail_their_consumer_only() -> None:

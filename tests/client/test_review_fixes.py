@@ -70,3 +70,38 @@ async def test_a_rate_limited_subscription_check_keeps_the_connection() -> None:
             assert got["uuid"] == uid
             assert emu.stats.connections == 1
             assert client.stats.reconnects == 0
+
+
+# ---- review 6: closing while the link is down deletes the subscription over REST --------
+
+
+async def test_close_while_disconnected_deletes_the_subscription_over_rest() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        client = client_for(emu)
+        async with client:
+            async with client.subscribe(TELEPHONY, raw=True):
+                sid = client.subscription_id
+                assert sid is not None
+                emu.rate_limit_next("wstoken", retry_after=60)  # the link stays down
+                await emu.abort_connections()
+                with anyio.fail_after(5):
+                    while client.connected:
+                        await anyio.sleep(0.01)
+        # the link was down at close: the socket DELETE could not go out, REST did it
+        assert sid not in {s.id for s in emu.subscriptions}
+        assert client.unconfirmed_deletions == ()
+        assert client.created_subscription_ids == set()
+
+
+async def test_close_keeps_the_subscription_when_the_session_is_kept() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        client = client_for(emu, keep_session_on_close=True)
+        async with client:
+            async with client.subscribe(TELEPHONY, raw=True):
+                sid = client.subscription_id
+                emu.rate_limit_next("wstoken", retry_after=60)  # the link stays down
+                await emu.abort_connections()
+                with anyio.fail_after(5):
+                    while client.connected:
+                        await anyio.sleep(0.01)
+        assert sid in {s.id for s in emu.subscriptions}  # kept on purpose for a checkpoint
