@@ -518,6 +518,8 @@ class Client:
         self.created_subscription_ids: set[str] = set()
         self._last_subscription_id: str | None = None
         self._background: set[asyncio.Task[None]] = set()
+        #: DELETEs of orphaned subscriptions in flight (a new POST waits for them first)
+        self._orphan_deletes: set[asyncio.Task[None]] = set()
         self._ever_connected = False
         self._check_now: asyncio.Event | None = None
         self._parent: Client | None = None
@@ -1334,6 +1336,10 @@ class Client:
                         "them; reconnecting."
                     )
                 deleting = not state.wanted_filters
+                if not deleting and state.subscription_id is None:
+                    # a new subscription takes a slot: let the DELETE of the one it replaces
+                    # (orphaned by a failed recovery) finish first, or it may hit SUB-505
+                    await self._await_orphan_deletes(self.options.request_timeout)
                 deleted_id = state.subscription_id if deleting else None
                 base = set(state.subscribed_filters)
                 sent = tuple(state.wanted_filters)
@@ -1396,7 +1402,8 @@ class Client:
                             "subscriptions list` and `rcstream subscriptions delete ID`.",
                             decision.min_delay,
                         )
-                        await self.options.sleep(decision.min_delay)
+                        if not await self._await_orphan_deletes(decision.min_delay):
+                            await self.options.sleep(decision.min_delay)
                         continue
                     if decision.retry:
                         # not a refusal (429, 5xx): wait and send it again (the fruitless
@@ -1803,6 +1810,17 @@ class Client:
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        self._orphan_deletes.add(task)
+        task.add_done_callback(self._orphan_deletes.discard)
+
+    async def _await_orphan_deletes(self, limit: float) -> bool:
+        """Wait up to ``limit`` s for the orphan DELETEs in flight; True if there were any
+        and they all finished (a slot may have freed)."""
+        tasks = list(self._orphan_deletes)
+        if not tasks:
+            return False
+        _done, pending = await asyncio.wait(tasks, timeout=limit)
+        return not pending
 
     async def _delete_orphan_now(self, sid: str) -> None:
         """DELETE a subscription this client created and no longer uses (best effort)."""

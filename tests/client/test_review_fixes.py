@@ -5,9 +5,10 @@ Each test fails without its fix."""
 from __future__ import annotations
 
 import anyio
-from client_helpers import TELEPHONY, client_for, take
+from client_helpers import TELEPHONY, SleepRecorder, client_for, take
 
 from rcstream.emulator import Emulator
+from rcstream.models.lifecycle import Gap
 
 # ---- review 1: a 401 sent as an Error frame to a request is refreshed, not fatal ---------
 
@@ -105,3 +106,28 @@ async def test_close_keeps_the_subscription_when_the_session_is_kept() -> None:
                     while client.connected:
                         await anyio.sleep(0.01)
         assert sid in {s.id for s in emu.subscriptions}  # kept on purpose for a checkpoint
+
+
+# ---- review 5: a failed recovery's own orphan does not make the new POST hit SUB-505 -----
+
+
+async def test_failed_recovery_deletes_its_orphan_before_subscribing_again() -> None:
+    sleeps = SleepRecorder()
+    async with Emulator(auth_rate_limit=None, seed=7, subscription_limit=1) as emu:
+        async with (
+            client_for(emu, subscription_limit_wait=123.0, sleep=sleeps) as client,
+            client.subscribe(TELEPHONY, lifecycle=True) as events,
+        ):
+            old = client.subscription_id
+            emu.fail_next_recovery()
+            await emu.abort_connections()
+            with anyio.fail_after(10):
+                async for item in events:
+                    if isinstance(item, Gap):
+                        break
+            with anyio.fail_after(10):
+                while client.subscription_id in (None, old):
+                    await anyio.sleep(0.02)
+            assert 123.0 not in sleeps.waits  # never waited for a free slot
+            assert client.stats.orphans_deleted == 1
+            assert [s.id for s in emu.subscriptions] == [client.subscription_id]
