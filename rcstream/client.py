@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import os
 import random
 import time
@@ -521,6 +522,7 @@ class Client:
         #: DELETEs of orphaned subscriptions in flight (a new POST waits for them first)
         self._orphan_deletes: set[asyncio.Task[None]] = set()
         self._ever_connected = False
+        self._first_connect_scope: anyio.CancelScope | None = None
         self._check_now: asyncio.Event | None = None
         self._parent: Client | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -1104,8 +1106,15 @@ class Client:
             self._round_ready = False
             self._round_healthy = False
             reason: BaseException
+            # Before the first success, one attempt (an HTTP call can take http_timeout, a
+            # handshake connect_timeout) may not outlast first_connect_timeout; the deadline
+            # is lifted as soon as the gateway's ConnectionDetails arrives.
+            scope = self._first_connect_scope = anyio.CancelScope(
+                deadline=self._first_connect_deadline(down_since)
+            )
             try:
-                await self._connection_round()
+                with scope:
+                    await self._connection_round()
                 reason = ConnectionFailedError("The connection ended.")
             except RCStreamError as exc:
                 reason = exc
@@ -1118,6 +1127,9 @@ class Client:
                 logger.exception("Internal error in the rcstream supervisor; please report it")
                 await self._fail(exc)
                 return
+            self._first_connect_scope = None
+            if scope.cancelled_caught and not self._closing:
+                reason = ConnectionFailedError("The connection attempt did not finish in time.")
             rnd_ready = self._round_ready
             healthy = self._round_healthy
             if self._closing:
@@ -1143,6 +1155,10 @@ class Client:
                 await self._fail(self._give_up_error(reason, failures))
                 return
             delay = max(next(delays), decision.min_delay)
+            if not self._ever_connected and opts.first_connect_timeout is not None:
+                # never sleep past the first-connect deadline: give_up decides right after
+                left = opts.first_connect_timeout - (opts.clock() - down_since)
+                delay = max(0.0, min(delay, left))
             self._stats.reconnects += 1
             if is_subscription_limit(reason):
                 logger.warning(
@@ -1156,6 +1172,15 @@ class Client:
                 log("Reconnecting in %.2f s (attempt %d): %s", delay, failures, reason)
             if delay > 0:
                 await opts.sleep(delay)
+
+    def _first_connect_deadline(self, down_since: float) -> float:
+        """The event-loop deadline of an attempt before the first success (infinite once
+        the client has connected, or without ``first_connect_timeout``)."""
+        limit = self.options.first_connect_timeout
+        if self._ever_connected or limit is None:
+            return math.inf
+        left = limit - (self.options.clock() - down_since)
+        return anyio.current_time() + max(0.0, left)
 
     def _give_up_error(self, reason: BaseException, failures: int) -> RCStreamError:
         opts = self.options
@@ -1564,6 +1589,8 @@ class Client:
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:
         rnd.ready = True
         self._ever_connected = True
+        if self._first_connect_scope is not None:
+            self._first_connect_scope.deadline = math.inf  # connected: no deadline any more
         rnd.wake.set()  # the timer now tracks heartbeats instead of the connect deadline
         self._slots = None
         outcome = ev.outcome

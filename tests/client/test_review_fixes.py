@@ -4,9 +4,14 @@ Each test fails without its fix."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import anyio
+import pytest
 from client_helpers import TELEPHONY, SleepRecorder, client_for, take
 
+import rcstream
 from rcstream.emulator import Emulator
 from rcstream.models.lifecycle import Gap
 
@@ -131,3 +136,44 @@ async def test_failed_recovery_deletes_its_orphan_before_subscribing_again() -> 
             assert 123.0 not in sleeps.waits  # never waited for a free slot
             assert client.stats.orphans_deleted == 1
             assert [s.id for s in emu.subscriptions] == [client.subscription_id]
+
+
+# ---- review 3: a stream that never connected fails within first_connect_timeout --------
+
+
+def _env(url: str) -> dict[str, str]:
+    return {
+        "RINGCENTRAL_SERVER_URL": url,
+        "RINGCENTRAL_CLIENT_ID": "id",
+        "RINGCENTRAL_CLIENT_SECRET": "secret",
+        "RINGCENTRAL_JWT": "jwt",
+    }
+
+
+async def _fails_within(url: str, limit: float, **options: float) -> float:
+    opts = rcstream.ClientOptions(first_connect_timeout=1.0, auth_rate_limit=None, **options)
+    client = rcstream.Client.from_env(_env(url), options=opts)
+    started = time.monotonic()
+    with anyio.fail_after(limit), pytest.raises(rcstream.ConnectionFailedError) as info:
+        async with client, client.subscribe(TELEPHONY):
+            pass
+    assert url in str(info.value) and "within 1 s" in str(info.value)
+    return time.monotonic() - started
+
+
+async def test_never_connected_backoff_sleep_is_clamped_to_the_time_left() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    # the third try would wait 10-20 s: the deadline cuts it short
+    took = await _fails_within(f"http://127.0.0.1:{port}", 8, backoff_base=20.0, backoff_cap=20.0)
+    assert took < 3.0
+
+
+async def test_never_connected_attempt_that_hangs_is_bounded_by_the_time_left() -> None:
+    with socket.socket() as server:  # accepts TCP (kernel backlog) and never answers HTTP
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        took = await _fails_within(f"http://127.0.0.1:{port}", 8)
+    assert took < 3.0
