@@ -118,7 +118,8 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         choices=("presence",),
         metavar="presence",
         help="list every extension of the account and subscribe to each one's presence "
-        "(split over several connections when above the per-subscription filter limit)",
+        "(split over several connections on one login when above the per-subscription "
+        "filter limit)",
     )
     what.add_argument(
         "--strict",
@@ -455,11 +456,13 @@ async def listen(
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
             readies = [asyncio.Event() for _ in chunks]
             # The client keeps one server subscription per connection, so each chunk of
-            # filters beyond the first gets a client (a login and a socket) of its own.
+            # filters beyond the first gets a fork: its own socket and subscription on the
+            # same login (one OAuth session; a wstoken per connection, paced through the
+            # shared Auth budget). Each fork recovers and reports its own gaps.
             producers = [
                 asyncio.ensure_future(
                     _produce(
-                        client if i == 0 else Client.from_env(env, options=options),
+                        client if i == 0 else client.fork(),
                         chunk,
                         queue,
                         lifecycle=lifecycle,

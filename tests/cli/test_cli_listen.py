@@ -351,3 +351,51 @@ async def test_no_line_is_held_back_while_waiting_for_events(emu: Emulator, run_
         uuid = await emu.publish(_presence_event(emu), {"presenceStatus": status})
         assert (await cli.json_line())["uuid"] == uuid
     assert await cli.wait() == 0
+
+
+async def test_all_extensions_chunks_share_one_login_and_report_their_gaps(
+    run_cli: Any,
+) -> None:
+    """Issue 11 item 4: every chunk of ``--all-extensions`` is a ``Client.fork()`` of one
+    login (one OAuth session, one wstoken per connection); a chunk whose session cannot be
+    recovered after a drop reports its own gap on stdout (``--lifecycle``)."""
+    async with Emulator(auth_rate_limit=None, extensions=7, seed=5) as emu:
+        cli = await run_cli(
+            "listen",
+            "--all-extensions",
+            "presence",
+            "--lifecycle",
+            env=emu.env(),
+            RCSTREAM_FILTERS_PER_SUBSCRIPTION="3",  # 3 + 3 + 1 filters: three sockets
+            RCSTREAM_AUTH_RATE_LIMIT="0",  # the reconnects below need 3 more wstokens now
+        )
+        await cli.expect(emu.wait_for_subscription(3, timeout=LIMIT))
+        await cli.expect(emu.wait_for_connections(3, timeout=LIMIT))
+        connected = [await cli.json_line() for _ in range(3)]
+        assert [item["type"] for item in connected] == ["connected"] * 3
+        assert len(emu.oauth_sessions) == 1  # one login for all three connections
+        assert emu.stats.wstokens == 3
+        # every chunk's session is lost over the drop: each reconnects fresh with a gap
+        emu.fail_next_recovery("WSG-1005", count=3)
+        assert await emu.abort_connections() == 3
+        items = [await cli.json_line() for _ in range(9)]
+        kinds = sorted(item["type"] for item in items)
+        assert kinds == ["connected"] * 3 + ["disconnected"] * 3 + ["gap"] * 3
+        assert {i["reason"] for i in items if i["type"] == "gap"} == {"recovery_failed"}
+        await emu.wait_until(
+            lambda e: sum(1 for s in e.sessions if s.connected and s.subscription_id) == 3, LIMIT
+        )
+        expected = {_presence_event(emu, ext) for ext in emu.extension_ids}
+        for event in sorted(expected):
+            await emu.publish(event, {"presenceStatus": "Busy"})
+        seen = {(await cli.json_line())["event"] for _ in expected}
+        assert seen == expected
+        sessions = emu.oauth_sessions
+        assert len(sessions) == 1 and not sessions[0].revoked  # still the one login
+        assert sum(emu.stats.grants.values()) == 1
+        assert emu.stats.wstokens == 6
+        cli.proc.send_signal(signal.SIGINT)
+        assert await cli.wait() == 130
+        assert_no_traceback(await cli.stderr())
+        await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
+        assert emu.stats.revocations == 1  # the one session, revoked once on exit
