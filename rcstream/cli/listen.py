@@ -62,7 +62,8 @@ stdout carries data only: one JSON object per notification per line, exactly as 
 (uuid, event, timestamp, subscriptionId, ownerId, body), flushed per line. Status lines,
 reconnects, recoveries and gaps go to stderr (-q silences them, -v adds detail). With
 --lifecycle, lifecycle records are written to stdout too, as JSON lines with a "type"
-field ("connected", "disconnected", "gap") so a pipeline can act on a gap.
+field ("connected", "disconnected", "reconnecting" once per failed attempt while down,
+"gap") so a pipeline can act on a gap.
 
 Note: -f is --filter here (an event filter), not --forward-to as in `stripe listen`;
 forwarding is --forward-to URL.

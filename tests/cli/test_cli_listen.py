@@ -139,7 +139,10 @@ async def test_unreachable_server_retries_then_exits_4(emu: Emulator, run_cli: A
     assert await cli.wait() == 4
     stderr = await cli.stderr()
     assert_no_traceback(stderr)
-    assert stderr.count("Reconnecting") >= 2, stderr
+    # one stderr line per failed attempt while down (the first one a warning)
+    assert stderr.count("Still disconnected") >= 2, stderr
+    assert "warning: Still disconnected after 0 s: attempt 1 failed" in stderr, stderr
+    assert ".)" not in stderr, stderr  # sentences are not nested with a doubled period
     errors = [line for line in stderr.splitlines() if line.startswith("rcstream: error:")]
     assert len(errors) == 1, stderr
     assert cli.stdout_lines == []
