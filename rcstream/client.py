@@ -1343,11 +1343,16 @@ class Client:
                         )
                     fruitless = 0
                     self._track_subscription(state.subscription_id)
-                    logger.info(
-                        "Subscription %s now has %d filters",
-                        state.subscription_id or "(deleted)",
-                        len(state.subscribed_filters),
-                    )
+                    if state.subscription_id is None:
+                        logger.info("Deleted subscription %s", deleted_id or "(unknown)")
+                    else:
+                        n = len(state.subscribed_filters)
+                        logger.info(
+                            "Subscription %s now has %d filter%s",
+                            state.subscription_id,
+                            n,
+                            "" if n == 1 else "s",
+                        )
                     if reading is not None and reading.refused:
                         self._refuse_disabled(reading.refused)
                 elif outcome in ("gone", "deleted"):

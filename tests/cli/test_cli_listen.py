@@ -402,3 +402,18 @@ async def test_all_extensions_chunks_share_one_login_and_report_their_gaps(
         assert_no_traceback(await cli.stderr())
         await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
         assert emu.stats.revocations == 1  # the one session, revoked once on exit
+
+
+async def test_status_lines_read_naturally(emu: Emulator, run_cli: Any) -> None:
+    """Issue 12 item 8: "now has 1 filter", and a deletion says so (no "(deleted) now has
+    0 filters")."""
+    cli = await run_cli("listen", "-e", "sms", "-n", "1", env=emu.env())
+    (sub,) = await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    await emu.publish(_sms_event(emu), {"subject": "hi"})
+    await cli.json_line()
+    assert await cli.wait() == 0
+    stderr = await cli.stderr()
+    assert f"Subscription {sub.id} now has 1 filter\n" in stderr, stderr
+    assert f"Deleted subscription {sub.id}\n" in stderr, stderr
+    assert "filters" not in stderr.replace("1 event filter", ""), stderr
+    assert "(deleted)" not in stderr, stderr
