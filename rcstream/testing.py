@@ -25,6 +25,25 @@ The helpers below publish realistic events (:func:`publish_sms`, :func:`publish_
 (``rc_emulator.abort_connections()``, ``close_connections()``, ``fail_next_recovery()``,
 ``go_silent()``, ``inject_raw()``, ``rate_limit_next()``, ``expire_access_tokens()`` ...).
 
+Webhooks (``docs/webhooks.md``): ``rc_emulator`` delivers WebHook subscriptions by POST
+(validation handshake, ``Verification-Token``, blacklisting), so
+:func:`rcstream.webhooks.listen` with ``address=None`` works against ``rc_client`` as is.
+
+``rc_webhook_receiver``
+    A running :class:`~rcstream.webhooks.WebhookReceiver` with an Active WebHook
+    subscription on ``rc_emulator`` for the user's presence, instant SMS and telephony
+    sessions (``@pytest.mark.rc_webhook(filters=[...])`` to change them). Publish with the
+    helpers below and read it with ``await anext(rc_webhook_receiver)``.
+:func:`create_webhook_subscription`
+    For testing *your own* receiver: creates a WebHook subscription for its URL through the
+    real REST API (the emulator runs the handshake against it first).
+``vcc_emulator``
+    A running :class:`~rcstream.emulator.vcc.VccEmulator` (Vonage Contact Center: token,
+    subscriptions API, signed CloudEvents deliveries) with retries after 10 to 200 ms
+    instead of VCC's minutes (``@pytest.mark.vcc_emulator(...)`` for other options).
+    ``vcc_env`` holds its ``VCC_*`` variables, ``vcc_client`` an entered
+    :class:`~rcstream.webhooks.VccClient` for it.
+
 The async fixtures need an async test runner: **pytest-asyncio** (``asyncio_mode = "auto"``
 or ``"strict"``; in strict mode mark tests with ``@pytest.mark.asyncio``), or anyio's plugin
 with ``@pytest.mark.anyio`` and the ``asyncio`` backend. Tests that use ``rc_emulator`` or
@@ -46,9 +65,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rcstream.client import Client, ClientOptions, Subscription
     from rcstream.emulator import Emulator
+    from rcstream.emulator.vcc import VccEmulator
     from rcstream.models import Notification
+    from rcstream.webhooks import VccClient, WebhookReceiver
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -71,13 +94,29 @@ def _async_fixture(func: _F) -> _F:
 
 
 #: The fixtures that hold objects bound to the test's event loop.
-_LOOP_BOUND_FIXTURES = ("rc_emulator", "rc_client")
+_LOOP_BOUND_FIXTURES = (
+    "rc_emulator",
+    "rc_client",
+    "rc_webhook_receiver",
+    "vcc_emulator",
+    "vcc_client",
+)
 #: Every fixture of this plugin (a test using one gets the async-runner check).
-_ALL_FIXTURES = ("rc_emulator", "rc_client", "rc_env", "rc_env_vars", "rc_emulator_options")
+_ALL_FIXTURES = (
+    *_LOOP_BOUND_FIXTURES,
+    "rc_env",
+    "rc_env_vars",
+    "rc_emulator_options",
+    "vcc_env",
+    "vcc_emulator_options",
+)
 
 __all__ = [
     "FAST_EMULATOR_OPTIONS",
+    "FAST_VCC_OPTIONS",
+    "WEBHOOK_FAMILIES",
     "collect",
+    "create_webhook_subscription",
     "event_path",
     "fast_client_options",
     "next_event",
@@ -89,18 +128,42 @@ __all__ = [
     "rc_emulator_options",
     "rc_env",
     "rc_env_vars",
+    "rc_webhook_receiver",
+    "vcc_client",
+    "vcc_emulator",
+    "vcc_emulator_options",
+    "vcc_env",
 ]
 
 #: Emulator options the ``rc_emulator`` fixture starts from: no auth rate limit (tests log
 #: in often) and a short wait for close frames. Everything else keeps the real defaults.
 FAST_EMULATOR_OPTIONS: dict[str, Any] = {"auth_rate_limit": None, "close_timeout": 0.5}
 
+#: VCC emulator options the ``vcc_emulator`` fixture starts from: redeliveries after 10 to
+#: 200 ms (VCC waits minutes) and a 5 s answer timeout, so retry tests finish quickly.
+FAST_VCC_OPTIONS: dict[str, Any] = {
+    "retry_delays": (0.01, 0.02, 0.05, 0.1, 0.2),
+    "request_timeout": 5.0,
+}
+
+#: The catalog families ``rc_webhook_receiver`` subscribes to unless told otherwise.
+WEBHOOK_FAMILIES = ("presence", "instant-sms", "telephony-sessions")
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``rc_emulator`` marker."""
+    """Register the ``rc_emulator``, ``rc_webhook`` and ``vcc_emulator`` markers."""
     config.addinivalue_line(
         "markers",
         "rc_emulator(**options): keyword options for the rc_emulator fixture's Emulator",
+    )
+    config.addinivalue_line(
+        "markers",
+        "rc_webhook(filters=[...], **receiver_options): the event filters and "
+        "WebhookReceiver options of the rc_webhook_receiver fixture",
+    )
+    config.addinivalue_line(
+        "markers",
+        "vcc_emulator(**options): keyword options for the vcc_emulator fixture's VccEmulator",
     )
 
 
@@ -240,6 +303,112 @@ async def rc_client(rc_emulator: Emulator) -> AsyncIterator[Client]:
     from rcstream import Client
 
     async with Client.from_env(rc_emulator.env(), options=fast_client_options()) as client:
+        yield client
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+async def create_webhook_subscription(
+    client: Client,
+    address: str,
+    filters: Sequence[str] | None = None,
+    *,
+    verification_token: str | None = None,
+    expires_in: int = 3600,
+) -> dict[str, Any]:
+    """Create a RingCentral WebHook subscription for ``address`` through ``client`` (REST)
+    and return the platform's JSON answer (``id``, ``status``, ``expiresIn`` ...).
+
+    ``filters`` default to :data:`WEBHOOK_FAMILIES` of the authorised user. Against the
+    emulator, ``address`` must pass the validation handshake first (echo
+    ``Validation-Token`` with a 200), else this raises :class:`~rcstream.GatewayError` with
+    ``error_code == "SUB-525"``. Delete it with ``client.rest("DELETE", ...)`` or let the
+    emulator go.
+    """
+    from rcstream.emulator import catalog
+
+    chosen = (
+        list(filters) if filters is not None else [catalog.filter_for(f) for f in WEBHOOK_FAMILIES]
+    )
+    delivery: dict[str, Any] = {"transportType": "WebHook", "address": address}
+    if verification_token is not None:
+        delivery["verificationToken"] = verification_token
+    resp = await client.rest(
+        "POST",
+        "/restapi/v1.0/subscription",
+        json={"eventFilters": chosen, "deliveryMode": delivery, "expiresIn": expires_in},
+    )
+    body = resp.body
+    assert isinstance(body, dict), "the platform answered a subscription without a JSON body"
+    return body
+
+
+@_async_fixture
+async def rc_webhook_receiver(
+    rc_emulator: Emulator, rc_client: Client, request: pytest.FixtureRequest
+) -> AsyncIterator[WebhookReceiver]:
+    """A running :class:`~rcstream.webhooks.WebhookReceiver` on 127.0.0.1:0 with a random
+    verification token and an Active WebHook subscription on ``rc_emulator`` (filters
+    from ``@pytest.mark.rc_webhook(filters=[...])``, default :data:`WEBHOOK_FAMILIES`;
+    other marker keywords go to the receiver; ``rc_emulator.subscriptions`` lists the
+    subscription). Closed after the test."""
+    import secrets
+
+    from rcstream.webhooks import WebhookReceiver
+
+    marker = request.node.get_closest_marker("rc_webhook")
+    options = dict(marker.kwargs) if marker is not None else {}
+    filters = options.pop("filters", None)
+    token = secrets.token_urlsafe(32)
+    async with WebhookReceiver(token=token, **options) as receiver:
+        await create_webhook_subscription(
+            rc_client, receiver.url, filters, verification_token=token
+        )
+        yield receiver
+
+
+@pytest.fixture
+def vcc_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The keyword options for ``vcc_emulator``: :data:`FAST_VCC_OPTIONS` updated by the
+    closest ``@pytest.mark.vcc_emulator(...)``."""
+    options = dict(FAST_VCC_OPTIONS)
+    marker = request.node.get_closest_marker("vcc_emulator")
+    if marker is not None:
+        options.update(marker.kwargs)
+    return options
+
+
+@_async_fixture
+async def vcc_emulator(vcc_emulator_options: dict[str, Any]) -> AsyncIterator[VccEmulator]:
+    """A running Vonage Contact Center emulator on 127.0.0.1:0 (token endpoint,
+    subscriptions API, signed deliveries with retries); stopped after the test. Publish
+    with ``await vcc_emulator.publish("channel.alerted.v1", data)``; ``await
+    vcc_emulator.drain()`` waits for pending redeliveries."""
+    from rcstream.emulator.vcc import VccEmulator
+
+    async with VccEmulator(**vcc_emulator_options) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def vcc_env(vcc_emulator: VccEmulator) -> dict[str, str]:
+    """``VCC_API_URL``, ``VCC_TOKEN_URL``, ``VCC_CLIENT_ID`` and ``VCC_CLIENT_SECRET`` for
+    ``vcc_emulator`` (for ``rcstream vcc listen|subscriptions`` in a subprocess)."""
+    return vcc_emulator.env()
+
+
+@_async_fixture
+async def vcc_client(vcc_emulator: VccEmulator) -> AsyncIterator[VccClient]:
+    """An entered :class:`~rcstream.webhooks.VccClient` for ``vcc_emulator``."""
+    from rcstream.webhooks import VccClient
+
+    async with VccClient(
+        vcc_emulator.base_url,
+        token_url=vcc_emulator.token_url,
+        client_id=vcc_emulator.client_id,
+        client_secret=vcc_emulator.client_secret,
+    ) as client:
         yield client
 
 

@@ -3,6 +3,7 @@ file run by pytester in pytest-asyncio's strict mode."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -10,14 +11,19 @@ import pytest
 
 import rcstream
 from rcstream.emulator import Emulator
+from rcstream.emulator.vcc import VccEmulator
+from rcstream.exceptions import GatewayError
 from rcstream.testing import (
     collect,
+    create_webhook_subscription,
     event_path,
     next_event,
     publish_call,
     publish_presence,
     publish_sms,
 )
+from rcstream.webhooks import VccClient, VccReceiver, WebhookReceiver
+from rcstream.webhooks.vcc import new_secret
 
 pytest_plugins = ["pytester"]
 
@@ -185,3 +191,149 @@ async def test_next_event_skips_lifecycle_and_names_its_filters_on_timeout(
         assert (await next_event(events)).uuid == uuid  # the Connected item was skipped
         with pytest.raises(TimeoutError, match=r"no notification within 0\.05 s .*presence"):
             await next_event(events, timeout=0.05)
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+async def test_rc_webhook_receiver_gets_the_emulators_posts(
+    rc_emulator: Emulator, rc_webhook_receiver: WebhookReceiver
+) -> None:
+    (record,) = rc_emulator.subscriptions
+    assert (record.transport, record.address) == ("WebHook", rc_webhook_receiver.url)
+    assert rc_webhook_receiver.stats.handshakes == 1
+    sent = [
+        await publish_sms(rc_emulator, "by webhook"),
+        await publish_presence(rc_emulator, "Busy"),
+        *await publish_call(rc_emulator, seed=2),
+    ]
+    got = []
+    async with asyncio.timeout(5):
+        for _ in sent:
+            got.append(await anext(rc_webhook_receiver))
+    assert [n.uuid for n in got] == sent
+    assert all(n.subscription_id == record.id for n in got)
+    assert rc_webhook_receiver.stats.rejected == 0
+
+
+@pytest.mark.rc_webhook(filters=[PRESENCE])
+async def test_rc_webhook_marker_sets_the_filters(
+    rc_emulator: Emulator, rc_webhook_receiver: WebhookReceiver
+) -> None:
+    (record,) = rc_emulator.subscriptions
+    assert record.event_filters == (event_path(rc_emulator, "presence"),)
+    await publish_sms(rc_emulator, "not subscribed")
+    uuid = await publish_presence(rc_emulator, "Away")
+    async with asyncio.timeout(5):
+        assert (await anext(rc_webhook_receiver)).uuid == uuid
+
+
+async def test_create_webhook_subscription_refuses_a_receiver_that_fails_the_handshake(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    async with WebhookReceiver(token="t", path="/hook") as rx:
+        with pytest.raises(GatewayError) as info:
+            await create_webhook_subscription(rc_client, rx.url + "/not-here")
+        assert info.value.error_code == "SUB-525"
+        body = await create_webhook_subscription(rc_client, rx.url, verification_token="t")
+        assert body["status"] == "Active"
+        assert body["deliveryMode"]["address"] == rx.url
+    assert len(rc_emulator.subscriptions) == 1
+
+
+async def test_vcc_fixtures_deliver_signed_events_with_retries(
+    vcc_emulator: VccEmulator, vcc_client: VccClient, vcc_env: dict[str, str]
+) -> None:
+    assert vcc_env["VCC_API_URL"] == vcc_emulator.base_url
+    secret = new_secret(32)
+    async with VccReceiver(secret=secret, queue_size=1) as rx:
+        sub = await vcc_client.create_subscription(
+            name="plugin test", url=rx.url, events=["channel.*"], secret=secret
+        )
+        first = await vcc_emulator.publish("channel.alerted.v1", {"channel": {"channelId": "1"}})
+        # the queue of one is full: the receiver answers 503 and the emulator retries
+        second = await vcc_emulator.publish("channel.held.v1", {"channel": {"channelId": "1"}})
+        async with asyncio.timeout(5):
+            got = [await anext(rx), await anext(rx)]
+            await vcc_emulator.drain()
+        assert [e.id for e in got] == [first["id"], second["id"]]
+        assert rx.stats.busy >= 1
+        retried = [d for d in vcc_emulator.deliveries if d.event_id == second["id"]]
+        assert retried[0].attempts[0] == 503 and retried[0].delivered
+        await vcc_client.delete_subscription(sub.id)
+
+
+@pytest.mark.vcc_emulator(retry_delays=())
+def test_vcc_marker_configures_the_emulator(vcc_emulator: VccEmulator) -> None:
+    assert vcc_emulator.retry_delays == ()
+
+
+WEBHOOK_USER_TEST = """
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from rcstream.testing import create_webhook_subscription, publish_sms
+
+
+@pytest.mark.asyncio
+async def test_my_webhook_app(rc_emulator, rc_client):
+    got = []
+
+    async def hook(request):
+        if "Validation-Token" in request.headers and not await request.read():
+            return web.Response(headers={"Validation-Token": request.headers["Validation-Token"]},
+                                content_type="application/json")
+        assert request.headers["Verification-Token"] == "s3cret"
+        got.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        await create_webhook_subscription(
+            rc_client, f"http://127.0.0.1:{port}/hook", verification_token="s3cret"
+        )
+        uuid = await publish_sms(rc_emulator, "hi")
+        assert [n["uuid"] for n in got] == [uuid]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_my_vcc_consumer(vcc_emulator, vcc_client):
+    from rcstream.webhooks import VccReceiver
+    from rcstream.webhooks.vcc import new_secret
+
+    secret = new_secret(32)
+    async with VccReceiver(secret=secret) as rx:
+        await vcc_client.create_subscription(
+            name="mine", url=rx.url, events=["agent.*"], secret=secret
+        )
+        sent = await vcc_emulator.publish("agent.presencechanged.v1", {"user": {"agentId": "7"}})
+        event = await asyncio.wait_for(anext(rx), 5)
+        assert event.id == sent["id"]
+"""
+
+
+def test_webhook_fixtures_work_for_a_user_in_strict_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user_hooks=WEBHOOK_USER_TEST)
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_docs_webhook_example_passes_as_shown(pytester: pytest.Pytester) -> None:
+    """The python block of docs/testing-plugin.md's Webhooks section, run as a test file."""
+    section = DOCS_PAGE.read_text(encoding="utf-8").split("## Webhooks", 1)[1]
+    (block,) = re.findall(r"^```python\n(.*?)^```", section.split("\n## ", 1)[0], re.M | re.S)
+    pytester.makepyfile(test_docs_hooks=block)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)

@@ -38,6 +38,7 @@ from rcstream.emulator._state import (
     _Subscription,
     _WsToken,
 )
+from rcstream.emulator.webhooks import WebhookDeliverer
 
 __all__ = ["EmulatorOptions"]
 
@@ -132,6 +133,9 @@ class EmulatorOptions:
     on_token_expiry: TokenExpiry = "close"
     subscription_ttl: float = 86400.0
     oauth_session_limit: int = 5
+    webhook_blacklist_after: int = 3
+    """WebHook deliveries that may fail in a row (non-200, timeout, refused) before the
+    subscription is ``Blacklisted``; an emulator choice, see :mod:`rcstream.emulator.webhooks`."""
     rate_clock: Callable[[], float] | None = None
     """Monotonic seconds for the Auth rate-limit group's windows and penalties (default
     :func:`time.monotonic`); a test can pass a fake clock to cross a window without
@@ -267,6 +271,8 @@ class _EmulatorCore:
         self._janitor_wake = asyncio.Event()
         self._closing = False
         self._timers: set[asyncio.TimerHandle] = set()
+        # WebHook delivery (rest.py): created on the first WebHook subscription, closed by close()
+        self._webhooks: WebhookDeliverer | None = None
         self._rate_clock: Callable[[], float] = o.rate_clock or time.monotonic
 
     def _make_jwt(self, extension_id: str, *, jti: str) -> str:

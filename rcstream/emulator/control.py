@@ -394,7 +394,8 @@ class _ControlLayer(_GatewayLayer):
 
     def _subscribed_families(self) -> list[tuple[str, str, str]]:
         """``(family, subscriber extension id, extension whose events they are)`` for every
-        catalog family that a live, active WebSocket subscription names (any account).
+        catalog family that a live, active subscription names (any account): WebSocket ones
+        with a session, and WebHook ones.
 
         A filter may name another extension of the subscriber's account
         (``.../extension/{id}/presence``, as ``rcstream listen --all-extensions`` does): that
@@ -402,10 +403,8 @@ class _ControlLayer(_GatewayLayer):
         """
         out: list[tuple[str, str, str]] = []
         for sub in self._subs.values():
-            if (
-                sub.transport != "WebSocket"
-                or sub.status != "Active"
-                or sub.gateway_session_id not in self._gw
+            if sub.status != "Active" or (
+                sub.transport == "WebSocket" and sub.gateway_session_id not in self._gw
             ):
                 continue
             account = self._account_of(sub.extension_id)

@@ -40,7 +40,8 @@ class _GatewayLayer(_RestLayer):
     """The WebSocket gateway: sessions, recovery, frames, timers and notification delivery."""
 
     async def publish(self, event: str, body: Any, *, uuid: str | None = None) -> str:
-        """Deliver one notification to every WebSocket subscription whose filters match.
+        """Deliver one notification to every WebSocket and WebHook subscription whose
+        filters match (WebHook ones by POST, awaited here; see ``rest.py``).
 
         ``event`` is the concrete event path (numeric ids, optional query string; ``~`` is
         refused). Sessions with a live socket get a ``ServerNotification`` frame now;
@@ -54,7 +55,9 @@ class _GatewayLayer(_RestLayer):
         path, params = split_event(event)
         sends: list[Awaitable[None]] = []
         for sub in list(self._subs.values()):
-            if sub.transport != "WebSocket" or sub.gateway_session_id is None:
+            if sub.transport not in ("WebSocket", "WebHook") or (
+                sub.transport == "WebSocket" and sub.gateway_session_id is None
+            ):
                 continue
             delivered_as = _first_match(
                 sub.filters, path, params, presence_event_path=self.options.presence_event_path
@@ -64,7 +67,18 @@ class _GatewayLayer(_RestLayer):
             if sub.status != "Active":
                 self._stats.notifications_withheld += 1  # suspended/blacklisted: nothing
                 continue
-            session = self._gw.get(sub.gateway_session_id)
+            if sub.transport == "WebHook":  # POSTed by rest.py's WebHook delivery
+                _, envelope = wire.notification_frame(
+                    uuid_=uid,
+                    event=delivered_as,
+                    timestamp=timestamp,
+                    subscription_id=sub.id,
+                    owner_id=sub.extension_id,
+                    body=body,
+                )
+                sends.append(self._deliver_webhook(sub, envelope))
+                continue
+            session = self._gw.get(sub.gateway_session_id or "")
             if session is None:
                 continue
             frame = wire.notification_frame(

@@ -28,6 +28,7 @@ from rcstream.emulator._state import (
     _Subscription,
 )
 from rcstream.emulator.oauth import _OAuthLayer
+from rcstream.emulator.webhooks import WebhookDeliverer, WebhookValidationError
 
 __all__: list[str] = []
 
@@ -61,6 +62,9 @@ class _RestLayer(_OAuthLayer):
                 except ValueError:
                     return _json(400, wire.rc_error("CMN-103", "JSON can't be parsed."))
         query = {k: request.query.getall(k) for k in request.query}
+        refused = await self._webhook_handshake(method, path, body, ctx)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
         reply = self._api(method, path, query, body, ctx, gateway=None)
         return _json(reply.status, reply.body, reply.headers)
 
@@ -313,6 +317,12 @@ class _RestLayer(_OAuthLayer):
         if sub.address is not None:
             delivery["address"] = sub.address
         delivery["encryption"] = False
+        target = self._webhooks.targets.get(sub.id) if self._webhooks is not None else None
+        blacklisted = (
+            {"blacklistedData": dict(target.blacklisted_data)}
+            if target is not None and target.blacklisted_data and sub.status == "Blacklisted"
+            else {}
+        )
         return {
             "uri": f"{self.server_url}/restapi/v1.0/subscription/{sub.id}",
             "id": sub.id,
@@ -332,6 +342,7 @@ class _RestLayer(_OAuthLayer):
             "expirationTime": wire.iso_z(expires),
             "expiresIn": max(0, int(min(sub.expires_in - 1, remaining))),
             "deliveryMode": delivery,
+            **blacklisted,
         }
 
     def _owned(self, sub_id: str, ctx: _AuthContext) -> _Subscription | None:
@@ -491,6 +502,10 @@ class _RestLayer(_OAuthLayer):
         self._janitor_wake.set()  # it may expire before the janitor's next sweep
         if gateway is not None:
             gateway.subscription_id = sub.id
+        if transport == "WebHook" and self._webhooks is not None:
+            token = delivery.get("verificationToken") if isinstance(delivery, dict) else None
+            token = token if isinstance(token, str) else None
+            self._webhooks.register(sub.id, address or "", token)
         self._inc("subscriptions_created")
         logger.debug("Emulator: subscription %s created (%s)", sub.id, transport)
         return _Reply(200, self._subscription_body(sub))
@@ -537,6 +552,10 @@ class _RestLayer(_OAuthLayer):
             sub.disabled = list(self._disabled_now)
         elif self.deny_websocket_permission and sub.transport == "WebSocket":
             return _permission_denied()
+        if sub.transport == "WebHook":
+            changed = self._update_webhook(sub, body)
+            if changed is not None:
+                return changed
         sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
         if gateway is not None and sub.gateway_session_id != gateway.id:
             # A PUT from another session (e.g. after a process restart) moves the
@@ -562,6 +581,8 @@ class _RestLayer(_OAuthLayer):
 
     def _drop_subscription(self, sub: _Subscription) -> None:
         self._subs.pop(sub.id, None)
+        if self._webhooks is not None:
+            self._webhooks.forget(sub.id)
         session = self._gw.get(sub.gateway_session_id or "")
         if session is not None and session.subscription_id == sub.id:
             session.subscription_id = None
@@ -574,6 +595,105 @@ class _RestLayer(_OAuthLayer):
         sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
         self._inc("subscriptions_updated")
         return _Reply(200, self._subscription_body(sub))
+
+    # --- WebHook delivery (issue 15; the facts: shared/webhooks-resume-brokers.md §A)
+
+    async def _webhook_deliverer(self) -> WebhookDeliverer:
+        """The one :class:`WebhookDeliverer` (and its HTTP session), made on first use."""
+        if self._webhooks is None:
+            deliverer = WebhookDeliverer(blacklist_after=self.options.webhook_blacklist_after)
+            self._webhooks = deliverer  # before the await: one deliverer, whoever asks first
+            await deliverer.__aenter__()
+        return self._webhooks
+
+    async def _close_webhooks(self) -> None:
+        """Close the WebHook HTTP session (from :meth:`close`)."""
+        if self._webhooks is not None:
+            deliverer, self._webhooks = self._webhooks, None
+            await deliverer.__aexit__(None, None, None)
+
+    async def _webhook_handshake(
+        self, method: str, path: str, body: Any, ctx: _AuthContext
+    ) -> _Reply | None:
+        """Run the validation request before a WebHook subscription is created (``POST``)
+        or moved to a new address (``PUT`` with ``deliveryMode.address``); ``SUB-525`` when
+        the address fails it [DOCS ``creating-webhooks.md`` via §A.2]. The HTTP status of
+        that error is not documented: 400 is an assumption. Requests that the synchronous
+        checks will refuse anyway (bad address, bad filters) are not validated first.
+        """
+        delivery = body.get("deliveryMode") if isinstance(body, dict) else None
+        if not isinstance(delivery, dict):
+            return None
+        address = delivery.get("address")
+        parts = path.rstrip("/").split("/")
+        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            return None
+        if method == "POST" and parts[1:] == ["restapi", "v1.0", "subscription"]:
+            if delivery.get("transportType") != "WebHook":
+                return None
+        elif method == "PUT" and parts[1:4] == ["restapi", "v1.0", "subscription"]:
+            sub = self._owned(parts[-1], ctx) if len(parts) == 5 else None
+            if sub is None or sub.transport != "WebHook" or sub.address == address:
+                return None
+        else:
+            return None
+        refused = isinstance(self._parse_filters(body, ctx), _Reply)
+        if refused and (method == "POST" or "eventFilters" in body):
+            return None
+        deliverer = await self._webhook_deliverer()
+        try:
+            await deliverer.handshake(address)
+        except WebhookValidationError as exc:
+            logger.info("Emulator: WebHook address %s failed validation: %s", address, exc)
+            return _Reply(400, wire.rc_error("SUB-525", "WebHook server response is invalid"))
+        return None
+
+    def _update_webhook(self, sub: _Subscription, body: Any) -> _Reply | None:
+        """``PUT`` of a WebHook subscription: ``expiresIn`` (top level) sets the new lifetime
+        (an empty body renews with the current one), ``deliveryMode`` may change the address
+        (validated before) and the verification token [RCEX ``Subscription/index.ts`` via
+        §A.1]."""
+        if not isinstance(body, dict):
+            return None
+        if "expiresIn" in body:
+            try:
+                sub.expires_in = int(body["expiresIn"])
+            except (TypeError, ValueError):
+                return _Reply(
+                    400,
+                    wire.rc_error(
+                        "CMN-101",
+                        "Parameter [expiresIn] value is invalid.",
+                        parameterName="expiresIn",
+                    ),
+                )
+        delivery = body.get("deliveryMode")
+        if isinstance(delivery, dict) and self._webhooks is not None:
+            target = self._webhooks.targets.get(sub.id)
+            address = delivery.get("address")
+            if isinstance(address, str) and address.startswith(("http://", "https://")):
+                sub.address = address
+                if target is not None:
+                    target.address = address
+            token = delivery.get("verificationToken")
+            if isinstance(token, str) and target is not None:
+                target.verification_token = token
+        return None
+
+    async def _deliver_webhook(self, sub: _Subscription, envelope: dict[str, Any]) -> None:
+        """POST one notification to a WebHook subscription; blacklist it after
+        ``webhook_blacklist_after`` failures in a row (see :mod:`rcstream.emulator.webhooks`)."""
+        deliverer = await self._webhook_deliverer()
+        target = deliverer.targets.get(sub.id)
+        if target is None:  # deleted meanwhile
+            return
+        if target.status != "Active":  # made Active again by set_subscription_status()
+            target.status, target.failures, target.blacklisted_data = "Active", 0, None
+        if await deliverer.deliver(sub.id, envelope):
+            self._inc("notifications_sent")
+        elif target.status == "Blacklisted" and sub.id in self._subs:
+            sub.status = "Blacklisted"
+            self._bump()
 
 
 def _permission_denied(filter_text: str | None = None) -> _Reply:

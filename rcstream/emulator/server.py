@@ -189,5 +189,6 @@ class Emulator(_ControlLayer):
                 return_exceptions=True,
             )
         await self._runner.cleanup()
+        await self._close_webhooks()
         self._runner = None
         logger.info("Emulator stopped")

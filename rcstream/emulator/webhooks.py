@@ -116,6 +116,12 @@ class WebhookDeliverer:
         self, subscription_id: str, address: str, verification_token: str | None
     ) -> DeliveryTarget:
         """Run the validation handshake and register the target; raise on failure."""
+        await self.handshake(address)
+        return self.register(subscription_id, address, verification_token)
+
+    async def handshake(self, address: str) -> None:
+        """Send the validation request to ``address``; raise
+        :class:`WebhookValidationError` (``SUB-525``) unless it passes."""
         token = secrets.token_hex(16)
         try:
             async with asyncio.timeout(self.validation_timeout):
@@ -136,9 +142,6 @@ class WebhookDeliverer:
                 f"WebHook server response is invalid (status {status}, token echoed: "
                 f"{echoed == token}, {size} bytes)"
             )
-        target = DeliveryTarget(subscription_id, address, verification_token)
-        self.targets[subscription_id] = target
-        return target
 
     def register(
         self, subscription_id: str, address: str, verification_token: str | None

@@ -14,27 +14,61 @@ See ``docs/webhooks.md`` for exposing a receiver and for the security model.
 
 from __future__ import annotations
 
-from rcstream.webhooks._receiver import ReceiverStats
-from rcstream.webhooks.cloudevents import (
-    AgentPresenceChanged,
-    ChannelEvent,
-    CloudEvent,
-    parse_cloudevent,
-)
-from rcstream.webhooks.ringcentral import (
-    WebhookItem,
-    WebhookReceiver,
-    WebhookStream,
-    WebhookSubscription,
-    listen,
-)
-from rcstream.webhooks.vcc import (
-    SignatureError,
-    VccClient,
-    VccReceiver,
-    VccSubscription,
-    verify_signature,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rcstream.webhooks._receiver import ReceiverStats
+    from rcstream.webhooks.cloudevents import (
+        AgentPresenceChanged,
+        ChannelEvent,
+        CloudEvent,
+        parse_cloudevent,
+    )
+    from rcstream.webhooks.ringcentral import (
+        WebhookItem,
+        WebhookReceiver,
+        WebhookStream,
+        WebhookSubscription,
+        listen,
+    )
+    from rcstream.webhooks.vcc import (
+        SignatureError,
+        VccClient,
+        VccReceiver,
+        VccSubscription,
+        verify_signature,
+    )
+
+# Names are imported on first use (PEP 562), so that ``rcstream.webhooks.commands`` (which
+# the CLI's parser imports) does not pull in aiohttp, pydantic and PyJWT.
+_WHERE = {
+    "ReceiverStats": "_receiver",
+    "AgentPresenceChanged": "cloudevents",
+    "ChannelEvent": "cloudevents",
+    "CloudEvent": "cloudevents",
+    "parse_cloudevent": "cloudevents",
+    "WebhookItem": "ringcentral",
+    "WebhookReceiver": "ringcentral",
+    "WebhookStream": "ringcentral",
+    "WebhookSubscription": "ringcentral",
+    "listen": "ringcentral",
+    "SignatureError": "vcc",
+    "VccClient": "vcc",
+    "VccReceiver": "vcc",
+    "VccSubscription": "vcc",
+    "verify_signature": "vcc",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rcstream.webhooks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rcstream.webhooks.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AgentPresenceChanged",

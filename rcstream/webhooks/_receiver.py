@@ -172,7 +172,7 @@ class _HttpReceiver(Generic[T]):
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self._port = int(sockets[0].getsockname()[1]) if sockets else self._requested_port
-        logger.info("Webhook receiver listening on %s", self.url)
+        logger.debug("Webhook receiver listening on %s", self.url)
 
     async def aclose(self) -> None:
         """Stop the server; queued items can still be read, then iteration ends."""

@@ -1,14 +1,15 @@
 """The commands ``rcstream webhook listen|serve`` and ``rcstream vcc serve|listen|subscriptions``.
 
 Each command is an ``add_*_arguments(parser)`` helper for its fixed flags plus an
-``async def`` that takes the parsed ``argparse.Namespace`` and returns an exit code, so
-registering one in the CLI is one line (see :func:`register`). ``python -m
-rcstream.webhooks`` runs them until then.
+``async def`` that takes the parsed ``argparse.Namespace`` and returns 0; errors are
+raised. :mod:`rcstream.cli.webhook` and :mod:`rcstream.cli.vcc` register them in the
+``rcstream`` CLI, whose one table (:mod:`rcstream.cli._run`) maps errors onto exit codes;
+``python -m rcstream.webhooks ARGS`` is ``rcstream ARGS``. Imports at module level are
+light (argparse only), so ``rcstream --help`` stays fast.
 
 stdout carries only events, one JSON line each (``--format json``) or one readable line
 (``--format pretty``); ``--lifecycle`` adds lifecycle records (``{"type": "gap", ...}``);
-``-n N`` exits 0 after N events. Status and errors go to stderr. Exit codes: 0 done,
-1 runtime failure, 2 usage or configuration error, 130 interrupted.
+``-n N`` exits 0 after N events, ``--timeout D`` after D. Status and errors go to stderr.
 
 * RingCentral: ``webhook listen`` needs the ``RINGCENTRAL_*`` credentials (as ``listen``)
   and creates, serves, renews and deletes a WebHook subscription; ``webhook serve`` is the
@@ -24,22 +25,20 @@ stdout carries only events, one JSON line each (``--format json``) or one readab
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import IO, Any
+from collections.abc import AsyncIterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
 
-import orjson
-
+from rcstream.cli._args import add_output_options, port
 from rcstream.exceptions import ConfigurationError, RCStreamError, UsageError
-from rcstream.models import Notification
-from rcstream.models.lifecycle import Lifecycle
 from rcstream.redact import Secret
-from rcstream.webhooks.cloudevents import CloudEvent, compact_json
+
+if TYPE_CHECKING:
+    from rcstream.client import ClientOptions
+    from rcstream.webhooks.cloudevents import CloudEvent
 
 __all__ = [
     "add_vcc_listen_arguments",
@@ -47,8 +46,7 @@ __all__ = [
     "add_vcc_subscriptions_arguments",
     "add_webhook_listen_arguments",
     "add_webhook_serve_arguments",
-    "register",
-    "run",
+    "main",
     "vcc_listen",
     "vcc_serve",
     "vcc_subscriptions",
@@ -59,9 +57,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -70,25 +65,13 @@ EXIT_INTERRUPTED = 130
 def _receiver_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("receiver")
     group.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    group.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0: any)")
+    group.add_argument("--port", type=port, default=8080, help="TCP port (default 8080; 0: any)")
     group.add_argument("--path", default="/", help="URL path to accept POSTs on (default /)")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("output on stdout")
-    group.add_argument(
-        "--format",
-        choices=("json", "pretty"),
-        default=None,
-        help="json: one event per line; pretty: one readable line (default: pretty on a "
-        "terminal, json otherwise)",
-    )
-    group.add_argument("-n", "--count", type=int, metavar="N", help="exit 0 after N events")
-    group.add_argument(
-        "--lifecycle",
-        action="store_true",
-        help='also write lifecycle records (e.g. gaps) with a "type" field',
-    )
+    # the same flags as `rcstream listen`: --format, --no-color, -n, --timeout, --lifecycle
+    add_output_options(parser, default_format=None)
 
 
 def add_webhook_listen_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,10 +163,16 @@ class _Printer:
             except (AttributeError, ValueError):
                 fmt = "json"
         self.format = fmt
+        self.color = False
+        if fmt == "pretty":
+            from rcstream.cli.output import use_color
+
+            self.color = use_color(sys.stdout, no_color=bool(getattr(args, "no_color", False)))
         self.lifecycle = bool(getattr(args, "lifecycle", False))
         self.count: int | None = getattr(args, "count", None)
         if self.count is not None and self.count < 1:
             raise UsageError("-n/--count must be at least 1.")
+        self.timeout: float | None = getattr(args, "timeout", None)
         self.written = 0
 
     @property
@@ -195,6 +184,12 @@ class _Printer:
         self._out.flush()
 
     def item(self, item: Any) -> None:
+        import orjson
+
+        from rcstream.models import Notification
+        from rcstream.models.lifecycle import Lifecycle
+        from rcstream.webhooks.cloudevents import CloudEvent, compact_json
+
         if isinstance(item, Lifecycle):
             if self.lifecycle:
                 self._line(orjson.dumps(item.model_dump(mode="json")))
@@ -209,23 +204,16 @@ class _Printer:
             if self.format == "json":
                 self._line(orjson.dumps(wire))
             else:
-                self._line(_pretty_rc(wire).encode("utf-8", "backslashreplace"))
+                from rcstream.cli.output import format_pretty
+
+                text = format_pretty(wire, color=self.color)
+                self._line(text.encode("utf-8", "backslashreplace"))
         self.written += 1
 
 
 def _clean(text: Any, limit: int = 80) -> str:
     value = "".join(c if c.isprintable() else "?" for c in str(text))
     return value[:limit]
-
-
-def _pretty_rc(wire: Mapping[str, Any]) -> str:
-    body = wire.get("body") if isinstance(wire.get("body"), dict) else {}
-    assert isinstance(body, dict)
-    keys = ("presenceStatus", "telephonyStatus", "subject", "text", "status", "eventType")
-    details = " ".join(f"{k}={_clean(body[k], 40)}" for k in keys if k in body)
-    return (
-        f"{_clean(wire.get('timestamp', ''), 30)}  {_clean(wire.get('event', ''), 120)}  {details}"
-    )
 
 
 def _pretty_cloudevent(event: CloudEvent) -> str:
@@ -244,58 +232,27 @@ def _pretty_cloudevent(event: CloudEvent) -> str:
 # ----------------------------------------------------------------------------- running
 
 
-def run(command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
-    """Run one command in a fresh event loop and map errors onto exit codes.
-
-    SIGINT/SIGTERM cancel the command (its ``async with`` blocks clean up: subscriptions
-    are deleted) and give 130. Errors print one sentence on stderr.
-    """
-
-    async def runner() -> int:
-        loop = asyncio.get_running_loop()
-        work = asyncio.ensure_future(command(args))
-        stopped = False
-
-        def stop() -> None:
-            nonlocal stopped
-            stopped = True
-            work.cancel()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, stop)
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if stopped:
-                return EXIT_INTERRUPTED
-            raise
+async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
+    """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends."""
+    import asyncio
 
     try:
-        return asyncio.run(runner())
-    except (ConfigurationError, UsageError) as exc:
-        sys.stderr.write(f"rcstream: {exc}\n")
-        return EXIT_USAGE
-    except RCStreamError as exc:
-        sys.stderr.write(f"rcstream: {exc}\n")
-        return EXIT_FAILED
-    except BrokenPipeError:
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-
-
-async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
-    async for item in source:
-        printer.item(item)
-        if printer.done:
-            break
+        async with asyncio.timeout(printer.timeout):
+            async for item in source:
+                printer.item(item)
+                if printer.done:
+                    break
+    except TimeoutError:
+        pass
     return EXIT_OK
 
 
+_cli_log = logging.getLogger("rcstream.cli")
+
+
 def _status(message: str) -> None:
-    sys.stderr.write(f"rcstream: {message}\n")
-    sys.stderr.flush()
+    """A status line on stderr (through the CLI's logging: ``-q`` silences it)."""
+    _cli_log.info("%s", message)
 
 
 def _rc_filters(args: argparse.Namespace) -> list[str]:
@@ -314,7 +271,11 @@ def _rc_filters(args: argparse.Namespace) -> list[str]:
 # ----------------------------------------------------------------------------- RingCentral
 
 
-async def webhook_listen(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+async def webhook_listen(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    options: ClientOptions | None = None,
+) -> int:
     """``rcstream webhook listen``: create, serve, renew and delete a WebHook subscription."""
     from rcstream.client import Client
     from rcstream.webhooks.ringcentral import listen
@@ -322,7 +283,7 @@ async def webhook_listen(args: argparse.Namespace, env: Mapping[str, str] | None
     filters = _rc_filters(args)
     printer = _Printer(args)
     async with (
-        Client.from_env(env) as client,
+        Client.from_env(env, options=options) as client,
         listen(
             client,
             filters,
@@ -430,15 +391,16 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
                 f"VCC subscription {sub.id} ({name}) created for {args.address}; VCC applies "
                 "changes within 30 s, so events start within 30 s"
             )
-            first = True
-            async for event in rx:
-                if first:
-                    _status(f"VCC subscription {sub.id} is live (first verified event)")
-                    first = False
-                printer.item(event)
-                if printer.done:
-                    break
-            return EXIT_OK
+
+            async def announced() -> AsyncIterator[CloudEvent]:
+                first = True
+                async for event in rx:
+                    if first:
+                        _status(f"VCC subscription {sub.id} is live (first verified event)")
+                        first = False
+                    yield event
+
+            return await _pump(announced(), printer)
         finally:
             with contextlib.suppress(RCStreamError):
                 await api.delete_subscription(sub.id)
@@ -452,6 +414,8 @@ async def vcc_subscriptions(
 ) -> int:
     """``rcstream vcc subscriptions list|show|update|delete``: one JSON line per subscription
     on ``out`` (default stdout)."""
+    import orjson
+
     out = out if out is not None else sys.stdout.buffer
     if args.action != "list" and not args.id:
         raise UsageError(f"'vcc subscriptions {args.action}' needs a subscription id.")
@@ -484,42 +448,11 @@ async def vcc_subscriptions(
     return EXIT_OK
 
 
-# ----------------------------------------------------------------------------- registration
-
-
-def register(subparsers: Any) -> None:
-    """Add ``webhook listen|serve`` and ``vcc serve|listen|subscriptions`` to a CLI's
-    ``add_subparsers()`` object; each sets ``args.run`` to a callable returning the exit code."""
-    webhook = subparsers.add_parser("webhook", help="RingCentral WebHook delivery")
-    wsub = webhook.add_subparsers(dest="webhook_command", required=True)
-    vcc = subparsers.add_parser("vcc", help="Vonage Contact Center webhooks")
-    vsub = vcc.add_subparsers(dest="vcc_command", required=True)
-    table: list[tuple[Any, str, Callable[[argparse.ArgumentParser], None], Any, str]] = [
-        (wsub, "listen", add_webhook_listen_arguments, webhook_listen, "create, serve, renew"),
-        (wsub, "serve", add_webhook_serve_arguments, webhook_serve, "the receiver alone"),
-        (vsub, "serve", add_vcc_serve_arguments, vcc_serve, "verify and print VCC events"),
-        (vsub, "listen", add_vcc_listen_arguments, vcc_listen, "subscribe, serve, delete"),
-        (vsub, "subscriptions", add_vcc_subscriptions_arguments, vcc_subscriptions, "manage"),
-    ]
-    for parent, name, add, command, text in table:
-        parser = parent.add_parser(name, help=text, description=text)
-        add(parser)
-        parser.set_defaults(run=lambda args, _c=command: run(_c, args))
+# ----------------------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rcstream.webhooks ...``: the commands until the CLI registers them."""
-    parser = argparse.ArgumentParser(prog="python -m rcstream.webhooks")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG
-        if args.verbose > 1
-        else logging.INFO
-        if args.verbose
-        else logging.WARNING,
-        format="rcstream: %(levelname)s %(name)s: %(message)s",
-    )
-    code: int = args.run(args)
-    return code
+    """``python -m rcstream.webhooks ARGS``: the same as ``rcstream ARGS``."""
+    from rcstream.cli import main as cli_main
+
+    return cli_main(argv)

@@ -507,7 +507,7 @@ async def listen(
     client: Client,
     filters: Sequence[str],
     *,
-    address: str,
+    address: str | None,
     host: str = "127.0.0.1",
     port: int = 0,
     path: str = "/",
@@ -522,7 +522,9 @@ async def listen(
     """Receive RingCentral events by WebHook: serve, subscribe, renew, and delete on exit.
 
     ``client`` is an entered :class:`rcstream.Client`; ``address`` is the public URL that
-    reaches ``host:port`` + ``path`` (a reverse proxy or tunnel; see ``docs/webhooks.md``).
+    reaches ``host:port`` + ``path`` (a reverse proxy or tunnel; see ``docs/webhooks.md``),
+    or ``None`` for the receiver's own URL, when the platform reaches this host directly
+    (the emulator on 127.0.0.1, with ``port=0``).
     The receiver starts first, so it can answer the validation request RingCentral sends
     while the subscription is created. A failure of the renewal task is raised from the
     next iteration. Usage::
@@ -534,8 +536,9 @@ async def listen(
                 async for event in stream:
                     print(event.event)
     """
+    token = Secret(secrets.token_urlsafe(32))
     receiver = WebhookReceiver(
-        token=None,
+        token=token,
         host=host,
         port=port,
         path=path,
@@ -543,19 +546,20 @@ async def listen(
         lifecycle=lifecycle,
         queue_size=queue_size,
     )
-    subscription = WebhookSubscription(
-        client,
-        filters,
-        address=address,
-        expires_in=expires_in,
-        check_interval=check_interval,
-        on_gap=receiver.report,
-        on_token=receiver.set_token,
-        sleep=sleep,
-        clock=clock,
-    )
-    receiver.set_token(subscription.verification_token)
     async with receiver:
+        address = address if address is not None else receiver.url
+        subscription = WebhookSubscription(
+            client,
+            filters,
+            address=address,
+            expires_in=expires_in,
+            check_interval=check_interval,
+            verification_token=token,
+            on_gap=receiver.report,
+            on_token=receiver.set_token,
+            sleep=sleep,
+            clock=clock,
+        )
         try:
             await subscription.create()
         except GatewayError as exc:

@@ -278,13 +278,16 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 async def test_subscriptions_renew_a_webhook_subscription(emu: Emulator, run_cli: Any) -> None:
-    async with rcstream.Client.from_env(emu.env()) as client:
+    from rcstream.webhooks import WebhookReceiver
+
+    # the receiver answers the emulator's validation request at creation
+    async with rcstream.Client.from_env(emu.env()) as client, WebhookReceiver(token="t") as rx:
         created = await client.rest(
             "POST",
             "/restapi/v1.0/subscription",
             json={
                 "eventFilters": [PRESENCE],
-                "deliveryMode": {"transportType": "WebHook", "address": "https://example.com/h"},
+                "deliveryMode": {"transportType": "WebHook", "address": rx.url},
                 "expiresIn": 600,
             },
         )

@@ -9,7 +9,6 @@ from emu_helpers import Rc
 
 MakeRc = Callable[..., Awaitable[Rc]]
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
-HOOK = {"transportType": "WebHook", "address": "https://example.com/hook"}
 
 
 async def token(rc: Rc) -> str:
@@ -96,14 +95,18 @@ async def test_invalid_paging(rc: Rc, params: dict[str, str]) -> None:
 
 
 async def test_webhook_subscription_lifecycle(rc: Rc) -> None:
+    from rcstream.webhooks import WebhookReceiver
+
     at = await token(rc)
     base = "/restapi/v1.0/subscription"
-    created = await rc.api(
-        "POST", base, at, json_body={"eventFilters": [PRESENCE], "deliveryMode": HOOK}
-    )
+    async with WebhookReceiver(token="t") as receiver:  # answers the validation request
+        hook = {"transportType": "WebHook", "address": receiver.url}
+        created = await rc.api(
+            "POST", base, at, json_body={"eventFilters": [PRESENCE], "deliveryMode": hook}
+        )
     assert created.status == 200
     sub = created.body
-    assert sub["deliveryMode"] == {**HOOK, "encryption": False}
+    assert sub["deliveryMode"] == {**hook, "encryption": False}
     assert sub["expiresIn"] == 604799
     read = await rc.api("GET", f"{base}/{sub['id']}", at)
     assert read.body["id"] == sub["id"]

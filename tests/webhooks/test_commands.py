@@ -1,5 +1,5 @@
-"""The webhook commands as real subprocesses (``python -m rcstream.webhooks``), fed by the
-emulators over 127.0.0.1: the deliveries end up as lines on stdout."""
+"""The webhook commands as real subprocesses (``python -m rcstream webhook|vcc ...``), fed
+by the emulators over 127.0.0.1: the emulators' deliveries end up as lines on stdout."""
 
 from __future__ import annotations
 
@@ -13,15 +13,12 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
 
 import aiohttp
 import pytest
 
 from rcstream.emulator import Emulator
-from rcstream.emulator.server import Emulator as _EmulatorImpl
 from rcstream.emulator.vcc import VccEmulator
-from rcstream.emulator.webhooks import WebhookDeliverer
 from rcstream.exceptions import GatewayError, UsageError
 from rcstream.webhooks import VccClient
 from rcstream.webhooks.commands import (
@@ -76,7 +73,7 @@ async def start(args: list[str], env: dict[str, str]) -> Proc:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "rcstream.webhooks",
+        "rcstream",
         *args,
         env=full,
         stdout=asyncio.subprocess.PIPE,
@@ -162,18 +159,8 @@ def test_webhook_serve_needs_its_token(
 
 
 async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
-    rc_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    rc_emulator: Emulator,
 ) -> None:
-    # The emulator stores WebHook subscriptions but does not deliver them yet; capture the
-    # verification token the CLI sends so the delivery helper can post as the platform.
-    created: list[dict[str, Any]] = []
-    original = _EmulatorImpl._create_subscription
-
-    def capture(self: _EmulatorImpl, body: Any, *rest: Any) -> Any:
-        created.append(body)
-        return original(self, body, *rest)
-
-    monkeypatch.setattr(_EmulatorImpl, "_create_subscription", capture)
     port = free_port()
     address = f"http://127.0.0.1:{port}/rc"
     cli = await start(
@@ -189,7 +176,7 @@ async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
             "--path",
             "/rc",
             "-n",
-            "1",
+            "2",
             "--format",
             "json",
         ],
@@ -197,30 +184,51 @@ async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
     )
     await cli.stderr_until("is live")
     (record,) = rc_emulator.subscriptions
-    (body,) = created
-    assert body["expiresIn"] == 900
-    token = body["deliveryMode"]["verificationToken"]
-    assert len(token) >= 32
+    assert (record.transport, record.address, record.status) == ("WebHook", address, "Active")
     event = (
         f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
         f"{rc_emulator.extension_id}/presence"
     )
-    sent = {
-        "uuid": "u-1",
-        "event": event,
-        "timestamp": "2026-01-01T00:00:00.000Z",
-        "subscriptionId": record.id,
-        "ownerId": rc_emulator.extension_id,
-        "body": {"presenceStatus": "Busy", "extensionId": int(rc_emulator.extension_id)},
-    }
-    async with WebhookDeliverer() as deliver:
-        await deliver.validate(record.id, address, token)
-        assert await deliver.deliver(record.id, sent)
+    body = {"presenceStatus": "Busy", "extensionId": int(rc_emulator.extension_id)}
+    # the emulator runs the handshake at creation and POSTs each published event
+    first = await rc_emulator.publish(event, body)
+    await rc_emulator.publish(event, body, uuid=first)  # a repeat: not printed again
+    second = await rc_emulator.publish(event, {**body, "presenceStatus": "Available"})
     rc, lines, err = await cli.finish()
     assert rc == 0, err
-    assert [json.loads(line) for line in lines] == [sent]
+    printed = [json.loads(line) for line in lines]
+    assert [p["uuid"] for p in printed] == [first, second]
+    assert printed[0]["subscriptionId"] == record.id
+    assert printed[0]["event"] == event
+    assert printed[0]["body"] == body
+    assert rc_emulator.subscriptions == ()  # deleted on exit
+    assert rc_emulator.client_secret not in err
+
+
+async def test_webhook_listen_reports_an_address_that_fails_validation(
+    rc_emulator: Emulator,
+) -> None:
+    port = free_port()
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            f"http://127.0.0.1:{port}/elsewhere",  # the receiver serves /rc: 404
+            "--port",
+            str(port),
+            "--path",
+            "/rc",
+        ],
+        rc_emulator.env(),
+    )
+    rc, lines, err = await cli.finish()
+    assert rc == 2, err
+    assert lines == []
+    assert "SUB-525" in err
     assert rc_emulator.subscriptions == ()
-    assert token not in err
 
 
 def subs_args(*argv: str) -> argparse.Namespace:
@@ -285,3 +293,47 @@ async def test_webhook_listen_deletes_its_subscription_on_sigint(rc_emulator: Em
     assert rc == 130, err
     assert lines == []
     assert rc_emulator.subscriptions == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags"),
+    [
+        (["webhook", "listen"], ["-e", "-f", "--address", "--host", "--port", "--path"]),
+        (["webhook", "serve"], ["RINGCENTRAL_WEBHOOK_TOKEN", "--host", "--port", "--path"]),
+        (["vcc", "serve"], ["VCC_WEBHOOK_SECRET", "--host", "--port", "--path"]),
+        (["vcc", "listen"], ["--events", "--address", "--host", "--port", "--path"]),
+        (["vcc", "subscriptions"], ["list", "show", "update", "delete", "--disable"]),
+    ],
+)
+def test_help_names_the_fixed_flags(
+    argv: list[str], flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in [*flags, "-n", "--format", "--lifecycle"] if argv[-1] != "subscriptions" else flags:
+        assert flag in out, flag
+
+
+def test_a_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["webhook"]) == 2
+    assert main(["vcc"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "an action is required" in err
+
+
+def test_the_parser_imports_no_webhook_machinery() -> None:
+    code = (
+        "import sys\n"
+        "from rcstream.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('aiohttp', 'jwt', 'pydantic', 'orjson', 'rcstream.webhooks.ringcentral',\n"
+        "         'rcstream.webhooks.vcc', 'rcstream.emulator')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
+    )
+    assert done.stdout.strip() == "[]"

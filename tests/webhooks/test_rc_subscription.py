@@ -1,9 +1,7 @@
-"""WebHook subscriptions against the real emulator's REST API, delivered by the emulator's
-WebHook delivery helper (``rcstream.emulator.webhooks``) over real HTTP.
-
-The emulator's subscription code does not call the delivery helper yet (that is wired in
-when the emulator split lands), so these tests hand the subscription's address and token
-to the helper themselves: every request still goes over 127.0.0.1 sockets.
+"""WebHook subscriptions against the real emulator: its REST API creates, renews, updates
+and deletes them, runs the validation handshake against our receiver, POSTs every
+published event with the ``Verification-Token`` header and blacklists an address that
+keeps failing. Every request goes over 127.0.0.1 sockets; nothing is patched.
 """
 
 from __future__ import annotations
@@ -16,14 +14,14 @@ import pytest
 
 import rcstream
 from rcstream.emulator import Emulator
-from rcstream.emulator.server import Emulator as _EmulatorImpl
 from rcstream.emulator.webhooks import WebhookDeliverer, WebhookValidationError
+from rcstream.exceptions import ConfigurationError, GatewayError
 from rcstream.models import Notification
 from rcstream.models.lifecycle import Gap
+from rcstream.redact import Secret
 from rcstream.webhooks import WebhookReceiver, listen
 
 STEP = 5.0
-PUBLIC = "https://hooks.example.com/rc"
 
 
 class Ticker:
@@ -75,7 +73,7 @@ async def test_listen_creates_renews_updates_and_deletes(
     async with listen(
         rc_client,
         [flt],
-        address=PUBLIC,
+        address=None,  # the receiver's own URL: the emulator reaches 127.0.0.1
         expires_in=900,
         check_interval=60,
         sleep=ticker.sleep,
@@ -85,8 +83,12 @@ async def test_listen_creates_renews_updates_and_deletes(
         (record,) = rc_emulator.subscriptions
         assert record.id == sub.id
         assert record.transport == "WebHook"
-        assert record.address == PUBLIC
+        assert record.address == stream.receiver.url
+        assert record.status == "Active"
+        assert stream.receiver.stats.handshakes == 1  # the emulator validated the address
         assert sub.verification_token.get() not in repr(sub)
+        body = (await rc_client.rest("GET", f"/restapi/v1.0/subscription/{sub.id}")).body
+        assert 0 < body["expiresIn"] <= 900  # the short top-level expiresIn was honoured
         await ticker.parked()
         assert ticker.calls == [60]
         updated = rc_emulator.stats.subscriptions_updated
@@ -99,17 +101,18 @@ async def test_listen_creates_renews_updates_and_deletes(
         (record,) = rc_emulator.subscriptions
         assert len(record.event_filters) == 2
 
-        async with WebhookDeliverer() as deliver:
-            # the platform's handshake, then notifications with the verification token
-            await deliver.validate(sub.id or "", stream.receiver.url, sub.verification_token.get())
-            sent = envelope(rc_emulator, sub.id or "")
-            assert await deliver.deliver(sub.id or "", sent)
-            assert await deliver.deliver(sub.id or "", sent)  # duplicate, 200, dropped
+        # the emulator POSTs each published event with the verification token; a repeat
+        # of a uuid is answered 200 and dropped
+        event = envelope(rc_emulator, sub.id or "")
+        sent = await rc_emulator.publish(event["event"], event["body"])
+        await rc_emulator.publish(event["event"], event["body"], uuid=sent)
         async with asyncio.timeout(STEP):
             item = await anext(stream)
         assert isinstance(item, Notification)
-        assert item.uuid == sent["uuid"]
+        assert item.uuid == sent
+        assert item.subscription_id == sub.id
         assert stream.receiver.stats.duplicates == 1
+        assert stream.receiver.stats.rejected == 0
     assert rc_emulator.subscriptions == ()
 
 
@@ -120,7 +123,7 @@ async def test_a_vanished_subscription_is_recreated_with_a_gap(
     async with listen(
         rc_client,
         [presence_filter(rc_emulator)],
-        address=PUBLIC,
+        address=None,
         lifecycle=True,
         sleep=ticker.sleep,
     ) as stream:
@@ -137,57 +140,111 @@ async def test_a_vanished_subscription_is_recreated_with_a_gap(
         new_id = stream.subscription.id
         assert new_id != old_id
         assert [s.id for s in rc_emulator.subscriptions] == [new_id]
-        # the receiver now wants the new token, and refuses the old one
+        # the emulator delivers to the new subscription, with its new token
+        event = envelope(rc_emulator, new_id or "")
+        sent = await rc_emulator.publish(event["event"], event["body"])
+        async with asyncio.timeout(STEP):
+            item = await anext(stream)
+        assert isinstance(item, Notification)
+        assert (item.uuid, item.subscription_id) == (sent, new_id)
+        # and the receiver refuses the old token (a delivery for the deleted subscription)
         new_token = stream.subscription.verification_token.get()
         assert new_token != old_token
         async with WebhookDeliverer() as deliver:
             deliver.register("old", stream.receiver.url, old_token)
-            deliver.register("new", stream.receiver.url, new_token)
             assert not await deliver.deliver("old", envelope(rc_emulator, "old"))
-            assert await deliver.deliver("new", envelope(rc_emulator, new_id or ""))
         assert stream.receiver.stats.rejected == 1
 
 
+@pytest.mark.rc_emulator(webhook_blacklist_after=2)
 async def test_a_blacklisted_subscription_is_recreated_and_the_gap_says_why(
-    rc_emulator: Emulator, rc_client: rcstream.Client, monkeypatch: pytest.MonkeyPatch
+    rc_emulator: Emulator, rc_client: rcstream.Client
 ) -> None:
-    # Fault injection: the emulator reports the status our delivery helper decided. Its
-    # own subscription code will do this once it delivers WebHooks itself.
-    async with WebhookDeliverer(blacklist_after=2) as deliver:
-        original = _EmulatorImpl._subscription_body
+    ticker = Ticker()
+    async with listen(
+        rc_client,
+        [presence_filter(rc_emulator)],
+        address=None,
+        lifecycle=True,
+        sleep=ticker.sleep,
+    ) as stream:
+        sub_id = stream.subscription.id or ""
+        await ticker.parked()
+        # the receiver now expects another token (a misconfigured proxy, say): it answers
+        # the emulator's deliveries with 4xx, and the emulator blacklists the subscription
+        stream.receiver.set_token(Secret("not-the-subscription-token"))
+        event = envelope(rc_emulator, sub_id)
+        for _ in range(2):
+            await rc_emulator.publish(event["event"], event["body"])
+        assert stream.receiver.stats.rejected == 2
+        (record,) = rc_emulator.subscriptions
+        assert record.status == "Blacklisted"
+        body = (await rc_client.rest("GET", f"/restapi/v1.0/subscription/{sub_id}")).body
+        assert body["status"] == "Blacklisted"
+        assert body["blacklistedData"]["reason"].startswith("Webhook responses with code: [4")
+        # a blacklisted subscription gets nothing more
+        await rc_emulator.publish(event["event"], event["body"])
+        assert stream.receiver.stats.rejected == 2
+        await ticker.tick()
+        async with asyncio.timeout(STEP):
+            gap = await anext(stream)
+        assert isinstance(gap, Gap)
+        assert "blacklisted" in gap.message
+        assert "Webhook responses with code: [4" in gap.message
+        new_id = stream.subscription.id
+        assert new_id != sub_id
+        assert [s.id for s in rc_emulator.subscriptions] == [new_id]
+        # the re-created subscription's new token is the receiver's again: delivered
+        sent = await rc_emulator.publish(event["event"], event["body"])
+        async with asyncio.timeout(STEP):
+            item = await anext(stream)
+        assert isinstance(item, Notification)
+        assert (item.uuid, item.subscription_id) == (sent, new_id)
 
-        def with_status(self: _EmulatorImpl, sub: Any) -> dict[str, Any]:
-            body = original(self, sub)
-            target = deliver.targets.get(sub.id)
-            if target is not None and target.blacklisted_data is not None:
-                body["status"] = target.status
-                body["blacklistedData"] = target.blacklisted_data
-            return body
 
-        monkeypatch.setattr(_EmulatorImpl, "_subscription_body", with_status)
-        ticker = Ticker()
-        async with listen(
-            rc_client,
-            [presence_filter(rc_emulator)],
-            address=PUBLIC,
-            lifecycle=True,
-            sleep=ticker.sleep,
-        ) as stream:
-            sub_id = stream.subscription.id or ""
-            await ticker.parked()
-            # the platform posts to a URL that answers 404 (a wrong path): blacklisted
-            deliver.register(sub_id, stream.receiver.url + "wrong", "x")
-            for _ in range(2):
-                assert not await deliver.deliver(sub_id, envelope(rc_emulator, sub_id))
-            assert deliver.targets[sub_id].status == "Blacklisted"
-            await ticker.tick()
-            async with asyncio.timeout(STEP):
-                gap = await anext(stream)
-            assert isinstance(gap, Gap)
-            assert "blacklisted" in gap.message
-            assert "Webhook responses with code: [404]" in gap.message
-            assert stream.subscription.id != sub_id
-            assert [s.id for s in rc_emulator.subscriptions] == [stream.subscription.id]
+async def test_the_emulator_refuses_an_address_that_fails_the_handshake_with_sub_525(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    flt = presence_filter(rc_emulator)
+    async with WebhookReceiver(token="t", path="/ok") as rx:
+        wrong = rx.url.replace("/ok", "/nope")  # answers 404, echoes nothing
+        with pytest.raises(GatewayError) as info:
+            await rc_client.rest(
+                "POST",
+                "/restapi/v1.0/subscription",
+                json={
+                    "eventFilters": [flt],
+                    "deliveryMode": {"transportType": "WebHook", "address": wrong},
+                    "expiresIn": 600,
+                },
+            )
+        assert info.value.error_code == "SUB-525"
+        with pytest.raises(ConfigurationError, match="SUB-525"):
+            async with listen(rc_client, [flt], address=wrong, path="/ok"):
+                pass  # pragma: no cover - creation fails
+    assert rc_emulator.subscriptions == ()
+
+
+async def test_a_webhook_subscription_expires_at_its_expires_in(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    async with WebhookReceiver(token="t") as rx:
+        resp = await rc_client.rest(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": [presence_filter(rc_emulator)],
+                "deliveryMode": {
+                    "transportType": "WebHook",
+                    "address": rx.url,
+                    "verificationToken": "t",
+                },
+                "expiresIn": 1,
+            },
+        )
+        assert resp.body["expiresIn"] <= 1
+        await rc_emulator.wait_until(lambda e: not e.subscriptions, timeout=STEP)
+        assert rc_emulator.stats.subscriptions_expired == 1
 
 
 async def test_delivery_helper_handshake_failures_are_sub_525() -> None:
@@ -210,7 +267,7 @@ async def test_transient_rest_failures_do_not_end_the_stream(
     async with listen(
         rc_client,
         [presence_filter(rc_emulator)],
-        address=PUBLIC,
+        address=None,
         sleep=ticker.sleep,
         clock=lambda: now[0],
     ) as stream:
@@ -222,12 +279,51 @@ async def test_transient_rest_failures_do_not_end_the_stream(
         now[0] += 700
         await ticker.tick()  # the next step renews as usual
         assert rc_emulator.stats.subscriptions_updated == updated + 1
-        async with WebhookDeliverer() as deliver:
-            sub_id = stream.subscription.id or ""
-            deliver.register(
-                sub_id, stream.receiver.url, stream.subscription.verification_token.get()
-            )
-            sent = envelope(rc_emulator, sub_id)
-            assert await deliver.deliver(sub_id, sent)
+        sub_id = stream.subscription.id or ""
+        event = envelope(rc_emulator, sub_id)
+        sent = await rc_emulator.publish(event["event"], event["body"])
         async with asyncio.timeout(STEP):
-            assert (await anext(stream)).uuid == sent["uuid"]
+            assert (await anext(stream)).uuid == sent
+
+
+async def test_put_moves_a_subscription_to_a_new_address_after_validating_it(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    flt = presence_filter(rc_emulator)
+    async with (
+        WebhookReceiver(token="one", path="/a") as first,
+        WebhookReceiver(token="two", path="/b") as second,
+    ):
+        created = await rc_client.rest(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": [flt],
+                "deliveryMode": {
+                    "transportType": "WebHook",
+                    "address": first.url,
+                    "verificationToken": "one",
+                },
+                "expiresIn": 600,
+            },
+        )
+        path = f"/restapi/v1.0/subscription/{created.body['id']}"
+        with pytest.raises(GatewayError) as info:  # a URL that fails the handshake
+            await rc_client.rest("PUT", path, json={"deliveryMode": {"address": second.url + "/x"}})
+        assert info.value.error_code == "SUB-525"
+        moved = await rc_client.rest(
+            "PUT",
+            path,
+            json={
+                "deliveryMode": {"address": second.url, "verificationToken": "two"},
+                "expiresIn": 300,
+            },
+        )
+        assert moved.body["deliveryMode"]["address"] == second.url
+        assert moved.body["expiresIn"] <= 300
+        event = envelope(rc_emulator, created.body["id"])
+        sent = await rc_emulator.publish(event["event"], event["body"])
+        async with asyncio.timeout(STEP):
+            assert (await anext(second)).uuid == sent
+        assert first.stats.delivered == 0
+        assert (first.stats.handshakes, second.stats.handshakes) == (1, 1)
