@@ -218,7 +218,8 @@ async def run_sdk(
     connection = asyncio.ensure_future(ws.create_new_connection())
     connection.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
     # Wait for the connection before subscribing: create_subscription() on a connection that
-    # is not ready yet sleeps a whole second before it retries (protocol.md §12.1, bug 5).
+    # is not ready yet sleeps a whole second before it retries (ringcentral 0.9.2,
+    # ringcentral/websocket/).
     ready_wait = asyncio.ensure_future(ready.wait())
     await asyncio.wait({connection, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
     ready_wait.cancel()

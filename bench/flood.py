@@ -15,7 +15,8 @@ Run it in its **own process** (the clients under test must not share its GIL or 
 It binds ``127.0.0.1`` on a free port and prints one JSON line, ``{"port": P, "url": ...}``,
 on stdout once it is listening; it exits on SIGTERM/SIGINT or on ``POST /bench/shutdown``.
 
-Endpoints (see ``/work/shared/protocol.md`` §2-§6):
+Endpoints (the same wire shapes as :mod:`rcstream.emulator`, trimmed to what a throughput
+run needs):
 
 * ``POST /restapi/oauth/token`` (any grant) -> a bearer token; ``POST /restapi/oauth/revoke``.
 * ``POST /restapi/oauth/wstoken`` -> ``{"uri": "ws://127.0.0.1:P/ws", ...}``.

@@ -519,7 +519,8 @@ def bench_reconnect(sz: Sizes, kinds: tuple[str, ...] = ("floor", "rcstream")) -
     Successful`` and pushes the next event at once. ``fail``: it answers ``Failed`` and
     pushes the next event once the client has re-created its subscription. rcstream runs
     with zero backoff (its first retry is immediate anyway), so no configured wait counts.
-    The official SDK has no reconnect or recovery (protocol.md §12.1): not measured.
+    The official SDK has no reconnect or recovery (``ringcentral`` 0.9.2,
+    ``ringcentral/websocket/``): not measured.
     """
     configs = tuple(f"{k}:{rec}" for rec in ("success", "fail") for k in kinds)
 

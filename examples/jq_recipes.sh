@@ -25,6 +25,11 @@ rcstream listen -e telephony -n "$count" \
 #      | jq -c --unbuffered 'select(.type == "gap")' \
 #      | while read -r gap; do ./resync.sh; done
 #
-# 5. Count events per family for a minute:
+# 5. Say when the stream has been down for over a minute (one record per failed attempt):
+#    rcstream listen -e telephony --lifecycle \
+#      | jq -r --unbuffered 'select(.type == "reconnecting" and .down_for > 60)
+#          | "down \(.down_for | floor) s, attempt \(.attempt): \(.reason)"'
+#
+# 6. Count events per family for a minute:
 #    rcstream listen -e telephony,sms,presence --timeout 60 \
 #      | jq -r '.event | sub("\\?.*"; "") | split("/") | last' | sort | uniq -c

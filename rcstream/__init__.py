@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from rcstream.models import Notification
-    from rcstream.models.lifecycle import Connected, Disconnected, Gap, Lifecycle
+    from rcstream.models.lifecycle import Connected, Disconnected, Gap, Lifecycle, Reconnecting
 
 from rcstream.version import __version__
 
@@ -61,6 +61,7 @@ _LAZY: dict[str, str] = {
     "ProtocolError": "rcstream.exceptions",
     "RCStreamError": "rcstream.exceptions",
     "RateLimitedError": "rcstream.exceptions",
+    "Reconnecting": "rcstream.models.lifecycle",
     "RecoveryFailedError": "rcstream.exceptions",
     "RefreshTokenAuth": "rcstream.auth",
     "RequestTimeoutError": "rcstream.exceptions",
@@ -107,6 +108,7 @@ __all__ = [
     "ProtocolError",
     "RCStreamError",
     "RateLimitedError",
+    "Reconnecting",
     "RecoveryFailedError",
     "RefreshTokenAuth",
     "RequestTimeoutError",

@@ -144,7 +144,7 @@ class AuthBudget:
 
     ``calls`` per ``window`` seconds; :meth:`acquire` waits (with the injected ``sleep``)
     until a call fits. ``None`` for ``calls`` disables the limit. The platform's default is 5
-    calls per 60 s with a 60 s penalty after a 429 (``shared/protocol.md`` §2.1, the
+    calls per 60 s with a 60 s penalty after a 429 (the developer guide's
     rate-limits page), which the defaults mirror.
 
     An attempt that got no HTTP response at all (refused, DNS, TLS: :func:`never_sent`) is

@@ -65,7 +65,7 @@ from rcstream.exceptions import (
 from rcstream.filters import validate_filter
 from rcstream.models import Notification, parse_notification
 from rcstream.models.lifecycle import Connected as ConnectedItem
-from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle
+from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle, Reconnecting
 from rcstream.protocol import (
     BadFrame,
     ClientResponse,
@@ -1102,6 +1102,8 @@ class Client:
         delays = self._new_backoff()
         failures = 0
         down_since = opts.clock()
+        warned_at: float | None = None  # when the current outage was last logged at WARNING
+        tries = 0  # failed connection attempts in the current outage
         while not self._closing:
             self._round_ready = False
             self._round_healthy = False
@@ -1168,8 +1170,39 @@ class Client:
                     delay,
                 )
             else:
-                log = logger.warning if failures % 10 == 0 else logger.info
-                log("Reconnecting in %.2f s (attempt %d): %s", delay, failures, reason)
+                # a drop at INFO; a failed attempt at INFO too, but at WARNING for the first
+                # one of an outage and then at most once a minute, so a long outage stays
+                # visible at the default level without a line per attempt
+                now = opts.clock()
+                if healthy:
+                    logger.info("Reconnecting in %.2f s: %s", delay, reason)
+                else:
+                    loud = warned_at is None or now - warned_at >= 60.0
+                    if loud:
+                        warned_at = now
+                    (logger.warning if loud else logger.info)(
+                        "Still disconnected after %.0f s: attempt %d failed (%s); "
+                        "retrying in %.2f s",
+                        now - down_since,
+                        tries + 1,
+                        str(reason).rstrip("."),
+                        delay,
+                    )
+            if healthy:
+                tries = 0
+                warned_at = None  # the next outage gets its own first warning
+            else:
+                # the attempt itself failed: tell the consumers the stream is still retrying
+                # (a drop repaired by the first attempt shows only Disconnected, Connected)
+                tries += 1
+                self._broadcast(
+                    Reconnecting(
+                        attempt=tries,
+                        next_in=round(delay, 3),
+                        reason=str(reason),
+                        down_for=round(opts.clock() - down_since, 3),
+                    )
+                )
             if delay > 0:
                 await opts.sleep(delay)
 
@@ -1184,19 +1217,20 @@ class Client:
 
     def _give_up_error(self, reason: BaseException, failures: int) -> RCStreamError:
         opts = self.options
+        last = str(reason).rstrip(".")  # a sentence inside a sentence: no doubled period
         err: RCStreamError
         if not self._ever_connected and (
             opts.max_attempts is None or failures <= opts.max_attempts
         ):
             err = ConnectionFailedError(
                 f"Could not connect to {redact_url(self.server_url)} within "
-                f"{opts.first_connect_timeout:g} s (last: {reason}); check the server URL, "
+                f"{opts.first_connect_timeout:g} s (last: {last}); check the server URL, "
                 "the network and the credentials."
             )
         else:
             err = RecoveryFailedError(
                 f"Gave up after {opts.max_attempts} failed connection attempts "
-                f"(last: {reason}); check the network and the server, then restart."
+                f"(last: {last}); check the network and the server, then restart."
             )
         err.__cause__ = reason
         return err
@@ -1391,11 +1425,16 @@ class Client:
                         )
                     fruitless = 0
                     self._track_subscription(state.subscription_id)
-                    logger.info(
-                        "Subscription %s now has %d filters",
-                        state.subscription_id or "(deleted)",
-                        len(state.subscribed_filters),
-                    )
+                    if state.subscription_id is None:
+                        logger.info("Deleted subscription %s", deleted_id or "(unknown)")
+                    else:
+                        n = len(state.subscribed_filters)
+                        logger.info(
+                            "Subscription %s now has %d filter%s",
+                            state.subscription_id,
+                            n,
+                            "" if n == 1 else "s",
+                        )
                     if reading is not None and reading.refused:
                         self._refuse_disabled(reading.refused)
                 elif outcome in ("gone", "deleted"):

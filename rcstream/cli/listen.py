@@ -62,7 +62,8 @@ stdout carries data only: one JSON object per notification per line, exactly as 
 (uuid, event, timestamp, subscriptionId, ownerId, body), flushed per line. Status lines,
 reconnects, recoveries and gaps go to stderr (-q silences them, -v adds detail). With
 --lifecycle, lifecycle records are written to stdout too, as JSON lines with a "type"
-field ("connected", "disconnected", "gap") so a pipeline can act on a gap.
+field ("connected", "disconnected", "reconnecting" once per failed attempt while down,
+"gap") so a pipeline can act on a gap.
 
 Note: -f is --filter here (an event filter), not --forward-to as in `stripe listen`;
 forwarding is --forward-to URL.
@@ -118,7 +119,8 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         choices=("presence",),
         metavar="presence",
         help="list every extension of the account and subscribe to each one's presence "
-        "(split over several connections when above the per-subscription filter limit)",
+        "(split over several connections on one login when above the per-subscription "
+        "filter limit)",
     )
     what.add_argument(
         "--strict",
@@ -455,11 +457,13 @@ async def listen(
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
             readies = [asyncio.Event() for _ in chunks]
             # The client keeps one server subscription per connection, so each chunk of
-            # filters beyond the first gets a client (a login and a socket) of its own.
+            # filters beyond the first gets a fork: its own socket and subscription on the
+            # same login (one OAuth session; a wstoken per connection, paced through the
+            # shared Auth budget). Each fork recovers and reports its own gaps.
             producers = [
                 asyncio.ensure_future(
                     _produce(
-                        client if i == 0 else Client.from_env(env, options=options),
+                        client if i == 0 else client.fork(),
                         chunk,
                         queue,
                         lifecycle=lifecycle,

@@ -48,10 +48,10 @@ _WATCHING = ("/presence/line/presence", "/favorite/presence")
 
 # The event filter shapes the emulator knows under /restapi/v1.0/ and /team-messaging/v1/
 # (after ``~`` expansion: numeric ids). Source: the developer guide's event-filter list
-# (shared/event-filters.md) plus the older Glip aliases. Anything else under these two
-# prefixes (``.../presense``) is refused with 400 SUB-508 "Invalid event filters"
-# (protocol.md §6.5). Other API prefixes (webinar, video, AI …) are not catalogued here and
-# are accepted when well-formed.
+# plus the older Glip aliases. Anything else under these two prefixes (``.../presense``)
+# is refused with 400 SUB-508 "Invalid event filters" (the developer guide's ``errors.md``).
+# Other API prefixes (webinar, video, AI …) are not catalogued here and are accepted when
+# well-formed.
 _ACC = r"/restapi/v1\.0/account/\d+"
 _EXT = _ACC + r"/extension/\d+"
 _KNOWN_SHAPES = re.compile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -391,18 +392,31 @@ class _ControlLayer(_GatewayLayer):
             except Exception:  # pragma: no cover - a catalog bug must not stop the server
                 logger.exception("Emulator could not publish a synthetic event")
 
-    def _subscribed_families(self) -> list[tuple[str, str]]:
-        """``(family, subscriber extension id)`` for every catalog family that a live,
-        active subscription names (any account): WebSocket ones with a session, and WebHook ones."""
-        out: list[tuple[str, str]] = []
+    def _subscribed_families(self) -> list[tuple[str, str, str]]:
+        """``(family, subscriber extension id, extension whose events they are)`` for every
+        catalog family that a live, active subscription names (any account): WebSocket ones
+        with a session, and WebHook ones.
+
+        A filter may name another extension of the subscriber's account
+        (``.../extension/{id}/presence``, as ``rcstream listen --all-extensions`` does): that
+        extension's events are generated for it, so such a listener sees several extensions.
+        """
+        out: list[tuple[str, str, str]] = []
         for sub in self._subs.values():
             if sub.status != "Active" or (
                 sub.transport == "WebSocket" and sub.gateway_session_id not in self._gw
             ):
                 continue
-            have = {(f.path, f.params) for f in sub.filters}
-            shapes = _family_shapes(self._account_of(sub.extension_id).id, sub.extension_id)
-            out.extend((family, sub.extension_id) for family, shape in shapes if shape in have)
+            account = self._account_of(sub.extension_id)
+            for f in sub.filters:
+                target = sub.extension_id
+                m = _EXTENSION_PATH.match(f.path)
+                if m is not None and m.group(1) == account.id and m.group(2) != target:
+                    if not any(e.id == m.group(2) for e in account.extensions):
+                        continue
+                    target = m.group(2)
+                for family in _shape_families(account.id, target).get((f.path, f.params), ()):
+                    out.append((family, sub.extension_id, target))
         return out
 
     async def _traffic_once(
@@ -420,7 +434,8 @@ class _ControlLayer(_GatewayLayer):
         if not subscribed:
             return
         rng = self._rng
-        family, subscriber = rng.choice(subscribed)
+        family, subscriber, target = rng.choice(subscribed)
+        subscriber = target  # the extension whose events the filter names
         account = self._account_of(subscriber)
         ids = [e.id for e in account.extensions]
         now = wire.utcnow()
@@ -455,6 +470,21 @@ class _ControlLayer(_GatewayLayer):
         await self.publish(event, body)
 
     # ------------------------------------------------------------------ HTTP
+
+
+#: An extension-scoped path with its account and extension ids (``~`` already resolved).
+_EXTENSION_PATH = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/")
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_families(
+    account_id: str, extension_id: str
+) -> dict[tuple[str, tuple[tuple[str, frozenset[str]], ...]], tuple[str, ...]]:
+    """``(path, params)`` → the families of that catalog filter, expanded for one extension."""
+    out: dict[tuple[str, tuple[tuple[str, frozenset[str]], ...]], tuple[str, ...]] = {}
+    for family, shape in _family_shapes(account_id, extension_id):
+        out[shape] = (*out.get(shape, ()), family)
+    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -5,6 +5,8 @@ A subscription opened with ``lifecycle=True`` yields these between notifications
 
 * :class:`Connected` — a connection is ready (``outcome``: fresh, recovered or failed);
 * :class:`Disconnected` — the connection dropped; rcstream is reconnecting;
+* :class:`Reconnecting` — still disconnected: a connection attempt failed and the next one
+  follows in ``next_in`` seconds (one per failed attempt, so at most one per backoff wait);
 * :class:`Gap` — events may be missing (recovery failed, the recovery window passed, the
   gateway's recovery buffer filled up during the outage, the server lost the subscription,
   or the consumer fell behind and the bounded buffer dropped events). Re-read any state
@@ -18,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Connected", "Disconnected", "Gap", "GapReason", "Lifecycle"]
+__all__ = ["Connected", "Disconnected", "Gap", "GapReason", "Lifecycle", "Reconnecting"]
 
 GapReason = Literal[
     "recovery_failed",
@@ -60,6 +62,24 @@ class Disconnected(Lifecycle):
 
     type: Literal["disconnected"] = "disconnected"
     reason: str
+
+
+class Reconnecting(Lifecycle):
+    """Still disconnected: connection attempt ``attempt`` failed (``reason``), the next one
+    starts in ``next_in`` seconds; ``down_for`` is how long the stream has been without a
+    working connection (since the drop, or since the start when it never connected).
+
+    One item per failed attempt, and attempts are spaced by the capped backoff (at most
+    60 s by default), so a consumer sees the stream is alive without being flooded. A drop
+    that is repaired by the first attempt yields only :class:`Disconnected` and
+    :class:`Connected`.
+    """
+
+    type: Literal["reconnecting"] = "reconnecting"
+    attempt: int
+    next_in: float
+    reason: str
+    down_for: float
 
 
 class Gap(Lifecycle):

@@ -6,7 +6,8 @@ values below, or raises :class:`~rcstream.exceptions.FrameDecodeError` with a se
 saying what was wrong; it never raises anything else. The encoders build the frames a
 client sends. Nothing here does I/O.
 
-The decoder is liberal where the sources disagree (see ``shared/protocol.md``): a
+The decoder is liberal where the public sources (the developer guide's samples and the
+official SDKs' code) disagree: a
 ``Heartbeat`` reply may lack ``status``, an ``Error`` frame may lack ``messageId``,
 ``wsc`` may ride on any frame, a REST-over-WS reply may carry a raw multipart body.
 """

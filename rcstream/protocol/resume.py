@@ -7,8 +7,8 @@ report and which pending events to hand out first. :func:`after_refresh_failed` 
 :func:`after_recovery_failed` give the fallback plans. :class:`UuidWindow` drops replays
 of events already handed out. No I/O, no clocks: ``now`` is a parameter.
 
-The rules, and the facts they rest on (``shared/webhooks-resume-brokers.md`` §C,
-``shared/protocol.md`` §2.4, §8):
+The rules, and the facts they rest on (the developer guide's ``session-recovery.md`` and
+``refresh-tokens.md`` pages, the .NET and JavaScript SDKs' recovery code):
 
 * The gateway recovers a session for whoever presents its ``wsc`` *from the same OAuth
   session* (a refreshed token recovers; a new login gets ``WSG-1003``), within

@@ -11,8 +11,8 @@ passes over ~1.2 kB), :func:`scan_notification`:
    header), and parses only that;
 2. parses only the notification's leading members, the text before its first ``"body"``
    key (the platform and the emulator send ``body`` after ``uuid``, ``event``,
-   ``timestamp``, ``subscriptionId`` and ``ownerId``: the docs' samples and
-   ``shared/protocol.md``; the emulator's frames keep that order);
+   ``timestamp``, ``subscriptionId`` and ``ownerId``: the developer guide's samples;
+   the emulator's frames keep that order);
 3. returns the byte span of the notification object, which is then validated once,
    straight from the bytes, into the routed model (:func:`validate_scanned`), or parsed
    once into a dict for raw consumers (:func:`notification_dict`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import signal
 import socket
 import sys
@@ -139,7 +140,10 @@ async def test_unreachable_server_retries_then_exits_4(emu: Emulator, run_cli: A
     assert await cli.wait() == 4
     stderr = await cli.stderr()
     assert_no_traceback(stderr)
-    assert stderr.count("Reconnecting") >= 2, stderr
+    # one stderr line per failed attempt while down (the first one a warning)
+    assert stderr.count("Still disconnected") >= 2, stderr
+    assert re.search(r"warning: Still disconnected after \d+ s: attempt 1 failed", stderr)
+    assert ".)" not in stderr, stderr  # sentences are not nested with a doubled period
     errors = [line for line in stderr.splitlines() if line.startswith("rcstream: error:")]
     assert len(errors) == 1, stderr
     assert cli.stdout_lines == []
@@ -351,3 +355,98 @@ async def test_no_line_is_held_back_while_waiting_for_events(emu: Emulator, run_
         uuid = await emu.publish(_presence_event(emu), {"presenceStatus": status})
         assert (await cli.json_line())["uuid"] == uuid
     assert await cli.wait() == 0
+
+
+async def test_all_extensions_chunks_share_one_login_and_report_their_gaps(
+    run_cli: Any,
+) -> None:
+    """Issue 11 item 4: every chunk of ``--all-extensions`` is a ``Client.fork()`` of one
+    login (one OAuth session, one wstoken per connection); a chunk whose session cannot be
+    recovered after a drop reports its own gap on stdout (``--lifecycle``)."""
+    async with Emulator(auth_rate_limit=None, extensions=7, seed=5) as emu:
+        cli = await run_cli(
+            "listen",
+            "--all-extensions",
+            "presence",
+            "--lifecycle",
+            env=emu.env(),
+            RCSTREAM_FILTERS_PER_SUBSCRIPTION="3",  # 3 + 3 + 1 filters: three sockets
+            RCSTREAM_AUTH_RATE_LIMIT="0",  # the reconnects below need 3 more wstokens now
+        )
+        await cli.expect(emu.wait_for_subscription(3, timeout=LIMIT))
+        await cli.expect(emu.wait_for_connections(3, timeout=LIMIT))
+        connected = [await cli.json_line() for _ in range(3)]
+        assert [item["type"] for item in connected] == ["connected"] * 3
+        assert len(emu.oauth_sessions) == 1  # one login for all three connections
+        assert emu.stats.wstokens == 3
+        # every chunk's session is lost over the drop: each reconnects fresh with a gap
+        emu.fail_next_recovery("WSG-1005", count=3)
+        assert await emu.abort_connections() == 3
+        items = [await cli.json_line() for _ in range(9)]
+        kinds = sorted(item["type"] for item in items)
+        assert kinds == ["connected"] * 3 + ["disconnected"] * 3 + ["gap"] * 3
+        assert {i["reason"] for i in items if i["type"] == "gap"} == {"recovery_failed"}
+        await emu.wait_until(
+            lambda e: sum(1 for s in e.sessions if s.connected and s.subscription_id) == 3, LIMIT
+        )
+        expected = {_presence_event(emu, ext) for ext in emu.extension_ids}
+        for event in sorted(expected):
+            await emu.publish(event, {"presenceStatus": "Busy"})
+        seen = {(await cli.json_line())["event"] for _ in expected}
+        assert seen == expected
+        sessions = emu.oauth_sessions
+        assert len(sessions) == 1 and not sessions[0].revoked  # still the one login
+        assert sum(emu.stats.grants.values()) == 1
+        assert emu.stats.wstokens == 6
+        cli.proc.send_signal(signal.SIGINT)
+        assert await cli.wait() == 130
+        assert_no_traceback(await cli.stderr())
+        await emu.wait_until(lambda e: not e.subscriptions, LIMIT)
+        assert emu.stats.revocations == 1  # the one session, revoked once on exit
+
+
+async def test_status_lines_read_naturally(emu: Emulator, run_cli: Any) -> None:
+    """Issue 12 item 8: "now has 1 filter", and a deletion says so (no "(deleted) now has
+    0 filters")."""
+    cli = await run_cli("listen", "-e", "sms", "-n", "1", env=emu.env())
+    (sub,) = await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    await emu.publish(_sms_event(emu), {"subject": "hi"})
+    await cli.json_line()
+    assert await cli.wait() == 0
+    stderr = await cli.stderr()
+    assert f"Subscription {sub.id} now has 1 filter\n" in stderr, stderr
+    assert f"Deleted subscription {sub.id}\n" in stderr, stderr
+    assert "filters" not in stderr.replace("1 event filter", ""), stderr
+    assert "(deleted)" not in stderr, stderr
+
+
+async def test_lifecycle_records_say_the_stream_is_still_retrying(
+    emu: Emulator, run_cli: Any
+) -> None:
+    """Issue 11 item 7: while reconnect attempts fail, ``--lifecycle`` writes one
+    ``reconnecting`` record per failed attempt and stderr says it is still disconnected."""
+    cli = await run_cli("listen", "-e", "sms", "--lifecycle", env=emu.env())
+    await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+    assert (await cli.json_line())["type"] == "connected"
+    emu.rate_limit_next("wstoken", retry_after=0.01, count=2)  # two attempts refused
+    await emu.abort_connections()
+    records = [await cli.json_line() for _ in range(4)]
+    assert [r["type"] for r in records] == [
+        "disconnected",
+        "reconnecting",
+        "reconnecting",
+        "connected",
+    ]
+    assert [r["attempt"] for r in records[1:3]] == [1, 2]
+    assert all(r["next_in"] >= 0.01 and "429" in r["reason"] for r in records[1:3])
+    await emu.wait_until(
+        lambda e: sum(1 for s in e.sessions if s.connected and s.subscription_id) == 1, LIMIT
+    )
+    uid = await emu.publish(_sms_event(emu), {"subject": "back"})
+    assert (await cli.json_line())["uuid"] == uid
+    cli.proc.send_signal(signal.SIGINT)
+    assert await cli.wait() == 130
+    stderr = await cli.stderr()
+    assert_no_traceback(stderr)
+    assert re.search(r"warning: Still disconnected after \d+ s: attempt 1 failed", stderr)
+    assert "attempt 2 failed" in stderr, stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
@@ -35,6 +36,14 @@ async def telephony(emulator: Emulator) -> str:
 
 async def presence(emulator: Emulator) -> str:
     return await emulator.publish_generated("presence")
+
+
+async def background_done(client: rcstream.Client, limit: float = 10.0) -> None:
+    """Wait for the client's background tasks (best-effort deletions of old subscriptions)
+    to finish: an event to wait on instead of polling a counter."""
+    with anyio.fail_after(limit):
+        while client._background:
+            await asyncio.gather(*client._background, return_exceptions=True)
 
 
 async def take(events: rcstream.Subscription, n: int, limit: float = 10.0) -> list[Any]:

@@ -86,9 +86,11 @@ async def test_recovery_window_expired_means_fresh_session_and_gap(emu: Emulator
         # the reconnect is held back (429 + Retry-After) until the window has passed
         emu.rate_limit_next("wstoken", retry_after=0.1)
         await emu.abort_connections()
-        items = await take(ev, 3)
-    disconnected, connected, gap = items
+        items = await take(ev, 4)
+    disconnected, retrying, connected, gap = items
     assert isinstance(disconnected, rcstream.Disconnected)
+    assert isinstance(retrying, rcstream.Reconnecting)  # the held-back attempt, reported
+    assert retrying.attempt == 1 and retrying.next_in == pytest.approx(0.1)
     assert isinstance(connected, rcstream.Connected)
     assert connected.outcome == "fresh"
     assert isinstance(gap, rcstream.Gap)

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from client_helpers import PRESENCE, TELEPHONY, client_for, take
+from client_helpers import PRESENCE, TELEPHONY, background_done, client_for, take
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -69,19 +69,27 @@ async def _ten_second_stream(expiry: Any, *, refresh: bool) -> tuple[Emulator, A
             client_for(emu, refresh_while_connected=refresh, heartbeat_interval=1.0) as client,
             client.subscribe(TELEPHONY, raw=True) as ev,
         ):
+            all_in = anyio.Event()
+            published = False
 
             async def collect() -> None:
                 async for item in ev:
                     got.add(item["uuid"])
+                    if published and sent <= got:
+                        all_in.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(collect)
                 for _ in range(20):
                     sent.add(await emu.publish_generated("telephony-sessions"))
+                    # not a poll: the stream must really span 10 s so that five 2 s tokens
+                    # expire in the emulator's wall clock while events flow
                     await anyio.sleep(0.5)
-                with anyio.move_on_after(3):
-                    while not sent <= got:
-                        await anyio.sleep(0.05)
+                published = True
+                if sent <= got:
+                    all_in.set()
+                with anyio.move_on_after(3):  # the lost ones never come: bounded wait
+                    await all_in.wait()
                 tg.cancel_scope.cancel()
             stats = client.stats
         return emu, stats, sent - got
@@ -114,8 +122,9 @@ async def test_failed_recovery_deletes_the_orphaned_subscription(emu: Emulator) 
             async for item in ev:
                 if isinstance(item, Gap):
                     break
-            while client.stats.orphans_deleted == 0:
-                await anyio.sleep(0.02)
+            await emu.wait_until(lambda e: first not in {s.id for s in e.subscriptions}, 10)
+            await background_done(client)  # the DELETE's answer was read
+        assert client.stats.orphans_deleted == 1
         assert client.subscription_id != first
         assert first not in {s.id for s in emu.subscriptions}
         assert first not in client.created_subscription_ids
@@ -137,9 +146,10 @@ async def test_full_subscription_table_waits_for_a_free_slot(
 
             async with holder.subscribe(TELEPHONY), anyio.create_task_group() as tg:
                 tg.start_soon(wait_for_slot)
-                with anyio.fail_after(10):
-                    while "SUB-505" not in caplog.text:
-                        await anyio.sleep(0.02)
+                # the holder's subscription POST, the waiter's refused one, then the
+                # waiter's retry over the same socket, which follows the SUB-505 log line
+                await emu.wait_until(lambda e: e.stats.client_requests >= 3, 10)
+                assert "SUB-505" in caplog.text
                 assert not entered.is_set()
                 assert "rcstream subscriptions delete" in caplog.text
                 await holder.aclose()  # frees the slot
@@ -222,8 +232,8 @@ async def test_deleted_subscription_is_recreated_and_reported_as_a_gap(emu: Emul
                 if isinstance(item, Gap):
                     assert item.reason == "subscription_recreated"
                     break
-            while client.subscription_id in (None, sid):
-                await anyio.sleep(0.02)
+        # the Gap is announced once the new subscription is in place
+        assert client.subscription_id not in (None, sid)
         uid = await emu.publish_generated("telephony-sessions")
         with anyio.fail_after(10):
             async for item in ev:
@@ -276,9 +286,7 @@ async def test_vanished_subscription_under_a_live_listener(emu: Emulator, how: s
                     break
         assert client.subscription_id not in (None, sid)
         if how == "suspended":  # it still took a slot: the client deleted it
-            with anyio.fail_after(10):
-                while sid in {s.id for s in emu.subscriptions}:
-                    await anyio.sleep(0.02)
+            await emu.wait_until(lambda e: sid not in {s.id for s in e.subscriptions}, 10)
 
 
 async def test_a_caller_supplied_token_stops_the_stream_at_its_expiry_with_one_sentence(

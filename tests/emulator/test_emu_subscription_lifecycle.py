@@ -5,7 +5,7 @@ Sources: WebSocket subscriptions live 24 h (live reply ``expiresIn: 86399``,
 ringcentral-python #92) and RingCentral's own app deletes old ones "for reduce the total
 number of subscriptions (ttl 24 hours, limited number 20)" (WIDGETS
 ``WebSocketSubscription.ts:160-161``); the limit (now 30) answers 403 ``SUB-505``
-(protocol.md §6.5); a missing subscription answers 404 ``SUB-507`` (DOCS ``errors.md``).
+(DOCS ``errors.md``); a missing subscription answers 404 ``SUB-507`` (DOCS ``errors.md``).
 """
 
 from __future__ import annotations

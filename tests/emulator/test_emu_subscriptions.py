@@ -117,7 +117,7 @@ async def test_put_unknown_subscription_is_404_sub_507(rc: Rc) -> None:
         (["/restapi/v1.0/account/~/extension/~/presence with space"], 400, "SUB-508"),
         (["/restapi/v1.0/account/~/extension/abc/presence"], 400, "SUB-508"),
         (["/restapi/v1.0/account/123/extension/~/presence"], 403, "SUB-406"),
-        # not a known event filter shape (issue 12 item 6, protocol.md §6.5)
+        # not a known event filter shape (issue 12 item 6; DOCS errors.md: SUB-508)
         (["/restapi/v1.0/account/~/extension/~/presense"], 400, "SUB-508"),
         (["/restapi/v1.0/account/~/presence", "/team-messaging/v1/post"], 400, "SUB-508"),
         (["/restapi/v1.0/account/~/telephony/session"], 400, "SUB-508"),

@@ -43,3 +43,23 @@ async def test_only_subscribed_families_are_published(make_rc: MakeRc) -> None:
     await rc.emu.wait_until(
         lambda e: e.stats.notifications_sent == e.stats.notifications_published > 2
     )
+
+
+async def test_filters_naming_other_extensions_get_those_extensions_events(
+    make_rc: MakeRc,
+) -> None:
+    """Issue 12 item 4: ``--all-extensions presence`` subscribes to each extension's presence
+    by id; the synthetic traffic then comes from those extensions, not only the caller's."""
+    rc = await make_rc(event_rate=300, seed=4, extensions=4)
+    ws = await rc.connect()
+    ids = rc.emu.extension_ids
+    await ws.subscribe(*(f"{V1}/account/~/extension/{i}/presence" for i in ids))
+    wanted = {f"{V1}/account/{rc.emu.account_id}/extension/{i}/presence" for i in ids}
+    seen: set[str] = set()
+    for _ in range(200):  # 4 equally likely extensions: all seen long before 200 events
+        event = (await ws.notification())["event"]
+        assert event in wanted
+        seen.add(event)
+        if seen == wanted:
+            break
+    assert seen == wanted
