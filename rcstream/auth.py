@@ -65,7 +65,9 @@ class Auth:
 
     client_id: str | None = None
     client_secret: Secret | None = None
-    #: True when the caller supplies the access token (rcstream must never revoke it).
+    #: True when the OAuth session belongs to the caller (an access token, a provider, or
+    #: a refresh token they brought): rcstream never revokes it. The one revoke rule is
+    #: :attr:`TokenManager.owns_session`, used by ``Client.aclose`` and the CLI alike.
     caller_supplied: bool = False
 
     def grant_form(self) -> dict[str, str] | None:
@@ -136,6 +138,11 @@ class RefreshTokenAuth(Auth):
     Auth-group call. Once the refresh token is refused (revoked, expired or already used)
     no new grant is possible: :class:`RefreshTokenRejectedError` says so, and the caller
     logs in afresh.
+
+    ``owned``: False (default) when the refresh token is yours (you logged in elsewhere):
+    rcstream never revokes it. True when it belongs to a session rcstream itself created
+    (a checkpoint an earlier rcstream process wrote): closing then revokes it, as after a
+    JWT or password login (unless ``keep_session_on_close``).
     """
 
     def __init__(
@@ -149,10 +156,12 @@ class RefreshTokenAuth(Auth):
         refresh_expires_at: float | None = None,
         owner_id: str | None = None,
         session_id: str | None = None,
+        owned: bool = False,
     ) -> None:
         self.client_id = client_id
         self.client_secret = _secret(client_secret)
         self.refresh_token = _secret(refresh_token)
+        self.caller_supplied = not owned
         self.access_token = _secret(access_token) if access_token is not None else None
         self.access_expires_at = access_expires_at
         self.refresh_expires_at = refresh_expires_at
@@ -313,8 +322,10 @@ class TokenManager:
 
     @property
     def owns_session(self) -> bool:
-        """True when rcstream made (or resumed) this OAuth session itself and may revoke it;
-        False for caller-supplied tokens (:class:`StaticTokenAuth`, :class:`TokenProviderAuth`)."""
+        """True when rcstream made (or resumed) this OAuth session itself and may revoke it:
+        a JWT or password login, or ``RefreshTokenAuth(owned=True)``. False for tokens the
+        caller supplied (:class:`StaticTokenAuth`, :class:`TokenProviderAuth`, a
+        :class:`RefreshTokenAuth` by default). The only revoke rule, library and CLI."""
         return not self._auth.caller_supplied
 
     @property

@@ -697,9 +697,10 @@ class Client:
         logger.debug("Client closed")
 
     async def _revoke_on_close(self) -> None:
-        """Revoke the OAuth session when rcstream logged in itself (JWT or password), so
-        closed clients do not use up the platform's ~5 sessions per user and app. Never a
-        caller-supplied token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
+        """Revoke the OAuth session when rcstream owns it (``TokenManager.owns_session``: a
+        JWT or password login, or ``RefreshTokenAuth(owned=True)``), so closed clients do
+        not use up the platform's ~5 sessions per user and app. Never a caller-supplied
+        token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
         if self.options.keep_session_on_close or self._tokens is None or self._parent:
             return  # kept for a checkpoint; a fork's session belongs to its parent
         if not self._tokens.owns_session or self._tokens.tokens is None:

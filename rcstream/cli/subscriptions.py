@@ -130,29 +130,13 @@ def format_subscription(sub: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def revoke_own_session(client: Client) -> None:
-    """Revoke ``client``'s OAuth session if rcstream logged in itself (JWT or password);
-    a caller-supplied access or refresh token is left alone. Best effort."""
-    from rcstream.auth import JWTAuth, PasswordAuth
-
-    if not isinstance(client.auth, JWTAuth | PasswordAuth):
-        return
-    revoke = getattr(client, "revoke", None)  # a public Client.revoke, once there is one
-    if revoke is None:
-        tokens = getattr(client, "_tokens", None)
-        revoke = getattr(tokens, "revoke", None)
-    if revoke is not None:
-        await revoke()
-
-
 async def _run(args: argparse.Namespace, env: Mapping[str, str], options: ClientOptions) -> int:
     from rcstream import Client
 
+    # leaving the block revokes the OAuth session when rcstream logged in itself (the one
+    # rule, TokenManager.owns_session), so CLI calls do not use up the user's sessions
     async with Client.from_env(env, options=options) as client:
-        try:
-            return await _act(args, client)
-        finally:
-            await revoke_own_session(client)
+        return await _act(args, client)
 
 
 async def _act(args: argparse.Namespace, client: Client) -> int:

@@ -177,3 +177,29 @@ async def test_never_connected_attempt_that_hangs_is_bounded_by_the_time_left() 
         port = server.getsockname()[1]
         took = await _fails_within(f"http://127.0.0.1:{port}", 8)
     assert took < 3.0
+
+
+# ---- review 7: one revoke rule (TokenManager.owns_session), library and CLI ------------
+
+
+async def _refresh_token_of_a_kept_session(emu: Emulator) -> str:
+    async with client_for(emu, keep_session_on_close=True) as login:
+        await login.rest("GET", "/restapi/v1.0/subscription")
+        assert login._tokens is not None and login._tokens.tokens is not None
+        assert login._tokens.tokens.refresh_token is not None
+        return login._tokens.tokens.refresh_token.get()
+
+
+@pytest.mark.parametrize("owned", [False, True])
+async def test_a_refresh_token_is_revoked_on_close_only_when_rcstream_owns_it(
+    owned: bool,
+) -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        refresh = await _refresh_token_of_a_kept_session(emu)
+        auth = rcstream.RefreshTokenAuth(emu.client_id, emu.client_secret, refresh, owned=owned)
+        client = rcstream.Client(emu.server_url, auth=auth, options=client_for(emu).options)
+        async with client, client.subscribe(TELEPHONY):
+            pass
+        # a refresh token the caller brought is theirs; one from rcstream's own checkpoint
+        # (owned=True) is rcstream's session and is revoked like a JWT login
+        assert emu.stats.revocations == (1 if owned else 0)
