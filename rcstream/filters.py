@@ -494,19 +494,38 @@ def _watched_variant(segments: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 def resource_family(path: str) -> str:
-    """The resource an event path or filter is about: its last path segment that is not an
-    id (``presence``, ``sessions``, ``message-store``, ``instant`` ...).
+    """The resource an event path or filter is about: its path after the API prefix and the
+    ``account/{id}`` / ``extension/{id}`` scope, without ids or query (``presence``,
+    ``telephony/sessions``, ``message-store/instant``,
+    ``webinar/configuration/v1/company/sessions`` ...). The presence of other extensions a
+    filter watches (``presence/line/presence``, ``favorite/presence``) is ``presence``: the
+    platform delivers it as the watched extension's presence (docs/delivery.md).
 
-    RingCentral's own app routes notifications by the resource suffix of their ``event``
-    (ringcentral-js-widgets ``WebSocketSubscription.ts``, ``new RegExp(`${eventType}$`)``);
-    rcstream uses it only for events no consumer's filter matches, so that such an event
-    still reaches the consumers of its family and never another family's.
+    RingCentral's own app routes notifications by the whole resource suffix of their
+    ``event`` (ringcentral-js-widgets ``WebSocketSubscription.ts``,
+    ``new RegExp(`${eventType}$`)``), so ``telephony/sessions`` and a webinar's
+    ``company/sessions`` are different resources. rcstream uses the family only for events
+    no consumer's filter matches, so that such an event still reaches the consumers of its
+    family and never another family's.
     """
-    segments = path.partition("?")[0].rstrip("/").split("/")
-    for segment in reversed(segments):
-        if segment and segment != "~" and not segment.isdigit():
-            return segment
-    return ""
+    segments = [s for s in path.partition("?")[0].split("/") if s]
+    if segments[:2] == ["restapi", "v1.0"]:
+        segments = segments[2:]
+    out: list[str] = []
+    i = 0
+    while i < len(segments):
+        seg = segments[i]
+        if seg in ("account", "extension") and i + 1 < len(segments):
+            i += 2  # the scope and its id (or ~)
+            continue
+        if seg != "~" and not seg.isdigit():
+            out.append(seg)
+        i += 1
+    tail = tuple(out)
+    for watched in _WATCHED_PRESENCE:
+        if tail[-len(watched) :] == watched:
+            return "presence"
+    return "/".join(out)
 
 
 def filter_matches(filter: str, event: str, *, owner_extension: str | None = None) -> bool:

@@ -355,7 +355,17 @@ def test_tilde_is_the_token_owner_not_a_wildcard() -> None:
 
 def test_resource_family() -> None:
     assert resource_family("/restapi/v1.0/account/~/extension/1/presence?x=1") == "presence"
-    assert resource_family("/restapi/v1.0/account/~/telephony/sessions") == "sessions"
+    assert resource_family("/restapi/v1.0/account/~/telephony/sessions") == "telephony/sessions"
+    assert (
+        resource_family("/restapi/v1.0/account/1/extension/2/telephony/sessions?x=1")
+        == "telephony/sessions"
+    )
+    assert resource_family("/webinar/configuration/v1/company/sessions") != resource_family(
+        "/restapi/v1.0/account/~/telephony/sessions"
+    )  # review 9: a webinar consumer never gets a telephony event by the fallback
+    assert resource_family("/restapi/v1.0/account/~/extension/~/presence/line/presence") == (
+        "presence"
+    )
     assert resource_family("/restapi/v1.0/account/~/extension/~/message-store") == "message-store"
 
 

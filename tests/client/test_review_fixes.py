@@ -4,6 +4,8 @@ Each test fails without its fix."""
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import time
 
@@ -203,3 +205,43 @@ async def test_a_refresh_token_is_revoked_on_close_only_when_rcstream_owns_it(
         # a refresh token the caller brought is theirs; one from rcstream's own checkpoint
         # (owned=True) is rcstream's session and is revoked like a JWT login
         assert emu.stats.revocations == (1 if owned else 0)
+
+
+# ---- review 9 and 13: the fallback for an unmatched event stays in its resource --------
+
+WEBINAR = "/webinar/configuration/v1/company/sessions"
+
+
+async def _inject_event(emu: Emulator, event: str, uid: str) -> None:
+    frame = [
+        {"type": "ServerNotification", "messageId": uid, "status": 200, "headers": {}},
+        {"uuid": uid, "event": event, "timestamp": "2026-01-01T00:00:00.000Z", "body": {}},
+    ]
+    assert await emu.inject_raw(json.dumps(frame)) == 1
+
+
+async def test_unmatched_telephony_event_reaches_telephony_consumers_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Emulator(auth_rate_limit=None, seed=7, extensions=3) as emu:
+        other = next(e for e in emu.extension_ids if e != emu.extension_id)
+        # another extension's telephony event: no consumer's filter matches it
+        event = f"/restapi/v1.0/account/{emu.account_id}/extension/{other}/telephony/sessions"
+        async with (
+            client_for(emu) as client,
+            client.subscribe(TELEPHONY, raw=True) as calls,
+            client.subscribe(WEBINAR, raw=True) as webinars,
+        ):
+            with caplog.at_level(logging.WARNING, logger="rcstream.client"):
+                await _inject_event(emu, event, "u-1")
+                await _inject_event(emu, event, "u-2")
+                got = await take(calls, 2)
+            assert [e["uuid"] for e in got] == ["u-1", "u-2"]  # same resource: delivered
+            assert client.stats.unmatched == 2
+            warned = [r for r in caplog.records if "matched no consumer" in r.getMessage()]
+            assert len(warned) == 1  # logged once per path shape, at WARNING
+            assert warned[0].levelno == logging.WARNING
+            # the webinar consumer got nothing: its first item is a webinar event
+            uid = await emu.publish_generated("webinar-sessions")
+            (first,) = await take(webinars, 1)
+            assert first["uuid"] == uid
