@@ -40,10 +40,10 @@ frames_logger = logging.getLogger("rcstream.frames")
 FRAME_LOG_LIMIT = 300
 
 
-def log_frame(direction: str, text: str | bytes) -> None:
+def log_frame(direction: str, text: str | bytes | bytearray) -> None:
     """Log one frame at DEBUG on ``rcstream.frames``: truncated, secrets masked."""
     if frames_logger.isEnabledFor(logging.DEBUG):
-        if isinstance(text, bytes):
+        if isinstance(text, bytes | bytearray):
             text = text.decode("utf-8", "replace")
         cut = text if len(text) <= FRAME_LOG_LIMIT else text[:FRAME_LOG_LIMIT] + "..."
         frames_logger.debug("%s %s", direction, redact(cut))
@@ -313,6 +313,31 @@ class Transport:
             raise _closed_error(closed) from closed
         log_frame("<", text)
         return text
+
+    async def recv_frame(self) -> bytes | bytearray:
+        """Receive one message as its payload bytes, text frames checked to be UTF-8: what
+        the client's read loop parses (pydantic-core parses bytes, so decoding each frame
+        into a ``str`` first would only cost a copy). Raises ConnectionFailedError as
+        :meth:`recv` does."""
+        conn = self._conn
+        messages = conn.messages
+        if messages and not conn.reading_paused:
+            is_text, data = messages.popleft()  # the common case under load: nothing to await
+            conn.queued_bytes -= len(data)
+        else:
+            try:
+                is_text, data = await conn.next_message()
+            except ConnectionClosed as exc:
+                raise _closed_error(exc) from exc
+        if is_text and not data.isascii():  # ASCII is UTF-8, and the usual frame is ASCII
+            try:
+                data.decode()
+            except UnicodeDecodeError as exc:
+                closed = await conn.fail_invalid_utf8(exc)
+                raise _closed_error(closed) from closed
+        if frames_logger.isEnabledFor(logging.DEBUG):
+            log_frame("<", data)
+        return data
 
     async def send(self, text: str) -> None:
         """Send one text frame."""
