@@ -11,7 +11,7 @@ import time
 
 import anyio
 import pytest
-from client_helpers import TELEPHONY, SleepRecorder, client_for, take
+from client_helpers import PRESENCE, TELEPHONY, SleepRecorder, client_for, take
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -245,3 +245,44 @@ async def test_unmatched_telephony_event_reaches_telephony_consumers_only(
             uid = await emu.publish_generated("webinar-sessions")
             (first,) = await take(webinars, 1)
             assert first["uuid"] == uid
+
+
+# ---- review 13: tests that fail without the 401 refresh of the sync loop and the check ---
+# after a recovery
+
+
+async def test_a_401_to_a_subscription_request_refreshes_and_sends_it_again() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with (
+            client_for(
+                emu, refresh_while_connected=False, subscription_check_interval=None
+            ) as client,
+            client.subscribe(TELEPHONY, raw=True),
+        ):
+            await emu.expire_access_tokens()  # the next PUT over the socket gets 401
+            async with client.subscribe(PRESENCE, raw=True) as presence:
+                assert presence.confirmed
+                assert client.stats.token_refreshes == 1
+                uid = await emu.publish_generated("presence")
+                (got,) = await take(presence, 1)
+                assert got["uuid"] == uid
+            assert emu.stats.connections == 1
+
+
+async def test_a_recovered_but_suspended_subscription_is_noticed_at_once() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with (
+            client_for(emu, subscription_check_interval=None) as client,  # no periodic check
+            client.subscribe(TELEPHONY, lifecycle=True) as events,
+        ):
+            sid = client.subscription_id
+            assert sid is not None
+            emu.set_subscription_status(sid, "Suspended")
+            await emu.abort_connections()  # the session recovers; the subscription does not
+            with anyio.fail_after(10):
+                async for item in events:
+                    if isinstance(item, Gap):
+                        assert item.reason == "subscription_recreated"
+                        break
+            assert client.stats.recoveries == 1
+            assert client.subscription_id not in (None, sid)
