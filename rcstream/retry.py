@@ -144,8 +144,14 @@ def give_up(
     )
 
 
-def exit_code(exc: BaseException | None) -> int:
+def exit_code(exc: BaseException | None, *, one_shot: bool = False) -> int:
     """The ``rcstream`` exit code for the error that ended a command (``None``: success).
+
+    ``one_shot``: the command made single REST calls on named resources (``rcstream
+    subscriptions``, ``webhook``/``vcc`` management): a request the platform refused for
+    good, or a 404 (there the answer, not a transient state: :func:`classify` retries 404
+    only because a stream's own subscription can be briefly unknown while its session
+    recovers), is 1.
 
     0 done; 2 usage or configuration, or a request refused for good (an HTTP 4xx that
     :func:`classify` does not retry, e.g. ``SUB-508`` invalid filter: restarting would only
@@ -156,6 +162,12 @@ def exit_code(exc: BaseException | None) -> int:
     """
     if exc is None:
         return EXIT_OK
+    if (
+        one_shot
+        and isinstance(exc, GatewayError)
+        and (exc.status == 404 or not classify(exc).retry)
+    ):
+        return EXIT_FAILED
     if isinstance(exc, ConfigurationError | UsageError):
         return EXIT_USAGE
     if isinstance(exc, PermissionDeniedError) and is_subscription_limit(exc):

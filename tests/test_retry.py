@@ -134,3 +134,18 @@ async def test_auth_budget_disabled() -> None:
     budget = AuthBudget(calls=None)
     for _ in range(100):
         await budget.acquire()
+
+
+def test_one_shot_refusals_exit_1_from_the_one_table() -> None:
+    # review 13: `rcstream subscriptions` no longer decides its own exit code
+    from rcstream.exceptions import GatewayError
+    from rcstream.retry import EXIT_FAILED, EXIT_STREAM, EXIT_USAGE, exit_code
+
+    unknown = GatewayError("gone", status=404, error_code="SUB-507")
+    refused = GatewayError("bad", status=400, error_code="SUB-508")
+    busy = GatewayError("busy", status=503)
+    assert exit_code(unknown, one_shot=True) == EXIT_FAILED
+    assert exit_code(unknown) == EXIT_STREAM  # a stream retries 404 (session recovering)
+    assert exit_code(refused, one_shot=True) == EXIT_FAILED
+    assert exit_code(refused) == EXIT_USAGE
+    assert exit_code(busy, one_shot=True) == EXIT_STREAM  # may pass: not a refusal

@@ -79,19 +79,13 @@ def exit_code_for(exc: BaseException) -> int:
     return exit_code(exc)
 
 
-def refused_for_good(exc: BaseException, *, one_shot: bool = False) -> bool:
-    """A request the platform refused and :func:`~rcstream.retry.classify` would not retry.
-
-    ``one_shot``: a single REST call on a named resource (``subscriptions show ID``), where
-    404 is the answer, not a transient state. (``classify`` retries 404 because a stream's
-    own subscription can be briefly unknown while the session recovers.)
-    """
+def refused_for_good(exc: BaseException) -> bool:
+    """A request the platform refused and :func:`~rcstream.retry.classify` would not retry
+    (for the hint in the error line; the exit code comes from :func:`~rcstream.retry.exit_code`)."""
     from rcstream.exceptions import GatewayError
     from rcstream.retry import classify
 
-    if not isinstance(exc, GatewayError):
-        return False
-    return not classify(exc).retry or (one_shot and exc.status == 404)
+    return isinstance(exc, GatewayError) and not classify(exc).retry
 
 
 # ----------------------------------------------------------------------------- numbers

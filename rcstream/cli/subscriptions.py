@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rcstream.cli._args import Formatter, Parser
-from rcstream.cli._run import EXIT_FAILED, EXIT_USAGE, client_options, refused_for_good, run_async
+from rcstream.cli._run import EXIT_FAILED, EXIT_USAGE, client_options, run_async
+from rcstream.exceptions import GatewayError
+from rcstream.retry import exit_code
 
 if TYPE_CHECKING:
     from rcstream.cli._args import Common, SubParsers
@@ -179,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_async(lambda: _run(args, env, options), stopping="stopping")
     except Exception as exc:
-        if refused_for_good(exc, one_shot=True):  # retry.classify's table
+        # the platform refused the request (or the id is unknown): exit 1, from the one
+        # table in rcstream.retry; anything else goes to the common handler
+        if isinstance(exc, GatewayError) and exit_code(exc, one_shot=True) == EXIT_FAILED:
             _log.error("%s", one_sentence(exc))
             return EXIT_FAILED
         raise
