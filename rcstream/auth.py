@@ -37,6 +37,7 @@ from rcstream.redact import Secret
 __all__ = [
     "Auth",
     "JWTAuth",
+    "LoginRefusedError",
     "PasswordAuth",
     "RefreshTokenAuth",
     "RefreshTokenRejectedError",
@@ -207,6 +208,12 @@ class TokenProviderAuth(Auth):
 
     async def provide(self) -> str:
         return await self._provider()
+
+
+class LoginRefusedError(AuthenticationError):
+    """The token endpoint refused a login (JWT or password grant: ``invalid_client``,
+    ``invalid_grant``): the client id, secret or credentials are wrong, or, when the same
+    ones worked earlier in the run, the server changed (a restarted emulator)."""
 
 
 class RefreshTokenRejectedError(AuthenticationError):
@@ -528,7 +535,16 @@ class TokenManager:
             )
         )
         if not resp.ok:
-            raise error_from_response(what, resp)
+            exc = error_from_response(what, resp)
+            if (
+                "grant_type" in form
+                and form["grant_type"] != "refresh_token"
+                and type(exc) is AuthenticationError
+            ):
+                raise LoginRefusedError(
+                    str(exc), error_code=exc.error_code, status=exc.status
+                ) from None
+            raise exc
         new = self._parse(resp)
         logger.info("%s succeeded", what)
         await self._store(new)

@@ -497,9 +497,12 @@ async def listen(
         silence_stdout()
         return EXIT_OK
     except AuthenticationError as exc:
-        # Credentials that worked earlier in this run were refused: the server changed
-        # (most often a restarted `rcstream emulator`); say so instead of only "invalid".
-        if type(exc) is AuthenticationError and client.stats.connects > 0:
+        from rcstream.auth import LoginRefusedError
+
+        # A login with credentials that worked earlier in this run was refused: the server
+        # changed (most often a restarted `rcstream emulator`); say so instead of only
+        # "invalid". Not for a caller-supplied token that expired (review 8).
+        if isinstance(exc, LoginRefusedError) and client.stats.connects > 0:
             raise AuthenticationError(
                 f"{one_sentence(exc).rstrip(' .')} — {RESTART_HINT}."
             ) from exc

@@ -1,0 +1,33 @@
+"""CLI fixes for the independent review of issues 11 and 12 (/work/prompts/review_report.md),
+against the emulator over real sockets on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import pytest
+from support import fast_options
+
+import rcstream
+from rcstream.cli.listen import listen
+from rcstream.emulator import Emulator
+
+PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+
+
+# ---- review 8: the restart hint only for credentials refused at a login ------------------
+
+
+async def test_an_expired_caller_supplied_token_gets_no_restart_hint() -> None:
+    async with Emulator(auth_rate_limit=None, seed=3, access_token_ttl=2) as emu:
+        login = rcstream.Client.from_env(
+            emu.env(), options=fast_options(keep_session_on_close=True)
+        )
+        async with login:
+            await login.rest("GET", "/restapi/v1.0/subscription")
+            assert login._tokens is not None and login._tokens.tokens is not None
+            token = login._tokens.tokens.access_token.get()
+        env = {"RINGCENTRAL_SERVER_URL": emu.server_url, "RINGCENTRAL_ACCESS_TOKEN": token}
+        with pytest.raises(rcstream.AuthenticationError) as info:
+            await listen(env=env, filters=[PRESENCE], timeout=15, options=fast_options())
+    text = str(info.value)
+    assert "restarted" not in text and "server changed" not in text, text
+    assert "token" in text
