@@ -1030,7 +1030,8 @@ class Client:
     async def _flush_checkpoint(self) -> None:
         assert self._writer is not None
         try:
-            await self._writer.flush()
+            while await self._writer.flush():
+                pass  # changes made during a write are written next (an update is never left)
         except CheckpointError as exc:
             await self._fail(exc)
 
@@ -1402,6 +1403,10 @@ class Client:
         if consumer.error is not None:
             await self._remove_consumer(consumer)
             raise consumer.error
+        flushing = self._flushing
+        if flushing is not None and not flushing.done():
+            # the new session is on disk before the first event is handed out
+            await asyncio.wait([flushing], timeout=self.options.close_timeout)
 
     async def _remove_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer not in self._consumers:
