@@ -946,9 +946,7 @@ class Client:
             # ours: kept if recovery works, deleted as an orphan if it fails
             self.created_subscription_ids.add(plan.subscription_id)
             self._last_subscription_id = plan.subscription_id
-            logger.info(
-                "Resuming the session from the checkpoint (away %.1f s)", plan.away or 0.0
-            )
+            logger.info("Resuming the session from the checkpoint (away %.1f s)", plan.away or 0.0)
         else:
             state.seed(delivered=delivered)
             old = plan.delete_subscription_id

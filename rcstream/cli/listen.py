@@ -656,5 +656,6 @@ def run(args: argparse.Namespace) -> int:
             filters_per_subscription=per_sub,
             page_size=page_size,
             checkpoint=args.checkpoint,
-        )
+        ),
+        **({"stopping": "saving the checkpoint and closing"} if args.checkpoint else {}),
     )
