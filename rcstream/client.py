@@ -796,6 +796,13 @@ class Client:
                 await self._delete_subscription()
             rnd = self._round
             task, self._supervisor = self._supervisor, None
+            if self.checkpoint is not None and rnd is not None and task is not None:
+                # a clean stop keeps the session: close first and let the reader drain
+                # what arrived before the gateway's close frame (it becomes pending), so
+                # nothing the gateway counts as delivered is lost
+                with anyio.move_on_after(self.options.close_timeout):
+                    await rnd.transport.close()
+                await asyncio.wait([task], timeout=self.options.close_timeout)
             if task is not None:
                 task.cancel()
                 # bounded: a supervisor stuck in a third-party wait must not hang the close

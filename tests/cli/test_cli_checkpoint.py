@@ -204,3 +204,43 @@ async def test_a_second_process_on_the_same_checkpoint_is_refused(
     assert_no_traceback(stderr)
     first.proc.send_signal(signal.SIGTERM)
     assert await first.wait() == 130
+
+
+async def test_sigterm_in_a_steady_stream_is_exactly_once(
+    emu: Emulator, run_cli: Any, tmp_path: Path
+) -> None:
+    """The stream does not pause for the stop: events keep coming while the first process
+    drains its socket and saves the rest as pending, and while no process runs."""
+    import asyncio
+
+    ckpt = tmp_path / "listen.ckpt"
+    first = await _start(run_cli, emu, ckpt)
+    await first.expect(emu.wait_for_subscription(timeout=LIMIT))
+    total = 120
+    publisher = asyncio.ensure_future(_publish_steadily(emu, total))
+    await _uuids(first, 20)
+    first.proc.send_signal(signal.SIGTERM)  # mid-stream
+    assert await first.wait() == 130
+    seen = _events(first)
+    second = await _start(run_cli, emu, ckpt)
+    published = await publisher
+    rest = [u for u in published if u not in set(seen)]
+    got = await _uuids(second, len(rest))
+    await second.expect(emu.wait_for_stat("recoveries_succeeded", 1, timeout=LIMIT))
+    second.proc.send_signal(signal.SIGTERM)
+    assert await second.wait() == 130
+    combined = seen + got + _events(second)[len(got) :]
+    assert sorted(combined) == sorted(published)  # all of them, none twice
+    assert combined == published  # and in order
+    for cli in (first, second):
+        assert_no_traceback(await cli.stderr())
+
+
+async def _publish_steadily(emu: Emulator, n: int) -> list[str]:
+    import asyncio
+
+    out = []
+    for i in range(n):
+        out += await _publish(emu, 1, f"steady{i}-")
+        await asyncio.sleep(0)  # let the other side run between events (no fixed wait)
+    return out
