@@ -34,6 +34,7 @@ from rcstream.cli.output import (
     silence_stdout,
     use_color,
 )
+from rcstream.checkpoint import CheckpointError
 from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
@@ -530,6 +531,10 @@ async def listen(
     except BrokenPipeError:
         silence_stdout()
         return EXIT_OK
+    except CheckpointError as exc:
+        # locked, unreadable or changed by someone else: restarting cannot fix it, so it is
+        # a usage error (exit 2), which supervisors do not restart in a loop
+        raise ConfigurationError(one_sentence(exc)) from exc
     except AuthenticationError as exc:
         # Credentials that worked earlier in this run were refused: the server changed
         # (most often a restarted `rcstream emulator`); say so instead of only "invalid".
