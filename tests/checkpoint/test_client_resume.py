@@ -205,3 +205,34 @@ async def test_one_subscription_per_checkpointed_client(emu: Emulator, tmp_path:
         with pytest.raises(rcstream.UsageError):
             async with client.subscribe(PRESENCE):
                 pass
+
+
+async def test_the_backpressure_inbox_signals_full_instead_of_dropping() -> None:
+    from rcstream.client import _Inbox
+
+    inbox = _Inbox(2, block=True)
+    assert inbox.room.is_set()
+    for i in range(3):  # one frame may overshoot: the reader checks room between frames
+        assert inbox.put({"uuid": str(i)})
+    assert not inbox.room.is_set()
+    assert inbox.dropped == 0
+    assert [b["uuid"] for b in inbox.undelivered()] == ["0", "1", "2"]
+    await inbox.get()
+    assert not inbox.room.is_set()  # still 2 buffered: at the bound
+    await inbox.get()
+    assert inbox.room.is_set()
+    inbox.put({"uuid": "3"})
+    inbox.put({"uuid": "4"})
+    assert not inbox.room.is_set()
+    inbox.close()
+    assert inbox.room.is_set()  # a closed consumer never holds the reader
+
+
+async def test_the_default_inbox_still_drops_the_oldest() -> None:
+    from rcstream.client import _Inbox
+
+    inbox = _Inbox(2)
+    assert [inbox.put({"uuid": str(i)}) for i in range(3)] == [True, True, False]
+    assert inbox.dropped == 1
+    assert inbox.room.is_set()
+    assert [b["uuid"] for b in inbox.undelivered()] == ["1", "2"]
