@@ -301,3 +301,29 @@ async def test_a_rejected_refresh_token_logs_in_afresh_with_one_gap(
             (event,) = await _take(events, 1)
             assert event.uuid == sent[0]
         assert client.stats.recovery_failures == 0  # no doomed recovery attempt
+
+
+async def test_progress_records_the_wsc_of_the_event_handed_out(tmp_path: Path) -> None:
+    """Not the newest one received: a gateway that replays from the stored sequence then
+    replays what was not handed out yet (phase-1 note in docs/restarts.md)."""
+    path = tmp_path / "ckpt"
+    async with Emulator(auth_rate_limit=None, seed=22, wsc_on_every_frame=True) as emu:
+        async with _client(emu, path) as client:
+            async with client.subscribe(PRESENCE, raw=True, ack="manual") as events:
+                await _publish(emu, 5)
+                got = await _take(events, 5)
+                events.ack(got[1])
+                writer = client._writer
+                assert writer is not None
+                await writer.flush()
+                stored = _read_sequence(path)
+                latest = client._state.wsc
+                assert latest is not None
+                assert stored is not None
+                assert stored < latest.sequence  # the 2nd event's, not the 5th's
+                assert stored == latest.sequence - 3  # one frame (and sequence) per event
+
+
+def _read_sequence(path: Path) -> int | None:
+    value = _read_raw(path).get("wsc_sequence")
+    return value if isinstance(value, int) else None
