@@ -395,8 +395,15 @@ async def listen(
             )
         from rcstream.checkpoint import FileCheckpoint
 
-        store = FileCheckpoint(checkpoint)
-    client = Client.from_env(env, options=options, checkpoint=store)
+    client = Client.from_env(env, options=options)
+    if checkpoint is not None:
+        # a checkpoint of another app or server is set aside as PATH.corrupt (a gap), so
+        # that its session is kept for whoever owns it
+        app = getattr(client.auth, "client_id", None)
+        store = FileCheckpoint(
+            checkpoint, expect=(app, client.server_url) if isinstance(app, str) else None
+        )
+        client.checkpoint = store
     acknowledge: Callable[[object], None] | None = None
     written = 0
     deadline = asyncio.timeout(timeout) if timeout is not None else None

@@ -243,3 +243,29 @@ async def _publish_steadily(emu: Emulator, n: int) -> list[str]:
         out += await _publish(emu, 1, f"steady{i}-")
         await asyncio.sleep(0)  # let the other side run between events (no fixed wait)
     return out
+
+
+async def test_a_checkpoint_of_another_app_is_set_aside_with_a_gap(
+    emu: Emulator, run_cli: Any, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "listen.ckpt"
+    foreign = {
+        "format": "rcstream.checkpoint/1",
+        "revision": 1,
+        "client_id": "another-app",
+        "server_url": emu.env()["RINGCENTRAL_SERVER_URL"],
+        "refresh_token": "someone-elses-token",
+    }
+    ckpt.write_text(json.dumps(foreign))
+    ckpt.chmod(0o600)
+    cli = await _start(run_cli, emu, ckpt, "--lifecycle", "-n", "1")
+    records = [await cli.json_line(), await cli.json_line()]
+    assert [r.get("type") for r in records] == ["gap", "connected"]
+    sent = await _publish(emu, 1, "x")
+    assert await _uuids(cli, 1) == sent
+    assert await cli.wait() == 0
+    assert json.loads(ckpt.with_name("listen.ckpt.corrupt").read_text()) == foreign
+    stderr = await cli.stderr()
+    assert "another app" in stderr
+    assert "someone-elses-token" not in stderr
+    assert_no_traceback(stderr)
