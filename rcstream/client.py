@@ -237,6 +237,40 @@ class ClientStats:
 _MAX_LIFECYCLE: Final = 32
 
 
+class _Typed:
+    """One notification routed to typed consumers: validated once, by the first of them to
+    reach it (in its own task, so the reader stays light and dropped events are never
+    validated), and the same frozen model handed to every one of them.
+
+    Raw consumers get ``data`` itself; a typed consumer's buffer holds this instead.
+    """
+
+    __slots__ = ("data", "error", "model")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.model: Notification | None = None
+        self.error: FrameDecodeError | None = None
+
+    def resolve(self, stats: ClientStats) -> Notification | None:
+        """The model, validated on the first call; None (logged and counted once) when the
+        envelope is unreadable. A body that does not match degrades, it never fails."""
+        if self.error is not None:
+            return None
+        try:
+            model = self.model = parse_notification(self.data)
+        except FrameDecodeError as exc:
+            self.error = exc
+            stats.bad_frames += 1
+            logger.warning("%s", exc)
+            return None
+        return model
+
+
+#: What a buffer counts as an event (raw consumers hold the dict, typed ones a _Typed).
+_NOTES: Final = (dict, _Typed)
+
+
 class _Inbox:
     """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest event.
 
@@ -261,7 +295,7 @@ class _Inbox:
     )
 
     def __init__(self, maxsize: int, *, block: bool = False) -> None:
-        self._items: deque[dict[str, Any] | Lifecycle] = deque()
+        self._items: deque[dict[str, Any] | _Typed | Lifecycle] = deque()
         self._max = maxsize
         self._notes = 0
         self._lifecycle = 0
@@ -276,34 +310,40 @@ class _Inbox:
 
     def undelivered(self) -> list[dict[str, Any]]:
         """The notifications still buffered, oldest first (for a checkpoint's pending)."""
-        return [item for item in self._items if type(item) is dict]
+        out: list[dict[str, Any]] = []
+        for item in self._items:
+            if isinstance(item, _Typed):
+                out.append(item.data)
+            elif isinstance(item, dict):
+                out.append(item)
+        return out
 
-    def put(self, item: dict[str, Any] | Lifecycle) -> bool:
+    def put(self, item: dict[str, Any] | _Typed | Lifecycle) -> bool:
         """Buffer ``item``; returns False when an older event had to be dropped."""
         fits = True
-        if type(item) is not dict:
+        if type(item) not in _NOTES:
             # lifecycle items are never dropped for events, but a consumer stalled through
             # many reconnects must not grow without bound: keep gaps, drop the oldest
             # Connected/Disconnected beyond a few dozen
             self._lifecycle += 1
             if self._lifecycle > _MAX_LIFECYCLE:
                 for i, old in enumerate(self._items):
-                    if type(old) is not dict and not isinstance(old, Gap):
+                    if type(old) not in _NOTES and not isinstance(old, Gap):
                         del self._items[i]
                         self._lifecycle -= 1
                         break
-        if type(item) is dict:
-            if self.block:
-                self._notes += 1
-                if self._notes >= self._max and not self._closed:
-                    self.room.clear()  # the reader waits until the consumer catches up
-            elif self._notes >= self._max:
+        elif self.block:
+            self._notes += 1
+            if self._notes >= self._max and not self._closed:
+                self.room.clear()  # the reader waits until the consumer catches up
+        else:
+            if self._notes >= self._max:
                 items = self._items
-                if type(items[0]) is dict:
+                if type(items[0]) in _NOTES:
                     items.popleft()
                 else:  # keep lifecycle items in place; drop the oldest notification
                     for i, old in enumerate(items):
-                        if type(old) is dict:
+                        if type(old) in _NOTES:
                             del items[i]
                             break
                 self.dropped += 1
@@ -322,12 +362,12 @@ class _Inbox:
             self._event.set()
             self.room.set()
 
-    async def get(self) -> dict[str, Any] | Lifecycle | None:
+    async def get(self) -> dict[str, Any] | _Typed | Lifecycle | None:
         """The next item; None once closed cleanly; raises the error it was closed with."""
         while True:
             if self._items:
                 item = self._items.popleft()
-                if type(item) is dict:
+                if type(item) in _NOTES:
                     self._notes -= 1
                     if self._notes < self._max:
                         self.room.set()
@@ -492,19 +532,20 @@ class Subscription(Generic[ItemT]):
             item = await self._inbox.get()
             if item is None:
                 raise StopAsyncIteration
+            if type(item) is _Typed:
+                if self._client._writer is not None:
+                    self._client._handed_out(self, item.data)  # checkpoint progress
+                # typed in the consumer's task, once per event for all typed consumers
+                model = item.model
+                if model is None:
+                    model = item.resolve(self._client._stats)
+                    if model is None:
+                        continue  # an unreadable envelope: logged and counted once
+                return model  # type: ignore[return-value]
             if type(item) is dict:
                 if self._client._writer is not None:
                     self._client._handed_out(self, item)  # checkpoint progress (hand-off)
-                if self.raw:
-                    return item  # type: ignore[return-value]
-                # Typed here, in the consumer's task: the reader stays light (heartbeats
-                # flow), buffers hold small dicts, and dropped events are never validated.
-                try:
-                    return parse_notification(item)  # type: ignore[return-value]
-                except FrameDecodeError as exc:
-                    self._client._stats.bad_frames += 1
-                    logger.warning("%s", exc)
-                    continue
+                return item  # type: ignore[return-value]
             if not self.lifecycle:
                 if isinstance(item, Gap):
                     self._notify_gap(item)
@@ -516,7 +557,7 @@ class Subscription(Generic[ItemT]):
             self._on_gap(gap)
 
     # called by the client (reader task); never blocks
-    def _deliver(self, item: dict[str, Any] | Lifecycle) -> bool:
+    def _deliver(self, item: dict[str, Any] | _Typed | Lifecycle) -> bool:
         return self._inbox.put(item)
 
     def _close(self, error: BaseException | None) -> None:
@@ -1392,7 +1433,7 @@ class Client:
                 )
             # events the previous run received but did not hand out come first
             for body in self._replay_first:
-                consumer._deliver(body)
+                consumer._deliver(body if consumer.raw else _Typed(body))
             self._replay_first = []
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
@@ -1683,7 +1724,7 @@ class Client:
         state = self._state
         clock = self.options.clock
         while True:
-            text = await rnd.transport.recv()
+            text = await rnd.transport.recv_frame()
             if state.heartbeat_outstanding:
                 rnd.wake.set()  # the reply moves the timer's next deadline earlier
             events = state.receive(text, clock())
@@ -1960,9 +2001,18 @@ class Client:
                     len(route.keys),
                 )
         by_key = self._by_key
+        typed: _Typed | None = None
         for key in route.keys:
             consumer = by_key.get(key)
-            if consumer is not None and not consumer._deliver(data):
+            if consumer is None:
+                continue
+            if consumer.raw:
+                fits = consumer._inbox.put(data)
+            else:
+                if typed is None:
+                    typed = _Typed(data)  # one per event, shared by its typed consumers
+                fits = consumer._inbox.put(typed)
+            if not fits:
                 self._stats.dropped += 1
 
     async def _on_connected(self, rnd: _Round, ev: Connected) -> None:

@@ -34,6 +34,8 @@ _ID = re.compile(r"(?<=/)(?:\d+|~)(?=/|$)")
 
 #: Distinct path shapes remembered for the once-per-shape warning.
 _MAX_SHAPES = 1024
+#: Event paths whose (matched) route is remembered.
+_MAX_ROUTES = 4096
 
 
 def path_shape(event: str) -> str:
@@ -63,21 +65,27 @@ class Router:
     _matchers: dict[int, FilterMatcher] = field(default_factory=dict)
     _families: dict[int, frozenset[str]] = field(default_factory=dict)
     _shapes: set[str] = field(default_factory=set)
+    #: matched routes by event path (the hot path: one dict lookup per event); emptied
+    #: whenever the filters or the owner change
+    _routes: dict[str, RouteResult] = field(default_factory=dict)
 
     def add(self, key: int, filters: Iterable[str]) -> None:
         """Route events to consumer ``key`` by ``filters``."""
+        self._routes.clear()
         matcher = FilterMatcher(filters, owner_extension=self.owner_extension)
         self._matchers[key] = matcher
         self._families[key] = frozenset(resource_family(f) for f in matcher.filters)
 
     def remove(self, key: int) -> None:
         """Stop routing to consumer ``key`` (unknown keys are ignored)."""
+        self._routes.clear()
         self._matchers.pop(key, None)
         self._families.pop(key, None)
 
     def set_owner(self, owner_extension: str | None) -> None:
         """The token owner became known (or changed): ``~`` means this extension now."""
         if owner_extension and owner_extension != self.owner_extension:
+            self._routes.clear()
             self.owner_extension = owner_extension
             for matcher in self._matchers.values():
                 matcher.set_owner(owner_extension)
@@ -89,9 +97,15 @@ class Router:
 
     def route(self, event: str) -> RouteResult:
         """The consumers ``event`` goes to (see the module docstring for the rules)."""
+        found = self._routes.get(event)
+        if found is not None:
+            return found
         keys = tuple(k for k, m in self._matchers.items() if m.matches(event))
         if keys:
-            return RouteResult(keys)
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            found = self._routes[event] = RouteResult(keys)
+            return found
         self.unmatched += 1
         family = resource_family(event)
         fallback = tuple(k for k, fams in self._families.items() if family in fams)

@@ -247,12 +247,33 @@ def _split(text: str) -> tuple[dict[str, Any], Any, bool]:
     return header, (parsed[1] if len(parsed) == 2 else None), len(parsed) == 2
 
 
-def decode_frame(text: str | bytes) -> Frame:
+_BYTES: Final = (bytes, bytearray)
+
+
+def decode_frame(text: str | bytes | bytearray) -> Frame:
     """Decode one gateway text frame.
 
     Raises :class:`FrameDecodeError` (and nothing else) when the frame is not JSON, not an
     array, has an unknown ``type``, or misses or mistypes a required field.
     """
+    if type(text) in _BYTES and text.isascii():
+        # the hot path, straight from the transport's bytes: pydantic-core parses bytes, so
+        # nothing decodes the frame into a str first (ASCII bytes are valid UTF-8)
+        try:
+            parsed = from_json(text, cache_strings="keys")
+        except ValueError:
+            parsed = None
+        if type(parsed) is list and len(parsed) == 2:
+            header, body = parsed
+            if (
+                type(header) is dict
+                and type(body) is dict
+                and header.get("type") == "ServerNotification"
+                and "wsc" not in header
+            ):
+                mid = header.get("messageId")
+                if mid is None or type(mid) is str:
+                    return ServerNotification(message_id=mid, body=body, wsc=None)
     if isinstance(text, bytes | bytearray | memoryview):
         try:
             text = bytes(text).decode("utf-8")

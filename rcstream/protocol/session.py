@@ -390,7 +390,7 @@ class SessionState:
 
     # ---- incoming -----------------------------------------------------------------------
 
-    def receive(self, text: str | bytes, now: float) -> list[SessionEvent]:
+    def receive(self, text: str | bytes | bytearray, now: float) -> list[SessionEvent]:
         """Feed one text frame; return the events it produces (possibly none)."""
         link = self._link
         if link is not None:

@@ -279,6 +279,7 @@ def test_every_family_takes_the_fast_path(family: str, style: int) -> None:
 def test_hostile_frames_give_what_the_slow_path_gives(raw: bytes) -> None:
     assert_same(raw)
     assert_scan_exact(raw)
+    assert_wired_same(raw)
 
 
 def test_a_later_duplicate_key_sends_the_frame_to_the_slow_path() -> None:
@@ -343,3 +344,61 @@ def test_to_wire_keeps_key_order_and_is_a_fresh_dict() -> None:
     assert list(wire) == list(note) and wire == note
     wire["body"]["zzUnknown"]["nested"].append(2)
     assert n.to_wire() == note
+
+
+# ---- the wired path: the client parses the transport's bytes (issue 13, phase 2) ----------
+
+
+def _wired(raw: bytes) -> Notification:
+    """What the client now does: ``decode_frame`` of the frame's bytes as the transport
+    hands them (a ``bytearray``), then one validation of the notification dict."""
+    frame = decode_frame(bytearray(raw))
+    if not isinstance(frame, ServerNotification):
+        raise FrameDecodeError("not a notification", raw="")
+    return parse_notification(frame.body)
+
+
+def _from_text(raw: bytes) -> Notification:
+    """The path before: the frame decoded to ``str`` first."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameDecodeError("not UTF-8", raw="") from None
+    frame = decode_frame(text)
+    if not isinstance(frame, ServerNotification):
+        raise FrameDecodeError("not a notification", raw="")
+    return parse_notification(frame.body)
+
+
+def assert_wired_same(raw: bytes) -> None:
+    wired = _outcome(_wired, raw)
+    text = _outcome(_from_text, raw)
+    assert wired[0] == text[0]
+    assert wired[1] == text[1] or repr(wired[1]) == repr(text[1])
+    assert wired[2] == text[2] or repr(wired[2]) == repr(text[2])
+    assert wired[3] == text[3]
+    try:
+        a = decode_frame(bytearray(raw))
+    except FrameDecodeError:
+        a = None
+    try:
+        b = decode_frame(raw.decode("utf-8"))
+    except (FrameDecodeError, UnicodeDecodeError):
+        b = None
+    assert type(a) is type(b)
+    if isinstance(a, ServerNotification) and isinstance(b, ServerNotification):
+        assert (a.message_id, a.wsc) == (b.message_id, b.wsc)
+
+
+@SETTINGS
+@given(frames())
+def test_the_wired_bytes_path_equals_the_text_path(raw: bytes) -> None:
+    assert_wired_same(raw)
+
+
+@pytest.mark.parametrize("family", catalog.FAMILIES)
+def test_the_wired_bytes_path_equals_the_text_path_for_every_family(family: str) -> None:
+    for seed in range(3):
+        note = catalog_notification(family, seed)
+        for style in range(4):
+            assert_wired_same(encode([header(), note], style))
