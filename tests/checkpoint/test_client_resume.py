@@ -327,3 +327,20 @@ async def test_progress_records_the_wsc_of_the_event_handed_out(tmp_path: Path) 
 def _read_sequence(path: Path) -> int | None:
     value = _read_raw(path).get("wsc_sequence")
     return value if isinstance(value, int) else None
+
+
+async def test_pending_events_reach_a_typed_consumer_as_models(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    from rcstream.models import Notification
+
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, ack="manual") as events:
+            sent = await _publish(emu, 2)
+            got = await _take(events, 2)
+            events.ack(got[0])  # the second is handed out but not done: pending
+    async with _client(emu, path) as client, client.subscribe(PRESENCE) as events:
+        (first,) = await _take(events, 1)
+        assert isinstance(first, Notification)
+        assert first.uuid == sent[1]
