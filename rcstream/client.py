@@ -11,9 +11,10 @@ How it works. The first :meth:`Client.subscribe` (or :meth:`Client.request`) sta
 background *supervisor* task in the client's task group. It fetches a single-use WebSocket
 token over REST, connects, waits for ``ConnectionDetails``, and keeps the server's single
 subscription equal to the union of every open :class:`Subscription`'s filters (POST, PUT,
-DELETE over the socket). Incoming notifications are decoded by the sans-I/O
-:class:`~rcstream.protocol.SessionState`, de-duplicated by uuid, typed by
-:func:`rcstream.models.parse_notification` and routed to each consumer whose filters match.
+DELETE over the socket). Each incoming frame's bytes are parsed once by the sans-I/O
+:class:`~rcstream.protocol.SessionState` (de-duplicated by uuid) and the notification is
+routed to each consumer whose filters match: raw consumers get the parsed dict, typed ones
+share one model, validated once per event by :func:`rcstream.models.parse_notification`.
 
 When the link drops (close, error frame, silent socket, expired token ...) the supervisor
 reconnects with capped, jittered backoff and recovers the session with the latest ``wsc``
