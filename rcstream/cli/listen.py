@@ -145,6 +145,15 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         metavar="'NAME: VALUE'",
         help="extra header for --forward-to (repeatable; needs --forward-to)",
     )
+    durable = listen_p.add_argument_group("restarts")
+    durable.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="resume where the last run with this PATH stopped: the OAuth session, the "
+        "gateway session and the events not yet written are kept in PATH (mode 0600; it "
+        "holds a refresh token). Progress is saved after lines are written; see "
+        "docs/restarts.md",
+    )
     listen_p.set_defaults(run=run, check_usage=_check_usage)
 
 
@@ -154,6 +163,13 @@ def _check_usage(args: argparse.Namespace) -> int | None:
         sys.stderr.write(
             "rcstream listen: error: -H/--header only applies to --forward-to; add "
             "--forward-to URL or drop -H; see `rcstream listen --help`.\n"
+        )
+        return EXIT_USAGE
+    if getattr(args, "checkpoint", None) and args.all_extensions is not None:
+        sys.stderr.write(
+            "rcstream listen: error: --checkpoint cannot be combined with --all-extensions "
+            "(that spreads over several sessions, one checkpoint holds one); run one "
+            "`rcstream listen --checkpoint` per filter set instead.\n"
         )
         return EXIT_USAGE
     return None
@@ -351,24 +367,46 @@ async def listen(
     filters_per_subscription: int = FILTERS_PER_SUBSCRIPTION,
     page_size: int = 1000,
     after_first: Callable[[], None] | None = None,
+    checkpoint: str | None = None,
 ) -> int:
     """The body of ``rcstream listen``; returns the exit code, raises RCStreamError subclasses.
 
     Subscriptions are confirmed before the "listening" line goes to stderr, so that line
     never lies. Leaving (count reached, timeout, stdout closed, cancellation) deletes every
-    subscription and closes the client.
+    subscription and closes the client. With ``checkpoint`` (a file path) the session and
+    the subscription are kept on the way out instead, progress is acknowledged after each
+    line reaches stdout, and events received but not written are kept for the next run.
     """
     import asyncio
     import gc
 
     from rcstream import Client
+    from rcstream.checkpoint import CheckpointError
 
     # The imports above built ~100k long-lived objects (pydantic schemas, modules); move
     # them out of the collector's reach so full collections stop re-scanning them.
     gc.collect()
     gc.freeze()
     writer = _Writer(fmt, color=color, output=output or Output())
+    store = None
+    if checkpoint is not None:
+        if all_extensions is not None:
+            raise ConfigurationError(
+                "--checkpoint cannot be combined with --all-extensions; run one `rcstream "
+                "listen --checkpoint` per filter set instead."
+            )
+        from rcstream.checkpoint import FileCheckpoint
+
     client = Client.from_env(env, options=options)
+    if checkpoint is not None:
+        # a checkpoint of another app or server is set aside as PATH.corrupt (a gap), so
+        # that its session is kept for whoever owns it
+        app = getattr(client.auth, "client_id", None)
+        store = FileCheckpoint(
+            checkpoint, expect=(app, client.server_url) if isinstance(app, str) else None
+        )
+        client.checkpoint = store
+    acknowledge: Callable[[object], None] | None = None
     written = 0
     deadline = asyncio.timeout(timeout) if timeout is not None else None
     cleanup = _Cleanup()
@@ -399,6 +437,12 @@ async def listen(
                     Forwarder(forward_to, headers, timeout=forward_timeout)
                 )
             chunks = _chunks(all_filters, max(1, filters_per_subscription))
+            if store is not None and len(chunks) > 1:
+                raise ConfigurationError(
+                    f"--checkpoint holds one subscription of at most {filters_per_subscription} "
+                    f"event filters and {len(all_filters)} were given; split them over several "
+                    "`rcstream listen --checkpoint` commands."
+                )
 
             async def emit(item: object, more: bool = False) -> bool:
                 """Write one item; True once ``--count`` is reached.
@@ -420,9 +464,8 @@ async def listen(
                         if forwarder is not None and writer.fmt != "json"
                         else None
                     )
-                    written_json = writer.notification(
-                        wire, flush=not more or last or forwarder is not None
-                    )
+                    flush = not more or last or forwarder is not None
+                    written_json = writer.notification(wire, flush=flush)
                     data = written_json if written_json is not None else data
                 except ValueError as exc:  # hostile nesting no JSON writer accepts
                     writer.output.flush()
@@ -436,13 +479,22 @@ async def listen(
                     await forwarder.forward(
                         data, event=str(wire.get("event", "")), uuid=str(wire.get("uuid", ""))
                     )
+                if acknowledge is not None and (flush or writer.fmt != "json"):
+                    acknowledge(wire)  # on stdout now (acks are cumulative): progress
                 return last
 
             if len(chunks) == 1:
                 # one connection: iterate the subscription directly (no queue hop)
                 events = await stack.enter_async_context(
-                    client.subscribe(chunks[0], lifecycle=lifecycle, raw=True)
+                    client.subscribe(
+                        chunks[0],
+                        lifecycle=lifecycle,
+                        raw=True,
+                        ack="manual" if store is not None else "auto",
+                    )
                 )
+                if store is not None:
+                    acknowledge = events.ack
                 if after_first is None:
                     _log.info(
                         "Listening for %s; press Ctrl-C to stop.",
@@ -496,6 +548,10 @@ async def listen(
     except BrokenPipeError:
         silence_stdout()
         return EXIT_OK
+    except CheckpointError as exc:
+        # locked, unreadable or changed by someone else: restarting cannot fix it, so it is
+        # a usage error (exit 2), which supervisors do not restart in a loop
+        raise ConfigurationError(one_sentence(exc)) from exc
     except AuthenticationError as exc:
         from rcstream.auth import LoginRefusedError
 
@@ -624,5 +680,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             filters_per_subscription=per_sub,
             page_size=page_size,
-        )
+            checkpoint=args.checkpoint,
+        ),
+        **({"stopping": "saving the checkpoint and closing"} if args.checkpoint else {}),
     )
