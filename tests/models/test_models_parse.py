@@ -111,7 +111,7 @@ def test_telephony_fields_are_typed() -> None:
 
 
 def test_documented_samples_parse() -> None:
-    # Shapes from protocol.md section 7 (ids invented there too).
+    # Shapes of the developer guide's notification samples (ids invented).
     store = envelope(
         "/restapi/v1.0/account/233676004/extension/233676004/message-store",
         {
