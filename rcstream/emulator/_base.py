@@ -510,11 +510,17 @@ class _EmulatorCore:
         self._bump()
         if self.options.on_token_expiry != "close":
             return
-        conns = [
+        await self._close_for_expired_token(
             c
             for c in self._conns.values()
             if c.session is not None and c.session.oauth_session_id == oauth_id and not c.closing
-        ]
+        )
+
+    async def _close_for_expired_token(self, conns: Iterable[_Connection]) -> None:
+        """End each of ``conns`` as the platform is assumed to when the access token expires:
+        ``Error`` ``OAU-128`` "Access token expired", then close 1008 (the code is a guess;
+        JAVA README "the underlying WebSocket connection will be closed"). The one place
+        both natural expiry and ``expire_access_tokens(close_sockets=True)`` use."""
         await asyncio.gather(
             *(
                 self._terminate(

@@ -235,19 +235,7 @@ class _ControlLayer(_GatewayLayer):
         if close_sockets is None:
             await asyncio.gather(*(self._enforce_token_expiry(sid) for sid in sessions))
         elif close_sockets:
-            conns = [c for c in self._conns.values() if not c.closing]
-            await asyncio.gather(
-                *(
-                    self._terminate(
-                        c,
-                        ("OAU-128", "Access token expired"),
-                        close_code=1008,
-                        reason_text="Access token expired",
-                        reason="expired_token",
-                    )
-                    for c in conns
-                )
-            )
+            await self._close_for_expired_token(c for c in self._conns.values() if not c.closing)
         return n
 
     async def revoke_oauth_sessions(
