@@ -29,7 +29,7 @@ from rcstream.exceptions import RCStreamError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in ``--help`` order: module names inside :mod:`rcstream.cli`.
-COMMANDS: tuple[str, ...] = ("listen", "demo", "emulator", "subscriptions")
+COMMANDS: tuple[str, ...] = ("listen", "demo", "emulator", "subscriptions", "bridge", "fleet")
 
 _log = logging.getLogger("rcstream.cli")
 
