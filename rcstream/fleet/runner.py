@@ -18,9 +18,10 @@ the last acked events. Whoever starts from it (a restarted bridge, the next owne
 fleet) refreshes the stored token pair (it logs in with the JWT only if the platform
 refuses it) and recovers the gateway session with ``wsc``: the gateway replays what it
 buffered since the old socket went (up to 100 events within 180 s), the duplicate window
-drops what had been stored already. If the session cannot be recovered the client reports a
-``gap``, and when a checkpoint's session is simply gone the bridge publishes one itself
-(``reason: session_not_recovered``): never a silent hole.
+drops what had been stored already. If the session cannot be recovered (the recovery window
+passed, the gateway refused it) the client reports a ``gap``; when the stored token pair is
+refused and the bridge has to log in again it publishes one itself (``reason:
+session_not_recovered``): never a silent hole.
 
 **Back-pressure.** ``publish`` blocks while ``max_in_flight`` messages await acks, so during
 a NATS outage the consumer stops; the client's inbox (``buffer_size``, 100 000 by default)
@@ -283,7 +284,6 @@ class AccountBridge:
     ) -> None:
         client = self._make_client(ckpt)
         self._client = client
-        expected_recovery = ckpt is not None and ckpt.wsc is not None
         publisher = Publisher(
             self.js,
             stream=self.settings.stream,
@@ -314,19 +314,9 @@ class AccountBridge:
                 if self.store is not None:
                     saver = asyncio.create_task(self._saver(client), name="rcstream-bridge-saver")
                 self.ready.set()
-                first = True
                 item: Any = None
                 try:
                     async for item in sub:
-                        if first and expected_recovery and _is_fresh_connect(item):
-                            await self._gap(
-                                publisher,
-                                "session_not_recovered",
-                                "the stored gateway session had expired; events sent "
-                                "meanwhile are missing",
-                            )
-                        if not isinstance(item, dict):
-                            first = False
                         await self._publish(publisher, item)
                         item = None
                         if saver is not None and saver.done():
@@ -426,10 +416,6 @@ class AccountBridge:
         except (LeaseLost, CheckpointError):
             raise
         self._base = ckpt
-
-
-def _is_fresh_connect(item: Any) -> bool:
-    return getattr(item, "type", None) == "connected" and getattr(item, "outcome", None) == "fresh"
 
 
 def fleet_runner(

@@ -67,7 +67,7 @@ async def _stored(js: Any, stream: str = "RCSTREAM") -> list[Any]:
     """Every message in the stream, in stream order."""
     total = (await js.stream_info(stream)).state.messages
     sub = await js.subscribe("rcstream.>", ordered_consumer=True)
-    msgs = []
+    msgs: list[Any] = []
     try:
         while len(msgs) < total:
             msgs.append(await sub.next_msg(timeout=5.0))
