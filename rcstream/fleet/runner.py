@@ -66,6 +66,7 @@ __all__ = [
     "BridgeSettings",
     "checkpoint_of",
     "fleet_runner",
+    "retire_account",
     "seed_session",
 ]
 
@@ -432,6 +433,10 @@ def fleet_runner(
 
     async def runner(ctx: AccountContext) -> None:
         account = ctx.account
+        if account.retired:
+            await retire_account(ctx, options=options)
+            await ctx.stopping.wait()  # hold the lease: nobody streams a retired account
+            return
         bridge = AccountBridge(
             js,
             server_url=account.server_url,
@@ -452,3 +457,38 @@ def fleet_runner(
         await bridge.run()
 
     return runner
+
+
+async def retire_account(ctx: AccountContext, *, options: ClientOptions | None = None) -> bool:
+    """The account left the fleet (``retired = true``): delete its server subscription,
+    revoke the stored OAuth session and clear the checkpoint (a fenced write). Returns
+    True when there was a stored session to end. A rebalance never calls this: only an
+    account that leaves the fleet loses its session."""
+    from rcstream.client import Client, ClientOptions
+
+    account = ctx.account
+    stored = await ctx.checkpoint.load()
+    if stored is None or (stored.refresh_token is None and stored.access_token is None):
+        logger.info("account %s is retired and holds no session", account.label)
+        return False
+    auth = RefreshTokenAuth(
+        account.client_id,
+        account.client_secret,
+        stored.refresh_token or Secret(""),
+        access_token=stored.access_token,
+        access_expires_at=stored.access_expires_at,
+        refresh_expires_at=stored.refresh_expires_at,
+        owner_id=stored.owner_id,
+    )
+    opts = dataclasses.replace(options or ClientOptions(), keep_session_on_close=False)
+    async with Client(account.server_url, auth=auth, options=opts) as client:
+        if stored.subscription_id:
+            with contextlib.suppress(Exception):
+                await client.rest("DELETE", f"/restapi/v1.0/subscription/{stored.subscription_id}")
+        # leaving the block revokes the session (rcstream resumed it, so it owns it)
+    await ctx.checkpoint.save(Checkpoint(client_id=stored.client_id, server_url=stored.server_url))
+    logger.info(
+        "account %s is retired: its subscription was deleted and its OAuth session revoked",
+        account.label,
+    )
+    return True
