@@ -31,6 +31,11 @@ down are dropped by the server although recovery succeeds, and nothing on the wi
 The emulator counts those drops (``notifications_dropped``); the soak reports them on their
 own line instead of pretending the client could see them.
 
+The client runs with a :class:`~rcstream.checkpoint.FileCheckpoint` (in a temporary
+directory; drop-oldest buffer as without one, so a stalled consumer still overflows): the
+``process_restart`` fault closes it cleanly and opens a new client on the same checkpoint,
+as a restarted process would, while events keep being published.
+
 ``run_soak(SoakConfig(...))`` returns a :class:`SoakResult`; ``tests/reliability/
 test_soak.py`` runs a 5,000-event version and asserts on it.
 """
@@ -44,6 +49,7 @@ import logging
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -55,6 +61,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rcstream
+from rcstream.checkpoint import FileCheckpoint
 from rcstream.emulator import Emulator
 from rcstream.models import Notification
 
@@ -90,6 +97,9 @@ FAULT_KINDS: dict[str, tuple[bool, bool]] = {
     "consumer_stall": (True, False),
     "beyond_recovery_buffer": (True, True),
     "subscription_table_full": (True, True),
+    # a clean restart of the process (SIGTERM, then a new process on the same checkpoint)
+    # within the recovery window: nothing may be lost or duplicated
+    "process_restart": (False, True),
 }
 
 CLOSE_CODES = (1000, 1001, 1008, 1011, 1012, 1013, 3000, 4000, 4400, 4500, 4999)
@@ -369,10 +379,22 @@ class _Consumer:
 
 
 class _Soak:
-    def __init__(self, cfg: SoakConfig, emu: Emulator, client: rcstream.Client) -> None:
+    def __init__(
+        self,
+        cfg: SoakConfig,
+        emu: Emulator,
+        opts: rcstream.ClientOptions,
+        checkpoint: Path,
+    ) -> None:
         self.cfg = cfg
         self.emu = emu
-        self.client = client
+        self.opts = opts
+        self.checkpoint = checkpoint
+        self.client: rcstream.Client | None = None
+        self.events: Any = None
+        self.task: asyncio.Task[None] | None = None
+        #: counters of the clients closed so far (a restart replaces the client)
+        self.past: Counter[str] = Counter()
         self.rng = random.Random(cfg.seed)
         self.event = f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}/presence"
         self.published: list[str] = []
@@ -382,6 +404,51 @@ class _Soak:
         self.base_seen = 0
         self.consumer: _Consumer
         self.stalled = False
+
+    # ---- the client (one per "process") ------------------------------------------------
+
+    async def open_client(self) -> None:
+        """Start a client on the checkpoint, subscribe, and (re)start the consumer."""
+        client = rcstream.Client.from_env(
+            self.emu.env(), options=self.opts, checkpoint=FileCheckpoint(self.checkpoint)
+        )
+        await client.__aenter__()
+        events = client.subscribe(
+            FILTER, lifecycle=True, buffer_size=self.cfg.buffer_size, backpressure=False
+        )
+        try:
+            await events.__aenter__()
+        except BaseException:
+            await client.aclose()
+            raise
+        self.client, self.events = client, events
+        if not hasattr(self, "consumer"):
+            self.consumer = _Consumer(events)
+        self.consumer.events = events
+        self.task = asyncio.get_running_loop().create_task(self.consumer.run())
+
+    async def close_client(self) -> None:
+        """A clean stop: the consumer stops, the client saves the checkpoint and closes."""
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if isinstance(self.consumer.error, asyncio.CancelledError):
+                self.consumer.error = None  # stopped on purpose, not a failure
+        client, events = self.client, self.events
+        self.client = self.events = None
+        if events is not None:
+            await events.aclose()
+        if client is not None:
+            await client.aclose()
+            for name, value in asdict(client.stats).items():
+                self.past[name] += value
+
+    @property
+    def live(self) -> rcstream.Client:
+        """The running client (between open_client and close_client)."""
+        assert self.client is not None, "no client is running"
+        return self.client
 
     # ---- publishing --------------------------------------------------------------------
 
@@ -490,7 +557,7 @@ class _Soak:
         elif kind == "truncated_and_replayed":
             # a real notification frame cut short, then a verbatim copy of an event that
             # was already delivered (a replay the client must drop by uuid)
-            sub = self.client.subscription_id or "sub"
+            sub = self.live.subscription_id or "sub"
             done = [u for u in self.consumer.order[-20:]] or [self.published[-1]]
             uid = rng.choice(done)
             frame = json.dumps(
@@ -528,19 +595,19 @@ class _Soak:
             # the same session, so the link is never cut and nothing is lost
             ttl = rng.choice((0.15, 0.25, 0.4))
             rec.detail = f"access_token_ttl {ttl} s"
-            before = self.client.stats.token_refreshes
+            before = self.live.stats.token_refreshes
             emu.set_timeouts(access_token_ttl=ttl)
-            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+            await self.live._tokens.refresh_now()  # type: ignore[union-attr]
             for _ in range(self.rng.randint(10, OUTAGE_EVENTS)):
                 await self.publish()
                 await asyncio.sleep(0.01)
             deadline = time.monotonic() + self.cfg.step_timeout
-            while self.client.stats.token_refreshes < before + 2:
+            while self.live.stats.token_refreshes < before + 2:
                 if time.monotonic() > deadline:
                     raise _StepTimeout("no proactive token refresh while connected")
                 await asyncio.sleep(0.02)
             emu.set_timeouts(access_token_ttl=3600.0)
-            await self.client._tokens.refresh_now()  # type: ignore[union-attr]
+            await self.live._tokens.refresh_now()  # type: ignore[union-attr]
         elif kind == "subscription_table_full":
             # the user's subscription table is full when the client must create a new
             # subscription (a failed recovery): SUB-505 is retried after a short wait,
@@ -592,15 +659,22 @@ class _Soak:
             await emu.abort_connections()
             for _ in range(emu.recovery_buffer_size + extra):
                 await self.publish()
+        elif kind == "process_restart":
+            # SIGTERM and a supervisor starting the same command again: events keep
+            # coming while no process runs, the gateway buffers them for the session
+            await self.close_client()
+            await self.outage(rec)
+            await self.open_client()
         elif kind == "consumer_stall":
             c = self.consumer
-            before = self.consumer.events.dropped
+            events = self.consumer.events
+            before = events.dropped
             c.running.clear()
             extra = rng.randint(1, 100)
             limit = self.cfg.buffer_size * 4
             published = 0
             # publish until the client's buffer for this consumer overflowed
-            while self.consumer.events.dropped < before + extra and published < limit:
+            while events.dropped < before + extra and published < limit:
                 await self.publish()
                 published += 1
                 if published % 16 == 0:
@@ -689,11 +763,10 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         recovery_timeout=RECOVERY_WINDOW,
         ping_interval=None,
     ) as emu:
-        client = rcstream.Client.from_env(emu.env(), options=opts)
-        async with client, client.subscribe(FILTER, lifecycle=True) as events:
-            soak = _Soak(cfg, emu, client)
-            consumer = soak.consumer = _Consumer(events)
-            task = asyncio.get_running_loop().create_task(consumer.run())
+        with tempfile.TemporaryDirectory(prefix="rcstream-soak-") as tmp:
+            soak = _Soak(cfg, emu, opts, Path(tmp) / "checkpoint")
+            await soak.open_client()
+            consumer = soak.consumer
             try:
                 await soak.barrier()
                 for kind in plan:
@@ -714,17 +787,16 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                     except _StepTimeout as exc:
                         result.problems.append(f"final barrier: {exc}")
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await soak.close_client()
         if consumer.error is not None and not isinstance(consumer.error, asyncio.CancelledError):
             result.problems.append(f"the stream stopped: {consumer.error!r}")
         _account(result, soak, consumer)
-        st = client.stats
-        result.reconnects = st.reconnects
-        result.connects = st.connects
-        result.recoveries = st.recoveries
-        result.recovery_failures = st.recovery_failures
-        result.client_stats = asdict(st)
+        st = soak.past
+        result.reconnects = st["reconnects"]
+        result.connects = st["connects"]
+        result.recoveries = st["recoveries"]
+        result.recovery_failures = st["recovery_failures"]
+        result.client_stats = dict(st)
         result.server_stats = {
             k: v
             for k, v in asdict(emu.stats).items()

@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Keep `rcstream listen --checkpoint` running without systemd (see docs/restarts.md).
 #
-# NOT WIRED YET: `--checkpoint` is planned; this version of rcstream rejects the flag.
-#
 #   examples/supervise.sh ~/.local/state/rcstream/checkpoint -e telephony >> events.jsonl
 #
 # Restarts after a failure with a short delay (inside the 180 s recovery window, so the

@@ -45,7 +45,14 @@ from anyio.abc import TaskGroup
 
 from rcstream._errors import error_from_frame, error_from_reply
 from rcstream._http import AuthBudget, Response, RestClient, error_from_response
-from rcstream.auth import Auth, TokenManager, auth_from_env
+from rcstream.auth import Auth, TokenManager, TokenSet, auth_from_env
+from rcstream.checkpoint import (
+    Checkpoint,
+    CheckpointCorrupt,
+    CheckpointError,
+    CheckpointStore,
+    CheckpointWriter,
+)
 from rcstream.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -85,7 +92,16 @@ from rcstream.protocol import (
     SubscriptionReply,
 )
 from rcstream.protocol.consumers import ConsumerTable
-from rcstream.redact import redact, redact_url
+from rcstream.protocol.frames import Wsc
+from rcstream.protocol.resume import (
+    DEFAULT_UUID_WINDOW,
+    ResumeAction,
+    ResumePlan,
+    TokenAction,
+    after_refresh_failed,
+    plan_resume,
+)
+from rcstream.redact import Secret, redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.transport import Transport, build_ws_url, connect
 from rcstream.version import __version__
@@ -143,6 +159,12 @@ class ClientOptions:
         ``buffer_size`` — events buffered per consumer before the oldest are dropped (and
         a gap reported); ``dedupe_window`` — uuids remembered to drop replays;
         ``max_frame_size`` — larger frames close the connection.
+    Checkpoint (with ``Client(checkpoint=...)``):
+        ``checkpoint_buffer`` — the consumer's read-ahead: events buffered before the
+        reader waits (back-pressure; what a ``kill -9`` can lose is bounded by it);
+        ``checkpoint_interval``/``checkpoint_max_events`` — progress is written after this
+        many seconds or events handed out, whichever comes first (a ``kill -9`` can
+        duplicate at most that much).
     Injection (for tests): ``sleep``, ``clock`` (monotonic seconds), ``rng`` (jitter).
     """
 
@@ -169,6 +191,9 @@ class ClientOptions:
     auth_rate_window: float = 60.0
     buffer_size: int = 10_000
     dedupe_window: int = 10_000
+    checkpoint_buffer: int = 100
+    checkpoint_interval: float = 1.0
+    checkpoint_max_events: int = 100
     max_frame_size: int = 4 * 2**20
     verify_ssl: bool = True
     user_agent: str | None = None
@@ -216,7 +241,9 @@ class _Inbox:
     """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest event.
 
     Only notifications count toward the bound; lifecycle items (rare, and the signal a
-    consumer needs most) are never dropped.
+    consumer needs most) are never dropped. With ``block=True`` (back-pressure) nothing is
+    dropped: ``put`` still never blocks, but :attr:`room` is cleared once ``maxsize``
+    events are buffered and the reader waits on it before reading the next frame.
     """
 
     __slots__ = (
@@ -227,11 +254,13 @@ class _Inbox:
         "_lifecycle",
         "_max",
         "_notes",
+        "block",
         "dropped",
         "pending_drop",
+        "room",
     )
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, *, block: bool = False) -> None:
         self._items: deque[dict[str, Any] | Lifecycle] = deque()
         self._max = maxsize
         self._notes = 0
@@ -241,6 +270,13 @@ class _Inbox:
         self._error: BaseException | None = None
         self.dropped = 0
         self.pending_drop = 0
+        self.block = block
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def undelivered(self) -> list[dict[str, Any]]:
+        """The notifications still buffered, oldest first (for a checkpoint's pending)."""
+        return [item for item in self._items if type(item) is dict]
 
     def put(self, item: dict[str, Any] | Lifecycle) -> bool:
         """Buffer ``item``; returns False when an older event had to be dropped."""
@@ -257,7 +293,11 @@ class _Inbox:
                         self._lifecycle -= 1
                         break
         if type(item) is dict:
-            if self._notes >= self._max:
+            if self.block:
+                self._notes += 1
+                if self._notes >= self._max and not self._closed:
+                    self.room.clear()  # the reader waits until the consumer catches up
+            elif self._notes >= self._max:
                 items = self._items
                 if type(items[0]) is dict:
                     items.popleft()
@@ -280,6 +320,7 @@ class _Inbox:
             self._closed = True
             self._error = error
             self._event.set()
+            self.room.set()
 
     async def get(self) -> dict[str, Any] | Lifecycle | None:
         """The next item; None once closed cleanly; raises the error it was closed with."""
@@ -288,6 +329,8 @@ class _Inbox:
                 item = self._items.popleft()
                 if type(item) is dict:
                     self._notes -= 1
+                    if self._notes < self._max:
+                        self.room.set()
                 else:
                     self._lifecycle -= 1
                 return item
@@ -323,15 +366,20 @@ class Subscription(Generic[ItemT]):
         on_gap: Callable[[Gap], None] | None,
         buffer_size: int,
         raw: bool = False,
+        ack: Literal["auto", "manual"] = "auto",
+        backpressure: bool = False,
     ) -> None:
         self._client = client
         self.filters = filters
         self.lifecycle = lifecycle
         self.raw = raw
+        self.ack_mode = ack
         self._on_gap = on_gap
         client._keys += 1
         self._key = client._keys
-        self._inbox = _Inbox(buffer_size)
+        self._inbox = _Inbox(buffer_size, block=backpressure)
+        #: events handed out and not acked yet (manual ack with a checkpoint), oldest first
+        self._unacked: deque[_Handed] = deque()
         self._entered = False
         self._left = False
         self.error: BaseException | None = None
@@ -361,6 +409,37 @@ class Subscription(Generic[ItemT]):
         also bound how long a batch may wait."""
         inbox = self._inbox
         return inbox._notes + inbox._lifecycle if self.lifecycle else inbox._notes
+
+    @property
+    def backpressure(self) -> bool:
+        """True when a full buffer makes the reader wait instead of dropping the oldest."""
+        return self._inbox.block
+
+    def ack(self, event: object) -> None:
+        """Mark ``event`` and every event handed out before it as done (``ack="manual"``).
+
+        With a checkpoint, progress advances only over acked events: a restart hands out
+        again what was not acked. Acks are cumulative (like a stream offset), so acking
+        the last of a batch acks the batch. Without a checkpoint, or with ``ack="auto"``,
+        this does nothing. Raises :class:`~rcstream.UsageError` for an event this
+        subscription did not hand out (or that was acked already).
+        """
+        if self.ack_mode != "manual" or self._client._writer is None:
+            return
+        uuid = event.get("uuid") if isinstance(event, dict) else getattr(event, "uuid", None)
+        if not any(h.uuid == uuid for h in self._unacked):
+            raise UsageError(
+                "ack() takes an event this subscription handed out and that was not acked yet."
+            )
+        while self._unacked:
+            handed = self._unacked.popleft()
+            self._client._progress(handed)
+            if handed.uuid == uuid:
+                break
+
+    def _undelivered(self) -> list[dict[str, Any]]:
+        """Wire bodies not done yet: handed out but not acked, then still buffered."""
+        return [h.body for h in self._unacked] + self._inbox.undelivered()
 
     def matches(self, event: str) -> bool:
         """True if a notification with this ``event`` path belongs to this consumer."""
@@ -414,6 +493,8 @@ class Subscription(Generic[ItemT]):
             if item is None:
                 raise StopAsyncIteration
             if type(item) is dict:
+                if self._client._writer is not None:
+                    self._client._handed_out(self, item)  # checkpoint progress (hand-off)
                 if self.raw:
                     return item  # type: ignore[return-value]
                 # Typed here, in the consumer's task: the reader stays light (heartbeats
@@ -452,6 +533,16 @@ class _Phase(enum.Enum):
     CLOSED = "closed"
 
 
+@dataclass(slots=True)
+class _Handed:
+    """An event handed to a consumer, with what the checkpoint records for it."""
+
+    uuid: str | None
+    wsc: Wsc | None
+    at: float | None
+    body: dict[str, Any]
+
+
 @dataclass(eq=False)
 class _Pending:
     future: asyncio.Future[ClientResponse]
@@ -483,10 +574,24 @@ class Client:
     emulator); ``auth`` one of :mod:`rcstream.auth`'s credential types; ``options`` tunes
     timeouts, reconnects and buffering (see :class:`ClientOptions`). Nothing connects until
     the first :meth:`subscribe` or :meth:`request`.
+
+    ``checkpoint`` (a :class:`~rcstream.checkpoint.CheckpointStore`, e.g.
+    ``FileCheckpoint(path)``) makes restarts resume the same session: entering the client
+    loads it and continues the stored OAuth session (token rotations are saved before the
+    new token is used), recovers the gateway session within its window or re-creates the
+    subscription with a :class:`~rcstream.models.lifecycle.Gap` saying how long the process
+    was away; progress is saved only after events are handed out (see
+    :meth:`Subscription.ack`); closing keeps the session and the subscription for the next
+    run. One subscription per client with a checkpoint. ``docs/restarts.md`` has the rules.
     """
 
     def __init__(
-        self, server_url: str, *, auth: Auth, options: ClientOptions | None = None
+        self,
+        server_url: str,
+        *,
+        auth: Auth,
+        options: ClientOptions | None = None,
+        checkpoint: CheckpointStore | None = None,
     ) -> None:
         if not server_url.startswith(("http://", "https://")):
             raise ConfigurationError(
@@ -541,6 +646,18 @@ class Client:
         self._round_lasted = 0.0
         self._held: list[Lifecycle] = []
         self._unconfirmed: dict[str, None] = {}
+        #: durable resume (docs/restarts.md): the store, its batching writer, the plan the
+        #: stored checkpoint led to, per-event (wsc, arrival time) until hand-off, and the
+        #: events no consumer took (kept as the checkpoint's pending on close)
+        self.checkpoint = checkpoint
+        self._writer: CheckpointWriter | None = None
+        self.resume_plan: ResumePlan | None = None
+        self._arrivals: dict[str, tuple[Wsc | None, float]] = {}
+        self._leftover: list[dict[str, Any]] = []
+        self._replay_first: list[dict[str, Any]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        #: consumers in back-pressure mode (the reader waits for room in their inboxes)
+        self._blocking = 0
 
     def __repr__(self) -> str:
         return f"<rcstream.Client {self.server_url} auth={self.auth!r}>"
@@ -569,6 +686,7 @@ class Client:
         *,
         server_url: str | None = None,
         options: ClientOptions | None = None,
+        checkpoint: CheckpointStore | None = None,
     ) -> Client:
         """Build a client from ``RINGCENTRAL_SERVER_URL``, ``RINGCENTRAL_CLIENT_ID``,
         ``RINGCENTRAL_CLIENT_SECRET`` and ``RINGCENTRAL_JWT`` (or ``RINGCENTRAL_USERNAME``/
@@ -580,7 +698,7 @@ class Client:
         """
         source = dict(os.environ if env is None else env)
         url = server_url or source.get("RINGCENTRAL_SERVER_URL") or DEFAULT_SERVER
-        return cls(url, auth=auth_from_env(source), options=options)
+        return cls(url, auth=auth_from_env(source), options=options, checkpoint=checkpoint)
 
     # ---- context management -------------------------------------------------------------
 
@@ -622,6 +740,14 @@ class Client:
                 refresh_fraction=opts.refresh_fraction,
             )
         self._phase = _Phase.OPEN
+        if self.checkpoint is not None:
+            if self._parent is not None:
+                raise UsageError("A fork() shares its parent's session; give it no checkpoint.")
+            try:
+                await self._resume_start(self.checkpoint)
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(
@@ -666,10 +792,17 @@ class Client:
             await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
                 consumer._close(None)
-            if not self.options.keep_session_on_close:
+            if not self.options.keep_session_on_close and self.checkpoint is None:
                 await self._delete_subscription()
             rnd = self._round
             task, self._supervisor = self._supervisor, None
+            if self.checkpoint is not None and rnd is not None and task is not None:
+                # a clean stop keeps the session: close first and let the reader drain
+                # what arrived before the gateway's close frame (it becomes pending), so
+                # nothing the gateway counts as delivered is lost
+                with anyio.move_on_after(self.options.close_timeout):
+                    await rnd.transport.close()
+                await asyncio.wait([task], timeout=self.options.close_timeout)
             if task is not None:
                 task.cancel()
                 # bounded: a supervisor stuck in a third-party wait must not hang the close
@@ -683,6 +816,8 @@ class Client:
                     await rnd.transport.close()
                 rnd.transport.abort()
             await self._revoke_on_close()
+            if self.checkpoint is not None:
+                await self._close_checkpoint()
             if self._http is not None:
                 with anyio.move_on_after(self.options.close_timeout):
                     await self._http.close()
@@ -694,7 +829,12 @@ class Client:
         """Revoke the OAuth session when rcstream logged in itself (JWT or password), so
         closed clients do not use up the platform's ~5 sessions per user and app. Never a
         caller-supplied token; not when ``keep_session_on_close`` (a checkpoint resumes it)."""
-        if self.options.keep_session_on_close or self._tokens is None or self._parent:
+        if (
+            self.options.keep_session_on_close
+            or self.checkpoint is not None
+            or self._tokens is None
+            or self._parent
+        ):
             return  # kept for a checkpoint; a fork's session belongs to its parent
         if not self._tokens.owns_session or self._tokens.tokens is None:
             return  # never revoke a caller-supplied token
@@ -725,6 +865,261 @@ class Client:
             except RCStreamError as exc:
                 logger.info("Could not delete the subscription on exit: %s", exc)
 
+    # ---- durable resume (checkpoint) ----------------------------------------------------
+
+    async def _resume_start(self, store: CheckpointStore) -> None:
+        """Load the checkpoint, decide how to continue (:func:`plan_resume`), restore the
+        OAuth session and seed the session state; gaps are held until the stream is back.
+
+        A corrupt or foreign checkpoint starts fresh with a Gap (never a crash); a locked
+        one raises :class:`~rcstream.checkpoint.CheckpointLocked`."""
+        assert self._tokens is not None
+        opts = self.options
+        client_id = str(getattr(self.auth, "client_id", "") or "")
+        reset: str | None = None
+        try:
+            stored = await store.load()
+        except CheckpointCorrupt as exc:
+            stored, reset = None, str(exc)
+        if stored is not None and (
+            stored.client_id != client_id or stored.server_url.rstrip("/") != self.server_url
+        ):
+            stored = None
+            reset = (
+                "The checkpoint was written for another app or server; a fresh session "
+                "starts, so events published since the last run may be missing."
+            )
+            logger.warning("%s", reset)
+        plan = plan_resume(stored, time.time())
+        base = (
+            Checkpoint(client_id=client_id, server_url=self.server_url)
+            if stored is None
+            else stored.evolve(pending=())
+        )
+        self._writer = CheckpointWriter(
+            store,
+            base,
+            interval=opts.checkpoint_interval,
+            max_events=opts.checkpoint_max_events,
+            window=max(DEFAULT_UUID_WINDOW, opts.checkpoint_buffer * 2),
+            clock=opts.clock,
+        )
+        self._tokens.on_tokens = self._save_tokens
+        if stored is not None and plan.tokens is not TokenAction.LOGIN:
+            self._tokens.restore(
+                TokenSet(
+                    access_token=stored.access_token or Secret(""),
+                    expires_at=None,
+                    refresh_token=stored.refresh_token,
+                    owner_id=stored.owner_id,
+                    expires_at_wall=(
+                        stored.access_expires_at if plan.tokens is TokenAction.REUSE else None
+                    ),
+                    refresh_expires_at_wall=stored.refresh_expires_at,
+                )
+            )
+        # the first token now: a refresh token that was revoked or expired shows here
+        # (TokenManager logs in afresh for JWT/password credentials: a new OAuth session)
+        logins = self._tokens.logins
+        await self._tokens.access_token()
+        if plan.tokens is not TokenAction.LOGIN and self._tokens.logins > logins:
+            logger.info("The stored OAuth session could not be refreshed; logged in again")
+            plan = after_refresh_failed(plan)
+        self.resume_plan = plan
+        self._seed(plan, stored, reset)
+        task = asyncio.get_running_loop().create_task(
+            self._checkpoint_loop(), name="rcstream-checkpoint-loop"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _seed(self, plan: ResumePlan, stored: Checkpoint | None, reset: str | None) -> None:
+        """Apply ``plan`` to the session state before the first connect."""
+        state = self._state
+        opts = self.options
+        delivered: list[str] = list(stored.recent_uuids) if stored is not None else []
+        self._replay_first = list(plan.pending)
+        delivered += [u for body in plan.pending if isinstance(u := body.get("uuid"), str)]
+        if plan.action is ResumeAction.RECOVER and plan.wsc is not None:
+            assert stored is not None
+            assert plan.subscription_id is not None
+            state.seed(
+                wsc=Wsc(token=plan.wsc.get(), sequence=plan.wsc_sequence or 0),
+                subscription_id=plan.subscription_id,
+                filters=stored.filters,
+                disconnected_at=opts.clock() - min(plan.away or 0.0, state.recovery_timeout / 2),
+                delivered=delivered,
+            )
+            # ours: kept if recovery works, deleted as an orphan if it fails
+            self.created_subscription_ids.add(plan.subscription_id)
+            self._last_subscription_id = plan.subscription_id
+            logger.info("Resuming the session from the checkpoint (away %.1f s)", plan.away or 0.0)
+        else:
+            state.seed(delivered=delivered)
+            old = plan.delete_subscription_id
+            if old is not None:
+                # the old process's subscription: deleted once this session is connected
+                self.created_subscription_ids.add(old)
+                self._last_subscription_id = old
+        if plan.gap is not None:
+            reason: Any = {
+                "recovery_window_expired": "recovery_window_expired",
+                "recovery_failed": "recovery_failed",
+            }.get(plan.gap.cause, "subscription_recreated")
+            text = plan.gap.message.removeprefix("Events may be missing: ")
+            self._hold(self._gap_item(reason, text[:1].upper() + text[1:]))
+        elif reset is not None:
+            self._hold(self._gap_item("subscription_recreated", reset))
+
+    async def _save_tokens(self, tokens: TokenSet) -> None:
+        """``TokenManager.on_tokens``: the new pair is durable before it is used."""
+        if self._writer is None:
+            return
+        await self._writer.save_now(
+            access_token=tokens.access_token,
+            access_expires_at=tokens.expires_at_wall,
+            refresh_token=tokens.refresh_token,
+            refresh_expires_at=tokens.refresh_expires_at_wall,
+            owner_id=tokens.owner_id or (self._writer.checkpoint.owner_id),
+        )
+
+    def _note_arrival(self, data: dict[str, Any]) -> None:
+        """Remember the ``wsc`` that came with this event and when it arrived (wall clock):
+        the checkpoint records them once the event is handed out."""
+        if not self._consumers:
+            if len(self._leftover) < 10 * self.options.checkpoint_buffer:
+                self._leftover.append(data)  # kept as pending: nobody took it
+            return
+        uuid = data.get("uuid")
+        if isinstance(uuid, str):
+            arrivals = self._arrivals
+            arrivals[uuid] = (self._state.wsc, time.time())
+            if len(arrivals) > 10_000:  # events no consumer takes must not pile up
+                del arrivals[next(iter(arrivals))]
+
+    def _handed_out(self, consumer: Subscription[Any], body: dict[str, Any]) -> None:
+        """``body`` was just handed to ``consumer`` (its ``__anext__`` returns it)."""
+        uuid = body.get("uuid")
+        uuid = uuid if isinstance(uuid, str) else None
+        wsc, at = self._arrivals.pop(uuid, (None, None)) if uuid is not None else (None, None)
+        handed = _Handed(uuid, wsc, at, body)
+        if consumer.ack_mode == "manual":
+            consumer._unacked.append(handed)
+        else:
+            self._progress(handed)
+
+    def _progress(self, handed: _Handed) -> None:
+        """Checkpoint progress over one event the consumer is done with (memory; batched)."""
+        writer = self._writer
+        if writer is None:
+            return
+        wsc = handed.wsc
+        due = writer.note_delivered(
+            handed.uuid,
+            wsc=Secret(wsc.token) if wsc is not None else None,
+            sequence=wsc.sequence if wsc is not None else None,
+            at=handed.at,
+        )
+        if due:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Write the checkpoint in the background (one write at a time)."""
+        if self._writer is None or self._phase is not _Phase.OPEN:
+            return
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(
+                self._flush_checkpoint(), name="rcstream-checkpoint"
+            )
+
+    async def _flush_checkpoint(self) -> None:
+        assert self._writer is not None
+        try:
+            while await self._writer.flush():
+                pass  # changes made during a write are written next (an update is never left)
+        except CheckpointError as exc:
+            await self._fail(exc)
+
+    async def _checkpoint_loop(self) -> None:
+        """Write due progress, and note liveness: while connected, the wall-clock time of
+        the last frame received is saved a few times per recovery window, so that after a
+        ``kill -9`` the next process can tell whether the gateway may still hold the
+        session (heartbeats count; an idle stream is not mistaken for a dead one)."""
+        writer = self._writer
+        assert writer is not None
+        opts = self.options
+        while True:
+            every = max(0.2, min(30.0, self._state.recovery_timeout / 4))
+            await anyio.sleep(min(every, opts.checkpoint_interval))
+            received = self._state.last_received
+            if self.connected and received is not None:
+                at = time.time() - max(0.0, opts.clock() - received)
+                last = writer.checkpoint.last_frame_at
+                if last is None or at - last >= every:
+                    writer.update(last_frame_at=at)
+                    await self._flush_checkpoint()
+                    continue
+            if writer.due():
+                await self._flush_checkpoint()
+
+    def _checkpoint_session(self, *, new_session: bool) -> None:
+        """Record the live session (subscription, window; a new session's ``wsc``)."""
+        writer = self._writer
+        if writer is None:
+            return
+        state = self._state
+        changes: dict[str, Any] = {"disconnected_at": None, "last_frame_at": time.time()}
+        if state.details is not None:
+            changes["recovery_timeout"] = state.recovery_timeout
+        if state.subscription_id is not None:
+            changes["subscription_id"] = state.subscription_id
+            changes["filters"] = tuple(state.subscribed_filters)
+        if new_session and state.wsc is not None:
+            # nothing of this session was handed out yet: its first wsc is the progress
+            changes["wsc"] = Secret(state.wsc.token)
+            changes["wsc_sequence"] = state.wsc.sequence
+        current = writer.checkpoint
+        if any(getattr(current, k) != v for k, v in changes.items() if k != "last_frame_at"):
+            writer.update(**changes)
+            self._flush_soon()
+
+    async def _close_checkpoint(self) -> None:
+        """A clean stop: keep the session; write the latest ``wsc``, the disconnect time and
+        the events not handed out yet (``pending``), then release the store."""
+        writer, store = self._writer, self.checkpoint
+        if writer is None or store is None:
+            if store is not None:
+                with contextlib.suppress(CheckpointError):
+                    await store.aclose()
+            return
+        pending = list(self._replay_first) + list(self._leftover)
+        for consumer in self._consumers:
+            pending += consumer._undelivered()
+        state = self._state
+        changes: dict[str, Any] = {"pending": tuple(pending)}
+        if self._ever_connected:
+            changes["disconnected_at"] = time.time()
+            if state.wsc is not None:
+                changes["wsc"] = Secret(state.wsc.token)
+                changes["wsc_sequence"] = state.wsc.sequence
+            if state.subscription_id is not None:
+                changes["subscription_id"] = state.subscription_id
+                changes["filters"] = tuple(state.subscribed_filters)
+        writer.update(**changes)
+        if self._flushing is not None and not self._flushing.done():
+            await asyncio.wait([self._flushing], timeout=self.options.close_timeout)
+        try:
+            await writer.aclose()
+            logger.info(
+                "Checkpoint saved (%d pending events); the next run resumes from it",
+                len(pending),
+            )
+        except CheckpointError as exc:
+            logger.error("%s", exc)
+        finally:
+            with contextlib.suppress(CheckpointError):
+                await store.aclose()
+
     # ---- public API ---------------------------------------------------------------------
 
     @overload
@@ -736,6 +1131,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = ...,
         buffer_size: int | None = ...,
         raw: Literal[False] = ...,
+        ack: Literal["auto", "manual"] = ...,
+        backpressure: bool | None = ...,
     ) -> Subscription[Notification]: ...
 
     @overload
@@ -747,6 +1144,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = ...,
         buffer_size: int | None = ...,
         raw: Literal[False] = ...,
+        ack: Literal["auto", "manual"] = ...,
+        backpressure: bool | None = ...,
     ) -> Subscription[Notification | Lifecycle]: ...
 
     @overload
@@ -758,6 +1157,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = ...,
         buffer_size: int | None = ...,
         raw: Literal[True],
+        ack: Literal["auto", "manual"] = ...,
+        backpressure: bool | None = ...,
     ) -> Subscription[dict[str, Any]]: ...
 
     @overload
@@ -769,6 +1170,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = ...,
         buffer_size: int | None = ...,
         raw: Literal[True],
+        ack: Literal["auto", "manual"] = ...,
+        backpressure: bool | None = ...,
     ) -> Subscription[dict[str, Any] | Lifecycle]: ...
 
     @overload
@@ -780,6 +1183,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = ...,
         buffer_size: int | None = ...,
         raw: bool = ...,
+        ack: Literal["auto", "manual"] = ...,
+        backpressure: bool | None = ...,
     ) -> Subscription[Any]: ...
 
     def subscribe(
@@ -790,6 +1195,8 @@ class Client:
         on_gap: Callable[[Gap], None] | None = None,
         buffer_size: int | None = None,
         raw: bool = False,
+        ack: Literal["auto", "manual"] = "auto",
+        backpressure: bool | None = None,
     ) -> Subscription[Any]:
         """A :class:`Subscription` for ``filters`` (event filter paths; ``~`` allowed).
 
@@ -799,9 +1206,15 @@ class Client:
         otherwise gaps go to ``on_gap`` and a WARNING log line. ``raw=True`` yields each
         notification as the wire dict instead (nothing validated: the fastest way to pipe
         events on; treat the dicts as read-only, other consumers may share them).
-        ``buffer_size`` overrides :attr:`ClientOptions.buffer_size`. Filters are checked now
-        (:class:`~rcstream.ConfigurationError` for obvious mistakes); the server confirms
-        them when the subscription is entered.
+        ``buffer_size`` overrides :attr:`ClientOptions.buffer_size` (with a checkpoint:
+        :attr:`ClientOptions.checkpoint_buffer`). ``backpressure=True`` makes a full buffer
+        hold the reader instead of dropping the oldest event (the default with a
+        checkpoint; a consumer stalled past the heartbeat timeout then costs a reconnect
+        with recovery, never an event). ``ack="manual"``: with a checkpoint, progress
+        advances only over events passed to :meth:`Subscription.ack` (for consumers that
+        finish work later); ``"auto"`` counts an event done once iteration returns it.
+        Filters are checked now (:class:`~rcstream.ConfigurationError` for obvious
+        mistakes); the server confirms them when the subscription is entered.
         """
         items = [filters] if isinstance(filters, str) else list(filters)
         if not items:
@@ -809,13 +1222,20 @@ class Client:
         checked = tuple(dict.fromkeys(validate_filter(f) for f in items))
         if buffer_size is not None and buffer_size < 1:
             raise ConfigurationError("buffer_size must be at least 1 (or None for the default).")
+        if ack not in ("auto", "manual"):
+            raise ConfigurationError('ack must be "auto" or "manual".')
+        durable = self.checkpoint is not None
+        if buffer_size is None:
+            buffer_size = self.options.checkpoint_buffer if durable else self.options.buffer_size
         return Subscription(
             self,
             checked,
             lifecycle=lifecycle,
             on_gap=on_gap,
-            buffer_size=self.options.buffer_size if buffer_size is None else buffer_size,
+            buffer_size=buffer_size,
             raw=raw,
+            ack=ack,
+            backpressure=durable if backpressure is None else backpressure,
         )
 
     async def request(
@@ -950,11 +1370,29 @@ class Client:
         if self._error is not None:
             raise self._error
 
+    async def _wait_for_room(self) -> None:
+        """Back-pressure: wait until every blocking consumer's inbox has room again."""
+        for consumer in list(self._consumers):
+            inbox = consumer._inbox
+            if inbox.block and not inbox.room.is_set():
+                await inbox.room.wait()
+
     async def _add_consumer(self, consumer: Subscription[Any]) -> None:
         self._check_open()
+        if self._writer is not None:
+            if self._consumers:
+                raise UsageError(
+                    "A client with a checkpoint serves one subscription at a time (its "
+                    "progress is that consumer's); use one client and checkpoint per consumer."
+                )
+            # events the previous run received but did not hand out come first
+            for body in self._replay_first:
+                consumer._deliver(body)
+            self._replay_first = []
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
         self._by_key[consumer._key] = consumer
+        self._blocking += consumer._inbox.block
         self._table.add(consumer._key, consumer.filters)
         if settled:
             self._mark_confirmed()  # already covered by the live subscription (and no
@@ -970,9 +1408,20 @@ class Client:
         if consumer.error is not None:
             await self._remove_consumer(consumer)
             raise consumer.error
+        flushing = self._flushing
+        if flushing is not None and not flushing.done():
+            # the new session is on disk before the first event is handed out
+            await asyncio.wait([flushing], timeout=self.options.close_timeout)
 
     async def _remove_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer not in self._consumers:
+            return
+        if self._writer is not None:
+            # with a checkpoint the server subscription outlives its consumer (the next
+            # run resumes it); what this consumer did not finish becomes pending
+            self._leftover[:0] = consumer._undelivered()
+            consumer._unacked.clear()
+            self._drop_consumer(consumer)
             return
         self._drop_consumer(consumer)
         if self._closing or self._error is not None:
@@ -986,6 +1435,9 @@ class Client:
             )
 
     def _drop_consumer(self, consumer: Subscription[Any]) -> None:
+        if consumer._inbox.block:
+            consumer._inbox.room.set()  # never hold the reader for a consumer that left
+        self._blocking = sum(1 for c in self._consumers if c._inbox.block and c is not consumer)
         self._consumers.remove(consumer)
         self._by_key.pop(consumer._key, None)
         self._table.remove(consumer._key)
@@ -1236,6 +1688,8 @@ class Client:
                     self._on_notification(first.data)  # the hot path, without a coroutine
                 else:
                     await self._handle(rnd, events)
+            if self._blocking:
+                await self._wait_for_room()  # back-pressure: read on once consumers catch up
 
     async def _timer_loop(self, rnd: _Round) -> None:
         state = self._state
@@ -1367,6 +1821,7 @@ class Client:
         self._mark_confirmed()
         self._flush_held()
         rnd.healthy = True
+        self._checkpoint_session(new_session=False)
 
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
@@ -1478,6 +1933,8 @@ class Client:
             logger.warning("Skipped a notification without a string 'event' field.")
             return
         self._stats.notifications += 1
+        if self._writer is not None:
+            self._note_arrival(data)  # the wsc it came with, for the checkpoint
         if self._held:
             self._flush_held()  # a notification proves the subscription is in place
         router = self._router
@@ -1525,6 +1982,7 @@ class Client:
             )
         else:
             logger.info("Connected (new session)")
+        self._checkpoint_session(new_session=outcome is not RecoveryOutcome.RECOVERED)
         if outcome is not RecoveryOutcome.RECOVERED:
             # the previous subscription outlives its gateway session on the platform (24 h)
             # and counts toward SUB-505: delete it now, before a new one is asked for

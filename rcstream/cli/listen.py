@@ -34,6 +34,7 @@ from rcstream.cli.output import (
     silence_stdout,
     use_color,
 )
+from rcstream.checkpoint import CheckpointError
 from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
@@ -143,6 +144,15 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         metavar="'NAME: VALUE'",
         help="extra header for --forward-to (repeatable; needs --forward-to)",
     )
+    durable = listen_p.add_argument_group("restarts")
+    durable.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="resume where the last run with this PATH stopped: the OAuth session, the "
+        "gateway session and the events not yet written are kept in PATH (mode 0600; it "
+        "holds a refresh token). Progress is saved after lines are written; see "
+        "docs/restarts.md",
+    )
     listen_p.set_defaults(run=run, check_usage=_check_usage)
 
 
@@ -152,6 +162,13 @@ def _check_usage(args: argparse.Namespace) -> int | None:
         sys.stderr.write(
             "rcstream listen: error: -H/--header only applies to --forward-to; add "
             "--forward-to URL or drop -H; see `rcstream listen --help`.\n"
+        )
+        return EXIT_USAGE
+    if getattr(args, "checkpoint", None) and args.all_extensions is not None:
+        sys.stderr.write(
+            "rcstream listen: error: --checkpoint cannot be combined with --all-extensions "
+            "(that spreads over several sessions, one checkpoint holds one); run one "
+            "`rcstream listen --checkpoint` per filter set instead.\n"
         )
         return EXIT_USAGE
     return None
@@ -349,12 +366,15 @@ async def listen(
     filters_per_subscription: int = FILTERS_PER_SUBSCRIPTION,
     page_size: int = 1000,
     after_first: Callable[[], None] | None = None,
+    checkpoint: str | None = None,
 ) -> int:
     """The body of ``rcstream listen``; returns the exit code, raises RCStreamError subclasses.
 
     Subscriptions are confirmed before the "listening" line goes to stderr, so that line
     never lies. Leaving (count reached, timeout, stdout closed, cancellation) deletes every
-    subscription and closes the client.
+    subscription and closes the client. With ``checkpoint`` (a file path) the session and
+    the subscription are kept on the way out instead, progress is acknowledged after each
+    line reaches stdout, and events received but not written are kept for the next run.
     """
     import asyncio
     import gc
@@ -366,7 +386,18 @@ async def listen(
     gc.collect()
     gc.freeze()
     writer = _Writer(fmt, color=color, output=output or Output())
-    client = Client.from_env(env, options=options)
+    store = None
+    if checkpoint is not None:
+        if all_extensions is not None:
+            raise ConfigurationError(
+                "--checkpoint cannot be combined with --all-extensions; run one `rcstream "
+                "listen --checkpoint` per filter set instead."
+            )
+        from rcstream.checkpoint import FileCheckpoint
+
+        store = FileCheckpoint(checkpoint)
+    client = Client.from_env(env, options=options, checkpoint=store)
+    acknowledge: Callable[[object], None] | None = None
     written = 0
     deadline = asyncio.timeout(timeout) if timeout is not None else None
     cleanup = _Cleanup()
@@ -418,9 +449,8 @@ async def listen(
                         if forwarder is not None and writer.fmt != "json"
                         else None
                     )
-                    written_json = writer.notification(
-                        wire, flush=not more or last or forwarder is not None
-                    )
+                    flush = not more or last or forwarder is not None
+                    written_json = writer.notification(wire, flush=flush)
                     data = written_json if written_json is not None else data
                 except ValueError as exc:  # hostile nesting no JSON writer accepts
                     writer.output.flush()
@@ -434,13 +464,22 @@ async def listen(
                     await forwarder.forward(
                         data, event=str(wire.get("event", "")), uuid=str(wire.get("uuid", ""))
                     )
+                if acknowledge is not None and (flush or writer.fmt != "json"):
+                    acknowledge(wire)  # on stdout now (acks are cumulative): progress
                 return last
 
             if len(chunks) == 1:
                 # one connection: iterate the subscription directly (no queue hop)
                 events = await stack.enter_async_context(
-                    client.subscribe(chunks[0], lifecycle=lifecycle, raw=True)
+                    client.subscribe(
+                        chunks[0],
+                        lifecycle=lifecycle,
+                        raw=True,
+                        ack="manual" if store is not None else "auto",
+                    )
                 )
+                if store is not None:
+                    acknowledge = events.ack
                 if after_first is None:
                     _log.info(
                         "Listening for %s; press Ctrl-C to stop.",
@@ -492,6 +531,10 @@ async def listen(
     except BrokenPipeError:
         silence_stdout()
         return EXIT_OK
+    except CheckpointError as exc:
+        # locked, unreadable or changed by someone else: restarting cannot fix it, so it is
+        # a usage error (exit 2), which supervisors do not restart in a loop
+        raise ConfigurationError(one_sentence(exc)) from exc
     except AuthenticationError as exc:
         # Credentials that worked earlier in this run were refused: the server changed
         # (most often a restarted `rcstream emulator`); say so instead of only "invalid".
@@ -617,5 +660,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             filters_per_subscription=per_sub,
             page_size=page_size,
-        )
+            checkpoint=args.checkpoint,
+        ),
+        **({"stopping": "saving the checkpoint and closing"} if args.checkpoint else {}),
     )

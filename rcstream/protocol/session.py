@@ -552,6 +552,38 @@ class SessionState:
             return SubscriptionReply(tag.method, tag.filters, "gone")
         return SubscriptionReply(tag.method, tag.filters, "failed")
 
+    @property
+    def last_received(self) -> float | None:
+        """When the open connection last received a frame (this state's clock), or None."""
+        return self._link.last_received if self._link is not None else None
+
+    def seed(
+        self,
+        *,
+        wsc: Wsc | None = None,
+        subscription_id: str | None = None,
+        filters: Iterable[str] = (),
+        disconnected_at: float | None = None,
+        delivered: Iterable[str] = (),
+    ) -> None:
+        """Start from what a previous process left (a checkpoint), before the first connect.
+
+        ``wsc``/``subscription_id``/``filters``/``disconnected_at`` (on this state's clock)
+        make :meth:`plan_connect` try to recover that session; ``delivered`` are uuids
+        already handed out, so a replay of them is dropped as a duplicate.
+        """
+        if wsc is not None:
+            self.wsc = wsc
+        if subscription_id is not None:
+            self.subscription_id = subscription_id
+            self.subscribed_filters = tuple(filters)
+        if disconnected_at is not None:
+            self.disconnected_at = disconnected_at
+        for uid in delivered:
+            self._seen[uid] = None
+        while len(self._seen) > self.dedupe_window:
+            self._seen.popitem(last=False)
+
     def forget_subscription(self) -> str | None:
         """The server no longer has the subscription (found gone, suspended or expired by
         a check): forget it so the next :meth:`subscription_request` POSTs a new one.

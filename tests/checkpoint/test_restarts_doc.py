@@ -11,9 +11,9 @@ DOC = Path(__file__).resolve().parent.parent.parent / "docs" / "restarts.md"
 
 def _example() -> dict[str, Any]:
     blocks = re.findall(r"^```python\n(.*?)^```", DOC.read_text(), re.MULTILINE | re.DOTALL)
-    assert len(blocks) == 1
+    (block,) = [b for b in blocks if "async def resume_demo" in b]
     namespace: dict[str, Any] = {}
-    exec(compile(blocks[0], str(DOC), "exec"), namespace)
+    exec(compile(block, str(DOC), "exec"), namespace)
     return namespace
 
 

@@ -1,6 +1,6 @@
 """examples/supervise.sh restarts on failures and stops on the exit codes that a restart
-cannot fix. The real ``rcstream`` does not take ``--checkpoint`` yet, so a stand-in on PATH
-plays it (exit codes from a list); this checks the loop, not the stream."""
+cannot fix. A stand-in on PATH plays ``rcstream`` (exit codes from a list): this checks the
+loop, not the stream (``tests/cli/test_cli_checkpoint.py`` restarts the real one)."""
 
 from __future__ import annotations
 

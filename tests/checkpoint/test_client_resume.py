@@ -1,0 +1,207 @@
+"""``Client(checkpoint=...)`` in process, against the emulator on 127.0.0.1 port 0.
+
+Each test runs two clients one after the other on the same :class:`FileCheckpoint`, as
+two processes would (the subprocess versions with ``kill -9`` are in
+``tests/cli/test_cli_checkpoint.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from support import fast_options
+
+import rcstream
+from rcstream.checkpoint import Checkpoint, CheckpointLocked, FileCheckpoint
+from rcstream.emulator import Emulator
+from rcstream.models.lifecycle import Connected, Gap
+
+PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+LIMIT = 10.0
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(auth_rate_limit=None, seed=21) as emulator:
+        yield emulator
+
+
+def _client(emu: Emulator, path: Path, **overrides: Any) -> rcstream.Client:
+    return rcstream.Client.from_env(
+        emu.env(), options=fast_options(**overrides), checkpoint=FileCheckpoint(path)
+    )
+
+
+async def _publish(emu: Emulator, n: int) -> list[str]:
+    event = f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}/presence"
+    return [await emu.publish(event, {"presenceStatus": "Busy", "n": i}) for i in range(n)]
+
+
+async def _take(events: Any, n: int) -> list[Any]:
+    out: list[Any] = []
+    with anyio.fail_after(LIMIT):
+        async for item in events:
+            out.append(item)
+            if len(out) == n:
+                break
+    return out
+
+
+async def _stored(path: Path) -> Checkpoint:
+    store = FileCheckpoint(path)
+    try:
+        loaded = await store.load()
+    finally:
+        await store.aclose()
+    assert loaded is not None
+    return loaded
+
+
+async def test_manual_ack_advances_progress_and_the_rest_is_pending(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, raw=True, ack="manual") as events:
+            assert events.backpressure  # the default with a checkpoint
+            sent = await _publish(emu, 4)
+            got = await _take(events, 3)
+            assert [e["uuid"] for e in got] == sent[:3]
+            events.ack(got[1])  # cumulative: the first two are done, the third is not
+            with pytest.raises(rcstream.UsageError):
+                events.ack(got[0])  # acked already
+            (sub,) = emu.subscriptions
+    assert emu.subscriptions and emu.subscriptions[0].id == sub.id  # kept, not deleted
+    stored = await _stored(path)
+    assert stored.recent_uuids[-2:] == tuple(sent[:2])
+    assert [body["uuid"] for body in stored.pending][:1] == [sent[2]]
+    assert stored.disconnected_at is not None
+    assert stored.subscription_id == sub.id
+    more = await _publish(emu, 2)  # buffered by the detached gateway session
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, raw=True, lifecycle=True) as events:
+            items = await _take(events, 5)
+        assert client.stats.recoveries == 1
+    uuids = [i["uuid"] for i in items if isinstance(i, dict)]
+    assert uuids == sent[2:] + more  # pending first, then the replay; no duplicates
+    assert not any(isinstance(i, Gap) for i in items)
+
+
+async def test_recovery_refused_deletes_the_old_subscription_with_one_gap(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client, client.subscribe(PRESENCE):
+        (old,) = emu.subscriptions
+    emu.fail_next_recovery("WSG-1005")
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, lifecycle=True) as events:
+            items = await _take(events, 2)
+            assert [type(i) for i in items] == [Connected, Gap]
+            assert items[1].reason == "recovery_failed"
+            await emu.wait_until(lambda e: old.id not in [s.id for s in e.subscriptions], LIMIT)
+            sent = await _publish(emu, 1)
+            (event,) = await _take(events, 1)
+            assert event.uuid == sent[0]
+        assert client.stats.orphans_deleted == 1
+
+
+async def test_window_passed_skips_recovery_and_says_how_long(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client, client.subscribe(PRESENCE):
+        (old,) = emu.subscriptions
+    # the process was "away" longer than the window: move the stored times back
+    store = FileCheckpoint(path)
+    stored = await store.load()
+    assert stored is not None
+    assert stored.disconnected_at is not None
+    assert stored.last_frame_at is not None
+    await store.save(
+        stored.evolve(
+            disconnected_at=stored.disconnected_at - 600, last_frame_at=stored.last_frame_at - 600
+        )
+    )
+    await store.aclose()
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, lifecycle=True) as events:
+            items = await _take(events, 2)
+            gaps = [i for i in items if isinstance(i, Gap)]
+            assert len(gaps) == 1
+            assert gaps[0].reason == "recovery_window_expired"
+            assert "away for 10 min" in gaps[0].message
+            await emu.wait_until(lambda e: old.id not in [s.id for s in e.subscriptions], LIMIT)
+        assert client.stats.recoveries == 0
+        assert client.stats.recovery_failures == 0  # the doomed attempt was skipped
+
+
+async def test_a_corrupt_checkpoint_starts_fresh_with_a_gap(emu: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "ckpt"
+    path.write_text("not a checkpoint")
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, lifecycle=True) as events:
+            items = await _take(events, 2)
+            assert any(isinstance(i, Gap) for i in items)
+    assert path.with_name("ckpt.corrupt").read_text() == "not a checkpoint"
+    assert (await _stored(path)).subscription_id is not None
+
+
+async def test_a_revoked_session_logs_in_again_with_a_gap(emu: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client, client.subscribe(PRESENCE):
+        (old,) = emu.subscriptions
+    await emu.revoke_oauth_sessions()
+    async with _client(emu, path) as client:
+        async with client.subscribe(PRESENCE, lifecycle=True) as events:
+            items = await _take(events, 2)
+            assert len([i for i in items if isinstance(i, Gap)]) == 1
+            sent = await _publish(emu, 1)
+            (event,) = await _take(events, 1)
+            assert event.uuid == sent[0]
+            await emu.wait_until(lambda e: old.id not in [s.id for s in e.subscriptions], LIMIT)
+
+
+async def test_token_rotation_is_saved_and_a_second_owner_is_refused(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client:
+        assert client._tokens is not None
+        rotated = await client._tokens.refresh_now()
+        # on disk before refresh_now() returned it to anyone
+        stored = _read_raw(path)
+        assert rotated.refresh_token is not None
+        assert stored["refresh_token"] == rotated.refresh_token.get()
+        with pytest.raises(CheckpointLocked):
+            async with _client(emu, path):
+                pass
+        assert rotated.refresh_token.get() not in repr(client)
+
+
+def _read_raw(path: Path) -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+async def test_backpressure_holds_the_reader_instead_of_dropping(emu: Emulator) -> None:
+    async with rcstream.Client.from_env(emu.env(), options=fast_options()) as client:
+        async with client.subscribe(PRESENCE, buffer_size=2, backpressure=True) as events:
+            sent = await _publish(emu, 12)
+            got = await _take(events, 12)
+            assert [e.uuid for e in got] == sent
+            assert events.dropped == 0
+        assert client.stats.dropped == 0
+
+
+async def test_one_subscription_per_checkpointed_client(emu: Emulator, tmp_path: Path) -> None:
+    async with _client(emu, tmp_path / "ckpt") as client, client.subscribe(PRESENCE):
+        with pytest.raises(rcstream.UsageError):
+            async with client.subscribe(PRESENCE):
+                pass
