@@ -120,8 +120,6 @@ async def bridge(
 
     auth = auth_from_env(env)
     server_url = env.get("RINGCENTRAL_SERVER_URL") or DEFAULT_SERVER
-    client_id = env.get("RINGCENTRAL_CLIENT_ID", "")
-    client_secret = env.get("RINGCENTRAL_CLIENT_SECRET", "")
     async with contextlib.AsyncExitStack() as stack:
         if nats_url == "embedded":
             server = NatsServer()
@@ -144,8 +142,6 @@ async def bridge(
         engine = AccountBridge(
             js,
             server_url=server_url,
-            client_id=client_id,
-            client_secret=client_secret,
             login=auth,
             settings=BridgeSettings(filters=filters, stream=stream, max_in_flight=max_in_flight),
             store=store,

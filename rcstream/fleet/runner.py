@@ -1,44 +1,36 @@
 """One account's event stream into JetStream: the engine of ``rcstream bridge`` and of each
 stream a fleet worker runs.
 
-:class:`AccountBridge` opens a :class:`rcstream.Client`, subscribes with ``raw=True`` and
-``lifecycle=True``, and publishes through a :class:`~rcstream.fleet.publisher.Publisher`:
+:class:`AccountBridge` opens a :class:`rcstream.Client` (with ``checkpoint=`` when a store
+is given), subscribes with ``raw=True``, ``lifecycle=True``, ``ack="manual"`` and
+``backpressure=True``, and publishes through a
+:class:`~rcstream.fleet.publisher.Publisher`:
 
 * each notification body, re-serialised compactly with its keys and values as received,
   to ``rcstream.<accountId>.<family>`` with ``Nats-Msg-Id: <uuid>``;
 * each lifecycle item (``connected``, ``disconnected``, ``gap``, and the bridge's own
   ``owner`` item when a stream starts) to ``rcstream.<accountId>.lifecycle``.
 
-**Progress only after acks.** The checkpoint (any
+**Progress only after acks.** Each event is acked to the subscription (``sub.ack``) when
+JetStream acknowledges it, in order, so the client's checkpoint (any
 :class:`~rcstream.checkpoint.CheckpointStore`: a file for ``bridge --checkpoint``, the
-fenced :class:`~rcstream.fleet.kvstore.KVCheckpoint` in the fleet) is written by a saver
-task at most every ``save_interval`` seconds, and only with what JetStream acknowledged:
-the token pair, the gateway's ``wsc``, the subscription id, the account id and the uuids of
-the last acked events. Whoever starts from it (a restarted bridge, the next owner in the
-fleet) refreshes the stored token pair (it logs in with the JWT only if the platform
-refuses it) and recovers the gateway session with ``wsc``: the gateway replays what it
-buffered since the old socket went (up to 100 events within 180 s), the duplicate window
-drops what had been stored already. If the session cannot be recovered (the recovery window
-passed, the gateway refused it) the client reports a ``gap``; when the stored token pair is
-refused and the bridge has to log in again it publishes one itself (``reason:
-session_not_recovered``): never a silent hole.
+fenced :class:`~rcstream.fleet.kvstore.KVCheckpoint` in the fleet) never covers an event
+that is not stored. Whoever starts from it (a restarted bridge, the next owner in the
+fleet) refreshes the stored token pair (logging in with the JWT only if the platform
+refuses it), publishes the stored pending events again and recovers the gateway session
+with ``wsc``: the gateway replays what it buffered since the old socket went (up to 100
+events within 180 s), the duplicate window drops what had been stored already. A session
+that cannot be recovered is a ``gap`` on the lifecycle subject, never a silent hole.
 
-**Back-pressure.** ``publish`` blocks while ``max_in_flight`` messages await acks, so during
-a NATS outage the consumer stops; the client's inbox (``buffer_size``, 100 000 by default)
-holds what keeps arriving and the events past that are reported as a ``buffer_overflow``
-gap on the lifecycle subject. The client's reader never blocks in this build; a
-back-pressure inbox mode on the client (the reader waits, so events wait in the platform's
-buffer instead) is the durable-resume work and plugs in here without other changes.
-
-**Session seeding.** Until ``Client(checkpoint=...)`` exists, :func:`seed_session` puts the
-stored ``wsc`` and subscription into a new client's session state before it connects: the
-one place this module touches client internals.
+**Back-pressure.** ``publish`` blocks while ``max_in_flight`` messages await acks; the
+subscription is in back-pressure mode, so the client's reader then stops reading and the
+events wait in the socket and the platform's buffer instead of being dropped. What the
+gateway cannot hold (past 100 events or 180 s) is reported as a gap by the client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import json
@@ -50,24 +42,21 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from rcstream.auth import Auth, RefreshTokenAuth
-from rcstream.checkpoint import Checkpoint, CheckpointError
+from rcstream.checkpoint import Checkpoint
 from rcstream.exceptions import AuthenticationError
-from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.publisher import Ack, Publisher
 from rcstream.redact import Secret
 
 if TYPE_CHECKING:
     from rcstream.checkpoint import CheckpointStore
-    from rcstream.client import Client, ClientOptions
+    from rcstream.client import Client, ClientOptions, Subscription
     from rcstream.fleet.worker import AccountContext, AccountStats, Runner
 
 __all__ = [
     "AccountBridge",
     "BridgeSettings",
-    "checkpoint_of",
     "fleet_runner",
     "retire_account",
-    "seed_session",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,66 +84,6 @@ class BridgeSettings:
     drain_timeout: float = 5.0
 
 
-def seed_session(client: Client, checkpoint: Checkpoint, *, wall: float | None = None) -> bool:
-    """Make ``client`` (not yet entered) recover the checkpoint's gateway session on its
-    first connect. Returns False when the checkpoint has no session to recover. The time
-    since the checkpoint's last frame counts against the gateway's recovery window, so a
-    session that is certainly gone is not tried."""
-    if checkpoint.wsc is None or checkpoint.subscription_id is None:
-        return False
-    from rcstream.protocol.frames import Wsc
-
-    state = client._state
-    state.wsc = Wsc(checkpoint.wsc.get(), checkpoint.wsc_sequence or 0)
-    state.subscription_id = checkpoint.subscription_id
-    state.subscribed_filters = tuple(checkpoint.filters)
-    now_wall = time.time() if wall is None else wall
-    since = max(0.0, now_wall - (checkpoint.disconnected_at or checkpoint.last_frame_at or 0.0))
-    state.disconnected_at = client.options.clock() - since
-    client.created_subscription_ids.add(checkpoint.subscription_id)
-    return True
-
-
-def checkpoint_of(
-    client: Client,
-    *,
-    base: Checkpoint,
-    account_id: str | None,
-    recent: tuple[str, ...],
-    wall: float,
-) -> Checkpoint:
-    """The resumable state of an entered ``client``: its token pair, ``wsc``, subscription
-    and the given acked uuids, on top of ``base`` (client id and server URL)."""
-    tokens = client._tokens.tokens if client._tokens is not None else None
-    state = client._state
-    changes: dict[str, Any] = {
-        "account_id": account_id,
-        "recent_uuids": recent,
-        "last_frame_at": wall,
-        "disconnected_at": None,
-        "filters": tuple(state.subscribed_filters),
-        "subscription_id": state.subscription_id,
-    }
-    if state.wsc is not None:
-        changes["wsc"] = Secret(state.wsc.token)
-        changes["wsc_sequence"] = state.wsc.sequence
-    if state.details is not None:
-        changes["recovery_timeout"] = getattr(state.details, "recovery_timeout", None)
-    if tokens is not None:
-        changes.update(
-            access_token=tokens.access_token,
-            access_expires_at=tokens.expires_at_wall,
-            refresh_token=tokens.refresh_token,
-            refresh_expires_at=tokens.refresh_expires_at_wall,
-            owner_id=tokens.owner_id,
-        )
-        extra = dict(base.extra)
-        if tokens.session_id:
-            extra["session_id"] = tokens.session_id
-        changes["extra"] = extra
-    return base.evolve(**changes)
-
-
 class AccountBridge:
     """Stream one account into JetStream until cancelled (see the module docstring).
 
@@ -170,8 +99,6 @@ class AccountBridge:
         js: Any,
         *,
         server_url: str,
-        client_id: str,
-        client_secret: Secret | str,
         login: Auth,
         settings: BridgeSettings,
         store: CheckpointStore | None = None,
@@ -182,10 +109,6 @@ class AccountBridge:
     ) -> None:
         self.js = js
         self.server_url = server_url.rstrip("/")
-        self.client_id = client_id
-        self.client_secret = (
-            client_secret if isinstance(client_secret, Secret) else Secret(client_secret)
-        )
         self.login = login
         self.settings = settings
         self.store = store
@@ -194,64 +117,27 @@ class AccountBridge:
         self.worker = worker
         self._wall = wall
         self.account_id: str | None = None
+        #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
         self.published = 0
-        #: True once the first connection is ready (for tests and the CLI).
+        #: Set once the subscription is in place and the account id known.
         self.ready = asyncio.Event()
-        self._recent: collections.deque[str] = collections.deque(maxlen=settings.recent)
-        self._dirty = asyncio.Event()
-        self._client: Client | None = None
-        self._base: Checkpoint | None = None
-        self._acked_lifecycle = 0
-
-    # ------------------------------------------------------------------ setup
+        self._sub: Subscription[Any] | None = None
 
     def _client_options(self) -> ClientOptions:
         from rcstream.client import ClientOptions
 
         opts = self.options or ClientOptions()
-        # a stored session outlives this process: never revoke it on the way out
-        keep = self.store is not None or opts.keep_session_on_close
         return dataclasses.replace(
-            opts, keep_session_on_close=keep, buffer_size=self.settings.buffer_size
+            opts,
+            buffer_size=self.settings.buffer_size,
+            checkpoint_interval=self.settings.save_interval,
         )
 
-    def _resumable(self, ckpt: Checkpoint | None) -> Checkpoint | None:
-        if ckpt is None:
-            return None
-        if ckpt.client_id != self.client_id or ckpt.server_url.rstrip("/") != self.server_url:
-            logger.warning(
-                "The stored checkpoint belongs to another app or server; starting a new session."
-            )
-            return None
-        return ckpt if ckpt.refresh_token is not None or ckpt.access_token is not None else None
-
-    def _make_client(self, ckpt: Checkpoint | None) -> Client:
-        from rcstream.client import Client
-
-        auth: Auth = self.login
-        if ckpt is not None:
-            auth = RefreshTokenAuth(
-                self.client_id,
-                self.client_secret,
-                ckpt.refresh_token or Secret(""),
-                access_token=ckpt.access_token,
-                access_expires_at=ckpt.access_expires_at,
-                refresh_expires_at=ckpt.refresh_expires_at,
-                owner_id=ckpt.owner_id,
-                session_id=ckpt.extra.get("session_id") if ckpt.extra else None,
-            )
-        client = Client(self.server_url, auth=auth, options=self._client_options())
-        if ckpt is not None:
-            seed_session(client, ckpt, wall=self._wall())
-        return client
-
-    async def _account_id(self, client: Client, ckpt: Checkpoint | None) -> str:
-        if ckpt is not None and ckpt.account_id:
-            return ckpt.account_id
+    async def _account_id(self, client: Client) -> str:
         resp = await client.rest("GET", _ACCOUNT_PATH)
         body = resp.body if isinstance(resp.body, dict) else {}
-        account = body.get("account") if isinstance(body.get("account"), dict) else {}
-        value = str((account or {}).get("id") or "")
+        account = body.get("account")
+        value = str(account.get("id") or "") if isinstance(account, dict) else ""
         if not value.isdigit():
             raise AuthenticationError(
                 "The platform did not say which account the token belongs to; check the "
@@ -259,32 +145,15 @@ class AccountBridge:
             )
         return value
 
-    # ------------------------------------------------------------------ run
-
     async def run(self) -> None:
-        """Stream until cancelled; a graceful stop drains and saves before it returns."""
-        stored = None
-        if self.store is not None:
-            stored = self._resumable(await self.store.load())
-        self._base = stored or Checkpoint(client_id=self.client_id, server_url=self.server_url)
-        try:
-            await self._run_with(stored)
-        except AuthenticationError as exc:
-            if stored is None:
-                raise
-            logger.warning(
-                "The stored session was refused (%s); logging in again, events of the old "
-                "session may be missing.",
-                type(exc).__name__,
-            )
-            self._base = Checkpoint(client_id=self.client_id, server_url=self.server_url)
-            await self._run_with(None, lost_session=True, account_id=stored.account_id)
+        """Stream until cancelled. On cancellation the publishes in flight get up to
+        ``drain_timeout`` to be acked; what is not acked stays in the checkpoint's pending
+        events and the next run publishes it again (the duplicate window keeps one)."""
+        from rcstream.client import Client
 
-    async def _run_with(
-        self, ckpt: Checkpoint | None, *, lost_session: bool = False, account_id: str | None = None
-    ) -> None:
-        client = self._make_client(ckpt)
-        self._client = client
+        client = Client(
+            self.server_url, auth=self.login, options=self._client_options(), checkpoint=self.store
+        )
         publisher = Publisher(
             self.js,
             stream=self.settings.stream,
@@ -292,11 +161,17 @@ class AccountBridge:
             ack_timeout=self.settings.ack_timeout,
             on_ack=self._on_ack,
         )
-        saver: asyncio.Task[None] | None = None
         async with client:
-            sub = client.subscribe(self.settings.filters, lifecycle=True, raw=True)
+            sub = client.subscribe(
+                self.settings.filters,
+                lifecycle=True,
+                raw=True,
+                ack="manual",
+                backpressure=True,
+            )
+            self._sub = sub
             async with sub:
-                self.account_id = account_id or await self._account_id(client, ckpt)
+                self.account_id = await self._account_id(client)
                 if self.stats is not None:
                     self.stats.account_id = self.account_id
                 await publisher.publish_lifecycle(
@@ -304,48 +179,20 @@ class AccountBridge:
                     {
                         "type": "owner",
                         "worker": self.worker,
-                        "resumed": ckpt is not None,
+                        "resumed": client.resume_plan is not None
+                        and client.resume_plan.action.value != "fresh",
                         "at": self._wall(),
                     },
                 )
-                if lost_session:
-                    await self._gap(
-                        publisher, "session_not_recovered", "the stored session was refused"
-                    )
-                if self.store is not None:
-                    saver = asyncio.create_task(self._saver(client), name="rcstream-bridge-saver")
                 self.ready.set()
-                item: Any = None
                 try:
                     async for item in sub:
                         await self._publish(publisher, item)
-                        item = None
-                        if saver is not None and saver.done():
-                            saver.result()  # a refused checkpoint write ends the stream
-                except asyncio.CancelledError:
-                    await self._drain(client, sub, publisher, item)
-                    raise
                 finally:
-                    if saver is not None:
-                        saver.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await saver
-                    with contextlib.suppress(Exception):
-                        await publisher.aclose()
-
-    async def _drain(self, client: Client, sub: Any, publisher: Publisher, item: Any) -> None:
-        """Graceful stop: close the socket (keeping the session), publish what was
-        received, wait for the acks and write the checkpoint, all within
-        ``drain_timeout``."""
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            async with asyncio.timeout(self.settings.drain_timeout):
-                await client.aclose()
-                if item is not None:
-                    await self._publish(publisher, item)
-                async for rest in sub:
-                    await self._publish(publisher, rest)
-                await publisher.flush()
-                await self._save(client, disconnected=True)
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        async with asyncio.timeout(self.settings.drain_timeout):
+                            await publisher.flush()
+                    publisher.abort()
 
     async def _publish(self, publisher: Publisher, item: Any) -> None:
         assert self.account_id is not None
@@ -360,7 +207,7 @@ class AccountBridge:
                 raw,
                 event=event if isinstance(event, str) else None,
                 uuid=uid,
-                context=uid,
+                context=item,
             )
             return
         record = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
@@ -373,50 +220,18 @@ class AccountBridge:
                 self.stats.last_gap_reason = str(record.get("reason"))
         await publisher.publish_lifecycle(self.account_id, record)
 
-    async def _gap(self, publisher: Publisher, reason: str, message: str) -> None:
-        assert self.account_id is not None
-        logger.warning("gap on account %s: %s", self.account_id, message)
-        if self.stats is not None:
-            self.stats.last_gap_at = self._wall()
-            self.stats.last_gap_reason = reason
-        await publisher.publish_lifecycle(
-            self.account_id,
-            {"type": "gap", "reason": reason, "message": message, "account": self.account_id},
-        )
-
     def _on_ack(self, ack: Ack) -> None:
-        if isinstance(ack.context, str):
-            self._recent.append(ack.context)
-            self.published += 1
-            if self.stats is not None:
-                self.stats.events += 1
-                self.stats.last_event_at = self._wall()
-        self._dirty.set()
-
-    async def _saver(self, client: Client) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            await self._save(client)
-            await asyncio.sleep(self.settings.save_interval)
-
-    async def _save(self, client: Client, *, disconnected: bool = False) -> None:
-        if self.store is None or self._base is None:
-            return
-        ckpt = checkpoint_of(
-            client,
-            base=self._base,
-            account_id=self.account_id,
-            recent=tuple(self._recent),
-            wall=self._wall(),
-        )
-        if disconnected:
-            ckpt = ckpt.evolve(disconnected_at=self._wall())
-        try:
-            await self.store.save(ckpt)
-        except (LeaseLost, CheckpointError):
-            raise
-        self._base = ckpt
+        if not isinstance(ack.context, dict):
+            return  # a lifecycle item: not an event of the subscription
+        self.published += 1
+        if self.stats is not None:
+            self.stats.events += 1
+            self.stats.last_event_at = self._wall()
+            self.stats.in_flight = 0
+        if self._sub is not None:
+            # acks arrive in the order the events were handed out: the checkpoint's
+            # progress now covers this event and every one before it
+            self._sub.ack(ack.context)
 
 
 def fleet_runner(
@@ -440,8 +255,6 @@ def fleet_runner(
         bridge = AccountBridge(
             js,
             server_url=account.server_url,
-            client_id=account.client_id,
-            client_secret=account.client_secret,
             login=JWTAuth(account.client_id, account.client_secret, account.jwt),
             settings=BridgeSettings(
                 filters=account.filters,

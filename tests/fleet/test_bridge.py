@@ -148,8 +148,6 @@ def _bridge(js: Any, emu: Emulator, store: FileCheckpoint) -> AccountBridge:
     return AccountBridge(
         js,
         server_url=emu.server_url,
-        client_id=rec.client_id,
-        client_secret=rec.client_secret,
         login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
         settings=BridgeSettings(filters=(PRESENCE,), save_interval=0.05),
         store=store,
