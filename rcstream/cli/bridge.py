@@ -22,7 +22,7 @@ from rcstream.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from rcstream.cli._args import Common, SubParsers
 
-__all__ = ["add_parser", "bridge", "run"]
+__all__ = ["add_nats_options", "add_parser", "bridge", "run"]
 
 _log = logging.getLogger("rcstream.cli")
 
@@ -40,10 +40,36 @@ RCSTREAM_NATS_TLS_CERT/_KEY/_CA (never on the command line).
 """
 
 
+def add_nats_options(parser: argparse.ArgumentParser) -> None:
+    """``--nats``, ``--stream`` and ``--max-in-flight`` (the same as
+    :func:`rcstream.fleet.cli.add_bridge_arguments`, without importing asyncio or nats-py:
+    ``--help`` stays light)."""
+    group = parser.add_argument_group("NATS JetStream")
+    group.add_argument(
+        "--nats",
+        metavar="URL",
+        default=None,
+        help="NATS server URL (default: $RCSTREAM_NATS_URL or nats://127.0.0.1:4222; "
+        "'embedded' starts a local nats-server); credentials come from RCSTREAM_NATS_* "
+        "variables, never the command line",
+    )
+    group.add_argument(
+        "--stream",
+        metavar="NAME",
+        default="RCSTREAM",
+        help="JetStream stream on subjects rcstream.> (default RCSTREAM)",
+    )
+    group.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=256,
+        metavar="N",
+        help="publishes awaiting a JetStream ack before reading pauses (default 256)",
+    )
+
+
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream bridge``."""
-    from rcstream.fleet.cli import add_bridge_arguments
-
     p = sub.add_parser(
         "bridge",
         help="stream one account's events into NATS JetStream",
@@ -60,7 +86,7 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         "-e", "--events", action="append", default=[], metavar="NAMES", help="presets"
     )
     what.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
-    add_bridge_arguments(p)
+    add_nats_options(p)
     p.add_argument(
         "--checkpoint",
         metavar="FILE",

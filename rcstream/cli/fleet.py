@@ -34,7 +34,7 @@ NATS credentials come from RCSTREAM_NATS_* variables, never the command line.
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream fleet [run|status|demo]``."""
-    from rcstream.fleet.cli import add_bridge_arguments
+    from rcstream.cli.bridge import add_nats_options
 
     p = sub.add_parser(
         "fleet",
@@ -45,7 +45,7 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         parents=[common.verbosity],
     )
     p.add_argument("action", nargs="?", choices=("run", "status", "demo"), default="run")
-    add_bridge_arguments(p)
+    add_nats_options(p)
     p.add_argument("--accounts", metavar="FILE", help="the accounts TOML file")
     p.add_argument(
         "--lease-ttl", type=positive_float, default=20.0, metavar="S", help="lease TTL (20 s)"
