@@ -5,8 +5,8 @@ One worker is SIGKILLed in the middle of a steady stream. The others must re-own
 accounts within the lease TTL plus one renewal interval, resume each account's gateway
 session from the KV checkpoint (``connected`` with ``outcome: recovered``, never a
 ``gap`` on the lifecycle subjects), and every event must be in the JetStream stream
-exactly once. Timings: TTL 3 s, renewal 0.5 s, 1 event/s per account (so a take-over
-costs each account about 4 events, well under the gateway's 100-event buffer).
+exactly once. Timings: TTL 2 s, renewal 0.4 s, 1 event/s per account (so a take-over
+costs each account about 3 events, well under the gateway's 100-event buffer).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from rcstream.fleet.server import NatsServer
 from rcstream.fleet.status import fleet_status
 
 ACCOUNTS = 20
-TTL = 3.0
-RENEW = 0.5
+TTL = 2.0
+RENEW = 0.4
 RATE_PER_ACCOUNT = 1.0  # events per second per account
 
 
@@ -149,7 +149,7 @@ async def test_sigkill_one_of_three_workers_loses_nothing(
                     await asyncio.sleep(per_tick)
 
             feeder = asyncio.create_task(traffic())
-            while seen["events"] < ACCOUNTS * 2:  # two seconds of steady traffic flowed
+            while seen["events"] < ACCOUNTS:  # a second of steady traffic flowed
                 changed.clear()
                 await changed.wait()
 
@@ -169,8 +169,8 @@ async def test_sigkill_one_of_three_workers_loses_nothing(
                     await asyncio.sleep(0.05)
 
             takeover = await asyncio.wait_for(reowned(), TTL + RENEW + 10.0)
-            target = seen["events"] + ACCOUNTS * 2
-            while seen["events"] < target:  # two more seconds after the take-over
+            target = seen["events"] + ACCOUNTS
+            while seen["events"] < target:  # another second after the take-over
                 changed.clear()
                 await asyncio.wait_for(changed.wait(), 10.0)
             stop_traffic.set()
