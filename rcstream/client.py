@@ -908,7 +908,12 @@ class Client:
         if stored is not None and plan.tokens is not TokenAction.LOGIN:
             self._tokens.restore(
                 TokenSet(
-                    access_token=stored.access_token or Secret(""),
+                    # REFRESH: no access token, so the first use refreshes (same session)
+                    access_token=(
+                        stored.access_token or Secret("")
+                        if plan.tokens is TokenAction.REUSE
+                        else Secret("")
+                    ),
                     expires_at=None,
                     refresh_token=stored.refresh_token,
                     owner_id=stored.owner_id,

@@ -34,7 +34,6 @@ from rcstream.cli.output import (
     silence_stdout,
     use_color,
 )
-from rcstream.checkpoint import CheckpointError
 from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
 if TYPE_CHECKING:
@@ -380,6 +379,7 @@ async def listen(
     import gc
 
     from rcstream import Client
+    from rcstream.checkpoint import CheckpointError
 
     # The imports above built ~100k long-lived objects (pydantic schemas, modules); move
     # them out of the collector's reach so full collections stop re-scanning them.
@@ -428,6 +428,12 @@ async def listen(
                     Forwarder(forward_to, headers, timeout=forward_timeout)
                 )
             chunks = _chunks(all_filters, max(1, filters_per_subscription))
+            if store is not None and len(chunks) > 1:
+                raise ConfigurationError(
+                    f"--checkpoint holds one subscription of at most {filters_per_subscription} "
+                    f"event filters and {len(all_filters)} were given; split them over several "
+                    "`rcstream listen --checkpoint` commands."
+                )
 
             async def emit(item: object, more: bool = False) -> bool:
                 """Write one item; True once ``--count`` is reached.

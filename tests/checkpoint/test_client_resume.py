@@ -205,3 +205,99 @@ async def test_one_subscription_per_checkpointed_client(emu: Emulator, tmp_path:
         with pytest.raises(rcstream.UsageError):
             async with client.subscribe(PRESENCE):
                 pass
+
+
+async def test_the_backpressure_inbox_signals_full_instead_of_dropping() -> None:
+    from rcstream.client import _Inbox
+
+    inbox = _Inbox(2, block=True)
+    assert inbox.room.is_set()
+    for i in range(3):  # one frame may overshoot: the reader checks room between frames
+        assert inbox.put({"uuid": str(i)})
+    assert not inbox.room.is_set()
+    assert inbox.dropped == 0
+    assert [b["uuid"] for b in inbox.undelivered()] == ["0", "1", "2"]
+    await inbox.get()
+    assert not inbox.room.is_set()  # still 2 buffered: at the bound
+    await inbox.get()
+    assert inbox.room.is_set()
+    inbox.put({"uuid": "3"})
+    inbox.put({"uuid": "4"})
+    assert not inbox.room.is_set()
+    inbox.close()
+    assert inbox.room.is_set()  # a closed consumer never holds the reader
+
+
+async def test_the_default_inbox_still_drops_the_oldest() -> None:
+    from rcstream.client import _Inbox
+
+    inbox = _Inbox(2)
+    assert [inbox.put({"uuid": str(i)}) for i in range(3)] == [True, True, False]
+    assert inbox.dropped == 1
+    assert inbox.room.is_set()
+    assert [b["uuid"] for b in inbox.undelivered()] == ["1", "2"]
+
+
+async def _age_access_token(path: Path) -> Checkpoint:
+    """Make the stored access token look expired, so the next run must refresh."""
+    import time
+
+    store = FileCheckpoint(path)
+    try:
+        stored = await store.load()
+        assert stored is not None
+        await store.save(stored.evolve(access_expires_at=time.time() - 10))
+    finally:
+        await store.aclose()
+    return stored
+
+
+async def test_a_refreshed_token_recovers_the_same_session(emu: Emulator, tmp_path: Path) -> None:
+    from rcstream.protocol.resume import ResumeAction, TokenAction
+
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client, client.subscribe(PRESENCE):
+        (sub,) = emu.subscriptions
+    before = await _age_access_token(path)
+    sent = await _publish(emu, 2)
+    async with _client(emu, path) as client:
+        plan = client.resume_plan
+        assert plan is not None
+        assert (plan.action, plan.tokens) == (ResumeAction.RECOVER, TokenAction.REFRESH)
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            got = await _take(events, 2)
+        assert [e["uuid"] for e in got] == sent
+        assert client.stats.recoveries == 1
+        assert client._tokens is not None
+        assert client._tokens.logins == 0  # the same OAuth session, refreshed
+    after = await _stored(path)
+    assert before.refresh_token is not None
+    assert after.refresh_token is not None
+    assert after.refresh_token.get() != before.refresh_token.get()  # the rotation was saved
+    assert [s.id for s in emu.subscriptions] == [sub.id]
+
+
+async def test_a_rejected_refresh_token_logs_in_afresh_with_one_gap(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    from rcstream.protocol.resume import ResumeAction
+
+    path = tmp_path / "ckpt"
+    async with _client(emu, path) as client, client.subscribe(PRESENCE):
+        (old,) = emu.subscriptions
+    await _age_access_token(path)
+    await emu.revoke_oauth_sessions()  # the stored refresh token no longer works
+    async with _client(emu, path) as client:
+        plan = client.resume_plan
+        assert plan is not None
+        assert plan.action is ResumeAction.RELOGIN
+        async with client.subscribe(PRESENCE, lifecycle=True) as events:
+            items = await _take(events, 2)
+            gaps = [i for i in items if isinstance(i, Gap)]
+            assert len(gaps) == 1
+            assert "logged in again" in gaps[0].message
+            await emu.wait_until(lambda e: old.id not in [s.id for s in e.subscriptions], LIMIT)
+            sent = await _publish(emu, 1)
+            (event,) = await _take(events, 1)
+            assert event.uuid == sent[0]
+        assert client.stats.recovery_failures == 0  # no doomed recovery attempt

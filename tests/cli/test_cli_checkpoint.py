@@ -116,7 +116,6 @@ async def test_sigterm_then_restart_is_exactly_once(
     assert emu.stats.recoveries_succeeded == 1
     stderr = await first.stderr()
     assert_no_traceback(stderr)
-    assert "refresh" not in ckpt.read_text().lower() or True  # the file holds it; stderr not
     assert saved["refresh_token"] not in stderr + await second.stderr()
 
 
