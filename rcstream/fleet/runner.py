@@ -43,7 +43,7 @@ from uuid import uuid4
 
 from rcstream.auth import Auth, RefreshTokenAuth
 from rcstream.checkpoint import Checkpoint
-from rcstream.exceptions import AuthenticationError
+from rcstream.exceptions import AuthenticationError, UsageError
 from rcstream.fleet.publisher import Ack, Publisher
 from rcstream.redact import Secret
 
@@ -122,6 +122,7 @@ class AccountBridge:
         #: Set once the subscription is in place and the account id known.
         self.ready = asyncio.Event()
         self._sub: Subscription[Any] | None = None
+        self._publisher: Publisher | None = None
 
     def _client_options(self) -> ClientOptions:
         from rcstream.client import ClientOptions
@@ -161,6 +162,7 @@ class AccountBridge:
             ack_timeout=self.settings.ack_timeout,
             on_ack=self._on_ack,
         )
+        self._publisher = publisher
         async with client:
             sub = client.subscribe(
                 self.settings.filters,
@@ -227,11 +229,14 @@ class AccountBridge:
         if self.stats is not None:
             self.stats.events += 1
             self.stats.last_event_at = self._wall()
-            self.stats.in_flight = 0
+            self.stats.in_flight = self._publisher.in_flight if self._publisher else 0
         if self._sub is not None:
             # acks arrive in the order the events were handed out: the checkpoint's
             # progress now covers this event and every one before it
-            self._sub.ack(ack.context)
+            try:
+                self._sub.ack(ack.context)
+            except UsageError:  # already covered by a later ack: nothing to advance
+                logger.debug("event %s was acked already", ack.msg_id)
 
 
 def fleet_runner(
