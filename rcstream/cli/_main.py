@@ -29,7 +29,16 @@ from rcstream.exceptions import RCStreamError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in ``--help`` order: module names inside :mod:`rcstream.cli`.
-COMMANDS: tuple[str, ...] = ("listen", "demo", "emulator", "subscriptions", "webhook", "vcc")
+COMMANDS: tuple[str, ...] = (
+    "listen",
+    "demo",
+    "emulator",
+    "subscriptions",
+    "webhook",
+    "vcc",
+    "bridge",
+    "fleet",
+)
 
 _log = logging.getLogger("rcstream.cli")
 

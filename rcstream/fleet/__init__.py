@@ -10,6 +10,9 @@ nats-py when they are used. See ``docs/scale-out.md``.
 * :mod:`~rcstream.fleet.kvstore` — :class:`KVCheckpoint`, encrypted, compare-and-set;
 * :mod:`~rcstream.fleet.lease` — leases, heartbeats, fencing;
 * :mod:`~rcstream.fleet.worker` — :class:`FleetWorker`;
+* :mod:`~rcstream.fleet.runner` — ``AccountBridge`` (one account's stream into
+  JetStream, for ``rcstream bridge`` and each fleet stream) and ``fleet_runner``;
+* :mod:`~rcstream.fleet.demo` — ``rcstream fleet demo``;
 * :mod:`~rcstream.fleet.accounts` — the accounts TOML file;
 * :mod:`~rcstream.fleet.status` — ``fleet status`` data and Prometheus metrics;
 * :mod:`~rcstream.fleet.server` — a local ``nats-server -js`` for demos and tests.

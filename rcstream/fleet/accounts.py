@@ -12,6 +12,8 @@ The format is fixed by issue 16 (more keys may be added)::
     client_secret_env = "ACME_CLIENT_SECRET"
     jwt_env = "ACME_JWT"             # or jwt_file = "/run/secrets/acme.jwt"
     # server_url, filters: optional, override [defaults]
+    # retired = true: leave the fleet (the owner revokes the stored session; then delete
+    # the entry)
 
 Secrets are named, never written inline: ``client_id_env``/``client_secret_env``/``jwt_env``
 are environment variable names, ``jwt_file`` is a path (relative to the accounts file).
@@ -45,6 +47,7 @@ _KNOWN = {
     "jwt_file",
     "server_url",
     "filters",
+    "retired",
 }
 _INLINE_SECRETS = {"client_secret", "jwt", "client_id", "password", "refresh_token"}
 
@@ -59,6 +62,9 @@ class FleetAccount:
     jwt: Secret
     server_url: str
     filters: tuple[str, ...]
+    #: ``retired = true``: the account leaves the fleet. Its owner revokes the stored
+    #: OAuth session and deletes the subscription and the checkpoint instead of streaming.
+    retired: bool = False
 
 
 def load_accounts(
@@ -155,9 +161,17 @@ def parse_accounts(
                 jwt=Secret(jwt),
                 server_url=_str(entry, "server_url", where, source) or default_url,
                 filters=filters,
+                retired=_retired(entry, where),
             )
         )
     return out
+
+
+def _retired(entry: Mapping[str, Any], where: str) -> bool:
+    value = entry.get("retired", False)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{where}: retired must be true or false, not {value!r}.")
+    return value
 
 
 def _str(table: Mapping[str, Any], key: str, where: str, source: str) -> str | None:

@@ -5,9 +5,10 @@ Registering them in ``rcstream.cli`` is one line each::
     from rcstream.fleet.cli import add_fleet_parser
     add_fleet_parser(subparsers)          # sets args.func
 
-``fleet status`` works on its own. ``fleet`` (run) takes the per-account runner as an
-argument (:func:`run_fleet`): the real runner, a client stream resumed from the KV
-checkpoint and published through the bridge's publisher, is passed in by the CLI.
+``fleet status`` works on its own. ``fleet`` (run) streams each leased account with
+:func:`rcstream.fleet.runner.fleet_runner` (a client resumed from the account's KV
+checkpoint, publishing through the bridge's publisher); :func:`run_fleet` takes another
+runner for tests.
 ``python -m rcstream.fleet.cli status --nats URL`` runs the status command directly.
 """
 
@@ -64,6 +65,13 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--lease-ttl", type=float, default=20.0, metavar="S", help="lease TTL (default 20 s)"
     )
     parser.add_argument(
+        "--renew-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between lease renewals (default TTL/4)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=None,
@@ -78,12 +86,10 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "status":
         return asyncio.run(fleet_status_command(args, sys.stdout))
-    print(
-        "rcstream fleet: the stream runner is not wired into this build yet; "
-        "use rcstream.fleet.cli.run_fleet(args, runner).",
-        file=sys.stderr,
-    )
-    return 2
+    try:
+        return asyncio.run(run_fleet(args))
+    except KeyboardInterrupt:
+        return 130
 
 
 async def fleet_status_command(args: argparse.Namespace, out: TextIO) -> int:
@@ -124,8 +130,9 @@ def _labels(path: str) -> list[str]:
     return [str(a["id"]) for a in data.get("accounts", []) if isinstance(a, dict) and "id" in a]
 
 
-async def run_fleet(args: argparse.Namespace, runner: Runner) -> int:
-    """Run one fleet worker with ``runner`` until cancelled (SIGINT/SIGTERM in the CLI)."""
+async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    """Run one fleet worker until cancelled (SIGINT/SIGTERM in the CLI). ``runner``
+    defaults to :func:`rcstream.fleet.runner.fleet_runner` (the real stream)."""
     from rcstream.fleet.accounts import load_accounts
     from rcstream.fleet.kvstore import fernet_from_env
     from rcstream.fleet.status import fleet_status, render_prometheus, serve_metrics
@@ -141,9 +148,20 @@ async def run_fleet(args: argparse.Namespace, runner: Runner) -> int:
     try:
         js = nc.jetstream()
         await ensure_stream(js, args.stream)
-        worker = FleetWorker(
-            js, accounts, runner, fernet=fernet, config=FleetConfig(ttl=args.lease_ttl)
+        if runner is None:
+            from rcstream.fleet.runner import fleet_runner
+
+            runner = fleet_runner(
+                js,
+                stream=args.stream,
+                max_in_flight=args.max_in_flight,
+                options=getattr(args, "client_options", None),
+            )
+        config = FleetConfig(
+            ttl=args.lease_ttl, renew_interval=getattr(args, "renew_interval", None)
         )
+        worker = FleetWorker(js, accounts, runner, fernet=fernet, config=config)
+        logger.info("fleet worker %s starts", worker.worker_id)
         if args.metrics_port is not None:
             labels = [a.label for a in accounts]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rcstream.exceptions import ConfigurationError
 
-__all__ = ["KEY_RE", "check_key", "open_bucket", "snapshot"]
+__all__ = ["KEY_RE", "check_key", "existing_bucket", "open_bucket", "snapshot"]
 
 #: The characters a NATS KV key may contain (nats-py ``_is_key_valid``).
 KEY_RE = re.compile(r"^[-/_=.a-zA-Z0-9]+$")
@@ -36,6 +36,17 @@ async def open_bucket(js: Any, bucket: str, *, ttl: float | None = None) -> Any:
     except nats.js.errors.BadRequestError:
         # Another worker created it in between (with the same settings, same code).
         return await js.key_value(bucket)
+
+
+async def existing_bucket(js: Any, bucket: str) -> Any | None:
+    """The KV bucket ``bucket``, or ``None`` when it does not exist (never creates it: a
+    reader such as ``fleet status`` must not create the lease bucket without its TTL)."""
+    import nats.js.errors
+
+    try:
+        return await js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        return None
 
 
 async def snapshot(kv: Any, prefix: str = "") -> dict[str, Any]:

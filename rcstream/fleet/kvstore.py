@@ -19,19 +19,27 @@ raises :class:`~rcstream.checkpoint.CheckpointConflict`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from rcstream.checkpoint import Checkpoint, CheckpointConflict, CheckpointCorrupt
+from rcstream.checkpoint import (
+    Checkpoint,
+    CheckpointConflict,
+    CheckpointCorrupt,
+    CheckpointError,
+)
 from rcstream.exceptions import ConfigurationError
+from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.kv import check_key, open_bucket, snapshot
 
 __all__ = [
     "CHECKPOINT_BUCKET",
     "FLEET_KEY_ENV",
+    "FencedOut",
     "KVCheckpoint",
     "fernet_from_env",
     "make_fernet",
@@ -82,6 +90,11 @@ def fernet_from_env(environ: Mapping[str, str] | None = None) -> Any:
     return make_fernet(value)
 
 
+class FencedOut(LeaseLost, CheckpointConflict):
+    """A checkpoint write refused by the lease fence: this worker no longer owns the
+    account (a :class:`CheckpointConflict` to the client, which then stops the stream)."""
+
+
 class KVCheckpoint:
     """One account's checkpoint under ``key`` in KV ``bucket``, encrypted.
 
@@ -97,6 +110,7 @@ class KVCheckpoint:
         fernet_key: FernetKeys | Any,
         *,
         fence: Callable[[], Awaitable[None]] | None = None,
+        retry_for: float = 30.0,
     ) -> None:
         self._js = js
         self._bucket_name = bucket
@@ -106,6 +120,8 @@ class KVCheckpoint:
         )
         self._fence = fence
         self._kv: Any = None
+        #: Seconds a save keeps retrying a NATS request that failed.
+        self.retry_for = retry_for
         #: The KV revision of the last load or save (``None``: the key did not exist).
         self.revision: int | None = None
 
@@ -153,24 +169,44 @@ class KVCheckpoint:
 
     async def save(self, checkpoint: Checkpoint) -> None:
         """Encrypt and write ``checkpoint`` if the fence passes and the revision is still
-        the one last seen; :class:`CheckpointConflict` otherwise."""
+        the one last seen; :class:`CheckpointConflict` otherwise (:class:`FencedOut`, both
+        a ``CheckpointConflict`` and a :class:`~rcstream.fleet.errors.LeaseLost`, when the
+        fence refuses). A NATS request that fails (outage, timeout) is tried again, the
+        fence first each time, for up to ``retry_for`` seconds: with a fence, the lease
+        deadline ends the retries sooner; then :class:`CheckpointError`."""
+        import nats.errors
         import nats.js.errors
 
-        kv = await self._bucket()
-        if self._fence is not None:
-            await self._fence()
         token = self._fernet.encrypt(checkpoint.to_json())
-        try:
-            if self.revision is None:
-                rev = await kv.create(self._key, token)
-            else:
-                rev = await kv.update(self._key, token, last=self.revision)
-        except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise CheckpointConflict(
-                f"The checkpoint {self._key} was written by another owner since this worker "
-                "read it; stop this stream and load it again."
-            ) from exc
-        self.revision = int(rev)
+        delay, give_up = 0.05, time.monotonic() + self.retry_for
+        while True:
+            try:
+                kv = await self._bucket()
+                if self._fence is not None:
+                    try:
+                        await self._fence()
+                    except LeaseLost as exc:
+                        raise FencedOut(str(exc)) from exc
+                if self.revision is None:
+                    rev = await kv.create(self._key, token)
+                else:
+                    rev = await kv.update(self._key, token, last=self.revision)
+            except nats.js.errors.KeyWrongLastSequenceError as exc:
+                raise CheckpointConflict(
+                    f"The checkpoint {self._key} was written by another owner since this "
+                    "worker read it; stop this stream and load it again."
+                ) from exc
+            except (TimeoutError, nats.errors.Error, OSError) as exc:
+                if time.monotonic() + delay > give_up:
+                    raise CheckpointError(
+                        f"The checkpoint {self._key} could not be written to NATS for "
+                        f"{self.retry_for:g} s ({type(exc).__name__}); check the NATS server."
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+                continue
+            self.revision = int(rev)
+            return
 
     async def aclose(self) -> None:
         """Nothing to release: the NATS connection belongs to the caller."""

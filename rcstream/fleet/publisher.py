@@ -257,6 +257,12 @@ class Publisher:
                 "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
             ) from self._failure
 
+    def abort(self) -> None:
+        """Cancel the sends still in flight (after a bounded :meth:`flush` on shutdown):
+        their messages were not acked, so no checkpoint covers them."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def aclose(self) -> None:
         """Flush, then return. On cancellation the in-flight sends are cancelled; their
         messages were not acked and the caller's checkpoint does not cover them."""

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rcstream.fleet.kv import open_bucket, snapshot
+from rcstream.fleet.kv import existing_bucket, snapshot
 from rcstream.fleet.lease import LEASE_PREFIX, WORKER_PREFIX
 from rcstream.fleet.worker import LEASE_BUCKET, STATUS_BUCKET
 
@@ -66,8 +66,10 @@ async def fleet_status(
 ) -> FleetStatus:
     """Read the fleet's state. ``labels`` (from the accounts file) lists accounts nobody
     owns too; without it, every account that has an owner or figures is listed."""
-    leases = await snapshot(await open_bucket(js, lease_bucket))
-    stats = await snapshot(await open_bucket(js, status_bucket), "stats.")
+    lease_kv = await existing_bucket(js, lease_bucket)
+    status_kv = await existing_bucket(js, status_bucket)
+    leases = await snapshot(lease_kv) if lease_kv is not None else {}
+    stats = await snapshot(status_kv, "stats.") if status_kv is not None else {}
     now = wall()
     owners: dict[str, str] = {}
     workers: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ def snapshots(draw: st.DrawFn) -> tuple[str, list[str], set[str], dict[str, str]
 
 @given(snapshots(), st.sets(st.sampled_from([f"a{i}" for i in range(25)])))
 @settings(max_examples=300, deadline=None)
-def test_plan_invariants(snap: tuple, blocked: set[str]) -> None:
+def test_plan_invariants(snap: tuple[Any, ...], blocked: set[str]) -> None:
     me, accounts, held, owners, beats = snap
     plan = plan_leases(me, accounts, held, owners, beats, blocked=blocked)
     live = set(beats) | {me}

@@ -1,0 +1,312 @@
+"""One account's event stream into JetStream: the engine of ``rcstream bridge`` and of each
+stream a fleet worker runs.
+
+:class:`AccountBridge` opens a :class:`rcstream.Client` (with ``checkpoint=`` when a store
+is given), subscribes with ``raw=True``, ``lifecycle=True``, ``ack="manual"`` and
+``backpressure=True``, and publishes through a
+:class:`~rcstream.fleet.publisher.Publisher`:
+
+* each notification body, re-serialised compactly with its keys and values as received,
+  to ``rcstream.<accountId>.<family>`` with ``Nats-Msg-Id: <uuid>``;
+* each lifecycle item (``connected``, ``disconnected``, ``gap``, and the bridge's own
+  ``owner`` item when a stream starts) to ``rcstream.<accountId>.lifecycle``.
+
+**Progress only after acks.** Each event is acked to the subscription (``sub.ack``) when
+JetStream acknowledges it, in order, so the client's checkpoint (any
+:class:`~rcstream.checkpoint.CheckpointStore`: a file for ``bridge --checkpoint``, the
+fenced :class:`~rcstream.fleet.kvstore.KVCheckpoint` in the fleet) never covers an event
+that is not stored. Whoever starts from it (a restarted bridge, the next owner in the
+fleet) refreshes the stored token pair (logging in with the JWT only if the platform
+refuses it), publishes the stored pending events again and recovers the gateway session
+with ``wsc``: the gateway replays what it buffered since the old socket went (up to 100
+events within 180 s), the duplicate window drops what had been stored already. A session
+that cannot be recovered is a ``gap`` on the lifecycle subject, never a silent hole.
+
+**Back-pressure.** ``publish`` blocks while ``max_in_flight`` messages await acks; the
+subscription is in back-pressure mode, so the client's reader then stops reading and the
+events wait in the socket and the platform's buffer instead of being dropped. What the
+gateway cannot hold (past 100 events or 180 s) is reported as a gap by the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from rcstream.auth import Auth, RefreshTokenAuth
+from rcstream.checkpoint import Checkpoint
+from rcstream.exceptions import AuthenticationError, UsageError
+from rcstream.fleet.publisher import Ack, Publisher
+from rcstream.redact import Secret
+
+if TYPE_CHECKING:
+    from rcstream.checkpoint import CheckpointStore
+    from rcstream.client import Client, ClientOptions, Subscription
+    from rcstream.fleet.worker import AccountContext, AccountStats, Runner
+
+__all__ = [
+    "AccountBridge",
+    "BridgeSettings",
+    "fleet_runner",
+    "retire_account",
+]
+
+logger = logging.getLogger(__name__)
+
+_ACCOUNT_PATH = "/restapi/v1.0/account/~/extension/~"
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """How one account is bridged. Durations are seconds."""
+
+    filters: tuple[str, ...]
+    #: The JetStream stream that must store the messages (``None``: whichever binds).
+    stream: str | None = None
+    max_in_flight: int = 256
+    #: Seconds a publish waits for its ack before it is sent again (same ``Nats-Msg-Id``).
+    ack_timeout: float = 2.0
+    #: At most one checkpoint write per this many seconds (only after new acks).
+    save_interval: float = 1.0
+    #: Events the client's inbox holds while publishing is blocked (NATS outage).
+    buffer_size: int = 100_000
+    #: Acked uuids kept in the checkpoint.
+    recent: int = 200
+    #: Bounded wait, on a graceful stop, for the last acks and checkpoint write.
+    drain_timeout: float = 5.0
+
+
+class AccountBridge:
+    """Stream one account into JetStream until cancelled (see the module docstring).
+
+    ``login`` is the credential used when there is no stored session or the stored token
+    pair is refused (a :class:`~rcstream.auth.JWTAuth`, usually). ``store`` is optional:
+    without it nothing is resumed or saved. ``stats`` (a fleet
+    :class:`~rcstream.fleet.worker.AccountStats`) is updated as acks arrive.
+    ``worker`` names the owner in the ``owner`` lifecycle item.
+    """
+
+    def __init__(
+        self,
+        js: Any,
+        *,
+        server_url: str,
+        login: Auth,
+        settings: BridgeSettings,
+        store: CheckpointStore | None = None,
+        stats: AccountStats | None = None,
+        options: ClientOptions | None = None,
+        worker: str | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.js = js
+        self.server_url = server_url.rstrip("/")
+        self.login = login
+        self.settings = settings
+        self.store = store
+        self.stats = stats
+        self.options = options
+        self.worker = worker
+        self._wall = wall
+        self.account_id: str | None = None
+        #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
+        self.published = 0
+        #: Set once the subscription is in place and the account id known.
+        self.ready = asyncio.Event()
+        self._sub: Subscription[Any] | None = None
+        self._publisher: Publisher | None = None
+
+    def _client_options(self) -> ClientOptions:
+        from rcstream.client import ClientOptions
+
+        opts = self.options or ClientOptions()
+        return dataclasses.replace(
+            opts,
+            buffer_size=self.settings.buffer_size,
+            checkpoint_interval=self.settings.save_interval,
+        )
+
+    async def _account_id(self, client: Client) -> str:
+        resp = await client.rest("GET", _ACCOUNT_PATH)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        account = body.get("account")
+        value = str(account.get("id") or "") if isinstance(account, dict) else ""
+        if not value.isdigit():
+            raise AuthenticationError(
+                "The platform did not say which account the token belongs to; check the "
+                "credentials (GET /restapi/v1.0/account/~/extension/~ gave no account id)."
+            )
+        return value
+
+    async def run(self) -> None:
+        """Stream until cancelled. On cancellation the publishes in flight get up to
+        ``drain_timeout`` to be acked; what is not acked stays in the checkpoint's pending
+        events and the next run publishes it again (the duplicate window keeps one)."""
+        from rcstream.client import Client
+
+        client = Client(
+            self.server_url, auth=self.login, options=self._client_options(), checkpoint=self.store
+        )
+        publisher = Publisher(
+            self.js,
+            stream=self.settings.stream,
+            max_in_flight=self.settings.max_in_flight,
+            ack_timeout=self.settings.ack_timeout,
+            on_ack=self._on_ack,
+        )
+        self._publisher = publisher
+        async with client:
+            sub = client.subscribe(
+                self.settings.filters,
+                lifecycle=True,
+                raw=True,
+                ack="manual",
+                backpressure=True,
+            )
+            self._sub = sub
+            async with sub:
+                self.account_id = await self._account_id(client)
+                if self.stats is not None:
+                    self.stats.account_id = self.account_id
+                await publisher.publish_lifecycle(
+                    self.account_id,
+                    {
+                        "type": "owner",
+                        "worker": self.worker,
+                        "resumed": client.resume_plan is not None
+                        and client.resume_plan.action.value != "fresh",
+                        "at": self._wall(),
+                    },
+                )
+                self.ready.set()
+                try:
+                    async for item in sub:
+                        await self._publish(publisher, item)
+                finally:
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        async with asyncio.timeout(self.settings.drain_timeout):
+                            await publisher.flush()
+                    publisher.abort()
+
+    async def _publish(self, publisher: Publisher, item: Any) -> None:
+        assert self.account_id is not None
+        if isinstance(item, dict):
+            uid = item.get("uuid")
+            if not isinstance(uid, str) or not uid:
+                uid = str(uuid4())
+            raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+            event = item.get("event")
+            await publisher.publish_notification(
+                self.account_id,
+                raw,
+                event=event if isinstance(event, str) else None,
+                uuid=uid,
+                context=item,
+            )
+            return
+        record = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
+        record.setdefault("account", self.account_id)
+        if self.stats is not None:
+            if record.get("type") == "disconnected":
+                self.stats.reconnects += 1
+            elif record.get("type") == "gap":
+                self.stats.last_gap_at = self._wall()
+                self.stats.last_gap_reason = str(record.get("reason"))
+        await publisher.publish_lifecycle(self.account_id, record)
+
+    def _on_ack(self, ack: Ack) -> None:
+        if not isinstance(ack.context, dict):
+            return  # a lifecycle item: not an event of the subscription
+        self.published += 1
+        if self.stats is not None:
+            self.stats.events += 1
+            self.stats.last_event_at = self._wall()
+            self.stats.in_flight = self._publisher.in_flight if self._publisher else 0
+        if self._sub is not None:
+            # acks arrive in the order the events were handed out: the checkpoint's
+            # progress now covers this event and every one before it
+            try:
+                self._sub.ack(ack.context)
+            except UsageError:  # already covered by a later ack: nothing to advance
+                logger.debug("event %s was acked already", ack.msg_id)
+
+
+def fleet_runner(
+    js: Any,
+    *,
+    stream: str | None = None,
+    max_in_flight: int = 256,
+    options: ClientOptions | None = None,
+    save_interval: float = 1.0,
+) -> Runner:
+    """The fleet's runner: an :class:`AccountBridge` per leased account, resumed from and
+    saving to the account's fenced KV checkpoint (``ctx.checkpoint``)."""
+    from rcstream.auth import JWTAuth
+
+    async def runner(ctx: AccountContext) -> None:
+        account = ctx.account
+        if account.retired:
+            await retire_account(ctx, options=options)
+            await ctx.stopping.wait()  # hold the lease: nobody streams a retired account
+            return
+        bridge = AccountBridge(
+            js,
+            server_url=account.server_url,
+            login=JWTAuth(account.client_id, account.client_secret, account.jwt),
+            settings=BridgeSettings(
+                filters=account.filters,
+                stream=stream,
+                max_in_flight=max_in_flight,
+                save_interval=save_interval,
+            ),
+            store=ctx.checkpoint,
+            stats=ctx.stats,
+            options=options,
+            worker=ctx.worker,
+        )
+        await bridge.run()
+
+    return runner
+
+
+async def retire_account(ctx: AccountContext, *, options: ClientOptions | None = None) -> bool:
+    """The account left the fleet (``retired = true``): delete its server subscription,
+    revoke the stored OAuth session and clear the checkpoint (a fenced write). Returns
+    True when there was a stored session to end. A rebalance never calls this: only an
+    account that leaves the fleet loses its session."""
+    from rcstream.client import Client, ClientOptions
+
+    account = ctx.account
+    stored = await ctx.checkpoint.load()
+    if stored is None or (stored.refresh_token is None and stored.access_token is None):
+        logger.info("account %s is retired and holds no session", account.label)
+        return False
+    auth = RefreshTokenAuth(
+        account.client_id,
+        account.client_secret,
+        stored.refresh_token or Secret(""),
+        access_token=stored.access_token,
+        access_expires_at=stored.access_expires_at,
+        refresh_expires_at=stored.refresh_expires_at,
+        owner_id=stored.owner_id,
+    )
+    opts = dataclasses.replace(options or ClientOptions(), keep_session_on_close=False)
+    async with Client(account.server_url, auth=auth, options=opts) as client:
+        if stored.subscription_id:
+            with contextlib.suppress(Exception):
+                await client.rest("DELETE", f"/restapi/v1.0/subscription/{stored.subscription_id}")
+        # leaving the block revokes the session (rcstream resumed it, so it owns it)
+    await ctx.checkpoint.save(Checkpoint(client_id=stored.client_id, server_url=stored.server_url))
+    logger.info(
+        "account %s is retired: its subscription was deleted and its OAuth session revoked",
+        account.label,
+    )
+    return True

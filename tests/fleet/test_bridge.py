@@ -1,0 +1,226 @@
+"""``rcstream bridge`` against a real nats-server and the emulator over real sockets.
+
+* the CLI process bridges a steady stream while nats-server is stopped for 2 s and started
+  again on the same port and store: every event is in the stream exactly once, no gap;
+* a checkpoint whose gateway session has expired makes the next bridge publish a ``gap``
+  (``recovery_window_expired``) instead of silently missing events;
+* a bridge resumed from its checkpoint recovers the session: the events sent while it was
+  down are replayed by the gateway and stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from rcstream.auth import JWTAuth
+from rcstream.checkpoint import FileCheckpoint
+from rcstream.emulator import Emulator
+from rcstream.fleet.runner import AccountBridge, BridgeSettings
+from rcstream.fleet.server import NatsServer
+from rcstream.fleet.subjects import ensure_stream
+
+PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+
+
+async def _stored(js: Any) -> list[Any]:
+    total = (await js.stream_info("RCSTREAM")).state.messages
+    sub = await js.subscribe("rcstream.>", ordered_consumer=True)
+    msgs: list[Any] = []
+    try:
+        while len(msgs) < total:
+            msgs.append(await sub.next_msg(timeout=5.0))
+    finally:
+        await sub.unsubscribe()
+    return msgs
+
+
+def _check_once(msgs: list[Any], emitted: list[str]) -> list[dict[str, Any]]:
+    """Every emitted uuid stored exactly once; returns the lifecycle records."""
+    notes = Counter(json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject)
+    assert set(notes) == set(emitted), f"missing: {len(set(emitted) - set(notes))}"
+    assert max(notes.values()) == 1
+    return [json.loads(m.data) for m in msgs if m.subject.endswith(".lifecycle")]
+
+
+async def test_nats_restart_mid_stream_loses_nothing(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    async with Emulator() as emu:
+        rec = emu.accounts[0]
+        env = dict(os.environ)
+        env.update(
+            RINGCENTRAL_SERVER_URL=emu.server_url,
+            RINGCENTRAL_CLIENT_ID=rec.client_id,
+            RINGCENTRAL_CLIENT_SECRET=rec.client_secret,
+            RINGCENTRAL_JWT=rec.jwt,
+        )
+        nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        seen: set[str] = set()
+        lifecycle: list[dict[str, Any]] = []
+        changed = asyncio.Event()
+
+        async def watch(msg: Any) -> None:
+            if msg.subject.endswith(".lifecycle"):
+                lifecycle.append(json.loads(msg.data))
+            else:
+                seen.add(json.loads(msg.data)["uuid"])
+            changed.set()
+
+        await nc.subscribe("rcstream.>", cb=watch)
+        log = (tmp_path / "bridge.log").open("wb")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rcstream",
+            "-v",
+            "bridge",
+            "--nats",
+            nats_server.url,
+            "-f",
+            PRESENCE,
+            "--checkpoint",
+            str(tmp_path / "bridge.ckpt"),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+        emitted: list[str] = []
+        try:
+
+            async def until(predicate: Any) -> None:
+                async with asyncio.timeout(15.0):
+                    while not predicate():
+                        changed.clear()
+                        await changed.wait()
+
+            await until(lambda: any(r.get("type") == "connected" for r in lifecycle))
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            stop = asyncio.Event()
+
+            async def traffic() -> None:  # a steady 25 events/s
+                i = 0
+                while not stop.is_set():
+                    emitted.append(await emu.publish(event, {"extensionId": ext, "seq": i}))
+                    i += 1
+                    await asyncio.sleep(0.04)
+
+            feeder = asyncio.create_task(traffic())
+            await until(lambda: len(seen) >= 25)
+            await nats_server.stop()
+            await asyncio.sleep(2.0)  # the outage itself: events keep arriving meanwhile
+            during = len(emitted)
+            await nats_server.start()
+            await until(lambda: len(seen) >= during + 25)
+            stop.set()
+            await feeder
+            await until(lambda: set(emitted) <= seen)
+            js = nc.jetstream(timeout=5.0)
+            msgs = await _stored(js)
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10.0)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            log.close()
+            await nc.close()
+    records = _check_once(msgs, emitted)
+    assert [r for r in records if r.get("type") == "gap"] == []
+    assert proc.returncode == 130  # interrupted by SIGTERM, after a clean shutdown
+    assert rec.jwt not in (tmp_path / "bridge.log").read_text()
+
+
+def _bridge(js: Any, emu: Emulator, store: FileCheckpoint) -> AccountBridge:
+    rec = emu.accounts[0]
+    return AccountBridge(
+        js,
+        server_url=emu.server_url,
+        login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
+        settings=BridgeSettings(filters=(PRESENCE,), save_interval=0.05),
+        store=store,
+        worker="test",
+    )
+
+
+async def _run_until(bridge: AccountBridge, done: Any) -> None:
+    task = asyncio.create_task(bridge.run())
+    try:
+        await asyncio.wait_for(bridge.ready.wait(), 10.0)
+        await done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_resume_from_checkpoint_replays_what_was_missed(js: Any, tmp_path: Path) -> None:
+    await ensure_stream(js)
+    async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+        rec = emu.accounts[0]
+        ext = rec.extension_ids[0]
+        event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+        emitted: list[str] = []
+        first = _bridge(js, emu, store)
+
+        async def five() -> None:
+            for i in range(5):
+                emitted.append(await emu.publish(event, {"seq": i}))
+            while first.published < 5:
+                await asyncio.sleep(0.01)  # acked by JetStream: polled, bounded above
+
+        await asyncio.wait_for(_run_until(first, five), 20.0)
+        # the bridge is gone (graceful stop, session kept); events arrive meanwhile
+        for i in range(5, 10):
+            emitted.append(await emu.publish(event, {"seq": i}))
+        second = _bridge(js, emu, store)
+
+        async def replayed() -> None:
+            while second.published < 5:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(_run_until(second, replayed), 20.0)
+    records = _check_once(await _stored(js), emitted)
+    outcomes = [r["outcome"] for r in records if r.get("type") == "connected"]
+    assert outcomes == ["fresh", "recovered"]
+    assert [r for r in records if r.get("type") == "gap"] == []
+
+
+async def test_expired_session_in_checkpoint_is_reported_as_a_gap(js: Any, tmp_path: Path) -> None:
+    await ensure_stream(js)
+    async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+        first = _bridge(js, emu, store)
+
+        async def saved() -> None:
+            while store.revision is None:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(_run_until(first, saved), 20.0)
+        stored = await store.load()
+        assert stored is not None and stored.wsc is not None
+        # the old session's last frame was 10 minutes ago: past the 180 s recovery window
+        old = stored.last_frame_at - 600.0 if stored.last_frame_at else None
+        await store.save(stored.evolve(last_frame_at=old, disconnected_at=old))
+        second = _bridge(js, emu, store)
+
+        async def gap_published() -> None:
+            while not any(json.loads(m.data).get("type") == "gap" for m in await _stored(js)):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(_run_until(second, gap_published), 20.0)
+    gaps = [
+        json.loads(m.data) for m in await _stored(js) if json.loads(m.data).get("type") == "gap"
+    ]
+    assert [g["reason"] for g in gaps] == ["recovery_window_expired"]
