@@ -170,6 +170,30 @@ class Common:
         return cls(verbosity=_verbosity_parent(), credentials=_credentials_parent())
 
 
+def add_filter_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``-f/--filter`` and ``-e/--events``: what to subscribe to (``listen``, ``webhook
+    listen``); one definition, so the commands never drift apart."""
+    parser.add_argument(
+        "-f",
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="a raw event filter, e.g. /restapi/v1.0/account/~/extension/~/presence "
+        "(repeatable; -f is --filter, not --forward-to as in `stripe listen`)",
+    )
+    parser.add_argument(
+        "-e",
+        "--events",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="comma-separated presets: telephony, presence, sms, message-store, voicemail, "
+        "fax, team-messaging ... (`-e help` lists them all)",
+    )
+
+
 def add_output_options(parser: argparse.ArgumentParser, *, default_format: str | None) -> None:
     """``--format``, ``--no-color``, ``-n``, ``--timeout`` and ``--lifecycle``."""
     group = parser.add_argument_group("output on stdout")

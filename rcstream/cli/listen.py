@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rcstream.cli._args import Formatter, add_output_options, header
+from rcstream.cli._args import Formatter, add_filter_options, add_output_options, header
 from rcstream.cli._run import (
     EXIT_OK,
     EXIT_USAGE,
@@ -95,25 +95,7 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         parents=[common.verbosity, common.credentials],
     )
     what = listen_p.add_argument_group("what to listen to (combine freely)")
-    what.add_argument(
-        "-f",
-        "--filter",
-        dest="filters",
-        action="append",
-        default=[],
-        metavar="FILTER",
-        help="a raw event filter, e.g. /restapi/v1.0/account/~/extension/~/presence "
-        "(repeatable; -f is --filter, not --forward-to as in `stripe listen`)",
-    )
-    what.add_argument(
-        "-e",
-        "--events",
-        action="append",
-        default=[],
-        metavar="NAMES",
-        help="comma-separated presets: telephony, presence, sms, message-store, voicemail, "
-        "fax, team-messaging ... (`-e help` lists them all)",
-    )
+    add_filter_options(what)
     what.add_argument(
         "--all-extensions",
         choices=("presence",),

@@ -32,7 +32,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from rcstream.cli._args import add_output_options, port
+from rcstream.cli._args import add_filter_options, add_output_options, port
 from rcstream.exceptions import ConfigurationError, RCStreamError, UsageError
 from rcstream.redact import Secret
 
@@ -76,23 +76,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_webhook_listen_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``rcstream webhook listen``."""
-    parser.add_argument(
-        "-e",
-        "--events",
-        action="append",
-        default=[],
-        metavar="NAMES",
-        help="comma-separated presets, as for listen (e.g. -e telephony,sms)",
-    )
-    parser.add_argument(
-        "-f",
-        "--filter",
-        dest="filters",
-        action="append",
-        default=[],
-        metavar="FILTER",
-        help="a raw event filter (repeatable)",
-    )
+    add_filter_options(parser)  # the same -e/-f as `rcstream listen`
     parser.add_argument(
         "--address",
         required=True,

@@ -31,3 +31,30 @@ async def test_an_expired_caller_supplied_token_gets_no_restart_hint() -> None:
     text = str(info.value)
     assert "restarted" not in text and "server changed" not in text, text
     assert "token" in text
+
+
+# ---- review duplicate: `webhook listen` takes -e/-f from the same definition as `listen` ---
+
+
+def _option_help(*command: str) -> dict[str, str]:
+    import argparse
+
+    from rcstream.cli._main import build_parser
+
+    parser = build_parser()
+    sub: argparse.ArgumentParser = parser
+    for name in command:
+        action = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
+        sub = action.choices[name]
+    return {
+        opt: str(a.help)
+        for a in sub._actions
+        for opt in a.option_strings
+        if opt in ("-e", "--events", "-f", "--filter")
+    }
+
+
+def test_webhook_listen_and_listen_share_the_filter_options() -> None:
+    listen_help = _option_help("listen")
+    assert set(listen_help) == {"-e", "--events", "-f", "--filter"}
+    assert _option_help("webhook", "listen") == listen_help
