@@ -1,6 +1,6 @@
 """No file cites a protocol document (``protocol`` dot ``md``) that is not in the repo
-(review 11): sources are named
-instead (the developer guide pages, the SDK code, maintainers' experiments)."""
+(review 11): sources are named instead (the developer guide pages, the SDK code,
+maintainers' experiments)."""
 
 from __future__ import annotations
 
