@@ -297,6 +297,7 @@ async def retire_account(ctx: AccountContext, *, options: ClientOptions | None =
         access_expires_at=stored.access_expires_at,
         refresh_expires_at=stored.refresh_expires_at,
         owner_id=stored.owner_id,
+        owned=True,  # a session a fleet worker created: rcstream owns it and may revoke it
     )
     opts = dataclasses.replace(options or ClientOptions(), keep_session_on_close=False)
     async with Client(account.server_url, auth=auth, options=opts) as client:
