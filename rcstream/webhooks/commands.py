@@ -139,7 +139,15 @@ class _Printer:
     """Writes events to stdout as lines and counts them; ``done`` after ``count``."""
 
     def __init__(self, args: argparse.Namespace, stream: IO[bytes] | None = None) -> None:
-        self._out = stream if stream is not None else sys.stdout.buffer
+        if stream is None:
+            from rcstream.cli.output import _own_buffer
+
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stdout.flush()
+            # a writer of our own on fd 1: the writer thread may be stuck in it at exit,
+            # and Python's own sys.stdout must stay free for the interpreter to flush
+            stream = _own_buffer(sys.stdout.buffer)
+        self._out = stream
         fmt = getattr(args, "format", None)
         if fmt is None:
             try:
@@ -160,14 +168,23 @@ class _Printer:
         self.written = 0
 
     @property
+    def out(self) -> IO[bytes]:
+        """The binary stream lines go to."""
+        return self._out
+
+    @staticmethod
+    def is_lifecycle(item: Any) -> bool:
+        """True for a lifecycle record (not counted by ``-n``)."""
+        from rcstream.models.lifecycle import Lifecycle
+
+        return isinstance(item, Lifecycle)
+
+    @property
     def done(self) -> bool:
         return self.count is not None and self.written >= self.count
 
-    def _line(self, data: bytes) -> None:
-        self._out.write(data + b"\n")
-        self._out.flush()
-
-    def item(self, item: Any) -> None:
+    def render(self, item: Any) -> bytes | None:
+        """The stdout line for ``item`` (without the newline), or None to print nothing."""
         import orjson
 
         from rcstream.models import Notification
@@ -176,23 +193,64 @@ class _Printer:
 
         if isinstance(item, Lifecycle):
             if self.lifecycle:
-                self._line(orjson.dumps(item.model_dump(mode="json")))
-            return
+                return orjson.dumps(item.model_dump(mode="json"))
+            return None
         if isinstance(item, CloudEvent):
             if self.format == "json":
-                self._line(compact_json(item.raw) if item.raw else orjson.dumps(item.to_wire()))
-            else:
-                self._line(_pretty_cloudevent(item).encode("utf-8", "backslashreplace"))
-        else:
-            wire = item.to_wire() if isinstance(item, Notification) else item
-            if self.format == "json":
-                self._line(orjson.dumps(wire))
-            else:
-                from rcstream.cli.output import format_pretty
+                return compact_json(item.raw) if item.raw else orjson.dumps(item.to_wire())
+            return _pretty_cloudevent(item).encode("utf-8", "backslashreplace")
+        wire = item.to_wire() if isinstance(item, Notification) else item
+        if self.format == "json":
+            return orjson.dumps(wire)
+        from rcstream.cli.output import format_pretty
 
-                text = format_pretty(wire, color=self.color)
-                self._line(text.encode("utf-8", "backslashreplace"))
-        self.written += 1
+        return format_pretty(wire, color=self.color).encode("utf-8", "backslashreplace")
+
+
+class _LineWriter:
+    """Writes stdout lines from a daemon thread, so a slow or stalled reader of stdout
+    never blocks the event loop: the receiver keeps answering while :meth:`write` waits.
+
+    Found by review (``webhook serve`` into an unread pipe stopped answering HTTP after
+    ~64 KB, and ignored SIGTERM). The thread is a daemon so that a write stuck on a full
+    pipe cannot hold up the process's exit.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        import queue
+        import threading
+
+        self._out = out
+        self._jobs: queue.SimpleQueue[tuple[bytes, Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="rcstream-stdout", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            data, done = job
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                self._out.write(data + b"\n")
+                self._out.flush()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+    async def write(self, data: bytes) -> None:
+        """Write one line and flush; returns once it is written. Raises what the write
+        raised (BrokenPipeError when stdout closed)."""
+        import asyncio
+        import concurrent.futures
+
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._jobs.put((data, done))
+        await asyncio.wrap_future(done)
+
+    def close(self) -> None:
+        """Let the thread end after the lines already handed to it."""
+        self._jobs.put(None)
 
 
 def _clean(text: Any, limit: int = 80) -> str:
@@ -220,14 +278,24 @@ async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
     """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends."""
     import asyncio
 
+    writer = _LineWriter(printer.out)
     try:
         async with asyncio.timeout(printer.timeout):
             async for item in source:
-                printer.item(item)
+                line = printer.render(item)
+                if line is None:
+                    continue
+                # waits for stdout in the writer thread, not on the loop: while stdout is
+                # slow the receiver keeps answering and its bounded queue takes the strain
+                await writer.write(line)
+                if not printer.is_lifecycle(item):
+                    printer.written += 1
                 if printer.done:
                     break
     except TimeoutError:
         pass
+    finally:
+        writer.close()
     return EXIT_OK
 
 

@@ -337,3 +337,51 @@ def test_the_parser_imports_no_webhook_machinery() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
+    # Review of issue 15: stdout was written on the event loop, so an unread pipe (64 KiB)
+    # stopped the HTTP side after ~16 2 KB events and SIGTERM was ignored. Now the
+    # receiver answers every delivery at once whatever stdout does, and SIGTERM still ends it.
+    port = free_port()
+    read_end, write_end = os.pipe()
+    try:
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+        full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rcstream",
+            "webhook",
+            "serve",
+            "--port",
+            str(port),
+            "--format",
+            "json",
+            env=full,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        os.close(write_end)
+        cli = Proc(proc)
+        await cli.stderr_until("receiving")
+        url = f"http://127.0.0.1:{port}/"
+        statuses = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+            for i in range(60):  # ~120 KB: about twice what the pipe holds
+                note = {
+                    "uuid": f"u{i}",
+                    "event": "/restapi/v1.0/x",
+                    "timestamp": "t",
+                    "body": {"pad": "x" * 2000},
+                }
+                async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
+                    statuses.append(r.status)
+        assert statuses == [200] * 60
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(LIMIT):
+            assert proc.stderr is not None
+            err = (await proc.stderr.read()).decode()
+            assert await proc.wait() == 130, err
+    finally:
+        os.close(read_end)
