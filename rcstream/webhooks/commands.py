@@ -201,7 +201,18 @@ class _Printer:
             return _pretty_cloudevent(item).encode("utf-8", "backslashreplace")
         wire = item.to_wire() if isinstance(item, Notification) else item
         if self.format == "json":
-            return orjson.dumps(wire)
+            from rcstream.cli.output import Output
+
+            try:
+                # listen's encoder: slower exact fallbacks for what orjson refuses
+                # (nesting past ~250 levels, integers past 64 bits, lone surrogates)
+                return Output.json_bytes(wire)
+            except ValueError:
+                logger.warning(
+                    "Skipped notification %s: it is nested too deeply to write as JSON.",
+                    _clean(wire.get("uuid", "?") if isinstance(wire, dict) else "?"),
+                )
+                return None
         from rcstream.cli.output import format_pretty
 
         return format_pretty(wire, color=self.color).encode("utf-8", "backslashreplace")
