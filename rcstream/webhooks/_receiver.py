@@ -184,6 +184,11 @@ class _HttpReceiver(Generic[T]):
             await self._runner.cleanup()
             self._runner = None
 
+    @property
+    def pending(self) -> int:
+        """Items accepted (answered 2xx) and not yet handed to the consumer."""
+        return len(self._items)
+
     # ---- iteration ----------------------------------------------------------------------
 
     def __aiter__(self) -> Self:

@@ -38,6 +38,7 @@ from rcstream.redact import Secret
 
 if TYPE_CHECKING:
     from rcstream.client import ClientOptions
+    from rcstream.webhooks._receiver import _HttpReceiver
     from rcstream.webhooks.cloudevents import CloudEvent
 
 __all__ = [
@@ -285,21 +286,33 @@ def _pretty_cloudevent(event: CloudEvent) -> str:
 # ----------------------------------------------------------------------------- running
 
 
-async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
-    """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends."""
+async def _pump(
+    source: AsyncIterator[Any], printer: _Printer, receiver: _HttpReceiver[Any] | None = None
+) -> int:
+    """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends.
+
+    On the way out (also on Ctrl-C/SIGTERM) ``receiver`` is closed at once, so nothing more
+    is acknowledged that will not be printed (VCC then retries later; RingCentral gets
+    connection refused), and any event that was acknowledged but not printed is counted
+    in a WARNING, since the sender will not send it again.
+    """
     import asyncio
 
     writer = _LineWriter(printer.out)
+    unprinted = 0  # an event taken from the receiver whose line is not yet written
     try:
         async with asyncio.timeout(printer.timeout):
             async for item in source:
                 line = printer.render(item)
                 if line is None:
                     continue
+                event = not printer.is_lifecycle(item)
+                unprinted = int(event)
                 # waits for stdout in the writer thread, not on the loop: while stdout is
                 # slow the receiver keeps answering and its bounded queue takes the strain
                 await writer.write(line)
-                if not printer.is_lifecycle(item):
+                unprinted = 0
+                if event:
                     printer.written += 1
                 if printer.done:
                     break
@@ -307,6 +320,15 @@ async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
         pass
     finally:
         writer.close()
+        if receiver is not None:
+            await receiver.aclose()
+            left = receiver.pending + unprinted
+            if left:
+                logger.warning(
+                    "%d acknowledged events not printed: they arrived before the command "
+                    "stopped, and the sender will not deliver them again.",
+                    left,
+                )
     return EXIT_OK
 
 
@@ -363,7 +385,7 @@ async def webhook_listen(
             f"webhook subscription {stream.subscription.id} is live: {args.address} -> "
             f"{stream.receiver.url}"
         )
-        return await _pump(stream, printer)
+        return await _pump(stream, printer, stream.receiver)
 
 
 async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
@@ -386,7 +408,7 @@ async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None 
         lifecycle=printer.lifecycle,
     ) as rx:
         _status(f"receiving RingCentral webhooks on {rx.url}")
-        return await _pump(rx, printer)
+        return await _pump(rx, printer, rx)
 
 
 # ----------------------------------------------------------------------------- VCC
@@ -407,7 +429,7 @@ async def vcc_serve(args: argparse.Namespace, env: Mapping[str, str] | None = No
         secret=Secret(secret), host=args.host, port=args.port, path=args.path
     ) as rx:
         _status(f"receiving VCC webhooks on {rx.url}")
-        return await _pump(rx, printer)
+        return await _pump(rx, printer, rx)
 
 
 def _vcc_client(env: Mapping[str, str] | None) -> Any:
@@ -463,7 +485,7 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
                         first = False
                     yield event
 
-            return await _pump(announced(), printer)
+            return await _pump(announced(), printer, rx)
         finally:
             with contextlib.suppress(RCStreamError):
                 await api.delete_subscription(sub.id)

@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -368,7 +369,7 @@ async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
         url = f"http://127.0.0.1:{port}/"
         statuses = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-            for i in range(60):  # ~120 KB: about twice what the pipe holds
+            for i in range(100):  # ~200 KB: about three times what the pipe holds
                 note = {
                     "uuid": f"u{i}",
                     "event": "/restapi/v1.0/x",
@@ -377,12 +378,16 @@ async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
                 }
                 async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
                     statuses.append(r.status)
-        assert statuses == [200] * 60
+        assert statuses == [200] * 100
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(LIMIT):
             assert proc.stderr is not None
             err = (await proc.stderr.read()).decode()
             assert await proc.wait() == 130, err
+        # what was acknowledged but never reached stdout is counted (review 15 item 3)
+        match = re.search(r"(\d+) acknowledged events not printed", err)
+        assert match is not None, err
+        assert 1 <= int(match.group(1)) <= 100
     finally:
         os.close(read_end)
 
@@ -420,3 +425,40 @@ async def test_webhook_serve_survives_a_deeply_nested_authenticated_body(depth: 
         assert lines == [head + b'"uuid":"u1","body":' + deep + b"}"]
     else:
         assert [json.loads(line)["uuid"] for line in lines] == ["u2"]
+
+
+async def test_vcc_listen_stops_acknowledging_at_the_count_and_reports_what_it_did_not_print() -> (
+    None
+):
+    # Review of issue 15: with -n 1, the receiver kept answering 200 (so VCC would never
+    # redeliver) to events the command then dropped at exit without a word. Now every
+    # acknowledged event is either printed or counted in a WARNING.
+    port = free_port()
+    async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/",
+                "--port",
+                str(port),
+                "--format",
+                "json",
+                "-n",
+                "1",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        data = {"timestamp": "t", "channel": {"channelId": "c1"}}
+        await vcc.publish_batch([vcc.envelope("channel.held.v1", data) for _ in range(8)])
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        acknowledged = sum(1 for d in vcc.deliveries if d.delivered)
+        match = re.search(r"(\d+) acknowledged events not printed", err)
+        reported = int(match.group(1)) if match else 0
+        assert len(lines) == 1
+        assert acknowledged == len(lines) + reported, err
