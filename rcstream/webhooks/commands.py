@@ -68,6 +68,14 @@ def _receiver_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     group.add_argument("--port", type=port, default=8080, help="TCP port (default 8080; 0: any)")
     group.add_argument("--path", default="/", help="URL path to accept POSTs on (default /)")
+    group.add_argument(
+        "--queue-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="events held while stdout is slow (RingCentral: 10000, the oldest dropped "
+        "with a gap past it; VCC: 1000, answered 503 past it so VCC retries)",
+    )
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -340,6 +348,16 @@ def _status(message: str) -> None:
     _cli_log.info("%s", message)
 
 
+def _queue_size(args: argparse.Namespace, default: int) -> int:
+    """The receiver's ``queue_size``: ``--queue-size`` when given, else ``default``."""
+    size = getattr(args, "queue_size", None)
+    if size is None:
+        return default
+    if size < 1:
+        raise UsageError("--queue-size must be at least 1.")
+    return int(size)
+
+
 def _rc_filters(args: argparse.Namespace) -> list[str]:
     from rcstream import filters as filters_mod
 
@@ -379,6 +397,7 @@ async def webhook_listen(
             raw=True,
             lifecycle=printer.lifecycle,
             expires_in=args.expires_in,
+            queue_size=_queue_size(args, 10_000),
         ) as stream,
     ):
         _status(
@@ -406,6 +425,7 @@ async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None 
         path=args.path,
         raw=True,
         lifecycle=printer.lifecycle,
+        queue_size=_queue_size(args, 10_000),
     ) as rx:
         _status(f"receiving RingCentral webhooks on {rx.url}")
         return await _pump(rx, printer, rx)
@@ -426,7 +446,11 @@ async def vcc_serve(args: argparse.Namespace, env: Mapping[str, str] | None = No
         )
     printer = _Printer(args)
     async with VccReceiver(
-        secret=Secret(secret), host=args.host, port=args.port, path=args.path
+        secret=Secret(secret),
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        queue_size=_queue_size(args, 1000),
     ) as rx:
         _status(f"receiving VCC webhooks on {rx.url}")
         return await _pump(rx, printer, rx)
@@ -466,7 +490,13 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
     name = args.name or f"rcstream-{_secrets.token_hex(4)}"
     async with (
         _vcc_client(env) as api,
-        VccReceiver(secret=secret, host=args.host, port=args.port, path=args.path) as rx,
+        VccReceiver(
+            secret=secret,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            queue_size=_queue_size(args, 1000),
+        ) as rx,
     ):
         sub = await api.create_subscription(
             name=name, url=args.address, events=events, secret=secret

@@ -133,7 +133,9 @@ async def test_vcc_serve_prints_only_verified_events() -> None:
     await cli.stderr_until("receiving")
     body = (
         b'{"specversion":"1.0","type":"agent.presencechanged.v1","id":"a1","source":"/agent",'
-        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2}}'
+        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2},'
+        # a re-encoder would print 1500.0 and a raw "\u00e9": stdout must keep the bytes
+        b'"n":1.50e3,"s":"\\u00e9"}'
     )
     url = f"http://127.0.0.1:{port}/"
     key = base64.b64decode(SECRET)
@@ -462,3 +464,135 @@ async def test_vcc_listen_stops_acknowledging_at_the_count_and_reports_what_it_d
         reported = int(match.group(1)) if match else 0
         assert len(lines) == 1
         assert acknowledged == len(lines) + reported, err
+
+
+async def test_webhook_serve_checks_the_token_from_its_environment() -> None:
+    # RINGCENTRAL_WEBHOOK_TOKEN is the only thing between the internet and stdout
+    port = free_port()
+    cli = await start(
+        ["webhook", "serve", "--port", str(port), "--format", "json", "-n", "1"],
+        {"RINGCENTRAL_WEBHOOK_TOKEN": "right-token"},
+    )
+    await cli.stderr_until("receiving")
+    url = f"http://127.0.0.1:{port}/"
+    body = b'{"uuid":"u1","event":"/restapi/v1.0/x","timestamp":"t","body":{}}'
+    good = body.replace(b"u1", b"u2")
+    async with aiohttp.ClientSession() as http:
+        for token in ("wrong-token", None):
+            headers = {"Verification-Token": token} if token else {}
+            async with http.post(url, data=body, headers=headers) as r:
+                assert r.status == 401
+        async with http.post(url, data=good, headers={"Verification-Token": "right-token"}) as r:
+            assert r.status == 200
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert lines == [good]  # u1 never reached stdout
+    assert "WARNING" in err or "warning" in err.lower(), err
+    assert "right-token" not in err and "wrong-token" not in err
+
+
+async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() -> None:
+    # --lifecycle in `webhook serve`: stdout is not read, the 2-item queue overflows, and
+    # the gap record reaches stdout once the reader catches up.
+    port = free_port()
+    read_end, write_end = os.pipe()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream",
+        "webhook",
+        "serve",
+        "--port",
+        str(port),
+        "--format",
+        "json",
+        "--lifecycle",
+        "--queue-size",
+        "2",
+        env=full,
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        await Proc(proc).stderr_until("receiving")
+        url = f"http://127.0.0.1:{port}/"
+        async with aiohttp.ClientSession() as http:
+            for i in range(60):  # ~120 KB, past the pipe, the writer and the queue
+                note = {"uuid": f"u{i}", "event": "/x", "timestamp": "t", "body": {"p": "x" * 2000}}
+                async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
+                    assert r.status == 200
+        data = b""
+        async with asyncio.timeout(LIMIT):
+            while b'"type":"gap"' not in data:
+                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
+                assert chunk, "stdout ended without a gap record"
+                data += chunk
+        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
+        assert gaps[0]["reason"] == "buffer_overflow"
+        assert gaps[0]["dropped"] >= 1
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        os.close(read_end)
+
+
+async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
+    rc_emulator: Emulator,
+) -> None:
+    # --lifecycle in `webhook listen`: the same overflow, fed by the emulator's deliveries
+    port = free_port()
+    read_end, write_end = os.pipe()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full.update(rc_emulator.env())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream",
+        "webhook",
+        "listen",
+        "-e",
+        "presence",
+        "--address",
+        f"http://127.0.0.1:{port}/",
+        "--port",
+        str(port),
+        "--format",
+        "json",
+        "--lifecycle",
+        "--queue-size",
+        "2",
+        env=full,
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        await Proc(proc).stderr_until("is live")
+        event = (
+            f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+            f"{rc_emulator.extension_id}/presence"
+        )
+        for _ in range(60):
+            await rc_emulator.publish(event, {"presenceStatus": "Busy", "pad": "x" * 2000})
+        data = b""
+        async with asyncio.timeout(LIMIT):
+            while b'"type":"gap"' not in data:
+                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
+                assert chunk, "stdout ended without a gap record"
+                data += chunk
+        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
+        assert gaps[0]["reason"] == "buffer_overflow"
+        assert gaps[0]["dropped"] >= 1
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(LIMIT):
+            assert await proc.wait() == 130
+        assert rc_emulator.subscriptions == ()  # deleted on the way out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        os.close(read_end)
