@@ -457,7 +457,10 @@ class VccClient:
                     status=status,
                 )
             if not 200 <= status < 300:
-                detail = redact(str(data))[:200] if data else ""
+                # JSON text, so redact()'s "key": "value" pattern sees the secrets;
+                # cut first, then redact (redact masks a value cut off mid-way)
+                text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+                detail = redact(text[:200]) if data else ""
                 raise GatewayError(
                     f"{what} failed with HTTP {status}{': ' + detail if detail else ''}.",
                     status=status,
