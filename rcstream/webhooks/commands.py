@@ -517,8 +517,18 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
 
             return await _pump(announced(), printer, rx)
         finally:
-            with contextlib.suppress(RCStreamError):
+            try:
                 await api.delete_subscription(sub.id)
+            except RCStreamError as exc:
+                # VCC subscriptions do not expire: say how to remove this one
+                logger.warning(
+                    "Could not delete VCC subscription %s on exit (%s); it stays until "
+                    "deleted: rcstream vcc subscriptions delete %s",
+                    sub.id,
+                    exc,
+                    sub.id,
+                )
+            else:
                 _status(f"deleted VCC subscription {sub.id}")
 
 

@@ -577,5 +577,15 @@ async def listen(
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keeper
-            with contextlib.suppress(RCStreamError):
+            sub_id = subscription.id
+            try:
                 await subscription.delete()
+            except RCStreamError as exc:
+                logger.warning(
+                    "Could not delete webhook subscription %s on exit (%s); it expires by "
+                    "itself within %d s, or delete it now with: rcstream subscriptions delete %s",
+                    sub_id,
+                    exc,
+                    expires_in,
+                    sub_id,
+                )

@@ -596,3 +596,76 @@ async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
             proc.kill()
         await proc.wait()
         os.close(read_end)
+
+
+async def test_webhook_listen_warns_how_to_delete_a_subscription_it_could_not_delete(
+    rc_emulator: Emulator,
+) -> None:
+    # Review of issue 15: a failed delete on exit was silent, leaving a subscription that
+    # keeps POSTing to an address nobody answers (and gets blacklisted).
+    port = free_port()
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            f"http://127.0.0.1:{port}/",
+            "--port",
+            str(port),
+            "-n",
+            "1",
+            "--format",
+            "json",
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    (record,) = rc_emulator.subscriptions
+    rc_emulator.rate_limit_next("request", retry_after=30)  # the next REST call: the DELETE
+    event = (
+        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+        f"{rc_emulator.extension_id}/presence"
+    )
+    await rc_emulator.publish(event, {"presenceStatus": "Busy"})
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert len(lines) == 1
+    assert "warning: Could not delete" in err, err
+    assert f"rcstream subscriptions delete {record.id}" in err
+    assert [s.id for s in rc_emulator.subscriptions] == [record.id]  # really left behind
+
+
+async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete() -> None:
+    port = free_port()
+    async with VccEmulator(retry_delays=(0.05,)) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/",
+                "--port",
+                str(port),
+                "-n",
+                "1",
+                "--format",
+                "json",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        (sub,) = vcc.subscriptions.values()
+        # the API goes away (deliveries still run): the DELETE on exit cannot connect
+        assert vcc._runner is not None
+        await vcc._runner.cleanup()
+        vcc._runner = None
+        await vcc.publish("channel.held.v1", {"timestamp": "t", "channel": {"channelId": "c"}})
+        rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert len(lines) == 1
+    assert "warning: Could not delete" in err, err
+    assert f"rcstream vcc subscriptions delete {sub.id}" in err
