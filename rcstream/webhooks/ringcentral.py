@@ -365,8 +365,17 @@ class WebhookSubscription:
         logger.info("Created webhook subscription %s for %s", self.id, self.address)
 
     async def renew(self) -> None:
-        """Extend the subscription's lifetime (``POST /subscription/{id}/renew``)."""
-        resp = await self._client.rest("POST", f"{SUBSCRIPTION_PATH}/{self.id}/renew")
+        """Extend the subscription's lifetime: ``PUT /subscription/{id}`` with the short
+        top-level ``expiresIn`` again.
+
+        Not ``POST …/renew`` or an empty ``PUT``: those renew with the platform's default
+        lifetime (no source gives the number; 7 days was observed, facts §A.1), which
+        would turn the short lifetime that protects against a crashed listener into a
+        week of deliveries to a dead address.
+        """
+        resp = await self._client.rest(
+            "PUT", f"{SUBSCRIPTION_PATH}/{self.id}", json={"expiresIn": self.expires_in}
+        )
         self._absorb(resp.body)
         logger.debug("Renewed webhook subscription %s", self.id)
 
