@@ -362,3 +362,48 @@ async def test_the_emulator_renews_a_webhook_without_expires_in_for_the_default_
         empty = await rc_client.rest("PUT", path, json={})
         assert empty.body["expiresIn"] > 7 * 86400 - 60
         await rc_client.rest("DELETE", path)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "valid"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("text/plain", False),
+        (None, False),
+    ],
+)
+async def test_the_emulator_handshake_requires_a_json_content_type(
+    content_type: str | None, valid: bool
+) -> None:
+    # facts §A.2: the validation answer sends Content-Type: application/json even with
+    # an empty body; a receiver that echoes the token without it gets SUB-525
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            status=200, headers={"Validation-Token": request.headers["Validation-Token"]}
+        )
+        if content_type is not None:
+            resp.headers["Content-Type"] = content_type
+        resp.content_length = 0
+        await resp.prepare(request)
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with WebhookDeliverer(validation_timeout=STEP) as deliver:
+            if valid:
+                await deliver.handshake(f"http://127.0.0.1:{port}/")
+            else:
+                with pytest.raises(WebhookValidationError) as info:
+                    await deliver.handshake(f"http://127.0.0.1:{port}/")
+                assert info.value.error_code == "SUB-525"
+    finally:
+        await runner.cleanup()
