@@ -201,9 +201,14 @@ class _Printer:
         from rcstream.webhooks.cloudevents import CloudEvent, compact_json
 
         if isinstance(item, Lifecycle):
-            if self.lifecycle:
-                return orjson.dumps(item.model_dump(mode="json"))
-            return None
+            if not self.lifecycle:
+                return None
+            record = item.model_dump(mode="json")
+            if self.format == "json":
+                return orjson.dumps(record)
+            from rcstream.cli.output import format_lifecycle
+
+            return format_lifecycle(record, color=self.color).encode("utf-8", "backslashreplace")
         if isinstance(item, CloudEvent):
             if self.format == "json":
                 return compact_json(item.raw) if item.raw else orjson.dumps(item.to_wire())
@@ -475,9 +480,21 @@ def _vcc_client(env: Mapping[str, str] | None) -> Any:
     )
 
 
-async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+#: VCC applies subscription changes within 30 s (shared facts §B); after that the
+#: subscription counts as live even if no event came yet.
+VCC_APPLY_SECONDS = 30.0
+
+
+async def vcc_listen(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    *,
+    apply_wait: float = VCC_APPLY_SECONDS,
+) -> int:
     """``rcstream vcc listen``: create a subscription with a fresh ≥ 32-byte secret, serve,
-    and delete it on exit."""
+    and delete it on exit. The status line says "live" at the first verified event, or
+    once ``apply_wait`` seconds (VCC's apply time) have passed, whichever comes first."""
+    import asyncio
     import secrets as _secrets
 
     from rcstream.webhooks.vcc import VccReceiver, new_secret
@@ -507,15 +524,29 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
                 "changes within 30 s, so events start within 30 s"
             )
 
+            live = asyncio.Event()
+
+            async def after_apply_time() -> None:
+                await asyncio.sleep(apply_wait)
+                if not live.is_set():
+                    live.set()
+                    _status(
+                        f"VCC subscription {sub.id} is live ({apply_wait:g} s apply time "
+                        "passed; no event yet)"
+                    )
+
             async def announced() -> AsyncIterator[CloudEvent]:
-                first = True
                 async for event in rx:
-                    if first:
+                    if not live.is_set():
+                        live.set()
                         _status(f"VCC subscription {sub.id} is live (first verified event)")
-                        first = False
                     yield event
 
-            return await _pump(announced(), printer, rx)
+            timer = asyncio.create_task(after_apply_time())
+            try:
+                return await _pump(announced(), printer, rx)
+            finally:
+                timer.cancel()
         finally:
             try:
                 await api.delete_subscription(sub.id)

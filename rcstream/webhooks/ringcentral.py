@@ -228,7 +228,9 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
         return _json_status(200)
 
     def _handshake(self, token: str) -> web.StreamResponse:
-        if len(token) > MAX_VALIDATION_TOKEN or not token.isprintable():
+        # the cap is on bytes on the wire (the answer must fit in 1,024 bytes), not characters
+        size = len(token.encode("utf-8", "surrogateescape"))
+        if size > MAX_VALIDATION_TOKEN or not token.isprintable():
             self.stats.malformed += 1
             logger.warning("Refused a validation request with an unusable Validation-Token")
             return _json_status(400)

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -669,3 +670,53 @@ async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete
     assert len(lines) == 1
     assert "warning: Could not delete" in err, err
     assert f"rcstream vcc subscriptions delete {sub.id}" in err
+
+
+def test_pretty_lifecycle_records_are_pretty_lines() -> None:
+    from rcstream.models.lifecycle import Gap
+    from rcstream.webhooks.commands import _Printer
+
+    args = argparse.Namespace(format="pretty", lifecycle=True, no_color=True)
+    printer = _Printer(args, stream=io.BytesIO())
+    line = printer.render(Gap(reason="buffer_overflow", message="m", dropped=3))
+    assert line is not None
+    assert line.startswith(b"-- gap ")
+    assert b"dropped=3" in line
+    assert b"{" not in line  # not the JSON record
+
+
+async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
+    caplog: pytest.LogCaptureFixture, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    # no event for the whole apply time: the status line still says when it is live
+    from rcstream.webhooks.commands import add_vcc_listen_arguments, vcc_listen
+
+    caplog.set_level(logging.INFO, logger="rcstream.cli")
+    said_live = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "apply time passed" in record.getMessage():
+                said_live.set()
+
+    watch = Watch()
+    logging.getLogger("rcstream.cli").addHandler(watch)
+    parser = argparse.ArgumentParser()
+    add_vcc_listen_arguments(parser)
+    port = free_port()
+    argv = ["--events", "channel.*", "--address", f"http://127.0.0.1:{port}/"]
+    args = parser.parse_args([*argv, "--port", str(port), "-n", "1", "--format", "json"])
+    try:
+        async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
+            task = asyncio.create_task(vcc_listen(args, vcc.env(), apply_wait=0.05))
+            async with asyncio.timeout(LIMIT):
+                await said_live.wait()
+            assert vcc.subscriptions
+            data = {"timestamp": "t", "channel": {"channelId": "c"}}
+            await vcc.publish("channel.held.v1", data)
+            async with asyncio.timeout(LIMIT):
+                assert await task == 0
+    finally:
+        logging.getLogger("rcstream.cli").removeHandler(watch)
+    assert caplog.text.count("is live") == 1  # not again at the first event
+    assert b"channel.held.v1" in capfdbinary.readouterr().out

@@ -262,3 +262,21 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_gets_400(
         assert item == good
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert "Content-Encoding" in caplog.text
+
+
+async def test_the_validation_token_cap_counts_bytes_not_characters() -> None:
+    # Review of issue 15: 300 two-byte characters are 600 bytes on the wire, past the
+    # 512-byte cap that keeps the answer within RingCentral's 1,024 bytes.
+    async with WebhookReceiver(token=TOKEN) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: x\r\nValidation-Token: "
+            + "\u00e9".encode() * 300
+            + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), STEP)
+        writer.close()
+        await writer.wait_closed()
+    assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert rx.stats.handshakes == 0

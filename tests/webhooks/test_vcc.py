@@ -402,3 +402,28 @@ async def test_vcc_error_bodies_are_redacted_before_they_reach_the_exception() -
     assert "HTTP 400" in text and "url is not reachable" in text
     assert echoed["secret"] not in text
     assert echoed["verificationToken"] not in text
+
+
+async def test_subscription_ids_stay_one_path_segment() -> None:
+    # Review of issue 15: an id with '?' (or '/') was pasted into the URL as is, so
+    # deleting "ID?x=1" deleted subscription ID.
+    from rcstream.exceptions import UsageError
+
+    async with VccEmulator() as vcc:
+        async with VccClient(
+            vcc.base_url,
+            token_url=vcc.token_url,
+            client_id=vcc.client_id,
+            client_secret=vcc.client_secret,
+        ) as api:
+            created = await api.create_subscription(
+                name="keep", url="http://127.0.0.1:9/x", events=["channel.*"]
+            )
+            for odd in (f"{created.id}?x=1", f"{created.id}/", f"{created.id}#f"):
+                with pytest.raises(GatewayError) as info:
+                    await api.delete_subscription(odd)
+                assert info.value.status == 404
+            assert [s.id for s in await api.list_subscriptions()] == [created.id]
+            for bad in ("", ".", ".."):
+                with pytest.raises(UsageError):
+                    await api.get_subscription(bad)
