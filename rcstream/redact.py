@@ -17,7 +17,7 @@ MASK: Final = "[secure]"
 
 _SECRET_KEYS = (
     "access_token|refresh_token|ws_access_token|id_token|token|assertion|password|"
-    "client_secret|jwt|wsc|code|code_verifier|client_assertion"
+    "client_secret|jwt|wsc|code|code_verifier|client_assertion|secret|verificationToken"
 )
 # key=value in URLs and form bodies
 _QUERY_RE: Final = re.compile(rf"(?i)(?<![A-Za-z_])({_SECRET_KEYS})=([^&\s\"'#]+)")

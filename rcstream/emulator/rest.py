@@ -592,6 +592,13 @@ class _RestLayer(_OAuthLayer):
         sub = self._owned(sub_id, ctx)
         if sub is None:
             return self._sub_not_found(sub_id)
+        if sub.transport == "WebHook":
+            # A renew carries no expiresIn, so it renews with the platform's default
+            # lifetime, not the one asked for at creation (shared facts §A.1: "empty body
+            # = renew with the default TTL"; the default is undocumented, 7 days = 604800 s
+            # was observed: PipedreamHQ/pipedream#5710). The emulator takes that reading
+            # because it is the one that punishes a client relying on renew.
+            sub.expires_in = _WEBHOOK_EXPIRES_IN
         sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
         self._inc("subscriptions_updated")
         return _Reply(200, self._subscription_body(sub))
@@ -649,10 +656,14 @@ class _RestLayer(_OAuthLayer):
         return None
 
     def _update_webhook(self, sub: _Subscription, body: Any) -> _Reply | None:
-        """``PUT`` of a WebHook subscription: ``expiresIn`` (top level) sets the new lifetime
-        (an empty body renews with the current one), ``deliveryMode`` may change the address
-        (validated before) and the verification token [RCEX ``Subscription/index.ts`` via
-        §A.1]."""
+        """``PUT`` of a WebHook subscription: ``expiresIn`` (top level) sets the new lifetime;
+        without it the lifetime becomes the platform default (7 days observed, 604800 s:
+        §A.1 "empty body = renew with the default TTL"; that a PUT carrying only
+        ``eventFilters`` does the same is the emulator's reading, the stricter one);
+        ``deliveryMode`` may change the address (validated before) and the verification
+        token [RCEX ``Subscription/index.ts`` via §A.1]."""
+        if not isinstance(body, dict) or "expiresIn" not in body:
+            sub.expires_in = _WEBHOOK_EXPIRES_IN
         if not isinstance(body, dict):
             return None
         if "expiresIn" in body:

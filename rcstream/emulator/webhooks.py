@@ -131,16 +131,21 @@ class WebhookDeliverer:
                 ) as resp:
                     status = resp.status
                     echoed = resp.headers.get("Validation-Token")
+                    content_type = resp.headers.get("Content-Type", "")
                     body = await resp.read()
                     size = _response_size(resp, body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise WebhookValidationError(
                 f"WebHook server response is invalid: {type(exc).__name__}"
             ) from exc
-        if status != 200 or echoed != token or size > MAX_VALIDATION_RESPONSE:
+        # the answer must say Content-Type: application/json even with an empty body
+        # (shared facts §A.2, from DOCS creating-webhooks.md); parameters such as
+        # "; charset=utf-8" are allowed
+        json_type = content_type.split(";", 1)[0].strip().lower() == "application/json"
+        if status != 200 or echoed != token or size > MAX_VALIDATION_RESPONSE or not json_type:
             raise WebhookValidationError(
                 f"WebHook server response is invalid (status {status}, token echoed: "
-                f"{echoed == token}, {size} bytes)"
+                f"{echoed == token}, {size} bytes, Content-Type {content_type[:60]!r})"
             )
 
     def register(

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from rcstream.exceptions import ConfigurationError, UsageError
 
@@ -184,6 +185,11 @@ class _HttpReceiver(Generic[T]):
             await self._runner.cleanup()
             self._runner = None
 
+    @property
+    def pending(self) -> int:
+        """Items accepted (answered 2xx) and not yet handed to the consumer."""
+        return len(self._items)
+
     # ---- iteration ----------------------------------------------------------------------
 
     def __aiter__(self) -> Self:
@@ -231,6 +237,21 @@ class _HttpReceiver(Generic[T]):
                     return _json_status(413)
                 chunks.append(chunk)
             return await self._handle(request, b"".join(chunks))
+        except RequestPayloadError:
+            # a Content-Encoding (gzip, deflate) whose body does not decode: the sender's
+            # fault, answered before any token check, and never a traceback (review 15)
+            self.stats.malformed += 1
+            logger.warning(
+                "Refused a webhook body that does not decode as its Content-Encoding (%s)",
+                _clean_header(request.headers.get("Content-Encoding", "")),
+            )
+            # the rest of the body cannot be decoded either: mark it read, so that aiohttp
+            # does not try to drain it (a second error, logged as a traceback), and close
+            # the connection after the answer
+            request.content.feed_eof()
+            refused = _json_status(400)
+            refused.force_close()
+            return refused
         except (ConnectionError, asyncio.IncompleteReadError):
             return _json_status(400)
         except Exception:  # a bug must never take the receiver down
@@ -239,6 +260,11 @@ class _HttpReceiver(Generic[T]):
 
     async def _handle(self, request: web.Request, body: bytes) -> web.StreamResponse:
         raise NotImplementedError  # pragma: no cover
+
+
+def _clean_header(value: str) -> str:
+    """A header value fit for a log line: printable, at most 40 characters."""
+    return "".join(c if c.isprintable() else "?" for c in value)[:40]
 
 
 def _json_status(status: int, headers: dict[str, str] | None = None) -> web.Response:

@@ -38,6 +38,7 @@ from rcstream.redact import Secret
 
 if TYPE_CHECKING:
     from rcstream.client import ClientOptions
+    from rcstream.webhooks._receiver import _HttpReceiver
     from rcstream.webhooks.cloudevents import CloudEvent
 
 __all__ = [
@@ -67,6 +68,14 @@ def _receiver_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     group.add_argument("--port", type=port, default=8080, help="TCP port (default 8080; 0: any)")
     group.add_argument("--path", default="/", help="URL path to accept POSTs on (default /)")
+    group.add_argument(
+        "--queue-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="events held while stdout is slow (RingCentral: 10000, the oldest dropped "
+        "with a gap past it; VCC: 1000, answered 503 past it so VCC retries)",
+    )
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +148,15 @@ class _Printer:
     """Writes events to stdout as lines and counts them; ``done`` after ``count``."""
 
     def __init__(self, args: argparse.Namespace, stream: IO[bytes] | None = None) -> None:
-        self._out = stream if stream is not None else sys.stdout.buffer
+        if stream is None:
+            from rcstream.cli.output import _own_buffer
+
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                sys.stdout.flush()
+            # a writer of our own on fd 1: the writer thread may be stuck in it at exit,
+            # and Python's own sys.stdout must stay free for the interpreter to flush
+            stream = _own_buffer(sys.stdout.buffer)
+        self._out = stream
         fmt = getattr(args, "format", None)
         if fmt is None:
             try:
@@ -160,14 +177,23 @@ class _Printer:
         self.written = 0
 
     @property
+    def out(self) -> IO[bytes]:
+        """The binary stream lines go to."""
+        return self._out
+
+    @staticmethod
+    def is_lifecycle(item: Any) -> bool:
+        """True for a lifecycle record (not counted by ``-n``)."""
+        from rcstream.models.lifecycle import Lifecycle
+
+        return isinstance(item, Lifecycle)
+
+    @property
     def done(self) -> bool:
         return self.count is not None and self.written >= self.count
 
-    def _line(self, data: bytes) -> None:
-        self._out.write(data + b"\n")
-        self._out.flush()
-
-    def item(self, item: Any) -> None:
+    def render(self, item: Any) -> bytes | None:
+        """The stdout line for ``item`` (without the newline), or None to print nothing."""
         import orjson
 
         from rcstream.models import Notification
@@ -175,24 +201,81 @@ class _Printer:
         from rcstream.webhooks.cloudevents import CloudEvent, compact_json
 
         if isinstance(item, Lifecycle):
-            if self.lifecycle:
-                self._line(orjson.dumps(item.model_dump(mode="json")))
-            return
+            if not self.lifecycle:
+                return None
+            record = item.model_dump(mode="json")
+            if self.format == "json":
+                return orjson.dumps(record)
+            from rcstream.cli.output import format_lifecycle
+
+            return format_lifecycle(record, color=self.color).encode("utf-8", "backslashreplace")
         if isinstance(item, CloudEvent):
             if self.format == "json":
-                self._line(compact_json(item.raw) if item.raw else orjson.dumps(item.to_wire()))
-            else:
-                self._line(_pretty_cloudevent(item).encode("utf-8", "backslashreplace"))
-        else:
-            wire = item.to_wire() if isinstance(item, Notification) else item
-            if self.format == "json":
-                self._line(orjson.dumps(wire))
-            else:
-                from rcstream.cli.output import format_pretty
+                return compact_json(item.raw) if item.raw else orjson.dumps(item.to_wire())
+            return _pretty_cloudevent(item).encode("utf-8", "backslashreplace")
+        wire = item.to_wire() if isinstance(item, Notification) else item
+        if self.format == "json":
+            from rcstream.cli.output import Output
 
-                text = format_pretty(wire, color=self.color)
-                self._line(text.encode("utf-8", "backslashreplace"))
-        self.written += 1
+            try:
+                # listen's encoder: slower exact fallbacks for what orjson refuses
+                # (nesting past ~250 levels, integers past 64 bits, lone surrogates)
+                return Output.json_bytes(wire)
+            except ValueError:
+                logger.warning(
+                    "Skipped notification %s: it is nested too deeply to write as JSON.",
+                    _clean(wire.get("uuid", "?") if isinstance(wire, dict) else "?"),
+                )
+                return None
+        from rcstream.cli.output import format_pretty
+
+        return format_pretty(wire, color=self.color).encode("utf-8", "backslashreplace")
+
+
+class _LineWriter:
+    """Writes stdout lines from a daemon thread, so a slow or stalled reader of stdout
+    never blocks the event loop: the receiver keeps answering while :meth:`write` waits.
+
+    Found by review (``webhook serve`` into an unread pipe stopped answering HTTP after
+    ~64 KB, and ignored SIGTERM). The thread is a daemon so that a write stuck on a full
+    pipe cannot hold up the process's exit.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        import queue
+        import threading
+
+        self._out = out
+        self._jobs: queue.SimpleQueue[tuple[bytes, Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="rcstream-stdout", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            data, done = job
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                self._out.write(data + b"\n")
+                self._out.flush()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+    async def write(self, data: bytes) -> None:
+        """Write one line and flush; returns once it is written. Raises what the write
+        raised (BrokenPipeError when stdout closed)."""
+        import asyncio
+        import concurrent.futures
+
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._jobs.put((data, done))
+        await asyncio.wrap_future(done)
+
+    def close(self) -> None:
+        """Let the thread end after the lines already handed to it."""
+        self._jobs.put(None)
 
 
 def _clean(text: Any, limit: int = 80) -> str:
@@ -216,18 +299,49 @@ def _pretty_cloudevent(event: CloudEvent) -> str:
 # ----------------------------------------------------------------------------- running
 
 
-async def _pump(source: AsyncIterator[Any], printer: _Printer) -> int:
-    """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends."""
+async def _pump(
+    source: AsyncIterator[Any], printer: _Printer, receiver: _HttpReceiver[Any] | None = None
+) -> int:
+    """Print items until ``-n`` is reached, ``--timeout`` passes, or the source ends.
+
+    On the way out (also on Ctrl-C/SIGTERM) ``receiver`` is closed at once, so nothing more
+    is acknowledged that will not be printed (VCC then retries later; RingCentral gets
+    connection refused), and any event that was acknowledged but not printed is counted
+    in a WARNING, since the sender will not send it again.
+    """
     import asyncio
 
+    writer = _LineWriter(printer.out)
+    unprinted = 0  # an event taken from the receiver whose line is not yet written
     try:
         async with asyncio.timeout(printer.timeout):
             async for item in source:
-                printer.item(item)
+                line = printer.render(item)
+                if line is None:
+                    continue
+                event = not printer.is_lifecycle(item)
+                unprinted = int(event)
+                # waits for stdout in the writer thread, not on the loop: while stdout is
+                # slow the receiver keeps answering and its bounded queue takes the strain
+                await writer.write(line)
+                unprinted = 0
+                if event:
+                    printer.written += 1
                 if printer.done:
                     break
     except TimeoutError:
         pass
+    finally:
+        writer.close()
+        if receiver is not None:
+            await receiver.aclose()
+            left = receiver.pending + unprinted
+            if left:
+                logger.warning(
+                    "%d acknowledged events not printed: they arrived before the command "
+                    "stopped, and the sender will not deliver them again.",
+                    left,
+                )
     return EXIT_OK
 
 
@@ -237,6 +351,16 @@ _cli_log = logging.getLogger("rcstream.cli")
 def _status(message: str) -> None:
     """A status line on stderr (through the CLI's logging: ``-q`` silences it)."""
     _cli_log.info("%s", message)
+
+
+def _queue_size(args: argparse.Namespace, default: int) -> int:
+    """The receiver's ``queue_size``: ``--queue-size`` when given, else ``default``."""
+    size = getattr(args, "queue_size", None)
+    if size is None:
+        return default
+    if size < 1:
+        raise UsageError("--queue-size must be at least 1.")
+    return int(size)
 
 
 def _rc_filters(args: argparse.Namespace) -> list[str]:
@@ -278,13 +402,14 @@ async def webhook_listen(
             raw=True,
             lifecycle=printer.lifecycle,
             expires_in=args.expires_in,
+            queue_size=_queue_size(args, 10_000),
         ) as stream,
     ):
         _status(
             f"webhook subscription {stream.subscription.id} is live: {args.address} -> "
             f"{stream.receiver.url}"
         )
-        return await _pump(stream, printer)
+        return await _pump(stream, printer, stream.receiver)
 
 
 async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
@@ -305,9 +430,10 @@ async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None 
         path=args.path,
         raw=True,
         lifecycle=printer.lifecycle,
+        queue_size=_queue_size(args, 10_000),
     ) as rx:
         _status(f"receiving RingCentral webhooks on {rx.url}")
-        return await _pump(rx, printer)
+        return await _pump(rx, printer, rx)
 
 
 # ----------------------------------------------------------------------------- VCC
@@ -325,10 +451,14 @@ async def vcc_serve(args: argparse.Namespace, env: Mapping[str, str] | None = No
         )
     printer = _Printer(args)
     async with VccReceiver(
-        secret=Secret(secret), host=args.host, port=args.port, path=args.path
+        secret=Secret(secret),
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        queue_size=_queue_size(args, 1000),
     ) as rx:
         _status(f"receiving VCC webhooks on {rx.url}")
-        return await _pump(rx, printer)
+        return await _pump(rx, printer, rx)
 
 
 def _vcc_client(env: Mapping[str, str] | None) -> Any:
@@ -350,9 +480,21 @@ def _vcc_client(env: Mapping[str, str] | None) -> Any:
     )
 
 
-async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+#: VCC applies subscription changes within 30 s (shared facts §B); after that the
+#: subscription counts as live even if no event came yet.
+VCC_APPLY_SECONDS = 30.0
+
+
+async def vcc_listen(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    *,
+    apply_wait: float = VCC_APPLY_SECONDS,
+) -> int:
     """``rcstream vcc listen``: create a subscription with a fresh ≥ 32-byte secret, serve,
-    and delete it on exit."""
+    and delete it on exit. The status line says "live" at the first verified event, or
+    once ``apply_wait`` seconds (VCC's apply time) have passed, whichever comes first."""
+    import asyncio
     import secrets as _secrets
 
     from rcstream.webhooks.vcc import VccReceiver, new_secret
@@ -365,7 +507,13 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
     name = args.name or f"rcstream-{_secrets.token_hex(4)}"
     async with (
         _vcc_client(env) as api,
-        VccReceiver(secret=secret, host=args.host, port=args.port, path=args.path) as rx,
+        VccReceiver(
+            secret=secret,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            queue_size=_queue_size(args, 1000),
+        ) as rx,
     ):
         sub = await api.create_subscription(
             name=name, url=args.address, events=events, secret=secret
@@ -376,18 +524,42 @@ async def vcc_listen(args: argparse.Namespace, env: Mapping[str, str] | None = N
                 "changes within 30 s, so events start within 30 s"
             )
 
+            live = asyncio.Event()
+
+            async def after_apply_time() -> None:
+                await asyncio.sleep(apply_wait)
+                if not live.is_set():
+                    live.set()
+                    _status(
+                        f"VCC subscription {sub.id} is live ({apply_wait:g} s apply time "
+                        "passed; no event yet)"
+                    )
+
             async def announced() -> AsyncIterator[CloudEvent]:
-                first = True
                 async for event in rx:
-                    if first:
+                    if not live.is_set():
+                        live.set()
                         _status(f"VCC subscription {sub.id} is live (first verified event)")
-                        first = False
                     yield event
 
-            return await _pump(announced(), printer)
+            timer = asyncio.create_task(after_apply_time())
+            try:
+                return await _pump(announced(), printer, rx)
+            finally:
+                timer.cancel()
         finally:
-            with contextlib.suppress(RCStreamError):
+            try:
                 await api.delete_subscription(sub.id)
+            except RCStreamError as exc:
+                # VCC subscriptions do not expire: say how to remove this one
+                logger.warning(
+                    "Could not delete VCC subscription %s on exit (%s); it stays until "
+                    "deleted: rcstream vcc subscriptions delete %s",
+                    sub.id,
+                    exc,
+                    sub.id,
+                )
+            else:
                 _status(f"deleted VCC subscription {sub.id}")
 
 

@@ -228,7 +228,9 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
         return _json_status(200)
 
     def _handshake(self, token: str) -> web.StreamResponse:
-        if len(token) > MAX_VALIDATION_TOKEN or not token.isprintable():
+        # the cap is on bytes on the wire (the answer must fit in 1,024 bytes), not characters
+        size = len(token.encode("utf-8", "surrogateescape"))
+        if size > MAX_VALIDATION_TOKEN or not token.isprintable():
             self.stats.malformed += 1
             logger.warning("Refused a validation request with an unusable Validation-Token")
             return _json_status(400)
@@ -365,8 +367,17 @@ class WebhookSubscription:
         logger.info("Created webhook subscription %s for %s", self.id, self.address)
 
     async def renew(self) -> None:
-        """Extend the subscription's lifetime (``POST /subscription/{id}/renew``)."""
-        resp = await self._client.rest("POST", f"{SUBSCRIPTION_PATH}/{self.id}/renew")
+        """Extend the subscription's lifetime: ``PUT /subscription/{id}`` with the short
+        top-level ``expiresIn`` again.
+
+        Not ``POST …/renew`` or an empty ``PUT``: those renew with the platform's default
+        lifetime (no source gives the number; 7 days was observed, facts §A.1), which
+        would turn the short lifetime that protects against a crashed listener into a
+        week of deliveries to a dead address.
+        """
+        resp = await self._client.rest(
+            "PUT", f"{SUBSCRIPTION_PATH}/{self.id}", json={"expiresIn": self.expires_in}
+        )
         self._absorb(resp.body)
         logger.debug("Renewed webhook subscription %s", self.id)
 
@@ -577,5 +588,15 @@ async def listen(
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await keeper
-            with contextlib.suppress(RCStreamError):
+            sub_id = subscription.id
+            try:
                 await subscription.delete()
+            except RCStreamError as exc:
+                logger.warning(
+                    "Could not delete webhook subscription %s on exit (%s); it expires by "
+                    "itself within %d s, or delete it now with: rcstream subscriptions delete %s",
+                    sub_id,
+                    exc,
+                    expires_in,
+                    sub_id,
+                )

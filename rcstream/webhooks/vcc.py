@@ -48,6 +48,7 @@ from rcstream.exceptions import (
     ConnectionFailedError,
     GatewayError,
     RCStreamError,
+    UsageError,
 )
 from rcstream.redact import Secret, redact
 from rcstream.webhooks._receiver import DEFAULT_MAX_BODY, _HttpReceiver, _json_status
@@ -457,7 +458,10 @@ class VccClient:
                     status=status,
                 )
             if not 200 <= status < 300:
-                detail = redact(str(data))[:200] if data else ""
+                # JSON text, so redact()'s "key": "value" pattern sees the secrets;
+                # cut first, then redact (redact masks a value cut off mid-way)
+                text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+                detail = redact(text[:200]) if data else ""
                 raise GatewayError(
                     f"{what} failed with HTTP {status}{': ' + detail if detail else ''}.",
                     status=status,
@@ -475,7 +479,7 @@ class VccClient:
     async def get_subscription(self, subscription_id: str) -> VccSubscription:
         """One subscription by id."""
         return VccSubscription.from_wire(
-            await self._call("GET", f"/subscriptions/{subscription_id}")
+            await self._call("GET", f"/subscriptions/{_quote(subscription_id)}")
         )
 
     async def create_subscription(
@@ -508,12 +512,26 @@ class VccClient:
             )
         body = {k: (v.get() if isinstance(v, Secret) else v) for k, v in changes.items()}
         return VccSubscription.from_wire(
-            await self._call("PATCH", f"/subscriptions/{subscription_id}", body)
+            await self._call("PATCH", f"/subscriptions/{_quote(subscription_id)}", body)
         )
 
     async def delete_subscription(self, subscription_id: str) -> None:
         """Delete a subscription."""
-        await self._call("DELETE", f"/subscriptions/{subscription_id}")
+        await self._call("DELETE", f"/subscriptions/{_quote(subscription_id)}")
+
+
+def _quote(subscription_id: str) -> str:
+    """A subscription id as one path segment: ``/``, ``?`` or ``#`` in it cannot change
+    which URL is called. Raises UsageError for an id that no quoting keeps in its segment
+    (empty, ``.``, ``..``: URL normalisation removes them)."""
+    from urllib.parse import quote
+
+    if subscription_id.strip(".") == "":
+        raise UsageError(
+            f"{subscription_id!r} is not a VCC subscription id; "
+            "list them with 'rcstream vcc subscriptions list'."
+        )
+    return quote(subscription_id, safe="")
 
 
 def _with_secret(sub: VccSubscription, secret: str) -> VccSubscription:

@@ -8,7 +8,9 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -132,7 +134,9 @@ async def test_vcc_serve_prints_only_verified_events() -> None:
     await cli.stderr_until("receiving")
     body = (
         b'{"specversion":"1.0","type":"agent.presencechanged.v1","id":"a1","source":"/agent",'
-        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2}}'
+        b'"data":{"user":{"agentId":"7"}},"extra":{"z":1,"a":2},'
+        # a re-encoder would print 1500.0 and a raw "\u00e9": stdout must keep the bytes
+        b'"n":1.50e3,"s":"\\u00e9"}'
     )
     url = f"http://127.0.0.1:{port}/"
     key = base64.b64decode(SECRET)
@@ -337,3 +341,382 @@ def test_the_parser_imports_no_webhook_machinery() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
+    # Review of issue 15: stdout was written on the event loop, so an unread pipe (64 KiB)
+    # stopped the HTTP side after ~16 2 KB events and SIGTERM was ignored. Now the
+    # receiver answers every delivery at once whatever stdout does, and SIGTERM still ends it.
+    port = free_port()
+    read_end, write_end = os.pipe()
+    try:
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+        full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rcstream",
+            "webhook",
+            "serve",
+            "--port",
+            str(port),
+            "--format",
+            "json",
+            env=full,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        os.close(write_end)
+        cli = Proc(proc)
+        await cli.stderr_until("receiving")
+        url = f"http://127.0.0.1:{port}/"
+        statuses = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+            for i in range(100):  # ~200 KB: about three times what the pipe holds
+                note = {
+                    "uuid": f"u{i}",
+                    "event": "/restapi/v1.0/x",
+                    "timestamp": "t",
+                    "body": {"pad": "x" * 2000},
+                }
+                async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
+                    statuses.append(r.status)
+        assert statuses == [200] * 100
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(LIMIT):
+            assert proc.stderr is not None
+            err = (await proc.stderr.read()).decode()
+            assert await proc.wait() == 130, err
+        # what was acknowledged but never reached stdout is counted (review 15 item 3)
+        match = re.search(r"(\d+) acknowledged events not printed", err)
+        assert match is not None, err
+        assert 1 <= int(match.group(1)) <= 100
+    finally:
+        os.close(read_end)
+
+
+@pytest.mark.parametrize("depth", [300, 3000])
+async def test_webhook_serve_survives_a_deeply_nested_authenticated_body(depth: int) -> None:
+    # Review of issue 15: orjson's "Recursion limit reached" (past ~254 levels) ended the
+    # command. 300 levels is written through listen's exact fallback; 3000 is past every
+    # encoder (and json.loads too, so the receiver answers 400): never a crash.
+    port = free_port()
+    cli = await start(
+        ["webhook", "serve", "--port", str(port), "--format", "json", "-n", "1"],
+        {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"},
+    )
+    await cli.stderr_until("receiving")
+    deep = b'{"a":' * depth + b"1" + b"}" * depth
+    url = f"http://127.0.0.1:{port}/"
+    head = b'{"event":"/restapi/v1.0/x","timestamp":"t",'
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            url,
+            data=head + b'"uuid":"u1","body":' + deep + b"}",
+            headers={"Verification-Token": "tok"},
+        ) as r:
+            assert r.status in (200, 400)
+            first = r.status
+        async with http.post(
+            url, data=head + b'"uuid":"u2","body":{}}', headers={"Verification-Token": "tok"}
+        ) as r:
+            assert r.status == 200
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert "Traceback" not in err
+    if first == 200:
+        assert lines == [head + b'"uuid":"u1","body":' + deep + b"}"]
+    else:
+        assert [json.loads(line)["uuid"] for line in lines] == ["u2"]
+
+
+async def test_vcc_listen_stops_acknowledging_at_the_count_and_reports_what_it_did_not_print() -> (
+    None
+):
+    # Review of issue 15: with -n 1, the receiver kept answering 200 (so VCC would never
+    # redeliver) to events the command then dropped at exit without a word. Now every
+    # acknowledged event is either printed or counted in a WARNING.
+    port = free_port()
+    async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/",
+                "--port",
+                str(port),
+                "--format",
+                "json",
+                "-n",
+                "1",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        data = {"timestamp": "t", "channel": {"channelId": "c1"}}
+        await vcc.publish_batch([vcc.envelope("channel.held.v1", data) for _ in range(8)])
+        rc, lines, err = await cli.finish()
+        assert rc == 0, err
+        acknowledged = sum(1 for d in vcc.deliveries if d.delivered)
+        match = re.search(r"(\d+) acknowledged events not printed", err)
+        reported = int(match.group(1)) if match else 0
+        assert len(lines) == 1
+        assert acknowledged == len(lines) + reported, err
+
+
+async def test_webhook_serve_checks_the_token_from_its_environment() -> None:
+    # RINGCENTRAL_WEBHOOK_TOKEN is the only thing between the internet and stdout
+    port = free_port()
+    cli = await start(
+        ["webhook", "serve", "--port", str(port), "--format", "json", "-n", "1"],
+        {"RINGCENTRAL_WEBHOOK_TOKEN": "right-token"},
+    )
+    await cli.stderr_until("receiving")
+    url = f"http://127.0.0.1:{port}/"
+    body = b'{"uuid":"u1","event":"/restapi/v1.0/x","timestamp":"t","body":{}}'
+    good = body.replace(b"u1", b"u2")
+    async with aiohttp.ClientSession() as http:
+        for token in ("wrong-token", None):
+            headers = {"Verification-Token": token} if token else {}
+            async with http.post(url, data=body, headers=headers) as r:
+                assert r.status == 401
+        async with http.post(url, data=good, headers={"Verification-Token": "right-token"}) as r:
+            assert r.status == 200
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert lines == [good]  # u1 never reached stdout
+    assert "WARNING" in err or "warning" in err.lower(), err
+    assert "right-token" not in err and "wrong-token" not in err
+
+
+async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() -> None:
+    # --lifecycle in `webhook serve`: stdout is not read, the 2-item queue overflows, and
+    # the gap record reaches stdout once the reader catches up.
+    port = free_port()
+    read_end, write_end = os.pipe()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream",
+        "webhook",
+        "serve",
+        "--port",
+        str(port),
+        "--format",
+        "json",
+        "--lifecycle",
+        "--queue-size",
+        "2",
+        env=full,
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        await Proc(proc).stderr_until("receiving")
+        url = f"http://127.0.0.1:{port}/"
+        async with aiohttp.ClientSession() as http:
+            for i in range(60):  # ~120 KB, past the pipe, the writer and the queue
+                note = {"uuid": f"u{i}", "event": "/x", "timestamp": "t", "body": {"p": "x" * 2000}}
+                async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
+                    assert r.status == 200
+        data = b""
+        async with asyncio.timeout(LIMIT):
+            while b'"type":"gap"' not in data:
+                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
+                assert chunk, "stdout ended without a gap record"
+                data += chunk
+        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
+        assert gaps[0]["reason"] == "buffer_overflow"
+        assert gaps[0]["dropped"] >= 1
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        os.close(read_end)
+
+
+async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
+    rc_emulator: Emulator,
+) -> None:
+    # --lifecycle in `webhook listen`: the same overflow, fed by the emulator's deliveries
+    port = free_port()
+    read_end, write_end = os.pipe()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
+    full.update(rc_emulator.env())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream",
+        "webhook",
+        "listen",
+        "-e",
+        "presence",
+        "--address",
+        f"http://127.0.0.1:{port}/",
+        "--port",
+        str(port),
+        "--format",
+        "json",
+        "--lifecycle",
+        "--queue-size",
+        "2",
+        env=full,
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        await Proc(proc).stderr_until("is live")
+        event = (
+            f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+            f"{rc_emulator.extension_id}/presence"
+        )
+        for _ in range(60):
+            await rc_emulator.publish(event, {"presenceStatus": "Busy", "pad": "x" * 2000})
+        data = b""
+        async with asyncio.timeout(LIMIT):
+            while b'"type":"gap"' not in data:
+                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
+                assert chunk, "stdout ended without a gap record"
+                data += chunk
+        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
+        assert gaps[0]["reason"] == "buffer_overflow"
+        assert gaps[0]["dropped"] >= 1
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(LIMIT):
+            assert await proc.wait() == 130
+        assert rc_emulator.subscriptions == ()  # deleted on the way out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        os.close(read_end)
+
+
+async def test_webhook_listen_warns_how_to_delete_a_subscription_it_could_not_delete(
+    rc_emulator: Emulator,
+) -> None:
+    # Review of issue 15: a failed delete on exit was silent, leaving a subscription that
+    # keeps POSTing to an address nobody answers (and gets blacklisted).
+    port = free_port()
+    cli = await start(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            f"http://127.0.0.1:{port}/",
+            "--port",
+            str(port),
+            "-n",
+            "1",
+            "--format",
+            "json",
+        ],
+        rc_emulator.env(),
+    )
+    await cli.stderr_until("is live")
+    (record,) = rc_emulator.subscriptions
+    rc_emulator.rate_limit_next("request", retry_after=30)  # the next REST call: the DELETE
+    event = (
+        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
+        f"{rc_emulator.extension_id}/presence"
+    )
+    await rc_emulator.publish(event, {"presenceStatus": "Busy"})
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert len(lines) == 1
+    assert "warning: Could not delete" in err, err
+    assert f"rcstream subscriptions delete {record.id}" in err
+    assert [s.id for s in rc_emulator.subscriptions] == [record.id]  # really left behind
+
+
+async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete() -> None:
+    port = free_port()
+    async with VccEmulator(retry_delays=(0.05,)) as vcc:
+        cli = await start(
+            [
+                "vcc",
+                "listen",
+                "--events",
+                "channel.*",
+                "--address",
+                f"http://127.0.0.1:{port}/",
+                "--port",
+                str(port),
+                "-n",
+                "1",
+                "--format",
+                "json",
+            ],
+            vcc.env(),
+        )
+        await cli.stderr_until("created")
+        (sub,) = vcc.subscriptions.values()
+        # the API goes away (deliveries still run): the DELETE on exit cannot connect
+        assert vcc._runner is not None
+        await vcc._runner.cleanup()
+        vcc._runner = None
+        await vcc.publish("channel.held.v1", {"timestamp": "t", "channel": {"channelId": "c"}})
+        rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert len(lines) == 1
+    assert "warning: Could not delete" in err, err
+    assert f"rcstream vcc subscriptions delete {sub.id}" in err
+
+
+def test_pretty_lifecycle_records_are_pretty_lines() -> None:
+    from rcstream.models.lifecycle import Gap
+    from rcstream.webhooks.commands import _Printer
+
+    args = argparse.Namespace(format="pretty", lifecycle=True, no_color=True)
+    printer = _Printer(args, stream=io.BytesIO())
+    line = printer.render(Gap(reason="buffer_overflow", message="m", dropped=3))
+    assert line is not None
+    assert line.startswith(b"-- gap ")
+    assert b"dropped=3" in line
+    assert b"{" not in line  # not the JSON record
+
+
+async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
+    caplog: pytest.LogCaptureFixture, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    # no event for the whole apply time: the status line still says when it is live
+    from rcstream.webhooks.commands import add_vcc_listen_arguments, vcc_listen
+
+    caplog.set_level(logging.INFO, logger="rcstream.cli")
+    said_live = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "apply time passed" in record.getMessage():
+                said_live.set()
+
+    watch = Watch()
+    logging.getLogger("rcstream.cli").addHandler(watch)
+    parser = argparse.ArgumentParser()
+    add_vcc_listen_arguments(parser)
+    port = free_port()
+    argv = ["--events", "channel.*", "--address", f"http://127.0.0.1:{port}/"]
+    args = parser.parse_args([*argv, "--port", str(port), "-n", "1", "--format", "json"])
+    try:
+        async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
+            task = asyncio.create_task(vcc_listen(args, vcc.env(), apply_wait=0.05))
+            async with asyncio.timeout(LIMIT):
+                await said_live.wait()
+            assert vcc.subscriptions
+            data = {"timestamp": "t", "channel": {"channelId": "c"}}
+            await vcc.publish("channel.held.v1", data)
+            async with asyncio.timeout(LIMIT):
+                assert await task == 0
+    finally:
+        logging.getLogger("rcstream.cli").removeHandler(watch)
+    assert caplog.text.count("is live") == 1  # not again at the first event
+    assert b"channel.held.v1" in capfdbinary.readouterr().out

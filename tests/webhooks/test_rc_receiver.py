@@ -226,3 +226,57 @@ async def test_a_large_body_under_the_cap_arrives_whole() -> None:
         sent = notification(note="y" * 600_000)
         assert (await post(rx.url, sent, Verification_Token=TOKEN)).status == 200
         assert await next_item(rx) == sent
+
+
+async def test_a_body_that_does_not_decode_as_its_content_encoding_gets_400(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Review of issue 15: a corrupt gzip/deflate body was answered 500 with an ERROR
+    # traceback (from the handler, then again from aiohttp draining it).
+    import zlib
+
+    caplog.set_level(logging.WARNING)
+    good = {"uuid": "u1", "event": "/restapi/v1.0/x", "timestamp": "t", "body": {}}
+    async with WebhookReceiver(token=TOKEN, raw=True) as rx, aiohttp.ClientSession() as http:
+        for encoding, data in (
+            ("gzip", b"not gzip at all"),
+            ("deflate", b"not deflate either"),
+            ("gzip", zlib.compress(json.dumps(good).encode())[:-6] + b"garbage!"),
+        ):
+            async with http.post(
+                rx.url,
+                data=data,
+                headers={"Verification-Token": TOKEN, "Content-Encoding": encoding},
+            ) as r:
+                assert r.status == 400
+        assert rx.stats.malformed == 3
+        compressed = zlib.compress(json.dumps(good).encode())  # deflate done right still works
+        async with http.post(
+            rx.url,
+            data=compressed,
+            headers={"Verification-Token": TOKEN, "Content-Encoding": "deflate"},
+        ) as r:
+            assert r.status == 200
+        async with asyncio.timeout(5):
+            item = await anext(rx)
+        assert item == good
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "Content-Encoding" in caplog.text
+
+
+async def test_the_validation_token_cap_counts_bytes_not_characters() -> None:
+    # Review of issue 15: 300 two-byte characters are 600 bytes on the wire, past the
+    # 512-byte cap that keeps the answer within RingCentral's 1,024 bytes.
+    async with WebhookReceiver(token=TOKEN) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: x\r\nValidation-Token: "
+            + "\u00e9".encode() * 300
+            + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), STEP)
+        writer.close()
+        await writer.wait_closed()
+    assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
+    assert rx.stats.handshakes == 0

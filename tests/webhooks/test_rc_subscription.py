@@ -97,6 +97,10 @@ async def test_listen_creates_renews_updates_and_deletes(
         now[0] += 650  # two thirds of the lifetime gone: renew
         await ticker.tick()
         assert rc_emulator.stats.subscriptions_updated == updated + 1
+        # renewed with the short lifetime again, not the platform's 7-day default that
+        # POST .../renew or an empty PUT gives (review of issue 15, facts §A.1)
+        body = (await rc_client.rest("GET", f"/restapi/v1.0/subscription/{sub.id}")).body
+        assert 0 < body["expiresIn"] <= 900
         await sub.update_filters([flt, flt + "?detailedTelephonyState=true"])
         (record,) = rc_emulator.subscriptions
         assert len(record.event_filters) == 2
@@ -327,3 +331,79 @@ async def test_put_moves_a_subscription_to_a_new_address_after_validating_it(
             assert (await anext(second)).uuid == sent
         assert first.stats.delivered == 0
         assert (first.stats.handshakes, second.stats.handshakes) == (1, 1)
+
+
+async def test_the_emulator_renews_a_webhook_without_expires_in_for_the_default_lifetime(
+    rc_emulator: Emulator, rc_client: rcstream.Client
+) -> None:
+    # facts §A.1: a renew without expiresIn (POST .../renew, an empty PUT) gives the
+    # platform's default lifetime (7 days observed), whatever was asked at creation
+    async with WebhookReceiver(token="tok") as rx:
+        created = await rc_client.rest(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": [presence_filter(rc_emulator)],
+                "deliveryMode": {
+                    "transportType": "WebHook",
+                    "address": rx.url,
+                    "verificationToken": "tok",
+                },
+                "expiresIn": 900,
+            },
+        )
+        sub_id = created.body["id"]
+        assert 0 < created.body["expiresIn"] <= 900
+        path = f"/restapi/v1.0/subscription/{sub_id}"
+        renewed = await rc_client.rest("POST", f"{path}/renew")
+        assert renewed.body["expiresIn"] > 7 * 86400 - 60
+        short = await rc_client.rest("PUT", path, json={"expiresIn": 900})
+        assert 0 < short.body["expiresIn"] <= 900
+        empty = await rc_client.rest("PUT", path, json={})
+        assert empty.body["expiresIn"] > 7 * 86400 - 60
+        await rc_client.rest("DELETE", path)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "valid"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("text/plain", False),
+        (None, False),
+    ],
+)
+async def test_the_emulator_handshake_requires_a_json_content_type(
+    content_type: str | None, valid: bool
+) -> None:
+    # facts §A.2: the validation answer sends Content-Type: application/json even with
+    # an empty body; a receiver that echoes the token without it gets SUB-525
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            status=200, headers={"Validation-Token": request.headers["Validation-Token"]}
+        )
+        if content_type is not None:
+            resp.headers["Content-Type"] = content_type
+        resp.content_length = 0
+        await resp.prepare(request)
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with WebhookDeliverer(validation_timeout=STEP) as deliver:
+            if valid:
+                await deliver.handshake(f"http://127.0.0.1:{port}/")
+            else:
+                with pytest.raises(WebhookValidationError) as info:
+                    await deliver.handshake(f"http://127.0.0.1:{port}/")
+                assert info.value.error_code == "SUB-525"
+    finally:
+        await runner.cleanup()

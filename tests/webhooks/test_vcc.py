@@ -366,3 +366,64 @@ def test_compact_json_only_removes_whitespace_between_tokens(
     pretty = json.dumps(value, indent=indent, ensure_ascii=ascii_).encode()
     compact = json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_).encode()
     assert compact_json(pretty) == compact
+
+
+async def test_vcc_error_bodies_are_redacted_before_they_reach_the_exception() -> None:
+    # Review of issue 15: the error detail was redact(str(dict)), whose single quotes the
+    # JSON pattern never matched, and 'secret'/'verificationToken' were not secret keys.
+    # A real HTTP server answers 400 with a body that echoes the secret.
+    from aiohttp import web
+
+    echoed = {
+        "message": "url is not reachable",
+        "secret": "c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw==",
+        "verificationToken": "tok-that-must-not-leak",
+    }
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response(echoed, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with VccClient(f"http://127.0.0.1:{port}", access_token="static") as api:
+            with pytest.raises(GatewayError) as info:
+                await api.create_subscription(
+                    name="n", url="https://example.com/h", events=["agent.*"]
+                )
+    finally:
+        await runner.cleanup()
+    text = str(info.value)
+    assert "HTTP 400" in text and "url is not reachable" in text
+    assert echoed["secret"] not in text
+    assert echoed["verificationToken"] not in text
+
+
+async def test_subscription_ids_stay_one_path_segment() -> None:
+    # Review of issue 15: an id with '?' (or '/') was pasted into the URL as is, so
+    # deleting "ID?x=1" deleted subscription ID.
+    from rcstream.exceptions import UsageError
+
+    async with VccEmulator() as vcc:
+        async with VccClient(
+            vcc.base_url,
+            token_url=vcc.token_url,
+            client_id=vcc.client_id,
+            client_secret=vcc.client_secret,
+        ) as api:
+            created = await api.create_subscription(
+                name="keep", url="http://127.0.0.1:9/x", events=["channel.*"]
+            )
+            for odd in (f"{created.id}?x=1", f"{created.id}/", f"{created.id}#f"):
+                with pytest.raises(GatewayError) as info:
+                    await api.delete_subscription(odd)
+                assert info.value.status == 404
+            assert [s.id for s in await api.list_subscriptions()] == [created.id]
+            for bad in ("", ".", ".."):
+                with pytest.raises(UsageError):
+                    await api.get_subscription(bad)
