@@ -344,3 +344,42 @@ async def test_pending_events_reach_a_typed_consumer_as_models(
         (first,) = await _take(events, 1)
         assert isinstance(first, Notification)
         assert first.uuid == sent[1]
+
+
+async def _until(check: Any) -> None:
+    with anyio.fail_after(LIMIT):
+        while not check():
+            await anyio.sleep(0.01)
+
+
+async def test_with_no_consumer_the_reader_waits_instead_of_dropping(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 2: past 10 * checkpoint_buffer they used to be dropped silently
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:  # keeps 20 with no consumer
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            first = await _publish(emu, 1)
+            assert [e["uuid"] for e in await _take(events, 1)] == first
+        sent = await _publish(emu, 50)
+        await _until(lambda: client.stats.notifications >= 21)
+        async with client.subscribe(PRESENCE, raw=True, lifecycle=True) as events:
+            got = await _take(events, 50)
+            assert [e["uuid"] for e in got] == sent  # the 20 kept first, then the rest
+        assert client.stats.gaps == 0
+    stored = await _stored(path)
+    assert stored.pending == ()
+    assert stored.recent_uuids[-1] == sent[-1]
+
+
+async def test_events_read_while_closing_all_become_pending(emu: Emulator, tmp_path: Path) -> None:
+    # review of issue 14, item 2: a stop with a stalled consumer lost what the reader drained
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            sent = await _publish(emu, 60)
+            got = await _take(events, 1)  # then the consumer stalls: the reader is held
+
+    stored = await _stored(path)
+    kept = [e["uuid"] for e in got] + [e["uuid"] for e in stored.pending]
+    assert kept == sent
