@@ -706,6 +706,8 @@ class Client:
         #: a full leftover the reader waits on it instead of dropping events
         self._taker = asyncio.Event()
         self._replay_first: list[dict[str, Any]] = []
+        #: the previous run's pending events not handed out yet: kept in every write
+        self._pending_left: deque[dict[str, Any]] = deque()
         self._flushing: asyncio.Task[None] | None = None
         #: consumers in back-pressure mode (the reader waits for room in their inboxes)
         self._blocking = 0
@@ -979,7 +981,9 @@ class Client:
         base = (
             Checkpoint(client_id=client_id, server_url=self.server_url)
             if stored is None
-            else stored.evolve(pending=())
+            # the stored pending stays on disk until each event is handed out (_progress):
+            # a kill before that must not lose them
+            else stored.evolve(pending=tuple(plan.pending))
         )
         self._writer = CheckpointWriter(
             store,
@@ -1029,6 +1033,7 @@ class Client:
         opts = self.options
         delivered: list[str] = list(stored.recent_uuids) if stored is not None else []
         self._replay_first = list(plan.pending)
+        self._pending_left = deque(plan.pending)
         delivered += [u for body in plan.pending if isinstance(u := body.get("uuid"), str)]
         if plan.action is ResumeAction.RECOVER and plan.wsc is not None:
             assert stored is not None
@@ -1118,6 +1123,12 @@ class Client:
         writer = self._writer
         if writer is None:
             return
+        left = self._pending_left
+        if left:
+            head = left[0]
+            if head is handed.body or (handed.uuid is not None and head.get("uuid") == handed.uuid):
+                left.popleft()  # handed out: no longer pending on disk
+                writer.update(pending=tuple(left))
         wsc = handed.wsc
         due = writer.note_delivered(
             handed.uuid,

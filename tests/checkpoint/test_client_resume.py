@@ -7,6 +7,7 @@ two processes would (the subprocess versions with ``kill -9`` are in
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,28 @@ async def test_events_read_while_closing_all_become_pending(emu: Emulator, tmp_p
     stored = await _stored(path)
     kept = [e["uuid"] for e in got] + [e["uuid"] for e in stored.pending]
     assert kept == sent
+
+
+async def test_the_previous_runs_pending_stays_on_disk_until_handed_out(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 3: the first write of the next run used to erase pending
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            sent = await _publish(emu, 30)
+            await _take(events, 1)  # then stop: the other 29 become pending
+    assert [e["uuid"] for e in (await _stored(path)).pending] == sent[1:]
+    async with _client(emu, path, checkpoint_interval=0.0, checkpoint_max_events=1) as client:
+        async with client.subscribe(PRESENCE, raw=True, ack="manual") as events:
+            got = await _take(events, 5)
+            assert [e["uuid"] for e in got] == sent[1:6]
+            events.ack(got[2])  # three are done; a kill -9 now must lose none of the rest
+
+            def on_disk() -> dict[str, Any]:
+                data: dict[str, Any] = json.loads(path.read_bytes())
+                return data
+
+            await _until(lambda: sent[3] in on_disk()["recent_uuids"])
+            disk = on_disk()
+            assert [e["uuid"] for e in disk["pending"]] == sent[4:]
