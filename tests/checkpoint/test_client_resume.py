@@ -17,7 +17,7 @@ import pytest
 from support import fast_options
 
 import rcstream
-from rcstream.checkpoint import Checkpoint, CheckpointLocked, FileCheckpoint
+from rcstream.checkpoint import Checkpoint, CheckpointError, CheckpointLocked, FileCheckpoint
 from rcstream.emulator import Emulator
 from rcstream.models.lifecycle import Connected, Gap
 
@@ -409,3 +409,36 @@ async def test_the_previous_runs_pending_stays_on_disk_until_handed_out(
             await _until(lambda: sent[3] in on_disk()["recent_uuids"])
             disk = on_disk()
             assert [e["uuid"] for e in disk["pending"]] == sent[4:]
+
+
+async def test_a_rotated_pair_whose_save_failed_is_not_used_until_saved(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review of issue 14, item 4: the unsaved access token used to be handed out
+    path = tmp_path / "ckpt"
+    store = FileCheckpoint(path)
+    client = rcstream.Client.from_env(emu.env(), options=fast_options(), checkpoint=store)
+    async with client:
+        async with client.subscribe(PRESENCE, raw=True):
+            manager = client._tokens
+            before = json.loads(path.read_bytes())
+            real_save = store.save
+
+            async def disk_full(checkpoint: Checkpoint) -> None:
+                raise CheckpointError("disk full (simulated)")
+
+            monkeypatch.setattr(store, "save", disk_full)
+            with pytest.raises(CheckpointError):
+                await manager.refresh_now()  # the server rotated the pair; the save failed
+            assert manager.tokens is not None
+            assert manager.tokens.refresh_token.get() == before["refresh_token"]
+            assert await manager.access_token() == before["access_token"]  # the saved one
+            with pytest.raises(CheckpointError):
+                await manager.refresh_now()  # retries the save of the same pair, still full
+            monkeypatch.setattr(store, "save", real_save)
+            refreshes = emu.stats.grants.get("refresh_token", 0)
+            renewed = await manager.refresh_now()  # saves the kept pair, no new token call
+            after = json.loads(path.read_bytes())
+            assert renewed.refresh_token.get() == after["refresh_token"] != before["refresh_token"]
+            assert await manager.access_token() == after["access_token"]
+            assert emu.stats.grants.get("refresh_token", 0) == refreshes
