@@ -768,5 +768,7 @@ class CheckpointWriter:
         self._unwritten -= noted
         self._written_version = version
         self._first_unwritten_at = self._clock() if self._unwritten else None
+        if self._unwritten and self._wakeup is not None:
+            self._wakeup.set()  # noted during the save: run() must come round for it
         self.writes += 1
         return snapshot
