@@ -167,6 +167,12 @@ class ClientOptions:
         ``checkpoint_interval``/``checkpoint_max_events`` — progress is written after this
         many seconds or events handed out, whichever comes first (a ``kill -9`` can
         duplicate at most that much).
+    Read-ahead off the socket (what a ``kill -9`` loses with a stalled consumer):
+        ``read_ahead``/``read_ahead_bytes`` — messages (bytes) read off the socket but not
+        yet processed before reading pauses; ``receive_buffer`` — the socket's
+        ``SO_RCVBUF`` (bytes). ``None`` means 1024 messages / 4 MiB / the system default
+        without a checkpoint, and 16 messages / 256 KiB / 32 KiB with one
+        (docs/restarts.md has the measured loss).
     Injection (for tests): ``sleep``, ``clock`` (monotonic seconds), ``rng`` (jitter).
     """
 
@@ -196,6 +202,9 @@ class ClientOptions:
     checkpoint_buffer: int = 100
     checkpoint_interval: float = 1.0
     checkpoint_max_events: int = 100
+    read_ahead: int | None = None
+    read_ahead_bytes: int | None = None
+    receive_buffer: int | None = None
     max_frame_size: int = 4 * 2**20
     verify_ssl: bool = True
     user_agent: str | None = None
@@ -1104,6 +1113,17 @@ class Client:
             if len(arrivals) > 10_000:  # events no consumer takes must not pile up
                 del arrivals[next(iter(arrivals))]
 
+    def _read_ahead(self) -> dict[str, Any]:
+        """The transport's read-ahead limits: small with a checkpoint, where what was read
+        off the socket but not handed out is lost on ``kill -9`` (docs/restarts.md)."""
+        opts = self.options
+        durable = self.checkpoint is not None
+        return {
+            "read_ahead": opts.read_ahead or (16 if durable else 1024),
+            "read_ahead_bytes": opts.read_ahead_bytes or (256 * 1024 if durable else 4 * 2**20),
+            "receive_buffer": opts.receive_buffer or (32 * 1024 if durable else None),
+        }
+
     def _leftover_full(self) -> bool:
         return len(self._leftover) >= 10 * self.options.checkpoint_buffer
 
@@ -1826,6 +1846,7 @@ class Client:
             user_agent=opts.user_agent or f"rcstream/{_version()}",
             verify_ssl=opts.verify_ssl,
             close_timeout=opts.close_timeout,
+            **self._read_ahead(),
         )
         rnd = _Round(transport=transport)
         self._round = rnd

@@ -442,3 +442,30 @@ async def test_a_rotated_pair_whose_save_failed_is_not_used_until_saved(
             assert renewed.refresh_token.get() == after["refresh_token"] != before["refresh_token"]
             assert await manager.access_token() == after["access_token"]
             assert emu.stats.grants.get("refresh_token", 0) == refreshes
+
+
+async def test_with_a_checkpoint_the_socket_read_ahead_is_small(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 5: the transport used to read 1024 messages / 4 MiB ahead
+    import socket
+
+    async with _client(emu, tmp_path / "ckpt", checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            await _publish(emu, 300)
+            await _take(events, 1)  # then the consumer stalls
+            assert client._round is not None
+            conn = client._round.transport._conn
+            await _until(lambda: conn.reading_paused)
+            assert conn.high_water == 16 and len(conn.messages) <= 17
+            sock = conn.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * 32 * 1024
+
+
+async def test_read_ahead_limits_are_options(emu: Emulator, tmp_path: Path) -> None:
+    async with _client(emu, tmp_path / "ckpt", read_ahead=50, read_ahead_bytes=10**6) as client:
+        async with client.subscribe(PRESENCE, raw=True):
+            assert client._round is not None
+            conn = client._round.transport._conn
+            assert (conn.high_water, conn.low_water) == (50, 12)
+            assert (conn.high_bytes, conn.low_bytes) == (10**6, 250_000)
