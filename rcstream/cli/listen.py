@@ -147,6 +147,12 @@ def _check_usage(args: argparse.Namespace) -> int | None:
             "--forward-to URL or drop -H; see `rcstream listen --help`.\n"
         )
         return EXIT_USAGE
+    if getattr(args, "checkpoint", None) == "":
+        sys.stderr.write(
+            "rcstream listen: error: --checkpoint needs a file path, not an empty string; "
+            "give it the path of the checkpoint file, or drop --checkpoint.\n"
+        )
+        return EXIT_USAGE
     if getattr(args, "checkpoint", None) and args.all_extensions is not None:
         sys.stderr.write(
             "rcstream listen: error: --checkpoint cannot be combined with --all-extensions "

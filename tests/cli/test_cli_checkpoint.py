@@ -190,6 +190,57 @@ async def test_checkpoint_with_all_extensions_is_refused(run_cli: Any, tmp_path:
     assert_no_traceback(stderr)
 
 
+async def test_an_empty_checkpoint_path_is_a_usage_error(run_cli: Any) -> None:
+    # review of issue 14, item 12: it was an internal error (exit 1)
+    cli = await run_cli(
+        "listen",
+        "-e",
+        "presence",
+        "--checkpoint",
+        "",
+        env={
+            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
+            "RINGCENTRAL_CLIENT_ID": "x",
+            "RINGCENTRAL_CLIENT_SECRET": "y",
+            "RINGCENTRAL_JWT": "z",
+        },
+    )
+    assert await cli.wait() == 2
+    stderr = await cli.stderr()
+    assert "--checkpoint needs a file path" in stderr
+    assert_no_traceback(stderr)
+
+
+async def test_a_fifo_as_checkpoint_is_a_usage_error_and_stays_in_place(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # review of issue 14, item 1, through the CLI: exit 2, nothing renamed
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cli = await run_cli(
+        "listen",
+        "-e",
+        "presence",
+        "--checkpoint",
+        str(fifo),
+        env={
+            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
+            "RINGCENTRAL_CLIENT_ID": "x",
+            "RINGCENTRAL_CLIENT_SECRET": "y",
+            "RINGCENTRAL_JWT": "z",
+        },
+    )
+    assert await cli.wait() == 2
+    stderr = await cli.stderr()
+    assert "not a regular file" in stderr
+    assert_no_traceback(stderr)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert not (tmp_path / "fifo.corrupt").exists()
+
+
 async def test_a_second_process_on_the_same_checkpoint_is_refused(
     emu: Emulator, run_cli: Any, tmp_path: Path
 ) -> None:
