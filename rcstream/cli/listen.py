@@ -468,7 +468,10 @@ async def listen(
                         data, event=str(wire.get("event", "")), uuid=str(wire.get("uuid", ""))
                     )
                 if acknowledge is not None and (flush or writer.fmt != "json"):
-                    acknowledge(wire)  # on stdout now (acks are cumulative): progress
+                    # on stdout now (acks are cumulative): progress. A refused or failed
+                    # forward is acknowledged too: the checkpoint covers stdout, not the
+                    # forward target (docs/restarts.md)
+                    acknowledge(wire)
                 return last
 
             if len(chunks) == 1:

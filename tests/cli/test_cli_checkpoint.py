@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import LIMIT, Cli, assert_no_traceback
+from cli_helpers import LIMIT, Cli, Receiver, assert_no_traceback
 
 from rcstream.emulator import Emulator
 
@@ -319,4 +319,26 @@ async def test_a_checkpoint_of_another_app_is_set_aside_with_a_gap(
     stderr = await cli.stderr()
     assert "another app" in stderr
     assert "someone-elses-token" not in stderr
+    assert_no_traceback(stderr)
+
+
+async def test_a_refused_forward_is_acknowledged_the_checkpoint_covers_stdout(
+    emu: Emulator, run_cli: Any, tmp_path: Path
+) -> None:
+    # review of issue 14, item 11: the documented behaviour (docs/restarts.md), pinned
+    ckpt = tmp_path / "listen.ckpt"
+    async with Receiver(status=503) as url:
+        cli = await _start(run_cli, emu, ckpt, "--forward-to", url)
+        await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+        sent = await _publish(emu, 4, "refused")
+        # a line is written only after the previous event's forward and ack: with the 4th
+        # on stdout, the first three were refused (503) and acknowledged
+        assert await _uuids(cli, 4) == sent
+        cli.proc.send_signal(signal.SIGTERM)
+        assert await cli.wait() == 130
+    saved = json.loads(ckpt.read_text())
+    assert set(sent[:3]) <= set(saved["recent_uuids"])
+    assert not set(sent[:3]) & {e["uuid"] for e in saved["pending"]}  # none kept for a retry
+    stderr = await cli.stderr()
+    assert "503" in stderr
     assert_no_traceback(stderr)
