@@ -383,3 +383,40 @@ async def test_kill_9_mid_stream_loses_at_most_the_event_in_flight(
     assert duplicates == 0
     for cli in (first, second):
         assert_no_traceback(await cli.stderr())
+
+
+async def test_kill_9_under_replay_from_sequence_loses_nothing_read_but_not_written(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """Review of issue 14, item 6: the other reading of the gateway (it replays what it sent
+    after the presented ``wsc`` sequence). An event is acknowledged only after its line is
+    written, so what the killed process had read but not written is replayed: nothing is
+    lost, and duplicates stay within what was written but not yet checkpointed."""
+    async with Emulator(auth_rate_limit=None, seed=12, replay_from_sequence=True) as emu:
+        ckpt = tmp_path / "listen.ckpt"
+        first = await _start(run_cli, emu, ckpt)
+        await first.expect(emu.wait_for_subscription(timeout=LIMIT))
+        before: list[str] = []
+        for i in range(30):
+            before += await _publish(emu, 1, f"steady{i}-")
+            if i < 29:
+                assert await _uuids(first, 1) == before[-1:]
+        first.proc.kill()  # SIGKILL with the last event in flight
+        await first.wait()
+        await emu.wait_until(lambda e: e.connected == 0, LIMIT)
+        during = await _publish(emu, 10, "during")
+        second = await _start(run_cli, emu, ckpt)
+        got: list[str] = []
+        while not set(during) <= set(got):
+            got += await _uuids(second, 1)
+        second.proc.send_signal(signal.SIGTERM)
+        assert await second.wait() == 130
+        assert emu.stats.recoveries_succeeded == 1
+        combined = _events(first) + _events(second)
+        assert [u for u in before + during if u not in set(combined)] == []  # none lost
+        duplicates = sum(c - 1 for c in Counter(combined).values())
+        # written but not checkpointed (checkpoint_max_events = 100 / 1 s bounds it)
+        assert duplicates <= len(_events(first))
+        assert sorted(set(combined)) == sorted(before + during)
+        for cli in (first, second):
+            assert_no_traceback(await cli.stderr())
