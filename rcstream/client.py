@@ -1119,8 +1119,9 @@ class Client:
         opts = self.options
         durable = self.checkpoint is not None
         return {
-            "read_ahead": opts.read_ahead or (16 if durable else 1024),
-            "read_ahead_bytes": opts.read_ahead_bytes or (256 * 1024 if durable else 4 * 2**20),
+            # None: the transport's own defaults (1024 messages / 4 MiB / the system's)
+            "read_ahead": opts.read_ahead or (16 if durable else None),
+            "read_ahead_bytes": opts.read_ahead_bytes or (256 * 1024 if durable else None),
             "receive_buffer": opts.receive_buffer or (32 * 1024 if durable else None),
         }
 

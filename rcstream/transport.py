@@ -519,24 +519,21 @@ async def connect(
     user_agent: str = "rcstream",
     verify_ssl: bool = True,
     close_timeout: float = 2.0,
-    read_ahead: int = _HIGH_WATER,
-    read_ahead_bytes: int = _HIGH_BYTES,
+    read_ahead: int | None = None,
+    read_ahead_bytes: int | None = None,
     receive_buffer: int | None = None,
 ) -> Transport:
     """Open a gateway connection to ``url`` (which carries the token; never logged raw).
 
     ``verify_ssl=False`` accepts any certificate on ``wss://`` URLs (testing only).
     ``read_ahead``/``read_ahead_bytes``: reading from the socket pauses while more messages
-    (or bytes) than this wait for :meth:`Transport.recv`, and resumes at a quarter of each.
+    (or bytes) than this wait for :meth:`Transport.recv`, and resumes at a quarter of each
+    (None: 1024 messages / 4 MiB).
     ``receive_buffer``: the socket's ``SO_RCVBUF`` in bytes (None: the system's default,
     which Linux grows to megabytes); the kernel holds about twice this before the sender
     is held back. Both bound what is read off the network but not yet handed out.
     """
-    if (
-        read_ahead < 1
-        or read_ahead_bytes < 1
-        or (receive_buffer is not None and receive_buffer < 1)
-    ):
+    if any(v is not None and v < 1 for v in (read_ahead, read_ahead_bytes, receive_buffer)):
         raise ConfigurationError("read_ahead, read_ahead_bytes and receive_buffer must be >= 1.")
     safe = redact_url(url)
     extra: dict[str, Any] = {}
@@ -586,8 +583,10 @@ async def connect(
             f"Could not open the gateway connection ({type(exc).__name__}); check the network."
         ) from None
     assert isinstance(conn, _GatewayConnection)
-    conn.high_water, conn.low_water = read_ahead, read_ahead // 4
-    conn.high_bytes, conn.low_bytes = read_ahead_bytes, read_ahead_bytes // 4
+    if read_ahead is not None:
+        conn.high_water, conn.low_water = read_ahead, read_ahead // 4
+    if read_ahead_bytes is not None:
+        conn.high_bytes, conn.low_bytes = read_ahead_bytes, read_ahead_bytes // 4
     if receive_buffer is not None:
         sock = conn.transport.get_extra_info("socket")
         if sock is not None:
