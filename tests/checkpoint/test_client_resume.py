@@ -469,3 +469,31 @@ async def test_read_ahead_limits_are_options(emu: Emulator, tmp_path: Path) -> N
             conn = client._round.transport._conn
             assert (conn.high_water, conn.low_water) == (50, 12)
             assert (conn.high_bytes, conn.low_bytes) == (10**6, 250_000)
+
+
+async def test_a_replay_of_events_handed_out_before_a_restart_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 14, item 7: cross-restart de-duplication, end to end. Under the other
+    reading of recovery (``replay_from_sequence``) a gateway asked with an older ``wsc``
+    replays events the previous run already handed out; the checkpoint's recent uuids let
+    the next run drop them. The older ``wsc`` is injected: the one saved at subscribe time."""
+    path = tmp_path / "ckpt"
+    async with Emulator(auth_rate_limit=None, seed=22, replay_from_sequence=True) as emu:
+        async with _client(emu, path) as client:
+            async with client.subscribe(PRESENCE, raw=True) as events:
+                early = json.loads(path.read_bytes())  # on disk before any event
+                assert early["wsc"] and early["recent_uuids"] == []
+                first = await _publish(emu, 20)
+                assert [e["uuid"] for e in await _take(events, 20)] == first
+        saved = json.loads(path.read_bytes())
+        assert saved["recent_uuids"][-20:] == first
+        saved["wsc"], saved["wsc_sequence"] = early["wsc"], early["wsc_sequence"]
+        path.write_text(json.dumps(saved))  # rewind: the gateway will replay all 20
+        async with _client(emu, path) as client:
+            async with client.subscribe(PRESENCE, raw=True) as events:
+                await _until(lambda: emu.stats.notifications_replayed >= 20)
+                second = await _publish(emu, 5)
+                assert [e["uuid"] for e in await _take(events, 5)] == second
+            assert client.stats.duplicates >= 20
+        assert emu.stats.recoveries_succeeded == 1
