@@ -306,6 +306,8 @@ class TokenManager:
         self._fraction = refresh_fraction
         self.on_tokens = on_tokens
         self._tokens: TokenSet | None = None
+        #: a new pair whose ``on_tokens`` save failed: not used until a retry saves it
+        self._unsaved: TokenSet | None = None
         self._lock = anyio.Lock()
         self._renewed = anyio.Event()  # set (and replaced) whenever a new token set arrives
         self._logins = 0
@@ -366,6 +368,7 @@ class TokenManager:
     def restore(self, tokens: TokenSet) -> None:
         """Adopt a stored token set (from a checkpoint). Only its ``*_wall`` expiries are
         trusted; the monotonic ones are recomputed on this process's clock."""
+        self._unsaved = None
         self._tokens = self._from_wall(
             access_token=tokens.access_token if tokens.access_token else None,
             expires_at_wall=tokens.expires_at_wall,
@@ -480,6 +483,13 @@ class TokenManager:
             )
 
     async def _renew(self, tokens: TokenSet | None) -> str:
+        unsaved = self._unsaved
+        if unsaved is not None:
+            # a pair the server issued whose save failed: save it first (its refresh token
+            # may already have replaced the one in self._tokens); it is used only once saved
+            await self._store(unsaved)
+            logger.info("Saved the token pair whose earlier save had failed")
+            return unsaved.access_token.get()
         provided = await self._auth.provide()
         if provided is not None:
             if isinstance(self._auth, StaticTokenAuth) and provided == self._rejected:
@@ -551,10 +561,20 @@ class TokenManager:
         return new.access_token.get()
 
     async def _store(self, new: TokenSet) -> None:
-        """Adopt ``new``: the hook first (it must hold the pair before anyone uses it)."""
-        self._tokens = new
+        """Adopt ``new``: the hook first (it must hold the pair before anyone uses it).
+
+        If the hook fails, ``new`` is not adopted: it is kept aside (never handed out) and
+        the next renewal retries the hook with it before anything else, so a rotated refresh
+        token is neither used unsaved nor thrown away. The hook's error propagates.
+        """
         if self.on_tokens is not None:
-            await self.on_tokens(new)
+            try:
+                await self.on_tokens(new)
+            except BaseException:
+                self._unsaved = new
+                raise
+        self._unsaved = None
+        self._tokens = new
         renewed, self._renewed = self._renewed, anyio.Event()
         renewed.set()
 
@@ -646,7 +666,7 @@ class TokenManager:
         if tokens is None:
             return False
         token = tokens.access_token or tokens.refresh_token
-        self._tokens = None
+        self._tokens = self._unsaved = None
         if not token:
             return False
         done = False

@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -382,9 +383,33 @@ class FileCheckpoint:
             os.close(fd)
         logger.debug("checkpoint %s unlocked", self.path)
 
-    def _read_raw(self) -> tuple[bytes, os.stat_result] | None:
+    def _not_a_regular_file(self, st: os.stat_result) -> CheckpointError:
+        # Never read, set aside or replace something that is not a regular file: run as
+        # root, ``--checkpoint /dev/null`` once renamed the device (review of issue 14).
+        return CheckpointError(
+            f"The checkpoint {self.path} is not a regular file (mode {stat.filemode(st.st_mode)}); "
+            "give --checkpoint the path of a regular file, or of one that does not exist yet."
+        )
+
+    def _check_regular(self) -> None:
+        """Raise :class:`CheckpointError` if PATH exists and is not a regular file."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise CheckpointError(
+                f"Could not read the checkpoint {self.path} ({exc.strerror}); "
+                "check its permissions."
+            ) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise self._not_a_regular_file(st)
+
+    def _read_raw(self) -> tuple[bytes, os.stat_result] | None:
+        self._check_regular()
+        try:
+            # O_NONBLOCK: a FIFO swapped in after the check must not hang the open
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -394,6 +419,8 @@ class FileCheckpoint:
             ) from exc
         try:
             st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise self._not_a_regular_file(st)
             chunks = []
             while chunk := os.read(fd, 1 << 16):
                 chunks.append(chunk)
@@ -438,6 +465,7 @@ class FileCheckpoint:
         return checkpoint
 
     def _set_aside(self, reason: str) -> None:
+        self._check_regular()
         try:
             os.replace(self.path, self.corrupt_path)
             _fsync_dir(self.path.parent)
@@ -497,6 +525,7 @@ class FileCheckpoint:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            self._check_regular()  # never replace a device, FIFO or directory
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
             st = os.stat(self.path)
@@ -739,5 +768,7 @@ class CheckpointWriter:
         self._unwritten -= noted
         self._written_version = version
         self._first_unwritten_at = self._clock() if self._unwritten else None
+        if self._unwritten and self._wakeup is not None:
+            self._wakeup.set()  # noted during the save: run() must come round for it
         self.writes += 1
         return snapshot

@@ -167,6 +167,12 @@ class ClientOptions:
         ``checkpoint_interval``/``checkpoint_max_events`` — progress is written after this
         many seconds or events handed out, whichever comes first (a ``kill -9`` can
         duplicate at most that much).
+    Read-ahead off the socket (what a ``kill -9`` loses with a stalled consumer):
+        ``read_ahead``/``read_ahead_bytes`` — messages (bytes) read off the socket but not
+        yet processed before reading pauses; ``receive_buffer`` — the socket's
+        ``SO_RCVBUF`` (bytes). ``None`` means 1024 messages / 4 MiB / the system default
+        without a checkpoint, and 16 messages / 256 KiB / 32 KiB with one
+        (docs/restarts.md has the measured loss).
     Injection (for tests): ``sleep``, ``clock`` (monotonic seconds), ``rng`` (jitter).
     """
 
@@ -196,6 +202,9 @@ class ClientOptions:
     checkpoint_buffer: int = 100
     checkpoint_interval: float = 1.0
     checkpoint_max_events: int = 100
+    read_ahead: int | None = None
+    read_ahead_bytes: int | None = None
+    receive_buffer: int | None = None
     max_frame_size: int = 4 * 2**20
     verify_ssl: bool = True
     user_agent: str | None = None
@@ -700,7 +709,14 @@ class Client:
         self.resume_plan: ResumePlan | None = None
         self._arrivals: dict[str, tuple[Wsc | None, float]] = {}
         self._leftover: list[dict[str, Any]] = []
+        #: events dropped because no consumer took them and the leftover was full
+        self._leftover_dropped = 0
+        #: set while a consumer is subscribed or the client is closing: with a checkpoint and
+        #: a full leftover the reader waits on it instead of dropping events
+        self._taker = asyncio.Event()
         self._replay_first: list[dict[str, Any]] = []
+        #: the previous run's pending events not handed out yet: kept in every write
+        self._pending_left: deque[dict[str, Any]] = deque()
         self._flushing: asyncio.Task[None] | None = None
         #: consumers in back-pressure mode (the reader waits for room in their inboxes)
         self._blocking = 0
@@ -834,6 +850,7 @@ class Client:
 
     async def _close_now(self) -> None:
         self._phase = _Phase.CLOSING
+        self._taker.set()  # a reader held for lack of a consumer drains into pending now
         with anyio.CancelScope(shield=True):
             await self._notify()  # wake anyone waiting for a connection or a confirmation
             for consumer in list(self._consumers):
@@ -973,7 +990,9 @@ class Client:
         base = (
             Checkpoint(client_id=client_id, server_url=self.server_url)
             if stored is None
-            else stored.evolve(pending=())
+            # the stored pending stays on disk until each event is handed out (_progress):
+            # a kill before that must not lose them
+            else stored.evolve(pending=tuple(plan.pending))
         )
         self._writer = CheckpointWriter(
             store,
@@ -1023,6 +1042,7 @@ class Client:
         opts = self.options
         delivered: list[str] = list(stored.recent_uuids) if stored is not None else []
         self._replay_first = list(plan.pending)
+        self._pending_left = deque(plan.pending)
         delivered += [u for body in plan.pending if isinstance(u := body.get("uuid"), str)]
         if plan.action is ResumeAction.RECOVER and plan.wsc is not None:
             assert stored is not None
@@ -1071,8 +1091,20 @@ class Client:
         """Remember the ``wsc`` that came with this event and when it arrived (wall clock):
         the checkpoint records them once the event is handed out."""
         if not self._consumers:
-            if len(self._leftover) < 10 * self.options.checkpoint_buffer:
-                self._leftover.append(data)  # kept as pending: nobody took it
+            # kept as pending: nobody took it. While closing there is no cap (the read-ahead
+            # the transport still holds is bounded, and all of it goes to the checkpoint);
+            # a client left open with no consumer keeps a bounded amount and reports the rest
+            if self._closing or not self._leftover_full():
+                self._leftover.append(data)
+            else:
+                if not self._leftover_dropped:
+                    logger.warning(
+                        "No consumer is subscribed and %d events are already kept for the "
+                        "checkpoint; dropping further events until a consumer subscribes "
+                        "(it gets a gap)",
+                        len(self._leftover),
+                    )
+                self._leftover_dropped += 1
             return
         uuid = data.get("uuid")
         if isinstance(uuid, str):
@@ -1080,6 +1112,21 @@ class Client:
             arrivals[uuid] = (self._state.wsc, time.time())
             if len(arrivals) > 10_000:  # events no consumer takes must not pile up
                 del arrivals[next(iter(arrivals))]
+
+    def _read_ahead(self) -> dict[str, Any]:
+        """The transport's read-ahead limits: small with a checkpoint, where what was read
+        off the socket but not handed out is lost on ``kill -9`` (docs/restarts.md)."""
+        opts = self.options
+        durable = self.checkpoint is not None
+        return {
+            # None: the transport's own defaults (1024 messages / 4 MiB / the system's)
+            "read_ahead": opts.read_ahead or (16 if durable else None),
+            "read_ahead_bytes": opts.read_ahead_bytes or (256 * 1024 if durable else None),
+            "receive_buffer": opts.receive_buffer or (32 * 1024 if durable else None),
+        }
+
+    def _leftover_full(self) -> bool:
+        return len(self._leftover) >= 10 * self.options.checkpoint_buffer
 
     def _handed_out(self, consumer: Subscription[Any], body: dict[str, Any]) -> None:
         """``body`` was just handed to ``consumer`` (its ``__anext__`` returns it)."""
@@ -1097,6 +1144,12 @@ class Client:
         writer = self._writer
         if writer is None:
             return
+        left = self._pending_left
+        if left:
+            head = left[0]
+            if head is handed.body or (handed.uuid is not None and head.get("uuid") == handed.uuid):
+                left.popleft()  # handed out: no longer pending on disk
+                writer.update(pending=tuple(left))
         wsc = handed.wsc
         due = writer.note_delivered(
             handed.uuid,
@@ -1179,6 +1232,12 @@ class Client:
         pending = list(self._replay_first) + list(self._leftover)
         for consumer in self._consumers:
             pending += consumer._undelivered()
+        if self._leftover_dropped:
+            logger.warning(
+                "Events may be missing: %d events arrived while no consumer was subscribed "
+                "and were dropped before the checkpoint was saved",
+                self._leftover_dropped,
+            )
         state = self._state
         changes: dict[str, Any] = {"pending": tuple(pending)}
         if self._ever_connected:
@@ -1488,12 +1547,27 @@ class Client:
                     "A client with a checkpoint serves one subscription at a time (its "
                     "progress is that consumer's); use one client and checkpoint per consumer."
                 )
+            if self._leftover_dropped:
+                count, self._leftover_dropped = self._leftover_dropped, 0
+                consumer._deliver(
+                    self._gap_item(
+                        "buffer_overflow",
+                        f"{count} events arrived while no consumer was subscribed and "
+                        "were dropped; subscribe before events flow, or keep a consumer "
+                        "subscribed.",
+                    )
+                )
             # events the previous run received but did not hand out come first
             for body in self._replay_first:
                 consumer._deliver(body if consumer.raw else _Typed(body))
             self._replay_first = []
+            # then what arrived in this run while no consumer was subscribed, in order
+            for body in self._leftover:
+                consumer._deliver(body if consumer.raw else _Typed(body))
+            self._leftover = []
         settled = self._state.ready and not self._held and not self._state.subscription_outdated
         self._consumers.append(consumer)
+        self._taker.set()
         self._by_key[consumer._key] = consumer
         self._blocking += consumer._inbox.block
         self._table.add(consumer._key, consumer.filters)
@@ -1773,6 +1847,7 @@ class Client:
             user_agent=opts.user_agent or f"rcstream/{_version()}",
             verify_ssl=opts.verify_ssl,
             close_timeout=opts.close_timeout,
+            **self._read_ahead(),
         )
         rnd = _Round(transport=transport)
         self._round = rnd
@@ -1850,6 +1925,12 @@ class Client:
                     await self._handle(rnd, events)
             if self._blocking:
                 await self._wait_for_room()  # back-pressure: read on once consumers catch up
+            elif self._writer is not None and not self._consumers and self._leftover_full():
+                # nobody takes events and the pending buffer is full: stop reading (the
+                # gateway and the kernel hold the rest) until a consumer comes or we close
+                self._taker.clear()
+                if not self._closing and not self._consumers:
+                    await self._taker.wait()
 
     async def _timer_loop(self, rnd: _Round) -> None:
         state = self._state
@@ -2115,7 +2196,8 @@ class Client:
         # always route: the server subscription only eventually equals the filters wanted
         # (a PUT in flight, replays after a consumer left while disconnected)
         route = router.route(event)
-        if not route.matched:
+        if not route.matched and (self._writer is None or self._consumers):
+            # (with a checkpoint and no consumer the event was kept as pending above)
             self._stats.unmatched += 1
             if route.first_of_shape:
                 logger.warning(

@@ -9,7 +9,9 @@ only through :func:`~rcstream.redact.redact_url`: the query carries ``access_tok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Mapping, MutableMapping
@@ -159,6 +161,9 @@ class _GatewayConnection(ClientConnection):
         self._waiter: asyncio.Future[None] | None = None
         self.queued_bytes = 0
         self.reading_paused = False
+        # the read-ahead marks (see connect(): lowered when a checkpoint needs little)
+        self.high_water, self.low_water = _HIGH_WATER, _LOW_WATER
+        self.high_bytes, self.low_bytes = _HIGH_BYTES, _LOW_BYTES
 
     def data_received(self, data: bytes) -> None:
         """Split the server's frames here, and hand websockets only what needs it.
@@ -300,7 +305,7 @@ class _GatewayConnection(ClientConnection):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         if not self.reading_paused and (
-            len(messages) > _HIGH_WATER or self.queued_bytes > _HIGH_BYTES
+            len(messages) > self.high_water or self.queued_bytes > self.high_bytes
         ):
             self.reading_paused = True
             self.transport.pause_reading()
@@ -374,7 +379,11 @@ class _GatewayConnection(ClientConnection):
                 self._waiter = None
         message = messages.popleft()
         self.queued_bytes -= len(message[1])
-        if self.reading_paused and len(messages) <= _LOW_WATER and self.queued_bytes <= _LOW_BYTES:
+        if (
+            self.reading_paused
+            and len(messages) <= self.low_water
+            and self.queued_bytes <= self.low_bytes
+        ):
             self.reading_paused = False
             self.transport.resume_reading()
         return message
@@ -510,11 +519,22 @@ async def connect(
     user_agent: str = "rcstream",
     verify_ssl: bool = True,
     close_timeout: float = 2.0,
+    read_ahead: int | None = None,
+    read_ahead_bytes: int | None = None,
+    receive_buffer: int | None = None,
 ) -> Transport:
     """Open a gateway connection to ``url`` (which carries the token; never logged raw).
 
     ``verify_ssl=False`` accepts any certificate on ``wss://`` URLs (testing only).
+    ``read_ahead``/``read_ahead_bytes``: reading from the socket pauses while more messages
+    (or bytes) than this wait for :meth:`Transport.recv`, and resumes at a quarter of each
+    (None: 1024 messages / 4 MiB).
+    ``receive_buffer``: the socket's ``SO_RCVBUF`` in bytes (None: the system's default,
+    which Linux grows to megabytes); the kernel holds about twice this before the sender
+    is held back. Both bound what is read off the network but not yet handed out.
     """
+    if any(v is not None and v < 1 for v in (read_ahead, read_ahead_bytes, receive_buffer)):
+        raise ConfigurationError("read_ahead, read_ahead_bytes and receive_buffer must be >= 1.")
     safe = redact_url(url)
     extra: dict[str, Any] = {}
     if not verify_ssl and url.startswith("wss://"):
@@ -563,4 +583,13 @@ async def connect(
             f"Could not open the gateway connection ({type(exc).__name__}); check the network."
         ) from None
     assert isinstance(conn, _GatewayConnection)
+    if read_ahead is not None:
+        conn.high_water, conn.low_water = read_ahead, read_ahead // 4
+    if read_ahead_bytes is not None:
+        conn.high_bytes, conn.low_bytes = read_ahead_bytes, read_ahead_bytes // 4
+    if receive_buffer is not None:
+        sock = conn.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     return Transport(conn)

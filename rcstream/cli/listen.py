@@ -147,6 +147,12 @@ def _check_usage(args: argparse.Namespace) -> int | None:
             "--forward-to URL or drop -H; see `rcstream listen --help`.\n"
         )
         return EXIT_USAGE
+    if getattr(args, "checkpoint", None) == "":
+        sys.stderr.write(
+            "rcstream listen: error: --checkpoint needs a file path, not an empty string; "
+            "give it the path of the checkpoint file, or drop --checkpoint.\n"
+        )
+        return EXIT_USAGE
     if getattr(args, "checkpoint", None) and args.all_extensions is not None:
         sys.stderr.write(
             "rcstream listen: error: --checkpoint cannot be combined with --all-extensions "
@@ -462,7 +468,10 @@ async def listen(
                         data, event=str(wire.get("event", "")), uuid=str(wire.get("uuid", ""))
                     )
                 if acknowledge is not None and (flush or writer.fmt != "json"):
-                    acknowledge(wire)  # on stdout now (acks are cumulative): progress
+                    # on stdout now (acks are cumulative): progress. A refused or failed
+                    # forward is acknowledged too: the checkpoint covers stdout, not the
+                    # forward target (docs/restarts.md)
+                    acknowledge(wire)
                 return last
 
             if len(chunks) == 1:

@@ -122,6 +122,7 @@ class EmulatorOptions:
     error_style: ErrorStyle = "ClientRequest"
     heartbeat_status: bool = True
     wsc_on_every_frame: bool = False
+    replay_from_sequence: bool = False
     revoke_closes_sockets: bool = True
     close_on_bad_frame: bool = True
     deny_websocket_permission: bool = False
@@ -237,6 +238,7 @@ class _EmulatorCore:
         self.error_style: ErrorStyle = o.error_style
         self.heartbeat_status = o.heartbeat_status
         self.wsc_on_every_frame = o.wsc_on_every_frame
+        self.replay_from_sequence = o.replay_from_sequence
         self.revoke_closes_sockets = o.revoke_closes_sockets
         self.close_on_bad_frame = o.close_on_bad_frame
         self.deny_websocket_permission = o.deny_websocket_permission
@@ -536,6 +538,14 @@ class _EmulatorCore:
 
     # ------------------------------------------------------------------ sending and closing
 
+    def _make_wsc(self, session_id: str, sequence: int | None = None) -> str:
+        data: dict[str, Any] = {"v": 1, "s": session_id}
+        if sequence is not None:
+            data["q"] = sequence  # replay_from_sequence: the token names its sequence
+        payload = _b64url(json.dumps(data, separators=(",", ":")).encode())
+        sig = hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{payload}.{sig}"
+
     async def _send(self, conn: _Connection, frame: wire.Frame) -> bool:
         async with conn.send_lock:
             return await self._send_unlocked(conn, frame)
@@ -543,13 +553,18 @@ class _EmulatorCore:
     async def _send_unlocked(
         self, conn: _Connection, frame: wire.Frame, *, add_wsc: bool = True
     ) -> bool:
-        if add_wsc and self.wsc_on_every_frame and conn.session is not None:
+        by_sequence = self.replay_from_sequence
+        if add_wsc and (self.wsc_on_every_frame or by_sequence) and conn.session is not None:
             session = conn.session
             session.wsc_sequence += 1
-            frame = [
-                {**frame[0], "wsc": {"token": session.wsc_token, "sequence": session.wsc_sequence}},
-                *frame[1:],
-            ]
+            seq = session.wsc_sequence
+            token = self._make_wsc(session.id, seq) if by_sequence else session.wsc_token
+            if by_sequence and frame[0].get("type") == "ServerNotification":
+                # the other reading: remember what was sent, by sequence, for a recovery
+                session.sent.append((seq, frame))
+                while len(session.sent) > max(0, self.recovery_buffer_size):
+                    session.sent.popleft()
+            frame = [{**frame[0], "wsc": {"token": token, "sequence": seq}}, *frame[1:]]
         return await self._write(conn, wire.dumps(frame))
 
     async def _send_text(self, conn: _Connection, text: str) -> bool:

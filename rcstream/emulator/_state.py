@@ -250,4 +250,6 @@ class _GatewaySession:
     connection: _Connection | None = None
     detached_at: float | None = None
     buffer: deque[list[Any]] = field(default_factory=deque)
+    #: with ``replay_from_sequence``: the notifications sent, by wsc sequence (bounded)
+    sent: deque[tuple[int, list[Any]]] = field(default_factory=deque)
     connections: int = 0

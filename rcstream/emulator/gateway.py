@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
@@ -18,7 +19,6 @@ from aiohttp import WSMsgType, web
 from rcstream.emulator import _wire as wire
 from rcstream.emulator._base import (
     _AuthContext,
-    _b64url,
     _b64url_decode,
     _json,
     _Reply,
@@ -119,12 +119,18 @@ class _GatewayLayer(_RestLayer):
         elif session.id in self._gw:
             self._buffer(session, frame)
 
-    def _make_wsc(self, session_id: str) -> str:
-        payload = _b64url(json.dumps({"v": 1, "s": session_id}, separators=(",", ":")).encode())
-        sig = hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{payload}.{sig}"
-
     def _parse_wsc(self, token: str) -> str | None:
+        data = self._wsc_data(token)
+        sid = data.get("s") if data is not None else None
+        return sid if isinstance(sid, str) else None
+
+    def _wsc_sequence(self, token: str) -> int | None:
+        """The sequence a token minted under ``replay_from_sequence`` names, else None."""
+        data = self._wsc_data(token)
+        seq = data.get("q") if data is not None else None
+        return seq if type(seq) is int else None
+
+    def _wsc_data(self, token: str) -> dict[str, Any] | None:
         payload, sep, sig = token.partition(".")
         if not sep:
             return None
@@ -135,8 +141,7 @@ class _GatewayLayer(_RestLayer):
             data = json.loads(_b64url_decode(payload))
         except (ValueError, binascii.Error):
             return None
-        sid = data.get("s") if isinstance(data, dict) else None
-        return sid if isinstance(sid, str) else None
+        return data if isinstance(data, dict) else None
 
     def _details(self, session: _GatewaySession) -> dict[str, Any]:
         return {
@@ -282,8 +287,20 @@ class _GatewayLayer(_RestLayer):
             session.wsc_sequence += 1
             replay = list(session.buffer) if recovery.get("recoveryState") == "Successful" else []
             session.buffer.clear()
+            seen = self._wsc_sequence(request.query.get("wsc", ""))
+            if recovery.get("recoveryState") == "Successful" and seen is not None:
+                # replay_from_sequence, the other plausible reading of the gateway: it
+                # replays what it sent after the sequence the client presents, then what it
+                # buffered while detached (bounded by recovery_buffer_size, like the buffer)
+                again = [f for q, f in session.sent if q > seen]
+                session.sent = deque((q, f) for q, f in session.sent if q <= seen)
+                replay = again + replay
             frame = wire.connection_details_frame(
-                wsc_token=session.wsc_token,
+                wsc_token=(
+                    self._make_wsc(session.id, session.wsc_sequence)
+                    if self.replay_from_sequence
+                    else session.wsc_token
+                ),
                 wsc_sequence=session.wsc_sequence,
                 details={**self._details(session), **recovery},
             )

@@ -86,6 +86,13 @@ class Emulator(_ControlLayer):
     * ``heartbeat_status``: include ``status: 200`` in the Heartbeat echo.
     * ``wsc_on_every_frame``: put the current ``wsc`` (with a growing sequence) on every
       server frame, not only on ``ConnectionDetails``.
+    * ``replay_from_sequence``: the other plausible reading of recovery. Sources say the
+      gateway replays to whoever presents the ``wsc`` token, but not *from where*: the
+      default (the documented reading, ``../shared/webhooks-resume-brokers.md`` §C) replays
+      only what it buffered after the drop; with this on it replays what it sent after the
+      sequence of the presented ``wsc`` (the last one the client saw), then what it
+      buffered. Every frame then carries a ``wsc`` whose token names its sequence, and the
+      session remembers its last ``recovery_buffer_size`` notifications sent.
     * ``close_on_bad_frame``: a client frame the gateway cannot read (not JSON, not an
       array, unknown type, no ``messageId``) gets an ``Error`` frame and close 1008 (the
       strict reading); ``False`` keeps the socket open after the ``Error`` frame.

@@ -102,8 +102,8 @@ class ResumeGap:
         """One sentence for stderr and the lifecycle item."""
         gone = f"the process was away for {_duration(self.away)}" if self.away is not None else ""
         why = {
-            "recovery_window_expired": "longer than the gateway keeps a session, so the "
-            "subscription was re-created",
+            "recovery_window_expired": (", longer" if gone else "came later")
+            + " than the gateway keeps a session, so the subscription was re-created",
             "recovery_failed": "and the gateway refused to recover the session"
             + (f" ({self.recovery_error_code})" if self.recovery_error_code else "")
             + ", so the subscription was re-created",
@@ -113,7 +113,7 @@ class ResumeGap:
             "rcstream logged in again",
         }[self.cause]
         head = f"Events may be missing: {gone}" if gone else "Events may be missing: the restart"
-        return f"{head} {why}."
+        return f"{head}{why}." if why.startswith(",") else f"{head} {why}."
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,47 @@ async def test_every_save_fsyncs_the_file_and_its_directory_before_returning(
         monkeypatch.setattr(os, "fsync", recording_fsync)
         await store.save(sample())
         assert synced == ["file", "dir"]
+
+
+# Review of issue 14, item 1: a path that is not a regular file is refused, never moved aside.
+# These use a FIFO and a device node made in tmp_path; never a path under /dev.
+
+
+async def test_a_fifo_in_place_of_the_file_is_refused_and_left_where_it_is(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path, 0o600)
+    wrote = threading.Event()
+
+    def feed() -> None:  # what an unguarded reader would block on, then read as "corrupt"
+        fd = os.open(path, os.O_WRONLY)
+        os.write(fd, b"not a checkpoint")
+        os.close(fd)
+        wrote.set()
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        async with FileCheckpoint(path) as store:
+            with pytest.raises(CheckpointError, match="not a regular file"):
+                await store.load()
+            with pytest.raises(CheckpointError, match="not a regular file"):
+                await store.save(sample())
+    finally:
+        if not wrote.is_set():  # release the feeder: open the read end without blocking
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            feeder.join(5)
+            os.close(fd)
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert not path.with_name(path.name + ".corrupt").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+async def test_a_device_node_is_refused_and_never_renamed(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # a null device, inside tmp_path
+    async with FileCheckpoint(path) as store:
+        with pytest.raises(CheckpointError, match="not a regular file") as caught:
+            await store.load()
+        assert not isinstance(caught.value, CheckpointCorrupt)
+    assert stat.S_ISCHR(os.lstat(path).st_mode)
+    assert not path.with_name(path.name + ".corrupt").exists()

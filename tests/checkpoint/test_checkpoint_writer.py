@@ -148,3 +148,25 @@ async def test_run_flushes_in_the_background_when_the_interval_passes() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_events"):
         CheckpointWriter(MemoryStore(), sample(), max_events=0)
+
+
+async def test_run_writes_an_event_noted_while_its_save_ran() -> None:
+    # review of issue 14, item 8: run() used to wait for a wakeup that never came
+    store = MemoryStore()
+    store.gate = asyncio.Event()
+    writer = CheckpointWriter(store, sample(), max_events=1000, interval=0.0)
+    task = asyncio.create_task(writer.run())
+    try:
+        writer.note_delivered("a")
+        await asyncio.wait_for(store.saving.wait(), 5)  # the save of "a" is in progress
+        writer.note_delivered("b")  # noted while the save runs
+        store.gate.set()
+        async with asyncio.timeout(5):
+            while writer.unwritten or len(store.saved) < 2:
+                store.saved_event.clear()
+                await store.saved_event.wait()
+        assert store.saved[-1].recent_uuids[-2:] == ("a", "b")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -7,6 +7,7 @@ two processes would (the subprocess versions with ``kill -9`` are in
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from support import fast_options
 
 import rcstream
-from rcstream.checkpoint import Checkpoint, CheckpointLocked, FileCheckpoint
+from rcstream.checkpoint import Checkpoint, CheckpointError, CheckpointLocked, FileCheckpoint
 from rcstream.emulator import Emulator
 from rcstream.models.lifecycle import Connected, Gap
 
@@ -344,3 +345,155 @@ async def test_pending_events_reach_a_typed_consumer_as_models(
         (first,) = await _take(events, 1)
         assert isinstance(first, Notification)
         assert first.uuid == sent[1]
+
+
+async def _until(check: Any) -> None:
+    with anyio.fail_after(LIMIT):
+        while not check():
+            await anyio.sleep(0.01)
+
+
+async def test_with_no_consumer_the_reader_waits_instead_of_dropping(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 2: past 10 * checkpoint_buffer they used to be dropped silently
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:  # keeps 20 with no consumer
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            first = await _publish(emu, 1)
+            assert [e["uuid"] for e in await _take(events, 1)] == first
+        sent = await _publish(emu, 50)
+        await _until(lambda: client.stats.notifications >= 21)
+        async with client.subscribe(PRESENCE, raw=True, lifecycle=True) as events:
+            got = await _take(events, 50)
+            assert [e["uuid"] for e in got] == sent  # the 20 kept first, then the rest
+        assert client.stats.gaps == 0
+    stored = await _stored(path)
+    assert stored.pending == ()
+    assert stored.recent_uuids[-1] == sent[-1]
+
+
+async def test_events_read_while_closing_all_become_pending(emu: Emulator, tmp_path: Path) -> None:
+    # review of issue 14, item 2: a stop with a stalled consumer lost what the reader drained
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            sent = await _publish(emu, 60)
+            got = await _take(events, 1)  # then the consumer stalls: the reader is held
+
+    stored = await _stored(path)
+    kept = [e["uuid"] for e in got] + [e["uuid"] for e in stored.pending]
+    assert kept == sent
+
+
+async def test_the_previous_runs_pending_stays_on_disk_until_handed_out(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 3: the first write of the next run used to erase pending
+    path = tmp_path / "ckpt"
+    async with _client(emu, path, checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            sent = await _publish(emu, 30)
+            await _take(events, 1)  # then stop: the other 29 become pending
+    assert [e["uuid"] for e in (await _stored(path)).pending] == sent[1:]
+    async with _client(emu, path, checkpoint_interval=0.0, checkpoint_max_events=1) as client:
+        async with client.subscribe(PRESENCE, raw=True, ack="manual") as events:
+            got = await _take(events, 5)
+            assert [e["uuid"] for e in got] == sent[1:6]
+            events.ack(got[2])  # three are done; a kill -9 now must lose none of the rest
+
+            def on_disk() -> dict[str, Any]:
+                data: dict[str, Any] = json.loads(path.read_bytes())
+                return data
+
+            await _until(lambda: sent[3] in on_disk()["recent_uuids"])
+            disk = on_disk()
+            assert [e["uuid"] for e in disk["pending"]] == sent[4:]
+
+
+async def test_a_rotated_pair_whose_save_failed_is_not_used_until_saved(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review of issue 14, item 4: the unsaved access token used to be handed out
+    path = tmp_path / "ckpt"
+    store = FileCheckpoint(path)
+    client = rcstream.Client.from_env(emu.env(), options=fast_options(), checkpoint=store)
+    async with client:
+        async with client.subscribe(PRESENCE, raw=True):
+            manager = client._tokens
+            before = json.loads(path.read_bytes())
+            real_save = store.save
+
+            async def disk_full(checkpoint: Checkpoint) -> None:
+                raise CheckpointError("disk full (simulated)")
+
+            monkeypatch.setattr(store, "save", disk_full)
+            with pytest.raises(CheckpointError):
+                await manager.refresh_now()  # the server rotated the pair; the save failed
+            assert manager.tokens is not None
+            assert manager.tokens.refresh_token.get() == before["refresh_token"]
+            assert await manager.access_token() == before["access_token"]  # the saved one
+            with pytest.raises(CheckpointError):
+                await manager.refresh_now()  # retries the save of the same pair, still full
+            monkeypatch.setattr(store, "save", real_save)
+            refreshes = emu.stats.grants.get("refresh_token", 0)
+            renewed = await manager.refresh_now()  # saves the kept pair, no new token call
+            after = json.loads(path.read_bytes())
+            assert renewed.refresh_token.get() == after["refresh_token"] != before["refresh_token"]
+            assert await manager.access_token() == after["access_token"]
+            assert emu.stats.grants.get("refresh_token", 0) == refreshes
+
+
+async def test_with_a_checkpoint_the_socket_read_ahead_is_small(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # review of issue 14, item 5: the transport used to read 1024 messages / 4 MiB ahead
+    import socket
+
+    async with _client(emu, tmp_path / "ckpt", checkpoint_buffer=2) as client:
+        async with client.subscribe(PRESENCE, raw=True) as events:
+            await _publish(emu, 300)
+            await _take(events, 1)  # then the consumer stalls
+            assert client._round is not None
+            conn = client._round.transport._conn
+            await _until(lambda: conn.reading_paused)
+            assert conn.high_water == 16 and len(conn.messages) <= 17
+            sock = conn.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * 32 * 1024
+
+
+async def test_read_ahead_limits_are_options(emu: Emulator, tmp_path: Path) -> None:
+    async with _client(emu, tmp_path / "ckpt", read_ahead=50, read_ahead_bytes=10**6) as client:
+        async with client.subscribe(PRESENCE, raw=True):
+            assert client._round is not None
+            conn = client._round.transport._conn
+            assert (conn.high_water, conn.low_water) == (50, 12)
+            assert (conn.high_bytes, conn.low_bytes) == (10**6, 250_000)
+
+
+async def test_a_replay_of_events_handed_out_before_a_restart_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 14, item 7: cross-restart de-duplication, end to end. Under the other
+    reading of recovery (``replay_from_sequence``) a gateway asked with an older ``wsc``
+    replays events the previous run already handed out; the checkpoint's recent uuids let
+    the next run drop them. The older ``wsc`` is injected: the one saved at subscribe time."""
+    path = tmp_path / "ckpt"
+    async with Emulator(auth_rate_limit=None, seed=22, replay_from_sequence=True) as emu:
+        async with _client(emu, path) as client:
+            async with client.subscribe(PRESENCE, raw=True) as events:
+                early = json.loads(path.read_bytes())  # on disk before any event
+                assert early["wsc"] and early["recent_uuids"] == []
+                first = await _publish(emu, 20)
+                assert [e["uuid"] for e in await _take(events, 20)] == first
+        saved = json.loads(path.read_bytes())
+        assert saved["recent_uuids"][-20:] == first
+        saved["wsc"], saved["wsc_sequence"] = early["wsc"], early["wsc_sequence"]
+        path.write_text(json.dumps(saved))  # rewind: the gateway will replay all 20
+        async with _client(emu, path) as client:
+            async with client.subscribe(PRESENCE, raw=True) as events:
+                await _until(lambda: emu.stats.notifications_replayed >= 20)
+                second = await _publish(emu, 5)
+                assert [e["uuid"] for e in await _take(events, 5)] == second
+            assert client.stats.duplicates >= 20
+        assert emu.stats.recoveries_succeeded == 1

@@ -190,7 +190,8 @@ def test_a_refused_refresh_token_falls_back_to_a_login_with_a_gap() -> None:
 @pytest.mark.parametrize(
     ("gap", "words"),
     [
-        (ResumeGap("recovery_window_expired", 42.4), ["away for 42 s", "re-created"]),
+        (ResumeGap("recovery_window_expired", 42.4), ["away for 42 s, longer than", "re-created"]),
+        (ResumeGap("recovery_window_expired", None), ["the restart came later than"]),
         (ResumeGap("recovery_window_expired", 600), ["away for 10 min"]),
         (ResumeGap("session_lost", 3 * 3600), ["away for 3.0 h", "logged in again"]),
         (ResumeGap("no_session", None), ["the restart", "no session"]),

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import LIMIT, Cli, assert_no_traceback
+from cli_helpers import LIMIT, Cli, Receiver, assert_no_traceback
 
 from rcstream.emulator import Emulator
 
@@ -190,6 +190,57 @@ async def test_checkpoint_with_all_extensions_is_refused(run_cli: Any, tmp_path:
     assert_no_traceback(stderr)
 
 
+async def test_an_empty_checkpoint_path_is_a_usage_error(run_cli: Any) -> None:
+    # review of issue 14, item 12: it was an internal error (exit 1)
+    cli = await run_cli(
+        "listen",
+        "-e",
+        "presence",
+        "--checkpoint",
+        "",
+        env={
+            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
+            "RINGCENTRAL_CLIENT_ID": "x",
+            "RINGCENTRAL_CLIENT_SECRET": "y",
+            "RINGCENTRAL_JWT": "z",
+        },
+    )
+    assert await cli.wait() == 2
+    stderr = await cli.stderr()
+    assert "--checkpoint needs a file path" in stderr
+    assert_no_traceback(stderr)
+
+
+async def test_a_fifo_as_checkpoint_is_a_usage_error_and_stays_in_place(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # review of issue 14, item 1, through the CLI: exit 2, nothing renamed
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cli = await run_cli(
+        "listen",
+        "-e",
+        "presence",
+        "--checkpoint",
+        str(fifo),
+        env={
+            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
+            "RINGCENTRAL_CLIENT_ID": "x",
+            "RINGCENTRAL_CLIENT_SECRET": "y",
+            "RINGCENTRAL_JWT": "z",
+        },
+    )
+    assert await cli.wait() == 2
+    stderr = await cli.stderr()
+    assert "not a regular file" in stderr
+    assert_no_traceback(stderr)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert not (tmp_path / "fifo.corrupt").exists()
+
+
 async def test_a_second_process_on_the_same_checkpoint_is_refused(
     emu: Emulator, run_cli: Any, tmp_path: Path
 ) -> None:
@@ -269,3 +320,103 @@ async def test_a_checkpoint_of_another_app_is_set_aside_with_a_gap(
     assert "another app" in stderr
     assert "someone-elses-token" not in stderr
     assert_no_traceback(stderr)
+
+
+async def test_a_refused_forward_is_acknowledged_the_checkpoint_covers_stdout(
+    emu: Emulator, run_cli: Any, tmp_path: Path
+) -> None:
+    # review of issue 14, item 11: the documented behaviour (docs/restarts.md), pinned
+    ckpt = tmp_path / "listen.ckpt"
+    async with Receiver(status=503) as url:
+        cli = await _start(run_cli, emu, ckpt, "--forward-to", url)
+        await cli.expect(emu.wait_for_subscription(timeout=LIMIT))
+        sent = await _publish(emu, 4, "refused")
+        # a line is written only after the previous event's forward and ack: with the 4th
+        # on stdout, the first three were refused (503) and acknowledged
+        assert await _uuids(cli, 4) == sent
+        cli.proc.send_signal(signal.SIGTERM)
+        assert await cli.wait() == 130
+    saved = json.loads(ckpt.read_text())
+    assert set(sent[:3]) <= set(saved["recent_uuids"])
+    assert not set(sent[:3]) & {e["uuid"] for e in saved["pending"]}  # none kept for a retry
+    stderr = await cli.stderr()
+    assert "503" in stderr
+    assert_no_traceback(stderr)
+
+
+async def test_kill_9_mid_stream_loses_at_most_the_event_in_flight(
+    emu: Emulator, run_cli: Any, tmp_path: Path
+) -> None:
+    """Review of issue 14, item 9: ``kill -9`` while events flow, not after they were read.
+
+    The publisher keeps step with the consumer (one event in flight at a time, so the kill
+    catches one), then the process is killed right after the next publish. Under the
+    documented reading (the gateway replays what it buffered after the drop) the event in
+    flight may be lost (0-1); every event published while no process ran is delivered.
+    """
+    ckpt = tmp_path / "listen.ckpt"
+    first = await _start(run_cli, emu, ckpt)
+    await first.expect(emu.wait_for_subscription(timeout=LIMIT))
+    before: list[str] = []
+    for i in range(30):
+        before += await _publish(emu, 1, f"steady{i}-")
+        if i < 29:
+            assert await _uuids(first, 1) == before[-1:]
+    in_flight = before[-1]
+    first.proc.kill()  # SIGKILL with the last event in flight
+    await first.wait()
+    await emu.wait_until(lambda e: e.connected == 0, LIMIT)
+    during = await _publish(emu, 10, "during")
+    second = await _start(run_cli, emu, ckpt)
+    got: list[str] = []
+    while not set(during) <= set(got):
+        got += await _uuids(second, 1)
+    await second.expect(emu.wait_for_stat("recoveries_succeeded", 1, timeout=LIMIT))
+    second.proc.send_signal(signal.SIGTERM)
+    assert await second.wait() == 130
+    combined = _events(first) + _events(second)
+    lost = [u for u in before + during if u not in set(combined)]
+    assert lost in ([], [in_flight])  # at most the event in flight
+    duplicates = sum(c - 1 for c in Counter(combined).values())
+    # the emulator replays only what it buffered after the drop, so nothing written before
+    # the kill comes again (the bound under the other reading is checkpoint_max_events)
+    assert duplicates == 0
+    for cli in (first, second):
+        assert_no_traceback(await cli.stderr())
+
+
+async def test_kill_9_under_replay_from_sequence_loses_nothing_read_but_not_written(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """Review of issue 14, item 6: the other reading of the gateway (it replays what it sent
+    after the presented ``wsc`` sequence). An event is acknowledged only after its line is
+    written, so what the killed process had read but not written is replayed: nothing is
+    lost, and duplicates stay within what was written but not yet checkpointed."""
+    async with Emulator(auth_rate_limit=None, seed=12, replay_from_sequence=True) as emu:
+        ckpt = tmp_path / "listen.ckpt"
+        first = await _start(run_cli, emu, ckpt)
+        await first.expect(emu.wait_for_subscription(timeout=LIMIT))
+        before: list[str] = []
+        for i in range(30):
+            before += await _publish(emu, 1, f"steady{i}-")
+            if i < 29:
+                assert await _uuids(first, 1) == before[-1:]
+        first.proc.kill()  # SIGKILL with the last event in flight
+        await first.wait()
+        await emu.wait_until(lambda e: e.connected == 0, LIMIT)
+        during = await _publish(emu, 10, "during")
+        second = await _start(run_cli, emu, ckpt)
+        got: list[str] = []
+        while not set(during) <= set(got):
+            got += await _uuids(second, 1)
+        second.proc.send_signal(signal.SIGTERM)
+        assert await second.wait() == 130
+        assert emu.stats.recoveries_succeeded == 1
+        combined = _events(first) + _events(second)
+        assert [u for u in before + during if u not in set(combined)] == []  # none lost
+        duplicates = sum(c - 1 for c in Counter(combined).values())
+        # written but not checkpointed (checkpoint_max_events = 100 / 1 s bounds it)
+        assert duplicates <= len(_events(first))
+        assert sorted(set(combined)) == sorted(before + during)
+        for cli in (first, second):
+            assert_no_traceback(await cli.stderr())
