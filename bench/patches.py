@@ -40,8 +40,8 @@ def apply(names: str | list[str] | None) -> list[str]:
     unknown = [n for n in wanted if n not in PATCHES]
     if unknown:
         raise SystemExit(f"unknown patch {unknown[0]!r}; known: {', '.join(PATCHES)}")
-    import rcstream.client as client_mod
     import rcstream.models as models
+    import rcstream.subscription as client_mod
     from rcstream.models.routing import model_for_event
 
     parse = client_mod.parse_notification

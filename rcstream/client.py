@@ -33,13 +33,12 @@ import enum
 import logging
 import math
 import os
-import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Generic, Literal, Self, TypeVar, overload
+from typing import Any, Final, Literal, Self, overload
 
 import aiohttp
 import anyio
@@ -59,7 +58,6 @@ from rcstream.exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
-    FrameDecodeError,
     GatewayError,
     PermissionDeniedError,
     ProtocolError,
@@ -71,9 +69,10 @@ from rcstream.exceptions import (
     UsageError,
 )
 from rcstream.filters import validate_filter
-from rcstream.models import Notification, parse_notification
+from rcstream.models import Notification
 from rcstream.models.lifecycle import Connected as ConnectedItem
 from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle, Reconnecting
+from rcstream.options import ClientOptions, ClientStats
 from rcstream.protocol import (
     BadFrame,
     ClientResponse,
@@ -105,6 +104,7 @@ from rcstream.protocol.resume import (
 )
 from rcstream.redact import Secret, redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
+from rcstream.subscription import Subscription, _Handed, _Typed
 from rcstream.transport import Transport, build_ws_url, connect
 from rcstream.version import __version__
 
@@ -119,463 +119,6 @@ def _version() -> str:
     return __version__
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClientOptions:
-    """Tuning for :class:`Client`. All durations are seconds; every option has a default.
-
-    Liveness:
-        ``heartbeat_interval`` — send a gateway ``Heartbeat`` after this long without
-        receiving (and, at most, half the server's ``idleTimeout`` after last sending);
-        ``heartbeat_timeout`` — declare the link dead when nothing arrives this long after a
-        heartbeat (so a half-open socket is found within interval + timeout = 50 s);
-        ``ping_interval``/``ping_timeout`` — WebSocket-level pings (``None`` disables).
-    Timeouts:
-        ``connect_timeout`` — open the socket and receive ``ConnectionDetails``;
-        ``request_timeout`` — a ``ClientRequest`` reply; ``http_timeout`` — one REST call;
-        ``close_timeout`` — deleting the subscription and closing on exit.
-    Reconnects:
-        ``max_attempts`` — consecutive failed connects before the stream stops with
-        :class:`~rcstream.RecoveryFailedError` (``None``, the default: once a connection
-        has worked, retry for as long as it takes, like the official SDKs);
-        ``first_connect_timeout`` — a stream that has *never* connected stops with
-        :class:`~rcstream.ConnectionFailedError` naming the URL after trying this long
-        (a refused connection, DNS or TLS failure is almost always a configuration error;
-        ``None`` retries forever from the start);
-        ``subscription_limit_wait`` — wait before retrying after ``SUB-505`` (the user's
-        subscription table for this app is full);
-        ``stable_after`` — a connection that lived this long resets the backoff, so its drop
-        is retried at once (shorter-lived ones keep backing off: no reconnect storms);
-        ``backoff_base``/``backoff_cap``/``backoff_jitter`` — the waits (the first retry is
-        immediate); ``auth_rate_limit`` calls per ``auth_rate_window`` for token + wstoken
-        (``None`` disables the client-side limiter).
-    Session upkeep:
-        ``refresh_while_connected`` — renew the access token (refresh grant, same OAuth
-        session) at ``refresh_fraction`` of its lifetime while connected, so a socket whose
-        token expires is never closed or silenced; ``subscription_check_interval`` — GET the
-        server subscription over the socket this often (and after every recovery) to notice
-        one that was deleted, suspended or expired (``None`` disables);
-        ``keep_session_on_close`` — do not revoke the OAuth session on close (for a
-        checkpoint that a later process resumes from; a caller-supplied token is never
-        revoked anyway).
-    Delivery:
-        ``buffer_size`` — events buffered per consumer before the oldest are dropped (and
-        a gap reported); ``dedupe_window`` — uuids remembered to drop replays;
-        ``max_frame_size`` — larger frames close the connection.
-    Checkpoint (with ``Client(checkpoint=...)``):
-        ``checkpoint_buffer`` — the consumer's read-ahead: events buffered before the
-        reader waits (back-pressure; what a ``kill -9`` can lose is bounded by it);
-        ``checkpoint_interval``/``checkpoint_max_events`` — progress is written after this
-        many seconds or events handed out, whichever comes first (a ``kill -9`` can
-        duplicate at most that much).
-    Read-ahead off the socket (what a ``kill -9`` loses with a stalled consumer):
-        ``read_ahead``/``read_ahead_bytes`` — messages (bytes) read off the socket but not
-        yet processed before reading pauses; ``receive_buffer`` — the socket's
-        ``SO_RCVBUF`` (bytes). ``None`` means 1024 messages / 4 MiB / the system default
-        without a checkpoint, and 16 messages / 256 KiB / 32 KiB with one
-        (docs/restarts.md has the measured loss).
-    Injection (for tests): ``sleep``, ``clock`` (monotonic seconds), ``rng`` (jitter).
-    """
-
-    heartbeat_interval: float = 30.0
-    heartbeat_timeout: float = 20.0
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    connect_timeout: float = 30.0
-    request_timeout: float = 30.0
-    http_timeout: float = 30.0
-    close_timeout: float = 5.0
-    max_attempts: int | None = None
-    first_connect_timeout: float | None = 15.0
-    subscription_limit_wait: float = 300.0
-    refresh_while_connected: bool = True
-    refresh_fraction: float = 0.6
-    subscription_check_interval: float | None = 300.0
-    keep_session_on_close: bool = False
-    stable_after: float = 5.0
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
-    backoff_jitter: float = 0.5
-    auth_rate_limit: int | None = 5
-    auth_rate_window: float = 60.0
-    buffer_size: int = 10_000
-    dedupe_window: int = 10_000
-    checkpoint_buffer: int = 100
-    checkpoint_interval: float = 1.0
-    checkpoint_max_events: int = 100
-    read_ahead: int | None = None
-    read_ahead_bytes: int | None = None
-    receive_buffer: int | None = None
-    max_frame_size: int = 4 * 2**20
-    verify_ssl: bool = True
-    user_agent: str | None = None
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
-    clock: Callable[[], float] = time.monotonic
-    rng: random.Random | None = None
-
-    def __post_init__(self) -> None:
-        if self.buffer_size < 1:
-            raise ConfigurationError("buffer_size must be at least 1.")
-        if self.heartbeat_interval <= 0 or self.heartbeat_timeout <= 0:
-            raise ConfigurationError("heartbeat_interval and heartbeat_timeout must be > 0.")
-
-
-@dataclass
-class ClientStats:
-    """Counters for what the client has done (for logs, metrics and tests)."""
-
-    connects: int = 0
-    recoveries: int = 0
-    recovery_failures: int = 0
-    reconnects: int = 0
-    notifications: int = 0
-    duplicates: int = 0
-    dropped: int = 0
-    gaps: int = 0
-    bad_frames: int = 0
-    heartbeats: int = 0
-    gateway_errors: int = 0
-    #: Events no consumer's filter matched (delivered by resource family, or to nobody).
-    unmatched: int = 0
-    #: Access-token refreshes made while connected (proactive, or after a 401 over the socket).
-    token_refreshes: int = 0
-    #: Server subscriptions found gone (deleted, suspended, expired) and created again.
-    subscriptions_recreated: int = 0
-    #: Subscriptions this client created earlier and deleted over REST once replaced.
-    orphans_deleted: int = 0
-
-
-#: Connected/Disconnected items a stalled consumer's buffer keeps (gaps are always kept).
-_MAX_LIFECYCLE: Final = 32
-
-
-class _Typed:
-    """One notification routed to typed consumers: validated once, by the first of them to
-    reach it (in its own task, so the reader stays light and dropped events are never
-    validated), and the same frozen model handed to every one of them.
-
-    Raw consumers get ``data`` itself; a typed consumer's buffer holds this instead.
-    """
-
-    __slots__ = ("data", "error", "model")
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.model: Notification | None = None
-        self.error: FrameDecodeError | None = None
-
-    def resolve(self, stats: ClientStats) -> Notification | None:
-        """The model, validated on the first call; None (logged and counted once) when the
-        envelope is unreadable. A body that does not match degrades, it never fails."""
-        if self.error is not None:
-            return None
-        try:
-            model = self.model = parse_notification(self.data)
-        except FrameDecodeError as exc:
-            self.error = exc
-            stats.bad_frames += 1
-            logger.warning("%s", exc)
-            return None
-        return model
-
-
-#: What a buffer counts as an event (raw consumers hold the dict, typed ones a _Typed).
-_NOTES: Final = (dict, _Typed)
-
-
-class _Inbox:
-    """A consumer's bounded buffer. ``put`` never blocks; overflow drops the oldest event.
-
-    Only notifications count toward the bound; lifecycle items (rare, and the signal a
-    consumer needs most) are never dropped. With ``block=True`` (back-pressure) nothing is
-    dropped: ``put`` still never blocks, but :attr:`room` is cleared once ``maxsize``
-    events are buffered and the reader waits on it before reading the next frame.
-    """
-
-    __slots__ = (
-        "_closed",
-        "_error",
-        "_event",
-        "_items",
-        "_lifecycle",
-        "_max",
-        "_notes",
-        "block",
-        "dropped",
-        "pending_drop",
-        "room",
-    )
-
-    def __init__(self, maxsize: int, *, block: bool = False) -> None:
-        self._items: deque[dict[str, Any] | _Typed | Lifecycle] = deque()
-        self._max = maxsize
-        self._notes = 0
-        self._lifecycle = 0
-        self._event = asyncio.Event()
-        self._closed = False
-        self._error: BaseException | None = None
-        self.dropped = 0
-        self.pending_drop = 0
-        self.block = block
-        self.room = asyncio.Event()
-        self.room.set()
-
-    def undelivered(self) -> list[dict[str, Any]]:
-        """The notifications still buffered, oldest first (for a checkpoint's pending)."""
-        out: list[dict[str, Any]] = []
-        for item in self._items:
-            if isinstance(item, _Typed):
-                out.append(item.data)
-            elif isinstance(item, dict):
-                out.append(item)
-        return out
-
-    def put(self, item: dict[str, Any] | _Typed | Lifecycle) -> bool:
-        """Buffer ``item``; returns False when an older event had to be dropped."""
-        fits = True
-        if type(item) not in _NOTES:
-            # lifecycle items are never dropped for events, but a consumer stalled through
-            # many reconnects must not grow without bound: keep gaps, drop the oldest
-            # Connected/Disconnected beyond a few dozen
-            self._lifecycle += 1
-            if self._lifecycle > _MAX_LIFECYCLE:
-                for i, old in enumerate(self._items):
-                    if type(old) not in _NOTES and not isinstance(old, Gap):
-                        del self._items[i]
-                        self._lifecycle -= 1
-                        break
-        elif self.block:
-            self._notes += 1
-            if self._notes >= self._max and not self._closed:
-                self.room.clear()  # the reader waits until the consumer catches up
-        else:
-            if self._notes >= self._max:
-                items = self._items
-                if type(items[0]) in _NOTES:
-                    items.popleft()
-                else:  # keep lifecycle items in place; drop the oldest notification
-                    for i, old in enumerate(items):
-                        if type(old) in _NOTES:
-                            del items[i]
-                            break
-                self.dropped += 1
-                self.pending_drop += 1
-                fits = False
-            else:
-                self._notes += 1
-        self._items.append(item)
-        self._event.set()
-        return fits
-
-    def close(self, error: BaseException | None = None) -> None:
-        if not self._closed:
-            self._closed = True
-            self._error = error
-            self._event.set()
-            self.room.set()
-
-    async def get(self) -> dict[str, Any] | _Typed | Lifecycle | None:
-        """The next item; None once closed cleanly; raises the error it was closed with."""
-        while True:
-            if self._items:
-                item = self._items.popleft()
-                if type(item) in _NOTES:
-                    self._notes -= 1
-                    if self._notes < self._max:
-                        self.room.set()
-                else:
-                    self._lifecycle -= 1
-                return item
-            if self._closed:
-                if self._error is not None:
-                    raise self._error
-                return None
-            self._event.clear()
-            await self._event.wait()
-
-
-ItemT = TypeVar("ItemT")
-
-
-class Subscription(Generic[ItemT]):
-    """One consumer's view of the stream: an async context manager and async iterator.
-
-    Entering registers the filters with the client's server subscription and waits until
-    the server confirmed them (raising :class:`~rcstream.GatewayError` or
-    :class:`~rcstream.PermissionDeniedError` when it refuses). Iterating yields typed
-    :class:`~rcstream.models.Notification` objects — and, with ``lifecycle=True``,
-    :class:`~rcstream.models.lifecycle.Lifecycle` items — until the block is left. If the
-    stream cannot be kept alive the iteration raises the reason. Leaving removes the
-    filters (the last consumer's exit deletes the server subscription).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        filters: tuple[str, ...],
-        *,
-        lifecycle: bool,
-        on_gap: Callable[[Gap], None] | None,
-        buffer_size: int,
-        raw: bool = False,
-        ack: Literal["auto", "manual"] = "auto",
-        backpressure: bool = False,
-    ) -> None:
-        self._client = client
-        self.filters = filters
-        self.lifecycle = lifecycle
-        self.raw = raw
-        self.ack_mode = ack
-        self._on_gap = on_gap
-        client._keys += 1
-        self._key = client._keys
-        self._inbox = _Inbox(buffer_size, block=backpressure)
-        #: events handed out and not acked yet (manual ack with a checkpoint), oldest first
-        self._unacked: deque[_Handed] = deque()
-        self._entered = False
-        self._left = False
-        self.error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        return f"<Subscription filters={len(self.filters)} dropped={self.dropped}>"
-
-    @property
-    def confirmed(self) -> bool:
-        """True once the server subscription carries all of this consumer's filters."""
-        return self._client._table.is_confirmed(self._key)
-
-    @property
-    def dropped(self) -> int:
-        """Events dropped because this consumer fell more than ``buffer_size`` behind."""
-        return self._inbox.dropped
-
-    @property
-    def buffered(self) -> int:
-        """Items buffered for this consumer, which the next iterations return without
-        waiting. Lets a consumer batch work: flush its output or commit a transaction only
-        when this drops to 0 (``rcstream listen`` does).
-
-        Exact with ``raw=True``. Typed, an item whose envelope turns out unreadable when it
-        is validated (rare; logged and counted in ``stats.bad_frames``) is skipped, so the
-        next iteration can wait although this was positive: a batching consumer should
-        also bound how long a batch may wait."""
-        inbox = self._inbox
-        return inbox._notes + inbox._lifecycle if self.lifecycle else inbox._notes
-
-    @property
-    def backpressure(self) -> bool:
-        """True when a full buffer makes the reader wait instead of dropping the oldest."""
-        return self._inbox.block
-
-    def ack(self, event: object) -> None:
-        """Mark ``event`` and every event handed out before it as done (``ack="manual"``).
-
-        With a checkpoint, progress advances only over acked events: a restart hands out
-        again what was not acked. Acks are cumulative (like a stream offset), so acking
-        the last of a batch acks the batch. Without a checkpoint, or with ``ack="auto"``,
-        this does nothing. Raises :class:`~rcstream.UsageError` for an event this
-        subscription did not hand out (or that was acked already).
-        """
-        if self.ack_mode != "manual" or self._client._writer is None:
-            return
-        uuid = event.get("uuid") if isinstance(event, dict) else getattr(event, "uuid", None)
-        if not any(h.uuid == uuid for h in self._unacked):
-            raise UsageError(
-                "ack() takes an event this subscription handed out and that was not acked yet."
-            )
-        while self._unacked:
-            handed = self._unacked.popleft()
-            self._client._progress(handed)
-            if handed.uuid == uuid:
-                break
-
-    def _undelivered(self) -> list[dict[str, Any]]:
-        """Wire bodies not done yet: handed out but not acked, then still buffered."""
-        return [h.body for h in self._unacked] + self._inbox.undelivered()
-
-    def matches(self, event: str) -> bool:
-        """True if a notification with this ``event`` path belongs to this consumer."""
-        return self._client._router.matches(self._key, event)
-
-    async def __aenter__(self) -> Self:
-        if self._entered:
-            raise UsageError("A Subscription can be entered only once; call subscribe() again.")
-        self._entered = True
-        await self._client._add_consumer(self)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop this consumer and take its filters off the server subscription."""
-        if self._left:
-            return
-        self._left = True
-        self._inbox.close()
-        with anyio.CancelScope(shield=True):
-            await self._client._remove_consumer(self)
-
-    def __aiter__(self) -> AsyncIterator[ItemT]:
-        return self
-
-    async def __anext__(self) -> ItemT:
-        if not self._entered:
-            raise UsageError(
-                "Enter the subscription first: 'async with client.subscribe(...) as events:'."
-            )
-        while True:
-            if self._inbox.pending_drop:
-                count, self._inbox.pending_drop = self._inbox.pending_drop, 0
-                gap = self._client._gap_item(
-                    "buffer_overflow",
-                    f"{count} events were dropped because the consumer fell more than "
-                    f"{self._inbox._max} events behind; consume faster or raise buffer_size.",
-                    dropped=count,
-                )
-                if self.lifecycle:
-                    return gap  # type: ignore[return-value]
-                self._notify_gap(gap)
-            item = await self._inbox.get()
-            if item is None:
-                raise StopAsyncIteration
-            if type(item) is _Typed:
-                if self._client._writer is not None:
-                    self._client._handed_out(self, item.data)  # checkpoint progress
-                # typed in the consumer's task, once per event for all typed consumers
-                model = item.model
-                if model is None:
-                    model = item.resolve(self._client._stats)
-                    if model is None:
-                        continue  # an unreadable envelope: logged and counted once
-                return model  # type: ignore[return-value]
-            if type(item) is dict:
-                if self._client._writer is not None:
-                    self._client._handed_out(self, item)  # checkpoint progress (hand-off)
-                return item  # type: ignore[return-value]
-            if not self.lifecycle:
-                if isinstance(item, Gap):
-                    self._notify_gap(item)
-                continue
-            return item  # type: ignore[return-value]
-
-    def _notify_gap(self, gap: Gap) -> None:
-        if self._on_gap is not None:
-            self._on_gap(gap)
-
-    # called by the client (reader task); never blocks
-    def _deliver(self, item: dict[str, Any] | _Typed | Lifecycle) -> bool:
-        return self._inbox.put(item)
-
-    def _close(self, error: BaseException | None) -> None:
-        self.error = error
-        self._inbox.close(error)
-
-
 class _Phase(enum.Enum):
     """The client's one lifecycle state (instead of several booleans)."""
 
@@ -583,16 +126,6 @@ class _Phase(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-@dataclass(slots=True)
-class _Handed:
-    """An event handed to a consumer, with what the checkpoint records for it."""
-
-    uuid: str | None
-    wsc: Wsc | None
-    at: float | None
-    body: dict[str, Any]
 
 
 @dataclass(eq=False)

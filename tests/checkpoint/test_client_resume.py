@@ -209,7 +209,7 @@ async def test_one_subscription_per_checkpointed_client(emu: Emulator, tmp_path:
 
 
 async def test_the_backpressure_inbox_signals_full_instead_of_dropping() -> None:
-    from rcstream.client import _Inbox
+    from rcstream.subscription import _Inbox
 
     inbox = _Inbox(2, block=True)
     assert inbox.room.is_set()
@@ -230,7 +230,7 @@ async def test_the_backpressure_inbox_signals_full_instead_of_dropping() -> None
 
 
 async def test_the_default_inbox_still_drops_the_oldest() -> None:
-    from rcstream.client import _Inbox
+    from rcstream.subscription import _Inbox
 
     inbox = _Inbox(2)
     assert [inbox.put({"uuid": str(i)}) for i in range(3)] == [True, True, False]
