@@ -84,6 +84,19 @@ class BridgeSettings:
     drain_timeout: float = 5.0
 
 
+def _notification_bytes(item: dict[str, Any]) -> bytes:
+    """The notification as compact UTF-8 JSON: the keys, their order and the values as
+    received; only the whitespace and the spelling of string escapes can differ from the
+    frame. A string the gateway sent with a lone surrogate escape (``"\\ud83d"``, which
+    the client accepts on purpose) has no UTF-8 form: then every non-ASCII character is
+    written as a ``\\u`` escape, so the message is still valid JSON that decodes to the
+    same values."""
+    try:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=True).encode()
+
+
 class AccountBridge:
     """Stream one account into JetStream until cancelled (see the module docstring).
 
@@ -202,7 +215,7 @@ class AccountBridge:
             uid = item.get("uuid")
             if not isinstance(uid, str) or not uid:
                 uid = str(uuid4())
-            raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+            raw = _notification_bytes(item)
             event = item.get("event")
             await publisher.publish_notification(
                 self.account_id,

@@ -224,3 +224,38 @@ async def test_expired_session_in_checkpoint_is_reported_as_a_gap(js: Any, tmp_p
         json.loads(m.data) for m in await _stored(js) if json.loads(m.data).get("type") == "gap"
     ]
     assert [g["reason"] for g in gaps] == ["recovery_window_expired"]
+
+
+async def test_lone_surrogate_escape_is_published_not_a_crash(js: Any, tmp_path: Path) -> None:
+    # the client accepts a lone surrogate escape on purpose (frames._lenient_loads); it has
+    # no UTF-8 form, so the bridge must still publish it (as a \u escape) and keep going
+    await ensure_stream(js)
+    async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+        rec = emu.accounts[0]
+        ext = rec.extension_ids[0]
+        event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+        bridge = _bridge(js, emu, store)
+        emitted: list[str] = []
+
+        async def both() -> None:
+            (sub,) = emu.subscriptions
+            odd = {
+                "uuid": "surrogate-1",
+                "event": event,
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "subscriptionId": sub.id,
+                "body": {"extensionId": ext, "note": "caf\u00e9 \ud83d"},
+            }
+            frame = json.dumps([{"type": "ServerNotification", "messageId": "m-1"}, odd])
+            assert "\\ud83d" in frame
+            assert await emu.inject_raw(frame) == 1
+            emitted.append("surrogate-1")
+            emitted.append(await emu.publish(event, {"extensionId": ext, "seq": 1}))
+            while bridge.published < 2:
+                await asyncio.sleep(0.01)  # acked by JetStream: polled, bounded above
+
+        await asyncio.wait_for(_run_until(bridge, both), 20.0)
+    msgs = await _stored(js)
+    _check_once(msgs, emitted)
+    (odd_msg,) = [m for m in msgs if b"surrogate-1" in m.data]
+    assert json.loads(odd_msg.data)["body"]["note"] == "caf\u00e9 \ud83d"
