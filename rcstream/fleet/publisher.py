@@ -144,7 +144,7 @@ class Publisher:
         uuid: str,
         context: Any = None,
     ) -> asyncio.Future[Ack]:
-        """Publish one notification's bytes, exactly as received, to
+        """Publish one notification's bytes (the caller's serialisation of it) to
         ``rcstream.<accountId>.<family of event>`` with ``Nats-Msg-Id: uuid``."""
         subject = subject_for(account_id, family_of(event))
         return await self.publish(subject, raw, uuid, context=context)

@@ -1,9 +1,14 @@
 """The subject vocabulary and the stream that holds it.
 
 =====================================  ==============================================
-``rcstream.<accountId>.<family>``       one notification, its bytes exactly as received
+``rcstream.<accountId>.<family>``       one notification as compact JSON (see below)
 ``rcstream.<accountId>.lifecycle``      gaps, reconnects, take-overs (JSON objects)
 =====================================  ==============================================
+
+A notification is the body as received, re-serialised compactly: the same keys in the
+same order and the same values; whitespace and string escapes may be spelt differently
+(a lone surrogate escape makes the whole message ASCII with ``\\u`` escapes). The
+client parses each frame once and does not keep its bytes, so they cannot be forwarded.
 
 ``<accountId>`` is the platform's numeric account id (from the token), never a label.
 ``<family>`` is the ``family`` of the event's model (``rcstream.models``), e.g.
