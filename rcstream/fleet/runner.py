@@ -119,6 +119,7 @@ class AccountBridge:
         options: ClientOptions | None = None,
         worker: str | None = None,
         wall: Callable[[], float] = time.time,
+        drain_budget: Callable[[], float | None] | None = None,
     ) -> None:
         self.js = js
         self.server_url = server_url.rstrip("/")
@@ -129,6 +130,7 @@ class AccountBridge:
         self.options = options
         self.worker = worker
         self._wall = wall
+        self._drain_budget = drain_budget
         self.account_id: str | None = None
         #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
         self.published = 0
@@ -205,9 +207,17 @@ class AccountBridge:
                         await self._publish(publisher, item)
                 finally:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
-                        async with asyncio.timeout(self.settings.drain_timeout):
+                        async with asyncio.timeout(self._drain_timeout()):
                             await publisher.flush()
                     publisher.abort()
+
+    def _drain_timeout(self) -> float:
+        """``settings.drain_timeout``, capped by the owner's budget (a fenced fleet stream
+        must be gone before its lease expires on the server)."""
+        budget = self._drain_budget() if self._drain_budget is not None else None
+        if budget is None:
+            return self.settings.drain_timeout
+        return max(0.0, min(self.settings.drain_timeout, budget))
 
     async def _publish(self, publisher: Publisher, item: Any) -> None:
         assert self.account_id is not None
@@ -284,6 +294,7 @@ def fleet_runner(
             stats=ctx.stats,
             options=options,
             worker=ctx.worker,
+            drain_budget=lambda: ctx.drain_timeout,
         )
         await bridge.run()
 

@@ -115,6 +115,10 @@ class AccountContext:
     lease: Lease | None = None
     #: Set when the account is taken from this worker (rebalance, shutdown, fencing).
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Seconds the runner may still spend on its way out once cancelled (waiting for the
+    #: last acks): ``None`` means its own default. A fenced stop sets what is left before
+    #: the lease expires on the server (half the margin), so the stream is gone in time.
+    drain_timeout: float | None = None
 
 
 Runner = Callable[[AccountContext], Awaitable[None]]
@@ -317,15 +321,21 @@ class FleetWorker:
                 for label, h in self._held.items()
                 if h.ctx.lease is not None
             }
-            for label, deadline in deadlines.items():
-                if deadline <= now:
-                    self.fenced += 1
-                    logger.warning(
-                        "worker %s could not renew the lease of %s in time; stopping its stream",
-                        self.worker_id,
-                        label,
-                    )
-                    await self._stop_runner(label, release=False)
+            expired = [label for label, deadline in deadlines.items() if deadline <= now]
+            for label in expired:
+                self.fenced += 1
+                logger.warning(
+                    "worker %s could not renew the lease of %s in time; stopping its stream",
+                    self.worker_id,
+                    label,
+                )
+                held = self._held.get(label)
+                if held is not None and held.ctx.lease is not None:
+                    # what is left before the server lets another worker take the lease,
+                    # keeping half the margin for scheduling: the drain must end by then
+                    held.ctx.drain_timeout = max(0.0, held.ctx.lease.deadline(margin / 2) - now)
+            # all at once: one stream's drain must not push another past its deadline
+            await asyncio.gather(*(self._stop_runner(label, release=False) for label in expired))
             wait = min(deadlines.values(), default=now + self.config.interval) - now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max(wait, 0.001))
