@@ -108,6 +108,10 @@ class Publisher:
         """Messages submitted and not yet handed to ``on_ack``."""
         return len(self._window)
 
+    def unacked(self, predicate: Callable[[Any], bool] = lambda _: True) -> int:
+        """Messages submitted and not acked (yet) whose ``context`` matches ``predicate``."""
+        return sum(1 for item in self._window if predicate(item.context))
+
     async def publish(
         self, subject: str, data: bytes, msg_id: str, *, context: Any = None
     ) -> asyncio.Future[Ack]:

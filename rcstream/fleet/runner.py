@@ -134,6 +134,11 @@ class AccountBridge:
         self.account_id: str | None = None
         #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
         self.published = 0
+        #: Set when the stream ended: notifications read off the socket that JetStream had
+        #: not acknowledged (in flight or still buffered). The checkpoint does not cover
+        #: them, and the gateway counts them as delivered, so a fenced owner that cannot
+        #: save them as pending must report them (see ``FleetWorker``).
+        self.unstored = 0
         #: Set once the subscription is in place and the account id known.
         self.ready = asyncio.Event()
         self._sub: Subscription[Any] | None = None
@@ -209,6 +214,10 @@ class AccountBridge:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
                         async with asyncio.timeout(self._drain_timeout()):
                             await publisher.flush()
+                    self.unstored = publisher.unacked(lambda c: isinstance(c, dict))
+                    self.unstored += sub.buffered
+                    if self.stats is not None:
+                        self.stats.unstored = self.unstored
                     publisher.abort()
 
     def _drain_timeout(self) -> float:
