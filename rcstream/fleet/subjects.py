@@ -33,6 +33,7 @@ __all__ = [
     "MIN_DUPLICATE_WINDOW",
     "SUBJECT_ROOT",
     "StreamSetup",
+    "covers_ours",
     "ensure_stream",
     "family_of",
     "subject_for",
@@ -77,6 +78,26 @@ def subject_for(account_id: str | int, family: str) -> str:
     return f"{SUBJECT_ROOT}.{account}.{family}"
 
 
+def _covers(pattern: str, tokens: list[str]) -> bool:
+    """True when NATS subject ``pattern`` matches every subject of the form ``tokens``
+    (whose ``*`` tokens stand for any single token)."""
+    parts = pattern.split(".")
+    for i, part in enumerate(parts):
+        if part == ">":
+            return i < len(tokens)
+        if i >= len(tokens):
+            return False
+        if part != "*" and (part != tokens[i] or tokens[i] == "*"):
+            return False
+    return len(parts) == len(tokens)
+
+
+def covers_ours(subjects: list[str] | tuple[str, ...]) -> bool:
+    """True when a stream on ``subjects`` stores every ``rcstream.<accountId>.<family>``."""
+    ours = [SUBJECT_ROOT, "*", "*"]
+    return any(_covers(s, ours) for s in subjects)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamSetup:
     """What :func:`ensure_stream` found or did."""
@@ -97,7 +118,9 @@ async def ensure_stream(
 ) -> StreamSetup:
     """Make sure stream ``name`` exists: create it on ``subjects`` with ``duplicate_window``
     seconds (logged at INFO: "created"), or leave an existing one alone and warn (WARNING,
-    and in :attr:`StreamSetup.warning`) when its window is under 5 minutes."""
+    and in :attr:`StreamSetup.warning`) when its window is under 5 minutes. Raises
+    :class:`ConfigurationError` when an existing stream's subjects do not cover every
+    ``rcstream.<accountId>.<family>`` (its publishes would never be acked)."""
     import nats.js.errors
     from nats.js import api
 
@@ -126,6 +149,13 @@ async def ensure_stream(
             duplicate_window,
         )
         return StreamSetup(name, True, duplicate_window)
+    existing = list(info.config.subjects or [])
+    if not covers_ours(existing):
+        raise ConfigurationError(
+            f"The JetStream stream {name} stores {', '.join(existing) or 'no subjects'}, not "
+            f"every {SUBJECT_ROOT}.<accountId>.<family>; add {SUBJECT_ROOT}.> to its subjects "
+            "(nats stream edit) or pick another --stream."
+        )
     window = float(info.config.duplicate_window or 0.0)
     warning = None
     if window < MIN_DUPLICATE_WINDOW:
