@@ -27,20 +27,20 @@ examples:
   rcstream fleet status --nats nats://nats:4222 --accounts accounts.toml
   rcstream fleet demo                     nats-server + emulator + 3 workers, one command
 
-RCSTREAM_FLEET_KEY (a Fernet key) encrypts the checkpoints (token pairs) kept in KV;
-NATS credentials come from RCSTREAM_NATS_* variables, never the command line.
+RCSTREAM_FLEET_KEY (a Fernet key) encrypts the checkpoints (token pairs) kept in KV.
+
 """
 
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream fleet [run|status|demo]``."""
-    from rcstream.cli.bridge import add_nats_options
+    from rcstream.cli.bridge import NATS_ENV_HELP, add_nats_options
 
     p = sub.add_parser(
         "fleet",
         help="stream many accounts into NATS JetStream across workers",
         description="Run a fleet worker, show the fleet's status, or run a local demo.",
-        epilog=_EPILOG,
+        epilog=_EPILOG + NATS_ENV_HELP,
         formatter_class=Formatter,
         parents=[common.verbosity],
     )

@@ -66,3 +66,29 @@ async def test_fleet_status_on_an_empty_server_creates_nothing(nats_server: Nats
         await nc.close()
     # status never creates the lease bucket (a reader must not pick its TTL)
     assert [st.config.name for st in streams] == []
+
+
+def test_help_lists_exactly_the_nats_variables_the_code_reads() -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rcstream.fleet.connect as connect
+
+    source = Path(connect.__file__).read_text()
+    # every RCSTREAM_NATS_<KEY> the code looks up: ENV_PREFIX + "KEY" and path("KEY")
+    keys = set(re.findall(r'ENV_PREFIX \+ "([A-Z_]+)"', source))
+    keys |= set(re.findall(r'path\("([A-Z_]+)"\)', source))
+    read = {f"RCSTREAM_NATS_{k}" for k in keys}
+    assert {"RCSTREAM_NATS_NKEY", "RCSTREAM_NATS_CREDS", "RCSTREAM_NATS_URL"} <= read
+    for command in ("bridge", "fleet"):
+        out = subprocess.run(
+            [sys.executable, "-m", "rcstream", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        named = set(re.findall(r"RCSTREAM_NATS_[A-Z_]*[A-Z]", out))
+        assert named == read, (command, named ^ read)
