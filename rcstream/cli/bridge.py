@@ -34,6 +34,7 @@ NATS connection (environment only, never the command line):
   RCSTREAM_NATS_NKEY           path of an nkey seed file
   RCSTREAM_NATS_USER           user name, with RCSTREAM_NATS_PASSWORD or
                                RCSTREAM_NATS_PASSWORD_FILE (a path)
+  RCSTREAM_NATS_TOKEN          an auth token (or RCSTREAM_NATS_TOKEN_FILE: a path)
   RCSTREAM_NATS_TLS_CA         CA bundle of the server's certificate
   RCSTREAM_NATS_TLS_CERT       client certificate (PEM), with RCSTREAM_NATS_TLS_KEY
 """
