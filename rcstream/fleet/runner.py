@@ -220,6 +220,12 @@ class AccountBridge:
                         self.stats.unstored = self.unstored
                     publisher.abort()
 
+    @property
+    def in_flight(self) -> int:
+        """Notifications handed to the publisher that JetStream has not acknowledged yet."""
+        publisher = self._publisher
+        return publisher.unacked(lambda c: isinstance(c, dict)) if publisher is not None else 0
+
     def _drain_timeout(self) -> float:
         """``settings.drain_timeout``, capped by the owner's budget (a fenced fleet stream
         must be gone before its lease expires on the server)."""

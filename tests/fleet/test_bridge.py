@@ -259,3 +259,48 @@ async def test_lone_surrogate_escape_is_published_not_a_crash(js: Any, tmp_path:
     _check_once(msgs, emitted)
     (odd_msg,) = [m for m in msgs if b"surrogate-1" in m.data]
     assert json.loads(odd_msg.data)["body"]["note"] == "caf\u00e9 \ud83d"
+
+
+async def test_checkpoint_never_covers_an_event_jetstream_did_not_ack(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # what a kill -9 leaves behind is the file on disk at that moment: read it while acks
+    # are held (NATS down) and the events are in flight
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+    path = tmp_path / "ckpt"
+
+    def on_disk() -> tuple[set[str], set[str]]:
+        data = json.loads(path.read_bytes()) if path.exists() else {}
+        pending = {p.get("uuid") for p in data.get("pending", ())}
+        return set(data.get("recent_uuids", ())), pending
+
+    async def until(cond: Any) -> None:
+        async with asyncio.timeout(15):
+            while not cond():
+                await asyncio.sleep(0.02)
+
+    try:
+        async with Emulator() as emu, FileCheckpoint(path) as store:
+            rec = emu.accounts[0]
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            bridge = _bridge(js, emu, store)
+
+            async def scenario() -> None:
+                acked = [await emu.publish(event, {"seq": i}) for i in range(3)]
+                await until(lambda: set(acked) <= on_disk()[0])  # saved once acked
+                await nats_server.stop()
+                held = [await emu.publish(event, {"seq": i}) for i in range(3, 8)]
+                await until(lambda: bridge.in_flight == 5)  # read, published, not acked
+                for _ in range(20):  # 20 save intervals: a checkpoint written on receipt shows
+                    await asyncio.sleep(0.05)
+                    covered, _ = on_disk()
+                    assert not set(held) & covered, "the checkpoint covers unacked events"
+                await nats_server.start()
+                await until(lambda: set(held) <= on_disk()[0])  # acked: now it advances
+
+            await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
+    finally:
+        await nc.close()
