@@ -76,8 +76,10 @@ class BridgeSettings:
     ack_timeout: float = 2.0
     #: At most one checkpoint write per this many seconds (only after new acks).
     save_interval: float = 1.0
-    #: Events the client's inbox holds while publishing is blocked (NATS outage).
-    buffer_size: int = 100_000
+    #: Events the client buffers ahead of the publisher. When publishing blocks (a NATS
+    #: outage) and these are full, the client's reader stops reading, so the events wait
+    #: on the socket and in the gateway's buffer rather than in this process's memory.
+    buffer_size: int = 100
     #: Acked uuids kept in the checkpoint.
     recent: int = 200
     #: Bounded wait, on a graceful stop, for the last acks and checkpoint write.
@@ -190,6 +192,7 @@ class AccountBridge:
                 raw=True,
                 ack="manual",
                 backpressure=True,
+                buffer_size=self.settings.buffer_size,  # also with a checkpoint
             )
             self._sub = sub
             async with sub:
@@ -225,6 +228,17 @@ class AccountBridge:
         """Notifications handed to the publisher that JetStream has not acknowledged yet."""
         publisher = self._publisher
         return publisher.unacked(lambda c: isinstance(c, dict)) if publisher is not None else 0
+
+    @property
+    def buffered(self) -> int:
+        """Items the client read and buffered that the bridge has not published yet; with
+        the publisher blocked this stops at ``settings.buffer_size`` (the reader pauses)."""
+        return self._sub.buffered if self._sub is not None else 0
+
+    @property
+    def dropped(self) -> int:
+        """Events the client's buffer dropped (0: back-pressure held, nothing was lost)."""
+        return self._sub.dropped if self._sub is not None else 0
 
     def _drain_timeout(self) -> float:
         """``settings.drain_timeout``, capped by the owner's budget (a fenced fleet stream

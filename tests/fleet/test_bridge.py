@@ -304,3 +304,57 @@ async def test_checkpoint_never_covers_an_event_jetstream_did_not_ack(
             await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
     finally:
         await nc.close()
+
+
+async def test_nats_outage_pauses_the_reader_instead_of_dropping(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # 4 publishes in flight and 8 events buffered: the 30 events sent during the outage do
+    # not fit, so the client's reader must stop reading (they wait on the socket and in
+    # the gateway) instead of dropping the oldest, as a normal subscription would
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+
+    async def until(cond: Any) -> None:
+        async with asyncio.timeout(15):
+            while not cond():
+                await asyncio.sleep(0.02)
+
+    try:
+        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+            rec = emu.accounts[0]
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            bridge = AccountBridge(
+                js,
+                server_url=emu.server_url,
+                login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
+                settings=BridgeSettings(
+                    filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5
+                ),
+                store=store,
+            )
+            emitted: list[str] = []
+
+            async def scenario() -> None:
+                # acks come in order: once this one is acked, so is the "owner" item, and
+                # all 4 slots are free for the outage
+                emitted.append(await emu.publish(event, {"seq": -1}))
+                await until(lambda: bridge.published == 1)
+                await nats_server.stop()
+                emitted.extend([await emu.publish(event, {"seq": i}) for i in range(30)])
+                await until(lambda: bridge.in_flight == 4 and bridge.buffered >= 8)
+                for _ in range(10):  # it stays paused: nothing is dropped to make room
+                    await asyncio.sleep(0.05)
+                    assert bridge.in_flight == 4 and bridge.dropped == 0
+                await nats_server.start()
+                await until(lambda: bridge.published == 31)
+
+            await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
+            assert bridge.dropped == 0
+        msgs = await _stored(nc.jetstream(timeout=5.0))
+    finally:
+        await nc.close()
+    records = _check_once(msgs, emitted)
+    assert [r for r in records if r.get("type") == "gap"] == []
