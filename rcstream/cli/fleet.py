@@ -26,6 +26,8 @@ examples:
   rcstream fleet --nats nats://nats:4222 --accounts accounts.toml --metrics-port 9464
   rcstream fleet status --nats nats://nats:4222 --accounts accounts.toml
   rcstream fleet demo                     nats-server + emulator + 3 workers, one command
+  RCSTREAM_FLEET_KEY=NEW,OLD rcstream fleet rotate-key --nats nats://nats:4222
+                                          re-encrypt every checkpoint with NEW (key rotation)
 
 RCSTREAM_FLEET_KEY (a Fernet key) encrypts the checkpoints (token pairs) kept in KV.
 
@@ -44,7 +46,9 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         formatter_class=Formatter,
         parents=[common.verbosity],
     )
-    p.add_argument("action", nargs="?", choices=("run", "status", "demo"), default="run")
+    p.add_argument(
+        "action", nargs="?", choices=("run", "status", "demo", "rotate-key"), default="run"
+    )
     add_nats_options(p)
     p.add_argument("--accounts", metavar="FILE", help="the accounts TOML file")
     p.add_argument(
@@ -83,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         from rcstream.fleet.cli import fleet_status_command
 
         return run_async(lambda: fleet_status_command(args, sys.stdout))
+    if args.action == "rotate-key":
+        from rcstream.fleet.cli import fleet_rotate_key_command
+
+        return run_async(lambda: fleet_rotate_key_command(args, sys.stdout))
     if args.action == "demo":
         from rcstream.fleet.demo import fleet_demo
 

@@ -216,8 +216,10 @@ class KVCheckpoint:
 async def rotate_checkpoints(js: Any, bucket: str, fernet: Any) -> int:
     """Re-encrypt every checkpoint in ``bucket`` with ``fernet``'s first key (CAS per key;
     one written meanwhile is skipped, as its writer already used the new key). Returns how
-    many were rewritten."""
+    many were rewritten. Raises :class:`ConfigurationError` for a checkpoint none of the
+    keys decrypts (add the key it was written with, newest first, and run it again)."""
     import nats.js.errors
+    from cryptography.fernet import InvalidToken
 
     kv = await open_bucket(js, bucket)
     done = 0
@@ -225,7 +227,15 @@ async def rotate_checkpoints(js: Any, bucket: str, fernet: Any) -> int:
         if ".aside-" in key:
             continue
         try:
-            await kv.update(key, fernet.rotate(entry.value), last=entry.revision)
+            value = fernet.rotate(entry.value)
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                f"The checkpoint {key} cannot be decrypted with any key in {FLEET_KEY_ENV}; "
+                "list the key it was written with after the new one (NEW,OLD) and run "
+                "rotate-key again."
+            ) from exc
+        try:
+            await kv.update(key, value, last=entry.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             continue
         done += 1

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from rcstream.fleet.server import NatsServer
 
 
@@ -92,3 +94,42 @@ def test_help_lists_exactly_the_nats_variables_the_code_reads() -> None:
         ).stdout
         named = set(re.findall(r"RCSTREAM_NATS_[A-Z_]*[A-Z]", out))
         assert named == read, (command, named ^ read)
+
+
+async def test_fleet_rotate_key_reencrypts_idle_checkpoints(nats_server: NatsServer) -> None:
+    import os
+
+    import nats
+    from cryptography.fernet import Fernet
+
+    from rcstream.checkpoint import Checkpoint, CheckpointCorrupt
+    from rcstream.fleet.kvstore import CHECKPOINT_BUCKET, KVCheckpoint, make_fernet
+    from rcstream.redact import Secret
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    idle = Checkpoint(client_id="cid", server_url="http://x", refresh_token=Secret("rt-idle"))
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+
+    async def rotate(key: str) -> tuple[int | None, str, str]:
+        env = dict(os.environ, RCSTREAM_FLEET_KEY=key)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rcstream", "fleet", "rotate-key", "--nats", nats_server.url,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        return proc.returncode, out.decode(), err.decode()
+
+    try:
+        # an idle account: nobody saves its checkpoint again, so only rotate-key moves it
+        await KVCheckpoint(js, CHECKPOINT_BUCKET, "ckpt.idle", old).save(idle)
+        code, _, err = await rotate(Fernet.generate_key().decode())  # a key it never used
+        assert code == 1 and "cannot be decrypted" in err and "ckpt.idle" in err
+        code, out, err = await rotate(f"{new},{old}")
+        assert code == 0, err
+        assert "re-encrypted 1 checkpoints" in out
+        assert await KVCheckpoint(js, CHECKPOINT_BUCKET, "ckpt.idle", new).load() == idle
+        with pytest.raises(CheckpointCorrupt):  # the old key alone no longer opens it
+            await KVCheckpoint(js, CHECKPOINT_BUCKET, "ckpt.idle", make_fernet(old)).load()
+    finally:
+        await nc.close()
