@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
 import time
@@ -84,6 +85,12 @@ class BridgeSettings:
     recent: int = 200
     #: Bounded wait, on a graceful stop, for the last acks and checkpoint write.
     drain_timeout: float = 5.0
+
+
+def _iso(at: float) -> str:
+    """Wall-clock seconds as ISO-8601 UTC with milliseconds, like every lifecycle ``at``."""
+    text = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def _notification_bytes(item: dict[str, Any]) -> bytes:
@@ -206,7 +213,7 @@ class AccountBridge:
                         "worker": self.worker,
                         "resumed": client.resume_plan is not None
                         and client.resume_plan.action.value != "fresh",
-                        "at": self._wall(),
+                        "at": _iso(self._wall()),
                     },
                 )
                 self.ready.set()

@@ -359,7 +359,9 @@ class FleetWorker:
         if stats.account_id is None:
             return
         n, stats.unstored = stats.unstored, 0
-        at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        at = datetime.datetime.fromtimestamp(self._wall(), datetime.UTC).isoformat(
+            timespec="milliseconds"
+        )
         record: dict[str, Any] = {
             "type": "gap",
             "reason": "owner_fenced",

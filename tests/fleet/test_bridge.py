@@ -195,6 +195,9 @@ async def test_resume_from_checkpoint_replays_what_was_missed(js: Any, tmp_path:
     records = _check_once(await _stored(js), emitted)
     outcomes = [r["outcome"] for r in records if r.get("type") == "connected"]
     assert outcomes == ["fresh", "recovered"]
+    # one time format on the lifecycle subject: ISO-8601 UTC, the owner item's too
+    assert [r["type"] for r in records if not str(r["at"]).endswith("Z")] == []
+    assert [r["resumed"] for r in records if r["type"] == "owner"] == [False, True]
     assert [r for r in records if r.get("type") == "gap"] == []
 
 
