@@ -66,7 +66,13 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         type=int,
         default=None,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics",
+        help="serve Prometheus metrics on HOST:PORT/metrics (see --metrics-host)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 for all)",
     )
     p.add_argument("--json", action="store_true", help="status: print JSON")
     demo = p.add_argument_group("demo")

@@ -77,7 +77,13 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics",
+        help="serve Prometheus metrics on HOST:PORT/metrics (see --metrics-host)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 for all)",
     )
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.set_defaults(func=_dispatch)
@@ -194,7 +200,8 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
             async def provide() -> str:
                 return render_prometheus(await fleet_status(js, labels))
 
-            metrics, _ = await serve_metrics(provide, port=args.metrics_port)
+            host = getattr(args, "metrics_host", None) or "127.0.0.1"
+            metrics, _ = await serve_metrics(provide, port=args.metrics_port, host=host)
         await worker.run()
     finally:
         if metrics is not None:

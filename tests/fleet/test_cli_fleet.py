@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,51 @@ async def test_fleet_rotate_key_reencrypts_idle_checkpoints(nats_server: NatsSer
             await KVCheckpoint(js, CHECKPOINT_BUCKET, "ckpt.idle", make_fernet(old)).load()
     finally:
         await nc.close()
+
+
+async def test_metrics_host_is_honoured(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+    import contextlib
+    import socket
+
+    import aiohttp
+    from cryptography.fernet import Fernet
+
+    from rcstream.cli._main import build_parser
+    from rcstream.fleet.cli import run_fleet
+    from rcstream.fleet.worker import AccountContext
+
+    with socket.socket() as s:  # a free port on another loopback address
+        s.bind(("127.0.0.2", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "a.toml").write_text(
+        '[defaults]\nfilters = ["/restapi/v1.0/account/~/extension/~/presence"]\n'
+        '[[accounts]]\nid = "acme"\nclient_id_env = "T_ID"\nclient_secret_env = "T_SECRET"\n'
+        'jwt_env = "T_JWT"\n'
+    )
+    argv = ["fleet", "--nats", nats_server.url, "--accounts", str(tmp_path / "a.toml")]
+    argv += ["--metrics-port", str(port), "--metrics-host", "127.0.0.2", "--lease-ttl", "2"]
+    args: argparse.Namespace = build_parser().parse_args(argv)
+    assert args.metrics_host == "127.0.0.2"
+    running = asyncio.Event()
+
+    async def idle(ctx: AccountContext) -> None:
+        running.set()
+        await ctx.stopping.wait()
+
+    for name, value in {"T_ID": "i", "T_SECRET": "s", "T_JWT": "j"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RCSTREAM_FLEET_KEY", Fernet.generate_key().decode())
+    task = asyncio.create_task(run_fleet(args, runner=idle))
+    try:
+        await asyncio.wait_for(running.wait(), 15)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.2:{port}/metrics") as resp:
+                assert resp.status == 200
+                assert "acme" in await resp.text()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
