@@ -3,9 +3,9 @@ emulator over real sockets, a :class:`FleetWorker` with the real bridge runner.
 
 The worker's streams are fenced while NATS is down. The events the stream had read off the
 socket but JetStream never acknowledged are in no checkpoint (KV is down and the fence
-refuses the write), and the gateway counts them as delivered: under the emulator's reading
-(which follows the documented one, shared/protocol.md: recovery replays what the gateway
-buffered *after* the socket went) the next owner's recovery does not replay them. They must
+refuses the write), and the gateway counts them as delivered: the emulator's recovery
+replays only what it buffered *after* the socket went (rcstream/emulator/gateway.py, the
+session buffer), so the next owner's recovery does not replay them. They must
 not vanish silently: the fenced worker publishes a ``gap`` (``owner_fenced``, ``at_most``)
 on the account's lifecycle subject once NATS answers again.
 """
