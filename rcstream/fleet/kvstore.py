@@ -124,6 +124,10 @@ class KVCheckpoint:
         self.retry_for = retry_for
         #: The KV revision of the last load or save (``None``: the key did not exist).
         self.revision: int | None = None
+        #: The last checkpoint a save was asked to write that did not land (refused by
+        #: the fence, NATS down, cancelled); ``None`` once a save succeeds. A fenced
+        #: stream's final save lands here with the events it read but never stored.
+        self.unsaved: Checkpoint | None = None
 
     def __repr__(self) -> str:
         return f"KVCheckpoint(bucket={self._bucket_name!r}, key={self._key!r})"
@@ -178,6 +182,7 @@ class KVCheckpoint:
         import nats.js.errors
 
         token = self._fernet.encrypt(checkpoint.to_json())
+        self.unsaved = checkpoint  # until the write lands
         delay, give_up = 0.05, time.monotonic() + self.retry_for
         while True:
             try:
@@ -206,6 +211,7 @@ class KVCheckpoint:
                 delay = min(1.0, delay * 2)
                 continue
             self.revision = int(rev)
+            self.unsaved = None
             return
 
     async def aclose(self) -> None:

@@ -332,7 +332,15 @@ def fleet_runner(
             worker=ctx.worker,
             drain_budget=lambda: ctx.drain_timeout,
         )
-        await bridge.run()
+        try:
+            await bridge.run()
+        finally:
+            # the client's final save carries every event read and not acked (in flight,
+            # buffered, read while closing) as pending; refused by the fence, it is the
+            # count of what may be missing
+            unsaved = ctx.checkpoint.unsaved
+            if unsaved is not None:
+                ctx.stats.unstored = max(ctx.stats.unstored, len(unsaved.pending))
 
     return runner
 
