@@ -111,6 +111,7 @@ class KVCheckpoint:
         *,
         fence: Callable[[], Awaitable[None]] | None = None,
         retry_for: float = 30.0,
+        time_left: Callable[[], float] | None = None,
     ) -> None:
         self._js = js
         self._bucket_name = bucket
@@ -119,6 +120,9 @@ class KVCheckpoint:
             fernet_key if hasattr(fernet_key, "decrypt") else make_fernet(fernet_key)
         )
         self._fence = fence
+        #: Seconds until the fence deadline: a write still waiting for NATS then gives up,
+        #: so a fenced stream is not held open by a KV request timing out after it.
+        self._time_left = time_left
         self._kv: Any = None
         #: Seconds a save keeps retrying a NATS request that failed.
         self.retry_for = retry_for
@@ -192,10 +196,15 @@ class KVCheckpoint:
                         await self._fence()
                     except LeaseLost as exc:
                         raise FencedOut(str(exc)) from exc
-                if self.revision is None:
-                    rev = await kv.create(self._key, token)
+                write = (
+                    kv.create(self._key, token)
+                    if self.revision is None
+                    else kv.update(self._key, token, last=self.revision)
+                )
+                if self._time_left is not None:
+                    rev = await asyncio.wait_for(write, max(0.01, self._time_left()))
                 else:
-                    rev = await kv.update(self._key, token, last=self.revision)
+                    rev = await write
             except nats.js.errors.KeyWrongLastSequenceError as exc:
                 raise CheckpointConflict(
                     f"The checkpoint {self._key} was written by another owner since this "

@@ -274,12 +274,19 @@ class FleetWorker:
         def current() -> Lease | None:
             return ctx.lease
 
+        def time_left() -> float:
+            lease = ctx.lease
+            if lease is None:
+                return 0.0
+            return lease.deadline(self.config.fence_margin) - self._clock()
+
         store = KVCheckpoint(
             self.js,
             self.config.checkpoint_bucket,
             f"ckpt.{label}",
             self._fernet,
             fence=table.fence_for(current, self.config.fence_margin),
+            time_left=time_left,
         )
         ctx = AccountContext(self.accounts[label], self.worker_id, store, AccountStats(), lease)
         task = asyncio.create_task(self._guard(ctx), name=f"rcstream-fleet-{label}")
