@@ -22,9 +22,22 @@ from rcstream.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from rcstream.cli._args import Common, SubParsers
 
-__all__ = ["add_nats_options", "add_parser", "bridge", "run"]
+__all__ = ["NATS_ENV_HELP", "add_nats_options", "add_parser", "bridge", "run"]
 
 _log = logging.getLogger("rcstream.cli")
+
+#: The NATS credential variables (rcstream.fleet.connect reads exactly these), for --help.
+NATS_ENV_HELP = """\
+NATS connection (environment only, never the command line):
+  RCSTREAM_NATS_URL            default for --nats
+  RCSTREAM_NATS_CREDS          path of a .creds file
+  RCSTREAM_NATS_NKEY           path of an nkey seed file
+  RCSTREAM_NATS_USER           user name, with RCSTREAM_NATS_PASSWORD or
+                               RCSTREAM_NATS_PASSWORD_FILE (a path)
+  RCSTREAM_NATS_TOKEN          an auth token (or RCSTREAM_NATS_TOKEN_FILE: a path)
+  RCSTREAM_NATS_TLS_CA         CA bundle of the server's certificate
+  RCSTREAM_NATS_TLS_CERT       client certificate (PEM), with RCSTREAM_NATS_TLS_KEY
+"""
 
 _EPILOG = """\
 subjects: rcstream.<accountId>.<family> (each notification, Nats-Msg-Id = its uuid) and
@@ -35,9 +48,9 @@ a warning.
 examples:
   rcstream bridge --nats nats://127.0.0.1:4222 -e telephony,sms
   rcstream bridge --nats embedded -e presence --checkpoint ./bridge.ckpt
-NATS credentials: RCSTREAM_NATS_CREDS, RCSTREAM_NATS_NKEY_SEED, RCSTREAM_NATS_USER/_PASSWORD,
-RCSTREAM_NATS_TLS_CERT/_KEY/_CA (never on the command line).
+
 """
+_EPILOG += NATS_ENV_HELP
 
 
 def add_nats_options(parser: argparse.ArgumentParser) -> None:

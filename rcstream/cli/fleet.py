@@ -26,25 +26,29 @@ examples:
   rcstream fleet --nats nats://nats:4222 --accounts accounts.toml --metrics-port 9464
   rcstream fleet status --nats nats://nats:4222 --accounts accounts.toml
   rcstream fleet demo                     nats-server + emulator + 3 workers, one command
+  RCSTREAM_FLEET_KEY=NEW,OLD rcstream fleet rotate-key --nats nats://nats:4222
+                                          re-encrypt every checkpoint with NEW (key rotation)
 
-RCSTREAM_FLEET_KEY (a Fernet key) encrypts the checkpoints (token pairs) kept in KV;
-NATS credentials come from RCSTREAM_NATS_* variables, never the command line.
+RCSTREAM_FLEET_KEY (a Fernet key) encrypts the checkpoints (token pairs) kept in KV.
+
 """
 
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream fleet [run|status|demo]``."""
-    from rcstream.cli.bridge import add_nats_options
+    from rcstream.cli.bridge import NATS_ENV_HELP, add_nats_options
 
     p = sub.add_parser(
         "fleet",
         help="stream many accounts into NATS JetStream across workers",
         description="Run a fleet worker, show the fleet's status, or run a local demo.",
-        epilog=_EPILOG,
+        epilog=_EPILOG + NATS_ENV_HELP,
         formatter_class=Formatter,
         parents=[common.verbosity],
     )
-    p.add_argument("action", nargs="?", choices=("run", "status", "demo"), default="run")
+    p.add_argument(
+        "action", nargs="?", choices=("run", "status", "demo", "rotate-key"), default="run"
+    )
     add_nats_options(p)
     p.add_argument("--accounts", metavar="FILE", help="the accounts TOML file")
     p.add_argument(
@@ -62,7 +66,13 @@ def add_parser(sub: SubParsers, common: Common) -> None:
         type=int,
         default=None,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics",
+        help="serve Prometheus metrics on HOST:PORT/metrics (see --metrics-host)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 for all)",
     )
     p.add_argument("--json", action="store_true", help="status: print JSON")
     demo = p.add_argument_group("demo")
@@ -83,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         from rcstream.fleet.cli import fleet_status_command
 
         return run_async(lambda: fleet_status_command(args, sys.stdout))
+    if args.action == "rotate-key":
+        from rcstream.fleet.cli import fleet_rotate_key_command
+
+        return run_async(lambda: fleet_rotate_key_command(args, sys.stdout))
     if args.action == "demo":
         from rcstream.fleet.demo import fleet_demo
 

@@ -24,6 +24,7 @@ A key such as ``client_secret`` or ``jwt`` with a literal value is refused. Per-
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -34,6 +35,8 @@ from typing import Any
 
 from rcstream.exceptions import ConfigurationError
 from rcstream.redact import Secret
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_SERVER_URL", "FleetAccount", "load_accounts", "parse_accounts"]
 
@@ -127,7 +130,14 @@ def parse_accounts(
             )
         unknown = sorted(entry.keys() - _KNOWN)
         if unknown:
-            raise ConfigurationError(f"{where}: unknown key {unknown[0]}; check the spelling.")
+            # the format is fixed but "more keys may be added" (issue 16): a file written
+            # for a later version still loads here, and a typo is visible in the log
+            logger.warning(
+                "%s: unknown key%s %s ignored; check the spelling",
+                where,
+                "s" if len(unknown) > 1 else "",
+                ", ".join(unknown),
+            )
         client_id = _from_env(entry, "client_id_env", where, env)
         client_secret = _from_env(entry, "client_secret_env", where, env)
         if ("jwt_env" in entry) == ("jwt_file" in entry):

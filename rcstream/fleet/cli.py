@@ -30,6 +30,7 @@ from rcstream.fleet.worker import FleetConfig, FleetWorker, Runner
 __all__ = [
     "add_bridge_arguments",
     "add_fleet_parser",
+    "fleet_rotate_key_command",
     "fleet_status_command",
     "main",
     "run_fleet",
@@ -58,7 +59,7 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="stream many accounts into NATS JetStream across workers",
         description="Run a fleet worker, or show the fleet's status (accounts, owners, lag).",
     )
-    parser.add_argument("action", nargs="?", choices=("run", "status"), default="run")
+    parser.add_argument("action", nargs="?", choices=("run", "status", "rotate-key"), default="run")
     add_bridge_arguments(parser)
     parser.add_argument("--accounts", metavar="FILE", help="the accounts TOML file")
     parser.add_argument(
@@ -76,7 +77,13 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics",
+        help="serve Prometheus metrics on HOST:PORT/metrics (see --metrics-host)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 for all)",
     )
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.set_defaults(func=_dispatch)
@@ -86,6 +93,8 @@ def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "status":
         return asyncio.run(fleet_status_command(args, sys.stdout))
+    if args.action == "rotate-key":
+        return asyncio.run(fleet_rotate_key_command(args, sys.stdout))
     try:
         return asyncio.run(run_fleet(args))
     except KeyboardInterrupt:
@@ -113,6 +122,29 @@ async def fleet_status_command(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         out.write(format_status(status))
+    return 0
+
+
+async def fleet_rotate_key_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-encrypt every checkpoint in KV with the first key of ``RCSTREAM_FLEET_KEY``
+    (``NEW,OLD``): step 2 of a key rotation, which must run before ``OLD`` is dropped
+    (an idle account's checkpoint is not rewritten by its worker). 0 on success."""
+    from rcstream.fleet.kvstore import CHECKPOINT_BUCKET, fernet_from_env, rotate_checkpoints
+
+    try:
+        fernet = fernet_from_env()
+        nc = await connect(NatsOptions.from_env(args.nats))
+        try:
+            done = await rotate_checkpoints(nc.jetstream(), CHECKPOINT_BUCKET, fernet)
+        finally:
+            await nc.close()
+    except (RCStreamError, OSError) as exc:
+        print(f"rcstream fleet rotate-key: {exc}", file=sys.stderr)
+        return 1
+    out.write(
+        f"re-encrypted {done} checkpoints with the first key of RCSTREAM_FLEET_KEY; every "
+        "one now opens with it alone, so the old key may be removed from the workers\n"
+    )
     return 0
 
 
@@ -168,7 +200,8 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
             async def provide() -> str:
                 return render_prometheus(await fleet_status(js, labels))
 
-            metrics, _ = await serve_metrics(provide, port=args.metrics_port)
+            host = getattr(args, "metrics_host", None) or "127.0.0.1"
+            metrics, _ = await serve_metrics(provide, port=args.metrics_port, host=host)
         await worker.run()
     finally:
         if metrics is not None:

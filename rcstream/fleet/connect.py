@@ -2,8 +2,8 @@
 
 Whatever a deployment uses works: a ``.creds`` file (JWT + nkey), an nkey seed file,
 user and password, TLS with a client certificate. Secrets never come from the command
-line (``ps`` shows it to every user): only the URL does, and a URL that carries a
-password is refused. The environment variables:
+line (``ps`` shows it to every user): only the URL does, and a URL that carries any
+userinfo (a user, a password or a token before ``@``) is refused. The environment variables:
 
 =============================  =====================================================
 ``RCSTREAM_NATS_URL``           default for ``--nats`` (comma-separated for a cluster)
@@ -11,6 +11,7 @@ password is refused. The environment variables:
 ``RCSTREAM_NATS_NKEY``          path of an nkey seed file
 ``RCSTREAM_NATS_USER``          user name
 ``RCSTREAM_NATS_PASSWORD``      password (or ``RCSTREAM_NATS_PASSWORD_FILE``: a path)
+``RCSTREAM_NATS_TOKEN``         an auth token (or ``RCSTREAM_NATS_TOKEN_FILE``: a path)
 ``RCSTREAM_NATS_TLS_CA``        CA bundle that signed the server's certificate
 ``RCSTREAM_NATS_TLS_CERT``      client certificate (PEM) for mutual TLS
 ``RCSTREAM_NATS_TLS_KEY``       its private key (PEM)
@@ -64,6 +65,7 @@ class NatsOptions:
     nkey_seed_file: Path | None = None
     user: str | None = None
     password: Secret | None = None
+    token: Secret | None = None
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -79,10 +81,12 @@ class NatsOptions:
         env = os.environ if environ is None else environ
         url = url or env.get(ENV_PREFIX + "URL") or "nats://127.0.0.1:4222"
         for one in url.split(","):
-            if urlsplit(one.strip()).password is not None:
+            split = urlsplit(one.strip())
+            if split.username is not None or split.password is not None:
                 raise ConfigurationError(
-                    "The NATS URL carries a password; put it in RCSTREAM_NATS_PASSWORD "
-                    "(or RCSTREAM_NATS_PASSWORD_FILE) instead."
+                    "The NATS URL carries credentials before '@'; put a token in "
+                    "RCSTREAM_NATS_TOKEN_FILE, a user and password in RCSTREAM_NATS_USER and "
+                    "RCSTREAM_NATS_PASSWORD_FILE, and pass the URL without them."
                 )
 
         def path(key: str) -> Path | None:
@@ -101,6 +105,11 @@ class NatsOptions:
             password = Secret(env[ENV_PREFIX + "PASSWORD"])
         elif (pw_file := path("PASSWORD_FILE")) is not None:
             password = Secret(pw_file.read_text().strip())
+        token: Secret | None = None
+        if env.get(ENV_PREFIX + "TOKEN"):
+            token = Secret(env[ENV_PREFIX + "TOKEN"])
+        elif (token_file := path("TOKEN_FILE")) is not None:
+            token = Secret(token_file.read_text().strip())
         user = env.get(ENV_PREFIX + "USER") or None
         if password is not None and user is None:
             raise ConfigurationError(
@@ -118,6 +127,7 @@ class NatsOptions:
             nkey_seed_file=path("NKEY"),
             user=user,
             password=password,
+            token=token,
             tls_ca=path("TLS_CA"),
             tls_cert=cert,
             tls_key=key,
@@ -165,6 +175,8 @@ class NatsOptions:
             kwargs["user"] = self.user
         if self.password is not None:
             kwargs["password"] = self.password.get()
+        if self.token is not None:
+            kwargs["token"] = self.token.get()
         ctx = self.ssl_context()
         if ctx is not None:
             kwargs["tls"] = ctx
@@ -181,6 +193,7 @@ class NatsOptions:
                 ("creds file", self.creds_file),
                 ("nkey", self.nkey_seed_file),
                 ("user/password", self.user),
+                ("token", self.token),
                 ("TLS client cert", self.tls_cert),
                 ("TLS CA", self.tls_ca),
             )

@@ -111,6 +111,7 @@ class KVCheckpoint:
         *,
         fence: Callable[[], Awaitable[None]] | None = None,
         retry_for: float = 30.0,
+        time_left: Callable[[], float] | None = None,
     ) -> None:
         self._js = js
         self._bucket_name = bucket
@@ -119,11 +120,18 @@ class KVCheckpoint:
             fernet_key if hasattr(fernet_key, "decrypt") else make_fernet(fernet_key)
         )
         self._fence = fence
+        #: Seconds until the fence deadline: a write still waiting for NATS then gives up,
+        #: so a fenced stream is not held open by a KV request timing out after it.
+        self._time_left = time_left
         self._kv: Any = None
         #: Seconds a save keeps retrying a NATS request that failed.
         self.retry_for = retry_for
         #: The KV revision of the last load or save (``None``: the key did not exist).
         self.revision: int | None = None
+        #: The last checkpoint a save was asked to write that did not land (refused by
+        #: the fence, NATS down, cancelled); ``None`` once a save succeeds. A fenced
+        #: stream's final save lands here with the events it read but never stored.
+        self.unsaved: Checkpoint | None = None
 
     def __repr__(self) -> str:
         return f"KVCheckpoint(bucket={self._bucket_name!r}, key={self._key!r})"
@@ -178,6 +186,7 @@ class KVCheckpoint:
         import nats.js.errors
 
         token = self._fernet.encrypt(checkpoint.to_json())
+        self.unsaved = checkpoint  # until the write lands
         delay, give_up = 0.05, time.monotonic() + self.retry_for
         while True:
             try:
@@ -187,10 +196,15 @@ class KVCheckpoint:
                         await self._fence()
                     except LeaseLost as exc:
                         raise FencedOut(str(exc)) from exc
-                if self.revision is None:
-                    rev = await kv.create(self._key, token)
+                write = (
+                    kv.create(self._key, token)
+                    if self.revision is None
+                    else kv.update(self._key, token, last=self.revision)
+                )
+                if self._time_left is not None:
+                    rev = await asyncio.wait_for(write, max(0.01, self._time_left()))
                 else:
-                    rev = await kv.update(self._key, token, last=self.revision)
+                    rev = await write
             except nats.js.errors.KeyWrongLastSequenceError as exc:
                 raise CheckpointConflict(
                     f"The checkpoint {self._key} was written by another owner since this "
@@ -206,6 +220,7 @@ class KVCheckpoint:
                 delay = min(1.0, delay * 2)
                 continue
             self.revision = int(rev)
+            self.unsaved = None
             return
 
     async def aclose(self) -> None:
@@ -216,8 +231,10 @@ class KVCheckpoint:
 async def rotate_checkpoints(js: Any, bucket: str, fernet: Any) -> int:
     """Re-encrypt every checkpoint in ``bucket`` with ``fernet``'s first key (CAS per key;
     one written meanwhile is skipped, as its writer already used the new key). Returns how
-    many were rewritten."""
+    many were rewritten. Raises :class:`ConfigurationError` for a checkpoint none of the
+    keys decrypts (add the key it was written with, newest first, and run it again)."""
     import nats.js.errors
+    from cryptography.fernet import InvalidToken
 
     kv = await open_bucket(js, bucket)
     done = 0
@@ -225,7 +242,15 @@ async def rotate_checkpoints(js: Any, bucket: str, fernet: Any) -> int:
         if ".aside-" in key:
             continue
         try:
-            await kv.update(key, fernet.rotate(entry.value), last=entry.revision)
+            value = fernet.rotate(entry.value)
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                f"The checkpoint {key} cannot be decrypted with any key in {FLEET_KEY_ENV}; "
+                "list the key it was written with after the new one (NEW,OLD) and run "
+                "rotate-key again."
+            ) from exc
+        try:
+            await kv.update(key, value, last=entry.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             continue
         done += 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
+from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.subjects import LIFECYCLE, family_of, subject_for
 
@@ -83,6 +84,7 @@ class Publisher:
         ack_timeout: float = 2.0,
         retry_backoff: tuple[float, float] = (0.05, 1.0),
         on_ack: Callable[[Ack], None] | None = None,
+        no_stream_grace: float = 30.0,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -91,6 +93,7 @@ class Publisher:
         self._ack_timeout = ack_timeout
         self._backoff = retry_backoff
         self._on_ack = on_ack
+        self._no_stream_grace = no_stream_grace
         self._slots = asyncio.Semaphore(max_in_flight)
         self._window: collections.deque[_Pending] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,12 +111,18 @@ class Publisher:
         """Messages submitted and not yet handed to ``on_ack``."""
         return len(self._window)
 
+    def unacked(self, predicate: Callable[[Any], bool] = lambda _: True) -> int:
+        """Messages submitted and not acked (yet) whose ``context`` matches ``predicate``."""
+        return sum(1 for item in self._window if predicate(item.context))
+
     async def publish(
         self, subject: str, data: bytes, msg_id: str, *, context: Any = None
     ) -> asyncio.Future[Ack]:
         """Submit one message; returns once it is on its way (blocks while the window is
         full). The returned future resolves with its :class:`Ack`. Raises the error that
         made an earlier message fail for good (the connection was closed)."""
+        if isinstance(self._failure, ConfigurationError):
+            raise self._failure
         if self._failure is not None:
             raise NatsUnavailable(
                 "An earlier publish failed for good; reconnect to NATS and resume from the "
@@ -122,6 +131,8 @@ class Publisher:
         await self._slots.acquire()
         if self._failure is not None:  # failed while we waited for a slot
             self._slots.release()
+            if isinstance(self._failure, ConfigurationError):
+                raise self._failure
             raise NatsUnavailable(
                 "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
             ) from self._failure
@@ -144,7 +155,7 @@ class Publisher:
         uuid: str,
         context: Any = None,
     ) -> asyncio.Future[Ack]:
-        """Publish one notification's bytes, exactly as received, to
+        """Publish one notification's bytes (the caller's serialisation of it) to
         ``rcstream.<accountId>.<family of event>`` with ``Nats-Msg-Id: uuid``."""
         subject = subject_for(account_id, family_of(event))
         return await self.publish(subject, raw, uuid, context=context)
@@ -170,6 +181,8 @@ class Publisher:
 
         delays = _backoff(*self._backoff)
         attempts = 0
+        loop = asyncio.get_running_loop()
+        no_stream_since: float | None = None
         while True:
             attempts += 1
             try:
@@ -185,6 +198,29 @@ class Publisher:
                 return
             except asyncio.CancelledError:
                 raise
+            except nats.js.errors.NoStreamResponseError:
+                # no stream stores the subject: normal for a moment while JetStream
+                # restarts, a configuration error when it lasts
+                now = loop.time()
+                no_stream_since = now if no_stream_since is None else no_stream_since
+                if now - no_stream_since >= self._no_stream_grace:
+                    self._fail(
+                        ConfigurationError(
+                            f"No JetStream stream stores {item.subject} (no stream answered "
+                            f"for {self._no_stream_grace:g} s); create one on rcstream.> or "
+                            "pass the --stream that does, then restart."
+                        )
+                    )
+                    return
+                if attempts == 1:
+                    logger.warning(
+                        "no JetStream stream answered for %s; retrying for up to %g s",
+                        item.subject,
+                        self._no_stream_grace,
+                    )
+                self.retries += 1
+                await asyncio.sleep(next(delays))
+                continue
             except (
                 TimeoutError,
                 nats.errors.TimeoutError,
@@ -234,7 +270,10 @@ class Publisher:
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
-            logger.error("NATS connection closed for good; publishing stops")
+            if isinstance(exc, ConfigurationError):
+                logger.error("%s", exc)
+            else:
+                logger.error("NATS connection closed for good; publishing stops")
         self._failure = exc
         for item in self._window:
             if not item.done.done():
@@ -252,6 +291,8 @@ class Publisher:
     async def flush(self) -> None:
         """Wait until every submitted message is acked (and handed to ``on_ack``)."""
         await self._idle.wait()
+        if isinstance(self._failure, ConfigurationError):
+            raise self._failure
         if self._failure is not None:
             raise NatsUnavailable(
                 "Publishing failed for good; reconnect to NATS and resume from the checkpoint."

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
 import time
@@ -76,12 +77,33 @@ class BridgeSettings:
     ack_timeout: float = 2.0
     #: At most one checkpoint write per this many seconds (only after new acks).
     save_interval: float = 1.0
-    #: Events the client's inbox holds while publishing is blocked (NATS outage).
-    buffer_size: int = 100_000
+    #: Events the client buffers ahead of the publisher. When publishing blocks (a NATS
+    #: outage) and these are full, the client's reader stops reading, so the events wait
+    #: on the socket and in the gateway's buffer rather than in this process's memory.
+    buffer_size: int = 100
     #: Acked uuids kept in the checkpoint.
     recent: int = 200
     #: Bounded wait, on a graceful stop, for the last acks and checkpoint write.
     drain_timeout: float = 5.0
+
+
+def _iso(at: float) -> str:
+    """Wall-clock seconds as ISO-8601 UTC with milliseconds, like every lifecycle ``at``."""
+    text = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _notification_bytes(item: dict[str, Any]) -> bytes:
+    """The notification as compact UTF-8 JSON: the keys, their order and the values as
+    received; only the whitespace and the spelling of string escapes can differ from the
+    frame. A string the gateway sent with a lone surrogate escape (``"\\ud83d"``, which
+    the client accepts on purpose) has no UTF-8 form: then every non-ASCII character is
+    written as a ``\\u`` escape, so the message is still valid JSON that decodes to the
+    same values."""
+    try:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 class AccountBridge:
@@ -106,6 +128,7 @@ class AccountBridge:
         options: ClientOptions | None = None,
         worker: str | None = None,
         wall: Callable[[], float] = time.time,
+        drain_budget: Callable[[], float | None] | None = None,
     ) -> None:
         self.js = js
         self.server_url = server_url.rstrip("/")
@@ -116,9 +139,15 @@ class AccountBridge:
         self.options = options
         self.worker = worker
         self._wall = wall
+        self._drain_budget = drain_budget
         self.account_id: str | None = None
         #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
         self.published = 0
+        #: Set when the stream ended: notifications read off the socket that JetStream had
+        #: not acknowledged (in flight or still buffered). The checkpoint does not cover
+        #: them, and the gateway counts them as delivered, so a fenced owner that cannot
+        #: save them as pending must report them (see ``FleetWorker``).
+        self.unstored = 0
         #: Set once the subscription is in place and the account id known.
         self.ready = asyncio.Event()
         self._sub: Subscription[Any] | None = None
@@ -170,6 +199,7 @@ class AccountBridge:
                 raw=True,
                 ack="manual",
                 backpressure=True,
+                buffer_size=self.settings.buffer_size,  # also with a checkpoint
             )
             self._sub = sub
             async with sub:
@@ -183,7 +213,7 @@ class AccountBridge:
                         "worker": self.worker,
                         "resumed": client.resume_plan is not None
                         and client.resume_plan.action.value != "fresh",
-                        "at": self._wall(),
+                        "at": _iso(self._wall()),
                     },
                 )
                 self.ready.set()
@@ -192,9 +222,38 @@ class AccountBridge:
                         await self._publish(publisher, item)
                 finally:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
-                        async with asyncio.timeout(self.settings.drain_timeout):
+                        async with asyncio.timeout(self._drain_timeout()):
                             await publisher.flush()
+                    self.unstored = publisher.unacked(lambda c: isinstance(c, dict))
+                    self.unstored += sub.buffered
+                    if self.stats is not None:
+                        self.stats.unstored = self.unstored
                     publisher.abort()
+
+    @property
+    def in_flight(self) -> int:
+        """Notifications handed to the publisher that JetStream has not acknowledged yet."""
+        publisher = self._publisher
+        return publisher.unacked(lambda c: isinstance(c, dict)) if publisher is not None else 0
+
+    @property
+    def buffered(self) -> int:
+        """Items the client read and buffered that the bridge has not published yet; with
+        the publisher blocked this stops at ``settings.buffer_size`` (the reader pauses)."""
+        return self._sub.buffered if self._sub is not None else 0
+
+    @property
+    def dropped(self) -> int:
+        """Events the client's buffer dropped (0: back-pressure held, nothing was lost)."""
+        return self._sub.dropped if self._sub is not None else 0
+
+    def _drain_timeout(self) -> float:
+        """``settings.drain_timeout``, capped by the owner's budget (a fenced fleet stream
+        must be gone before its lease expires on the server)."""
+        budget = self._drain_budget() if self._drain_budget is not None else None
+        if budget is None:
+            return self.settings.drain_timeout
+        return max(0.0, min(self.settings.drain_timeout, budget))
 
     async def _publish(self, publisher: Publisher, item: Any) -> None:
         assert self.account_id is not None
@@ -202,7 +261,7 @@ class AccountBridge:
             uid = item.get("uuid")
             if not isinstance(uid, str) or not uid:
                 uid = str(uuid4())
-            raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+            raw = _notification_bytes(item)
             event = item.get("event")
             await publisher.publish_notification(
                 self.account_id,
@@ -271,8 +330,17 @@ def fleet_runner(
             stats=ctx.stats,
             options=options,
             worker=ctx.worker,
+            drain_budget=lambda: ctx.drain_timeout,
         )
-        await bridge.run()
+        try:
+            await bridge.run()
+        finally:
+            # the client's final save carries every event read and not acked (in flight,
+            # buffered, read while closing) as pending; refused by the fence, it is the
+            # count of what may be missing
+            unsaved = ctx.checkpoint.unsaved
+            if unsaved is not None:
+                ctx.stats.unstored = max(ctx.stats.unstored, len(unsaved.pending))
 
     return runner
 

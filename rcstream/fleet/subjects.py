@@ -1,9 +1,14 @@
 """The subject vocabulary and the stream that holds it.
 
 =====================================  ==============================================
-``rcstream.<accountId>.<family>``       one notification, its bytes exactly as received
+``rcstream.<accountId>.<family>``       one notification as compact JSON (see below)
 ``rcstream.<accountId>.lifecycle``      gaps, reconnects, take-overs (JSON objects)
 =====================================  ==============================================
+
+A notification is the body as received, re-serialised compactly: the same keys in the
+same order and the same values; whitespace and string escapes may be spelt differently
+(a lone surrogate escape makes the whole message ASCII with ``\\u`` escapes). The
+client parses each frame once and does not keep its bytes, so they cannot be forwarded.
 
 ``<accountId>`` is the platform's numeric account id (from the token), never a label.
 ``<family>`` is the ``family`` of the event's model (``rcstream.models``), e.g.
@@ -28,6 +33,7 @@ __all__ = [
     "MIN_DUPLICATE_WINDOW",
     "SUBJECT_ROOT",
     "StreamSetup",
+    "covers_ours",
     "ensure_stream",
     "family_of",
     "subject_for",
@@ -72,6 +78,26 @@ def subject_for(account_id: str | int, family: str) -> str:
     return f"{SUBJECT_ROOT}.{account}.{family}"
 
 
+def _covers(pattern: str, tokens: list[str]) -> bool:
+    """True when NATS subject ``pattern`` matches every subject of the form ``tokens``
+    (whose ``*`` tokens stand for any single token)."""
+    parts = pattern.split(".")
+    for i, part in enumerate(parts):
+        if part == ">":
+            return i < len(tokens)
+        if i >= len(tokens):
+            return False
+        if part != "*" and (part != tokens[i] or tokens[i] == "*"):
+            return False
+    return len(parts) == len(tokens)
+
+
+def covers_ours(subjects: list[str] | tuple[str, ...]) -> bool:
+    """True when a stream on ``subjects`` stores every ``rcstream.<accountId>.<family>``."""
+    ours = [SUBJECT_ROOT, "*", "*"]
+    return any(_covers(s, ours) for s in subjects)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamSetup:
     """What :func:`ensure_stream` found or did."""
@@ -92,7 +118,9 @@ async def ensure_stream(
 ) -> StreamSetup:
     """Make sure stream ``name`` exists: create it on ``subjects`` with ``duplicate_window``
     seconds (logged at INFO: "created"), or leave an existing one alone and warn (WARNING,
-    and in :attr:`StreamSetup.warning`) when its window is under 5 minutes."""
+    and in :attr:`StreamSetup.warning`) when its window is under 5 minutes. Raises
+    :class:`ConfigurationError` when an existing stream's subjects do not cover every
+    ``rcstream.<accountId>.<family>`` (its publishes would never be acked)."""
     import nats.js.errors
     from nats.js import api
 
@@ -121,6 +149,13 @@ async def ensure_stream(
             duplicate_window,
         )
         return StreamSetup(name, True, duplicate_window)
+    existing = list(info.config.subjects or [])
+    if not covers_ours(existing):
+        raise ConfigurationError(
+            f"The JetStream stream {name} stores {', '.join(existing) or 'no subjects'}, not "
+            f"every {SUBJECT_ROOT}.<accountId>.<family>; add {SUBJECT_ROOT}.> to its subjects "
+            "(nats stream edit) or pick another --stream."
+        )
     window = float(info.config.duplicate_window or 0.0)
     warning = None
     if window < MIN_DUPLICATE_WINDOW:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -100,6 +101,8 @@ class AccountStats:
     last_gap_reason: str | None = None
     #: The platform's numeric account id, once known.
     account_id: str | None = None
+    #: Set when the stream ended: events it had read that JetStream never acknowledged.
+    unstored: int = 0
 
 
 @dataclass(slots=True)
@@ -115,6 +118,10 @@ class AccountContext:
     lease: Lease | None = None
     #: Set when the account is taken from this worker (rebalance, shutdown, fencing).
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Seconds the runner may still spend on its way out once cancelled (waiting for the
+    #: last acks): ``None`` means its own default. A fenced stop sets what is left before
+    #: the lease expires on the server (half the margin), so the stream is gone in time.
+    drain_timeout: float | None = None
 
 
 Runner = Callable[[AccountContext], Awaitable[None]]
@@ -166,6 +173,9 @@ class FleetWorker:
         self._status_kv: Any = None
         #: Counters for metrics and tests.
         self.fenced = 0
+        #: Gaps this worker owes the lifecycle subjects: fenced streams that had read
+        #: events it could neither store nor checkpoint (published when NATS answers).
+        self._owed: list[tuple[str, dict[str, Any]]] = []
         self.lost = 0
 
     @property
@@ -236,6 +246,7 @@ class FleetWorker:
                 await self._stop_runner(label, release=False)
         self._changed.set()
         await self._op(table.beat(self.held))
+        await self._pay_owed_gaps()
         await self._publish_stats()
         owners, workers = await self._op(table.view())
         now = self._clock()
@@ -263,12 +274,19 @@ class FleetWorker:
         def current() -> Lease | None:
             return ctx.lease
 
+        def time_left() -> float:
+            lease = ctx.lease
+            if lease is None:
+                return 0.0
+            return lease.deadline(self.config.fence_margin) - self._clock()
+
         store = KVCheckpoint(
             self.js,
             self.config.checkpoint_bucket,
             f"ckpt.{label}",
             self._fernet,
             fence=table.fence_for(current, self.config.fence_margin),
+            time_left=time_left,
         )
         ctx = AccountContext(self.accounts[label], self.worker_id, store, AccountStats(), lease)
         task = asyncio.create_task(self._guard(ctx), name=f"rcstream-fleet-{label}")
@@ -302,6 +320,8 @@ class FleetWorker:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await held.task
         lease, held.ctx.lease = held.ctx.lease, None
+        if not release and held.ctx.stats.unstored:
+            self._owe_gap(held.ctx, lease)
         if release and lease is not None and self._table is not None:
             with contextlib.suppress(Exception):
                 await self._op(self._table.release(lease))
@@ -317,18 +337,83 @@ class FleetWorker:
                 for label, h in self._held.items()
                 if h.ctx.lease is not None
             }
-            for label, deadline in deadlines.items():
-                if deadline <= now:
-                    self.fenced += 1
-                    logger.warning(
-                        "worker %s could not renew the lease of %s in time; stopping its stream",
-                        self.worker_id,
-                        label,
-                    )
-                    await self._stop_runner(label, release=False)
+            expired = [label for label, deadline in deadlines.items() if deadline <= now]
+            for label in expired:
+                self.fenced += 1
+                logger.warning(
+                    "worker %s could not renew the lease of %s in time; stopping its stream",
+                    self.worker_id,
+                    label,
+                )
+                held = self._held.get(label)
+                if held is not None and held.ctx.lease is not None:
+                    # what is left before the server lets another worker take the lease,
+                    # keeping half the margin for scheduling: the drain must end by then
+                    held.ctx.drain_timeout = max(0.0, held.ctx.lease.deadline(margin / 2) - now)
+            # all at once: one stream's drain must not push another past its deadline
+            await asyncio.gather(*(self._stop_runner(label, release=False) for label in expired))
             wait = min(deadlines.values(), default=now + self.config.interval) - now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max(wait, 0.001))
+
+    def _owe_gap(self, ctx: AccountContext, lease: Lease | None) -> None:
+        """A stream stopped without its lease (fenced, or the lease was lost) after reading
+        events that JetStream never acknowledged. Its checkpoint could not record them
+        (the fence or the outage refused the write) and the gateway counts them as
+        delivered, so the next owner's recovery may not replay them: a gap, published on
+        the account's lifecycle subject as soon as NATS answers again."""
+        stats = ctx.stats
+        if stats.account_id is None:
+            return
+        n, stats.unstored = stats.unstored, 0
+        at = datetime.datetime.fromtimestamp(self._wall(), datetime.UTC).isoformat(
+            timespec="milliseconds"
+        )
+        record: dict[str, Any] = {
+            "type": "gap",
+            "reason": "owner_fenced",
+            "message": (
+                f"worker {self.worker_id} lost the lease of this account with up to {n} "
+                "events read but not stored; they may be missing from the stream"
+            ),
+            "dropped": None,
+            "at_most": n,
+            "account": stats.account_id,
+            "worker": self.worker_id,
+            "at": at.replace("+00:00", "Z"),
+        }
+        revision = lease.revision if lease is not None else uuid.uuid4().hex
+        msg_id = f"rcstream-fenced-{ctx.account.label}-{revision}-{self.worker_id}"
+        logger.warning(
+            "worker %s: %d events of %s were read but not stored before its lease ran out; "
+            "a gap will be published",
+            self.worker_id,
+            n,
+            ctx.account.label,
+        )
+        self._owed.append((msg_id, record))
+
+    async def _pay_owed_gaps(self) -> None:
+        from rcstream.fleet.subjects import LIFECYCLE, subject_for
+
+        while self._owed:
+            msg_id, record = self._owed[0]
+            await self._op(
+                self.js.publish(
+                    subject_for(record["account"], LIFECYCLE),
+                    json.dumps(record, separators=(",", ":")).encode(),
+                    headers={"Nats-Msg-Id": msg_id},
+                )
+            )
+            self._owed.pop(0)
+            self._gap_seen(record)
+
+    def _gap_seen(self, record: dict[str, Any]) -> None:
+        """Count the published gap in the status of the account (when still held here)."""
+        for held in self._held.values():
+            if held.ctx.stats.account_id == record["account"]:
+                held.ctx.stats.last_gap_at = self._wall()
+                held.ctx.stats.last_gap_reason = str(record["reason"])
 
     async def _publish_stats(self) -> None:
         for label, held in list(self._held.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -73,11 +74,6 @@ def one(body: str, defaults: str = f'[defaults]\nfilters = ["{TEL}"]\n') -> str:
             'account "acme": jwt_file .* cannot be read',
         ),
         ('id = "a b"\n', "entry 1 needs id"),
-        (
-            'id = "acme"\nclient_id_env = "A_ID"\nclient_secret_env = "A_SECRET"\njwt_env = "A_JWT"'
-            "\nfilterz = []\n",
-            "unknown key filterz",
-        ),
     ],
 )
 def test_errors_name_label_and_key(tmp_path: Path, body: str, message: str) -> None:
@@ -96,3 +92,17 @@ def test_duplicate_labels_and_missing_filters(tmp_path: Path) -> None:
         parse_accounts(one(acct, defaults=""), base_dir=tmp_path, environ=ENV)
     (only,) = parse_accounts(one(acct), base_dir=tmp_path, environ=ENV)
     assert only.server_url == DEFAULT_SERVER_URL
+
+
+def test_unknown_keys_are_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "more keys may be added" (issue 16): a newer file still loads; a typo shows in the log
+    body = (
+        'id = "acme"\nclient_id_env = "A_ID"\nclient_secret_env = "A_SECRET"\njwt_env = "A_JWT"'
+        "\nfilterz = []\npriority = 3\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="rcstream.fleet.accounts"):
+        (acct,) = parse_accounts(one(body), base_dir=tmp_path, environ=ENV)
+    assert acct.label == "acme"
+    assert 'account "acme": unknown keys filterz, priority ignored' in caplog.text

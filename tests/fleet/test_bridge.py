@@ -195,6 +195,9 @@ async def test_resume_from_checkpoint_replays_what_was_missed(js: Any, tmp_path:
     records = _check_once(await _stored(js), emitted)
     outcomes = [r["outcome"] for r in records if r.get("type") == "connected"]
     assert outcomes == ["fresh", "recovered"]
+    # one time format on the lifecycle subject: ISO-8601 UTC, the owner item's too
+    assert [r["type"] for r in records if not str(r["at"]).endswith("Z")] == []
+    assert [r["resumed"] for r in records if r["type"] == "owner"] == [False, True]
     assert [r for r in records if r.get("type") == "gap"] == []
 
 
@@ -224,3 +227,137 @@ async def test_expired_session_in_checkpoint_is_reported_as_a_gap(js: Any, tmp_p
         json.loads(m.data) for m in await _stored(js) if json.loads(m.data).get("type") == "gap"
     ]
     assert [g["reason"] for g in gaps] == ["recovery_window_expired"]
+
+
+async def test_lone_surrogate_escape_is_published_not_a_crash(js: Any, tmp_path: Path) -> None:
+    # the client accepts a lone surrogate escape on purpose (frames._lenient_loads); it has
+    # no UTF-8 form, so the bridge must still publish it (as a \u escape) and keep going
+    await ensure_stream(js)
+    async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+        rec = emu.accounts[0]
+        ext = rec.extension_ids[0]
+        event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+        bridge = _bridge(js, emu, store)
+        emitted: list[str] = []
+
+        async def both() -> None:
+            (sub,) = emu.subscriptions
+            odd = {
+                "uuid": "surrogate-1",
+                "event": event,
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "subscriptionId": sub.id,
+                "body": {"extensionId": ext, "note": "caf\u00e9 \ud83d"},
+            }
+            frame = json.dumps([{"type": "ServerNotification", "messageId": "m-1"}, odd])
+            assert "\\ud83d" in frame
+            assert await emu.inject_raw(frame) == 1
+            emitted.append("surrogate-1")
+            emitted.append(await emu.publish(event, {"extensionId": ext, "seq": 1}))
+            while bridge.published < 2:
+                await asyncio.sleep(0.01)  # acked by JetStream: polled, bounded above
+
+        await asyncio.wait_for(_run_until(bridge, both), 20.0)
+    msgs = await _stored(js)
+    _check_once(msgs, emitted)
+    (odd_msg,) = [m for m in msgs if b"surrogate-1" in m.data]
+    assert json.loads(odd_msg.data)["body"]["note"] == "caf\u00e9 \ud83d"
+
+
+async def test_checkpoint_never_covers_an_event_jetstream_did_not_ack(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # what a kill -9 leaves behind is the file on disk at that moment: read it while acks
+    # are held (NATS down) and the events are in flight
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+    path = tmp_path / "ckpt"
+
+    def on_disk() -> tuple[set[str], set[str]]:
+        data = json.loads(path.read_bytes()) if path.exists() else {}
+        pending = {p.get("uuid") for p in data.get("pending", ())}
+        return set(data.get("recent_uuids", ())), pending
+
+    async def until(cond: Any) -> None:
+        async with asyncio.timeout(15):
+            while not cond():
+                await asyncio.sleep(0.02)
+
+    try:
+        async with Emulator() as emu, FileCheckpoint(path) as store:
+            rec = emu.accounts[0]
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            bridge = _bridge(js, emu, store)
+
+            async def scenario() -> None:
+                acked = [await emu.publish(event, {"seq": i}) for i in range(3)]
+                await until(lambda: set(acked) <= on_disk()[0])  # saved once acked
+                await nats_server.stop()
+                held = [await emu.publish(event, {"seq": i}) for i in range(3, 8)]
+                await until(lambda: bridge.in_flight == 5)  # read, published, not acked
+                for _ in range(20):  # 20 save intervals: a checkpoint written on receipt shows
+                    await asyncio.sleep(0.05)
+                    covered, _ = on_disk()
+                    assert not set(held) & covered, "the checkpoint covers unacked events"
+                await nats_server.start()
+                await until(lambda: set(held) <= on_disk()[0])  # acked: now it advances
+
+            await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
+    finally:
+        await nc.close()
+
+
+async def test_nats_outage_pauses_the_reader_instead_of_dropping(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # 4 publishes in flight and 8 events buffered: the 30 events sent during the outage do
+    # not fit, so the client's reader must stop reading (they wait on the socket and in
+    # the gateway) instead of dropping the oldest, as a normal subscription would
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+
+    async def until(cond: Any) -> None:
+        async with asyncio.timeout(15):
+            while not cond():
+                await asyncio.sleep(0.02)
+
+    try:
+        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+            rec = emu.accounts[0]
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            bridge = AccountBridge(
+                js,
+                server_url=emu.server_url,
+                login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
+                settings=BridgeSettings(
+                    filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5
+                ),
+                store=store,
+            )
+            emitted: list[str] = []
+
+            async def scenario() -> None:
+                # acks come in order: once this one is acked, so is the "owner" item, and
+                # all 4 slots are free for the outage
+                emitted.append(await emu.publish(event, {"seq": -1}))
+                await until(lambda: bridge.published == 1)
+                await nats_server.stop()
+                emitted.extend([await emu.publish(event, {"seq": i}) for i in range(30)])
+                await until(lambda: bridge.in_flight == 4 and bridge.buffered >= 8)
+                for _ in range(10):  # it stays paused: nothing is dropped to make room
+                    await asyncio.sleep(0.05)
+                    assert bridge.in_flight == 4 and bridge.dropped == 0
+                await nats_server.start()
+                await until(lambda: bridge.published == 31)
+
+            await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
+            assert bridge.dropped == 0
+        msgs = await _stored(nc.jetstream(timeout=5.0))
+    finally:
+        await nc.close()
+    records = _check_once(msgs, emitted)
+    assert [r for r in records if r.get("type") == "gap"] == []

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rcstream.exceptions import ConfigurationError
+from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.publisher import Ack, Publisher
 from rcstream.fleet.server import NatsServer
 from rcstream.fleet.subjects import MIN_DUPLICATE_WINDOW, ensure_stream, family_of, subject_for
@@ -47,7 +48,8 @@ async def test_stream_created_then_warned_about(js: Any, caplog: pytest.LogCaptu
     again = await ensure_stream(js, "RCS")
     assert not again.created and again.warning is None
 
-    await js.add_stream(name="SHORT", subjects=["short.>"], duplicate_window=120)
+    await js.delete_stream("RCS")  # streams may not overlap: SHORT takes rcstream.>
+    await js.add_stream(name="SHORT", subjects=["rcstream.>"], duplicate_window=120)
     short = await ensure_stream(js, "SHORT")
     assert short.warning is not None and "120 s" in short.warning
     assert "dupe-window" in caplog.text
@@ -152,3 +154,29 @@ async def test_connection_closed_for_good_fails_blocked_publishers(js: Any, nc: 
         await first
     with pytest.raises(NatsUnavailable):
         await pub.aclose()
+
+
+async def test_stream_not_covering_our_subjects_is_refused(js: Any) -> None:
+    from nats.js import api
+
+    from rcstream.fleet.subjects import covers_ours
+
+    await js.add_stream(api.StreamConfig(name="RCSTREAM", subjects=["other.>"]))
+    with pytest.raises(ConfigurationError, match=r"add rcstream\.> to its subjects"):
+        await ensure_stream(js, "RCSTREAM")
+    assert covers_ours(["rcstream.>"]) and covers_ours([">"]) and covers_ours(["rcstream.*.*"])
+    assert covers_ours(["x.>", "rcstream.*.>"])
+    assert not covers_ours(["rcstream.123.>"]) and not covers_ours(["rcstream.*"])
+    assert not covers_ours(["rcstream.*.lifecycle"]) and not covers_ours([])
+
+
+async def test_no_stream_for_the_subject_fails_with_one_sentence(js: Any) -> None:
+    # nothing stores rcstream.>: a moment of this is a JetStream restart, longer is a mistake
+    pub = Publisher(js, ack_timeout=0.5, no_stream_grace=0.3)
+    fut = await pub.publish_notification("123", b"{}", event=None, uuid="u1")
+    with pytest.raises(ConfigurationError, match=r"No JetStream stream stores rcstream\.123"):
+        await asyncio.wait_for(pub.flush(), 5)
+    with pytest.raises(NatsUnavailable):
+        fut.result()
+    with pytest.raises(ConfigurationError):
+        await pub.publish_notification("123", b"{}", event=None, uuid="u2")

@@ -126,7 +126,7 @@ def test_nats_options_from_env(tmp_path: Path) -> None:
     assert kwargs["user_credentials"] == str(creds) and kwargs["password"] == "hunter2"
     assert kwargs["max_reconnect_attempts"] == -1
     assert "hunter2" not in repr(opts) and "hunter2" not in opts.describe()
-    with pytest.raises(ConfigurationError, match="carries a password") as info:
+    with pytest.raises(ConfigurationError, match="carries credentials") as info:
         NatsOptions.from_env("nats://u:hunter2@127.0.0.1:4222", {})
     assert "hunter2" not in str(info.value)
     assert redact_nats_url("nats://u:p@h:1,nats://h2:2") == "nats://[secure]@h:1,nats://h2:2"

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.connect import NatsOptions, connect
 from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.server import NatsServer
@@ -97,3 +98,26 @@ async def test_mutual_tls(tmp_path: Path, nats_binary: str) -> None:
         no_cert = NatsOptions.from_env(url, {"RCSTREAM_NATS_TLS_CA": env["RCSTREAM_NATS_TLS_CA"]})
         with pytest.raises(NatsUnavailable, match="Could not connect"):
             await connect(no_cert, initial_attempts=1)
+
+
+async def test_token_from_a_file_and_never_in_the_url(tmp_path: Path, nats_binary: str) -> None:
+    conf = tmp_path / "token.conf"
+    conf.write_text('authorization {\n  token: "t0ken-s3cret"\n}\n')
+    async with NatsServer(store_dir=tmp_path / "srv", config_file=conf, jetstream=False) as srv:
+        url = f"nats://127.0.0.1:{srv.port}"
+        with pytest.raises(ConfigurationError, match="RCSTREAM_NATS_TOKEN_FILE") as refused:
+            NatsOptions.from_env(f"nats://t0ken-s3cret@127.0.0.1:{srv.port}", {})
+        assert "t0ken-s3cret" not in str(refused.value)
+        with pytest.raises(ConfigurationError):
+            NatsOptions.from_env(f"nats://me@127.0.0.1:{srv.port}", {})  # a user alone too
+        (tmp_path / "token").write_text("t0ken-s3cret\n")
+        opts = NatsOptions.from_env(url, {"RCSTREAM_NATS_TOKEN_FILE": str(tmp_path / "token")})
+        assert "t0ken-s3cret" not in repr(opts) and "token" in opts.describe()
+        nc = await connect(opts)
+        try:
+            await nc.flush()
+            assert nc.is_connected
+        finally:
+            await nc.close()
+        with pytest.raises(NatsUnavailable, match="Could not connect"):  # the server needs it
+            await connect(NatsOptions.from_env(url, {}), initial_attempts=1)

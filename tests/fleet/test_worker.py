@@ -141,3 +141,49 @@ async def test_cut_off_worker_fences_itself_before_takeover(nats_server: NatsSer
         w3.stop()
         await asyncio.wait_for(t3, 10)
     rec.assert_never_two_owners()
+
+
+async def test_fenced_streams_stop_together_within_the_lease(nats_server: NatsServer) -> None:
+    # each stream takes up to 0.3 s to drain once cancelled (a bridge waiting for its last
+    # acks), capped by the budget the worker gives it: stopped one after another, the third
+    # would still run after its lease expired on the server and another worker took it
+    ends: list[float] = []
+    started = asyncio.Event()
+
+    async def slow_drain(ctx: AccountContext) -> None:
+        await ctx.checkpoint.load()
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            budget = getattr(ctx, "drain_timeout", None)
+            await asyncio.sleep(min(0.3, budget) if budget is not None else 0.3)
+            ends.append(time.monotonic())
+
+    nc = await nats.connect(nats_server.url)
+    w = FleetWorker(
+        nc.jetstream(timeout=0.5),
+        ACCOUNTS[:3],
+        slow_drain,
+        fernet=FERNET,
+        config=CONFIG,
+        worker_id="alone",
+    )
+    task = asyncio.create_task(w.run())
+    try:
+        async with asyncio.timeout(15):
+            while len(w.held) < 3:
+                await asyncio.sleep(0.05)
+            await started.wait()
+        cut_at = time.monotonic()
+        await nc.close()  # no more renewals: the watchdog must fence all three
+        async with asyncio.timeout(15):
+            while len(ends) < 3:
+                await asyncio.sleep(0.02)
+        assert w.fenced == 3
+        # the leases were last renewed before the cut: they expire on the server by
+        # cut + TTL, and every stream must be gone by then
+        assert max(ends) - cut_at < CONFIG.ttl, max(ends) - cut_at
+    finally:
+        w.stop()
+        await asyncio.wait_for(task, 10)
