@@ -79,8 +79,9 @@ them). `~` means the authorised user's account or extension.
 Notes that apply to every family:
 
 * **Unknown fields are kept** in the wire form: `n.to_wire()` returns exactly the
-  notification that was received; the models carry the documented fields only. Access typed fields in `snake_case` (`n.body.parties[0].status.code`);
-  the wire names are the aliases.
+  notification that was received; the models carry the documented fields only. Access
+  typed fields in `snake_case` (`n.body.parties[0].status.code`); the wire names are the
+  aliases.
 * **Enumerated values are open**: a known value is a `StrEnum` member, a new one stays a
   string. Nothing fails validation because the platform added a value.
 * **Bad bodies degrade**: if a body does not match its model (e.g. a number where a string

@@ -27,9 +27,7 @@ def error_code_of(body: Any) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def error_from_reply(
-    what: str, status: int, headers: Mapping[str, str], body: Any
-) -> Exception:
+def error_from_reply(what: str, status: int, headers: Mapping[str, str], body: Any) -> Exception:
     """The rcstream exception for a non-2xx ``ClientRequest`` reply over the socket."""
     return error_from_response(what, Response(status=status, headers=dict(headers), body=body))
 
