@@ -118,6 +118,11 @@ class LeaseTable:
             rev = await self.kv.create(key, self._value(epoch))
         except nats.js.errors.KeyWrongLastSequenceError:
             return None
+        except nats.js.errors.KeyNotFoundError:
+            # nats-py's create() met an existing entry, then found it gone when it looked
+            # again: the holder's lease expired in between. Not ours yet; the next round
+            # of acquisitions tries again.
+            return None
         logger.info("worker %s acquired the lease of %s", self.owner, account)
         return Lease(account, self.owner, epoch, int(rev), sent, self.ttl)
 

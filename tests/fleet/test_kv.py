@@ -146,3 +146,18 @@ async def test_lease_ttl_must_match_the_bucket(js: Any) -> None:
     await js.create_key_value(bucket="NOTTL", history=1)
     with pytest.raises(ConfigurationError, match="NOTTL never expires"):
         await LeaseTable.open(js, "NOTTL", "wa", ttl=5)
+
+
+async def test_acquire_when_the_holders_lease_expires_mid_create_is_not_a_crash() -> None:
+    """nats-py's ``create`` meets the holder's entry, then finds it expired when it looks
+    again and raises ``KeyNotFoundError`` (seen once in CI). ``acquire`` must answer "not
+    yet" so the worker's next round tries again. The race cannot be timed against a real
+    server, so this one uses a stand-in for nats-py's KV object."""
+    import nats.js.errors
+
+    class ExpiredMidCreate:
+        async def create(self, key: str, value: bytes) -> int:
+            raise nats.js.errors.KeyNotFoundError
+
+    table = LeaseTable(ExpiredMidCreate(), "wa", ttl=1.5)
+    assert await table.acquire("acme") is None
