@@ -492,21 +492,19 @@ async def test_webhook_serve_checks_the_token_from_its_environment() -> None:
     assert "right-token" not in err and "wrong-token" not in err
 
 
-async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() -> None:
-    # --lifecycle in `webhook serve`: stdout is not read, the 2-item queue overflows, and
-    # the gap record reaches stdout once the reader catches up.
-    port = free_port()
+async def spawn_into_unread_pipe(
+    args: list[str], env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, int]:
+    """``rcstream ARGS --format json --lifecycle --queue-size 2`` with stdout into a pipe
+    that nobody reads yet; returns the process and the pipe's read end."""
     read_end, write_end = os.pipe()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
-    full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
+    full.update(env)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "rcstream",
-        "webhook",
-        "serve",
-        "--port",
-        str(port),
+        *args,
         "--format",
         "json",
         "--lifecycle",
@@ -517,6 +515,29 @@ async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() 
         stderr=asyncio.subprocess.PIPE,
     )
     os.close(write_end)
+    return proc, read_end
+
+
+async def assert_overflow_gap_on(read_end: int) -> None:
+    """Read the pipe until a gap record arrives; it must say the queue overflowed."""
+    data = b""
+    async with asyncio.timeout(LIMIT):
+        while b'"type":"gap"' not in data:
+            chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
+            assert chunk, "stdout ended without a gap record"
+            data += chunk
+    gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
+    assert gaps[0]["reason"] == "buffer_overflow"
+    assert gaps[0]["dropped"] >= 1
+
+
+async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() -> None:
+    # --lifecycle in `webhook serve`: stdout is not read, the 2-item queue overflows, and
+    # the gap record reaches stdout once the reader catches up.
+    port = free_port()
+    proc, read_end = await spawn_into_unread_pipe(
+        ["webhook", "serve", "--port", str(port)], {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"}
+    )
     try:
         await Proc(proc).stderr_until("receiving")
         url = f"http://127.0.0.1:{port}/"
@@ -525,15 +546,7 @@ async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() 
                 note = {"uuid": f"u{i}", "event": "/x", "timestamp": "t", "body": {"p": "x" * 2000}}
                 async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
                     assert r.status == 200
-        data = b""
-        async with asyncio.timeout(LIMIT):
-            while b'"type":"gap"' not in data:
-                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
-                assert chunk, "stdout ended without a gap record"
-                data += chunk
-        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
-        assert gaps[0]["reason"] == "buffer_overflow"
-        assert gaps[0]["dropped"] >= 1
+        await assert_overflow_gap_on(read_end)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -546,31 +559,19 @@ async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
 ) -> None:
     # --lifecycle in `webhook listen`: the same overflow, fed by the emulator's deliveries
     port = free_port()
-    read_end, write_end = os.pipe()
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
-    full.update(rc_emulator.env())
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rcstream",
-        "webhook",
-        "listen",
-        "-e",
-        "presence",
-        "--address",
-        f"http://127.0.0.1:{port}/",
-        "--port",
-        str(port),
-        "--format",
-        "json",
-        "--lifecycle",
-        "--queue-size",
-        "2",
-        env=full,
-        stdout=write_end,
-        stderr=asyncio.subprocess.PIPE,
+    proc, read_end = await spawn_into_unread_pipe(
+        [
+            "webhook",
+            "listen",
+            "-e",
+            "presence",
+            "--address",
+            f"http://127.0.0.1:{port}/",
+            "--port",
+            str(port),
+        ],
+        rc_emulator.env(),
     )
-    os.close(write_end)
     try:
         await Proc(proc).stderr_until("is live")
         event = (
@@ -579,15 +580,7 @@ async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
         )
         for _ in range(60):
             await rc_emulator.publish(event, {"presenceStatus": "Busy", "pad": "x" * 2000})
-        data = b""
-        async with asyncio.timeout(LIMIT):
-            while b'"type":"gap"' not in data:
-                chunk = await asyncio.to_thread(os.read, read_end, 1 << 16)
-                assert chunk, "stdout ended without a gap record"
-                data += chunk
-        gaps = [json.loads(x) for x in data.splitlines() if b'"type":"gap"' in x]
-        assert gaps[0]["reason"] == "buffer_overflow"
-        assert gaps[0]["dropped"] >= 1
+        await assert_overflow_gap_on(read_end)
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(LIMIT):
             assert await proc.wait() == 130
