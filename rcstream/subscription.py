@@ -51,16 +51,32 @@ class _Typed:
     Raw consumers get ``data`` itself; a typed consumer's buffer holds this instead.
     """
 
-    __slots__ = ("data", "error", "model")
+    __slots__ = ("_data", "error", "model")
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.model: Notification | None = None
+    def __init__(self, data: dict[str, Any] | None, model: Notification | None = None) -> None:
+        self._data = data
+        self.model: Notification | None = model
         self.error: FrameDecodeError | None = None
+
+    @classmethod
+    def validated(cls, model: Notification) -> _Typed:
+        """A holder for a notification the reader already validated (the one-parse path)."""
+        return cls(None, model)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The notification as received (rebuilt from the model's wire form if the reader
+        validated the frame straight from its bytes)."""
+        if self._data is None:
+            assert self.model is not None
+            self._data = self.model.to_wire()
+        return self._data
 
     def resolve(self, stats: ClientStats) -> Notification | None:
         """The model, validated on the first call; None (logged and counted once) when the
         envelope is unreadable. A body that does not match degrades, it never fails."""
+        if self.model is not None:
+            return self.model
         if self.error is not None:
             return None
         try:

@@ -65,6 +65,7 @@ class WireModel(BaseModel):
 
 _VALIDATION_ERROR = "validation_error"
 _WIRE = "wire"
+_FRAME = "frame"
 
 #: The body type of a notification class. A plain :class:`Notification` (unknown event, or
 #: degraded) holds the body as received: normally a dict, ``Any`` to the type checker so
@@ -88,6 +89,12 @@ def _mark_degraded(notification: Notification[Any], reason: str) -> None:
 def _keep_wire(notification: Notification[Any], wire: bytes | str | dict[str, Any]) -> None:
     """Remember what ``notification`` was validated from, for :meth:`to_wire` (internal)."""
     _private(notification)[_WIRE] = wire
+
+
+def _keep_frame(notification: Notification[Any], frame: bytes) -> None:
+    """Remember the whole gateway frame (``[header, notification]``) ``notification`` was
+    validated from, for :meth:`to_wire` (internal: the one-parse fast path)."""
+    _private(notification)[_FRAME] = frame
 
 
 def _copy_json(value: Any) -> Any:
@@ -160,7 +167,13 @@ class Notification(BaseModel, Generic[BodyT]):
         object (``null``, a list): it is returned as received.
         """
         private = self.__pydantic_private__
-        wire = None if private is None else private.get(_WIRE)
+        if private is None:
+            return self.model_dump(by_alias=True, exclude_unset=True, warnings=False)
+        frame = private.get(_FRAME)
+        if frame is not None:
+            element: dict[str, Any] = json.loads(frame)[1]
+            return element
+        wire = private.get(_WIRE)
         if isinstance(wire, bytes | str):
             result: dict[str, Any] = json.loads(wire)
             return result
@@ -176,6 +189,7 @@ class Notification(BaseModel, Generic[BodyT]):
         if update and new.__pydantic_private__ is not None:
             private = dict(new.__pydantic_private__)
             private.pop(_WIRE, None)
+            private.pop(_FRAME, None)
             object.__setattr__(new, "__pydantic_private__", private)
         return new
 

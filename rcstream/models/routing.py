@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from rcstream.exceptions import FrameDecodeError
 from rcstream.models.a2p import A2PBatchNotification, A2PMessageNotification, A2POptOutNotification
@@ -32,7 +32,7 @@ from rcstream.models.account import (
     FavoritesNotification,
     GrantsNotification,
 )
-from rcstream.models.base import Notification, _keep_wire, _mark_degraded
+from rcstream.models.base import Notification, _keep_frame, _keep_wire, _mark_degraded
 from rcstream.models.messages import (
     FaxNotification,
     InstantMessageNotification,
@@ -235,7 +235,7 @@ def parse_notification(data: dict[str, Any]) -> Notification:
     return notification
 
 
-def _sniff_event(data: str | bytes) -> str | None:
+def sniff_event(data: str | bytes) -> str | None:
     """The first ``"event": "..."`` string in the JSON text, if it is a plain one.
 
     Only a routing hint: the result is checked against the validated ``event`` field.
@@ -274,7 +274,7 @@ def parse_notification_json(data: str | bytes) -> Notification:
     unusual takes the :func:`parse_notification` path, so results are the same. Raises
     :class:`~rcstream.exceptions.FrameDecodeError` for text that is not JSON.
     """
-    event = _sniff_event(data)
+    event = sniff_event(data)
     if event is not None:
         cls = model_for_event(event)
         try:
@@ -293,3 +293,46 @@ def parse_notification_json(data: str | bytes) -> Notification:
             raw=repr(data[:100]),
         ) from exc
     return parse_notification(decoded)
+
+
+#: ``tuple[dict, NotificationClass]`` validators of whole gateway frames, by event string
+_FRAME_ADAPTERS: dict[str, TypeAdapter[tuple[dict[str, Any], Notification]]] = {}
+_MAX_FRAME_ADAPTERS = 256
+
+
+def _frame_adapter(event: str) -> TypeAdapter[tuple[dict[str, Any], Notification]]:
+    adapter = _FRAME_ADAPTERS.get(event)
+    if adapter is None:
+        cls = model_for_event(event)
+        by_class = next((a for e, a in _FRAME_ADAPTERS.items() if model_for_event(e) is cls), None)
+        if by_class is None:
+            frame_type: Any = tuple.__class_getitem__((dict[str, Any], cls))
+            by_class = TypeAdapter(frame_type)
+        adapter = by_class
+        if len(_FRAME_ADAPTERS) >= _MAX_FRAME_ADAPTERS:
+            _FRAME_ADAPTERS.clear()
+        _FRAME_ADAPTERS[event] = adapter
+    return adapter
+
+
+def parse_frame_typed(frame: bytes, event: str) -> tuple[dict[str, Any], Notification] | None:
+    """One pass from a whole ``ServerNotification`` frame's bytes to ``(header, model)``.
+
+    ``event`` is the frame's event path as found by a cheap search (a hint): the frame is
+    validated straight from its bytes (pydantic's ``validate_json``) into ``[dict, the
+    event's model]``, with no intermediate dict for the notification. Returns ``None`` when
+    anything is unusual (not a two-element array, a body that does not match its model,
+    an envelope field of the wrong type, an ``event`` other than the hint): the caller then
+    takes the general path (:func:`rcstream.protocol.frames.decode_frame` and
+    :func:`parse_notification`), which gives the same model, degrades or reports the
+    error. The header is returned unchecked; the model's :meth:`~Notification.to_wire`
+    returns the notification exactly as received.
+    """
+    try:
+        header, notification = _frame_adapter(event).validate_json(frame)
+    except ValidationError:
+        return None
+    if notification.event != event:
+        return None
+    _keep_frame(notification, frame)
+    return header, notification

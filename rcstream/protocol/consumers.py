@@ -95,6 +95,11 @@ class Router:
         matcher = self._matchers.get(key)
         return matcher is not None and matcher.matches(event)
 
+    def cached_route(self, event: str) -> RouteResult | None:
+        """The matched route of ``event`` if :meth:`route` has already computed it (one dict
+        lookup), else ``None``."""
+        return self._routes.get(event)
+
     def route(self, event: str) -> RouteResult:
         """The consumers ``event`` goes to (see the module docstring for the rules)."""
         found = self._routes.get(event)

@@ -38,6 +38,7 @@ __all__ = [
     "decode_frame",
     "encode_client_request",
     "encode_heartbeat",
+    "notification_header",
 ]
 
 #: How much of a bad frame is kept (redacted) in a FrameDecodeError.
@@ -249,6 +250,31 @@ def _split(text: str) -> tuple[dict[str, Any], Any, bool]:
 
 
 _BYTES: Final = (bytes, bytearray)
+
+
+def notification_header(header: dict[str, Any]) -> tuple[str | None, Wsc | None] | None:
+    """``(messageId, wsc)`` of a plain ``ServerNotification`` header, for a caller that
+    parsed the frame itself (the client's one-parse path); ``None`` when the header is
+    anything else or anything :func:`decode_frame` would convert or refuse (then the
+    caller hands the frame to :func:`decode_frame`, which has the final word)."""
+    if header.get("type") != "ServerNotification":
+        return None
+    mid = header.get("messageId")
+    if mid is not None and type(mid) is not str:
+        return None
+    status = header.get("status")
+    if status is not None and type(status) is not int:
+        return None
+    headers = header.get("headers")
+    if headers is not None and type(headers) is not dict:
+        return None
+    raw_wsc = header.get("wsc")
+    if raw_wsc is None:
+        return mid, None
+    try:
+        return mid, _parse_wsc(raw_wsc, "")
+    except FrameDecodeError:
+        return None
 
 
 def decode_frame(text: str | bytes | bytearray) -> Frame:

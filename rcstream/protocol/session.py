@@ -456,10 +456,33 @@ class SessionState:
         if force or self.wsc is None or wsc.sequence > self.wsc.sequence:
             self.wsc = wsc
 
+    def receive_notification(
+        self, uid: str | None, message_id: str | None, wsc: Wsc | None, now: float
+    ) -> bool:
+        """Account for a ``ServerNotification`` the caller decoded itself (the client's
+        one-parse fast path); the same bookkeeping as :meth:`receive` gives such a frame.
+
+        ``uid`` is the notification's ``uuid`` (``None`` if it has none). Returns whether
+        the notification is new (``False``: a duplicate, to be dropped).
+        """
+        link = self._link
+        if link is not None:
+            link.last_received = now
+            link.heartbeat_sent_at = None
+        if wsc is not None:
+            self._take_wsc(wsc, force=False)
+        return self._accept(uid if uid is not None else message_id)
+
     def _on_notification(self, frame: ServerNotification) -> list[SessionEvent]:
         uid = frame.body.get("uuid")
         if not isinstance(uid, str):
             uid = frame.message_id
+        if not self._accept(uid):
+            return []
+        return [NotificationReceived(frame.body)]
+
+    def _accept(self, uid: str | None) -> bool:
+        """Dedupe by ``uid`` and count replays; False for a duplicate."""
         if uid is not None:
             if uid in self._seen:
                 self.duplicates += 1
@@ -469,7 +492,7 @@ class SessionState:
                         # delivered before the outage: the replay reaches back into what
                         # the client already has, so nothing fell out in front of it
                         self._replay_overlap = True
-                return []
+                return False
             self._seen[uid] = None
             if len(self._seen) > self.dedupe_window:
                 self._seen.popitem(last=False)
@@ -477,7 +500,7 @@ class SessionState:
             self._replayed += 1
             if uid is not None and len(self._replay_uids) < self.timings.replay_uids_cap:
                 self._replay_uids.add(uid)
-        return [NotificationReceived(frame.body)]
+        return True
 
     def _on_connection_details(self, frame: ConnectionDetails, now: float) -> list[SessionEvent]:
         link = self._link

@@ -28,7 +28,8 @@ from rcstream.models import (
     model_for_event,
     parse_notification,
 )
-from rcstream.protocol.frames import ServerNotification, decode_frame
+from rcstream.models.routing import parse_frame_typed, sniff_event
+from rcstream.protocol.frames import ServerNotification, decode_frame, notification_header
 from rcstream.protocol.scan import (
     notification_dict,
     parse_notification_bytes,
@@ -402,3 +403,105 @@ def test_the_wired_bytes_path_equals_the_text_path_for_every_family(family: str)
         note = catalog_notification(family, seed)
         for style in range(4):
             assert_wired_same(encode([header(), note], style))
+
+
+# ---- the client's path: one validate_json of the whole frame (issue 13, session 4) -------
+
+
+def _one_validate(raw: bytes) -> tuple[Notification, Any, Any] | None:
+    """What ``Client._typed_fast_path`` does with a frame, or None where it hands the frame
+    to the general path."""
+    event = sniff_event(raw)
+    if event is None:
+        return None
+    parsed = parse_frame_typed(raw, event)
+    if parsed is None:
+        return None
+    header, n = parsed
+    ids = notification_header(header)
+    if ids is None:
+        return None
+    return n, ids[0], ids[1]
+
+
+def assert_one_validate_same(raw: bytes) -> bool:
+    """Wherever the one-validate path answers, it answers what ``decode_frame`` +
+    ``parse_notification`` give; returns whether it answered."""
+    fast = _one_validate(raw)
+    if fast is None:
+        return False
+    n, message_id, wsc = fast
+    frame = decode_frame(raw)
+    assert isinstance(frame, ServerNotification)
+    assert (message_id, wsc) == (frame.message_id, frame.wsc)
+    slow = parse_notification(frame.body)
+    assert type(n) is type(slow)
+    assert n == slow or repr(n) == repr(slow)
+    assert n.to_wire() == slow.to_wire() or repr(n.to_wire()) == repr(slow.to_wire())
+    assert n.validation_error is None  # a body that does not match never takes this path
+    return True
+
+
+@SETTINGS
+@given(frames())
+def test_one_validate_of_the_frame_equals_the_general_path(raw: bytes) -> None:
+    assert_one_validate_same(raw)
+
+
+@pytest.mark.parametrize("family", catalog.FAMILIES)
+def test_every_family_takes_one_validate(family: str) -> None:
+    for seed in range(3):
+        note = catalog_notification(family, seed)
+        for style in range(4):
+            raw = encode([header(), note], style)
+            assert assert_one_validate_same(raw), (family, style)
+            with_wsc = encode([header(wsc={"token": "t", "sequence": 3}), note], style)
+            assert assert_one_validate_same(with_wsc)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # the first "event" is not the notification's: the hint is checked
+        b'[{"type":"ServerNotification","headers":{"event":"/x"}},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":{}}]',
+        # duplicate "event" keys: the last wins (JSON), the hint was the first
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"event":"/restapi/v1.0/account/1/extension/2/presence"}]',
+        # a body that does not match its model: degraded on the general path only
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t",'
+        b'"body":{"telephonyStatus":5}}]',
+        # headers decode_frame converts or refuses: a numeric messageId, a string status,
+        # headers that are not an object, a wsc without a token, another frame type
+        b'[{"type":"ServerNotification","messageId":7},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","status":"200"},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","headers":[]},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","wsc":{"sequence":1}},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ClientRequest"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
+        # three elements; a typed body that is not an object; bad UTF-8
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t","body":{}},{}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":null}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{"s":"\xff"}}]',
+    ],
+)
+def test_unusual_frames_leave_one_validate_for_the_general_path(raw: bytes) -> None:
+    assert _one_validate(raw) is None
+
+
+def test_a_string_status_is_what_decode_frame_says_it_is() -> None:
+    # decode_frame converts "200"; the one-validate path leaves such a header to it
+    raw = (
+        b'[{"type":"ServerNotification","status":"200","wsc":{"token":"t","sequence":"4"}},'
+        b'{"uuid":"a","event":"/x","timestamp":"t","body":{}}]'
+    )
+    assert _one_validate(raw) is None
+    frame = decode_frame(raw)
+    assert isinstance(frame, ServerNotification) and frame.wsc is not None
+    assert frame.wsc.sequence == 4

@@ -123,3 +123,102 @@ async def test_non_ascii_frames_and_unreadable_envelopes(emu: Emulator) -> None:
         (c,) = await take(first, 1)
     assert a is b and a.uuid == "u-é"
     assert c.uuid == uid
+
+
+# ---- one validate_json of the whole frame, for routes whose consumers are all typed ---------
+
+
+class Spy:
+    """Counts what the client's one-validate path answered (the real function runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import rcstream.client
+
+        self.real = rcstream.client.parse_frame_typed
+        self.answered: list[str] = []
+        self.declined = 0
+        monkeypatch.setattr(rcstream.client, "parse_frame_typed", self)
+
+    def __call__(self, frame: bytes, event: str) -> Any:
+        result = self.real(frame, event)
+        if result is None:
+            self.declined += 1
+        else:
+            self.answered.append(result[1].uuid)
+        return result
+
+
+def frame_of(note: dict[str, Any], **header: Any) -> str:
+    return json.dumps([{"type": "ServerNotification", "messageId": "m-1", **header}, note])
+
+
+async def test_typed_only_routes_validate_each_frame_once_from_its_bytes(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    async with (
+        client_for(emu) as client,
+        client.subscribe([TELEPHONY]) as first,
+        client.subscribe([TELEPHONY]) as second,
+    ):
+        uids = [await telephony(emu) for _ in range(5)]
+        got = await take(first, 5)
+        again = await take(second, 5)
+    assert [n.uuid for n in got] == uids
+    assert all(a is b for a, b in zip(got, again, strict=True))  # one model per event
+    # the first event learns the route (and the token's extension) on the general path;
+    # every later one is validated straight from the frame's bytes
+    assert spy.answered == uids[1:] and spy.declined == 0
+    for n in got:
+        assert isinstance(n, TelephonySessionsNotification)
+        assert n == parse_notification(n.to_wire())  # what the general path would give
+
+
+async def test_a_raw_consumer_on_the_route_keeps_the_dict_path(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    async with (
+        client_for(emu) as client,
+        client.subscribe([TELEPHONY]) as typed,
+        client.subscribe([TELEPHONY], raw=True) as raw,
+    ):
+        uids = [await telephony(emu) for _ in range(3)]
+        models = await take(typed, 3)
+        dicts = await take(raw, 3)
+    assert spy.answered == [] and spy.declined == 0  # never tried: a raw consumer needs a dict
+    assert [n.uuid for n in models] == [d["uuid"] for d in dicts] == uids
+    assert [n.to_wire() for n in models] == dicts
+
+
+async def test_the_one_validate_path_degrades_dedupes_and_keeps_the_wsc(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    async with client_for(emu) as client, client.subscribe([TELEPHONY]) as events:
+        first = await telephony(emu)
+        await take(events, 1)  # the route is known from here on
+        (sub,) = emu.subscriptions
+        base = f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}"
+        note = {
+            "uuid": "fast-1",
+            "event": base + "/telephony/sessions",
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "subscriptionId": sub.id,
+            "body": {"sequence": 1, "parties": [{"status": {"code": "Brand-new"}}]},
+        }
+        bad = {**note, "uuid": "bad-2", "body": {"parties": 7}}
+        await emu.inject_raw(frame_of(note, wsc={"token": "w-99", "sequence": 99}))
+        await emu.inject_raw(frame_of(note))  # the same uuid again: a replay, dropped
+        await emu.inject_raw(frame_of(bad))
+        last = await telephony(emu)
+        got = await take(events, 3)
+        assert client._state.wsc is not None and client._state.wsc.sequence >= 99
+    assert [n.uuid for n in got] == ["fast-1", "bad-2", last]
+    fast, degraded, _ = got
+    assert fast.body.parties[0].status.code == "Brand-new"  # an unknown enum value is kept
+    assert type(degraded) is Notification and degraded.validation_error is not None
+    assert degraded.to_wire() == bad
+    assert spy.answered == ["fast-1", "fast-1", last]  # the duplicate was parsed, then dropped
+    assert spy.declined == 1  # the bad body: handed to the general path, which degraded it
+    assert client.stats.notifications == 4 and first not in spy.answered
