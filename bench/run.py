@@ -47,9 +47,10 @@ LABELS = {
     "sink": "flood server alone (socket sink)",
     "proto": "(p) issue-13 prototype: rcstream transport bytes + scan + validate_json (typed)",
     "proto-raw": "(p') issue-13 prototype: rcstream transport bytes + scan + one parse (raw)",
+    "msgspec": "(m) rcstream async for, typed by msgspec structs (bench.patches msgspec-typed)",
 }
 #: Every throughput configuration ``--kinds`` accepts.
-ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw")
+ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw", "msgspec")
 
 
 @dataclass
@@ -359,7 +360,11 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
                 st = server_stats(url)
                 elapsed = (res["exit_ns"] - st["flood_start_ns"]) / 1e9
             else:
-                res = client(kind, "throughput", url, "-n", str(sz.n), timeout=sz.timeout)
+                # msgspec: the same client with the alternative validator patched in
+                run_as, extra = (
+                    ("rcstream", ["--patch", "msgspec-typed"]) if kind == "msgspec" else (kind, [])
+                )
+                res = client(run_as, "throughput", url, "-n", str(sz.n), *extra, timeout=sz.timeout)
                 st = server_stats(url)
                 elapsed = (res["last_ns"] - st["flood_start_ns"]) / 1e9
         row = {
@@ -413,6 +418,8 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
         ("proto", "floor"),
         ("proto-raw", "sdk"),
         ("proto-raw", "floor"),
+        ("msgspec", "sdk"),
+        ("msgspec", "floor"),
     ]:
         per_round = [
             a["rate"] / b["rate"]
@@ -923,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--kinds",
         help=f"throughput configurations, comma-separated, in interleaving order "
-        f"(default {','.join(THROUGHPUT_KINDS)}; also: proto, proto-raw)",
+        f"(default {','.join(THROUGHPUT_KINDS)}; also: proto, proto-raw, msgspec)",
     )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--png", type=Path, default=None, help="plot file")

@@ -34,7 +34,9 @@ own line instead of pretending the client could see them.
 The client runs with a :class:`~rcstream.checkpoint.FileCheckpoint` (in a temporary
 directory; drop-oldest buffer as without one, so a stalled consumer still overflows): the
 ``process_restart`` fault closes it cleanly and opens a new client on the same checkpoint,
-as a restarted process would, while events keep being published.
+as a restarted process would, while events keep being published. ``--no-checkpoint``
+runs without one (and without that fault): the typed consumer's events then take the
+client's one-validate path (issue 13), which the soak must hold to the same verdicts.
 
 ``run_soak(SoakConfig(...))`` returns a :class:`SoakResult`; ``tests/reliability/
 test_soak.py`` runs a 5,000-event version and asserts on it.
@@ -116,6 +118,9 @@ class SoakConfig:
     heartbeat_interval: float = 0.05
     heartbeat_timeout: float = 0.15
     step_timeout: float = 20.0
+    #: run the client on a FileCheckpoint (and include the ``process_restart`` fault); off,
+    #: the typed consumer's events take the client's one-validate path instead
+    checkpoint: bool = True
 
 
 @dataclass
@@ -409,9 +414,8 @@ class _Soak:
 
     async def open_client(self) -> None:
         """Start a client on the checkpoint, subscribe, and (re)start the consumer."""
-        client = rcstream.Client.from_env(
-            self.emu.env(), options=self.opts, checkpoint=FileCheckpoint(self.checkpoint)
-        )
+        store = FileCheckpoint(self.checkpoint) if self.cfg.checkpoint else None
+        client = rcstream.Client.from_env(self.emu.env(), options=self.opts, checkpoint=store)
         await client.__aenter__()
         events = client.subscribe(
             FILTER, lifecycle=True, buffer_size=self.cfg.buffer_size, backpressure=False
@@ -725,9 +729,9 @@ def _reserve(kind: str, cfg: SoakConfig) -> int:
     return OUTAGE_EVENTS + 1
 
 
-def _fault_plan(n: int, rng: random.Random) -> list[str]:
+def _fault_plan(n: int, rng: random.Random, *, checkpoint: bool = True) -> list[str]:
     plan: list[str] = []
-    kinds = list(FAULT_KINDS)
+    kinds = [k for k in FAULT_KINDS if checkpoint or k != "process_restart"]
     while len(plan) < n:
         rnd = kinds[:]
         rng.shuffle(rnd)
@@ -740,7 +744,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
     result = SoakResult(config=cfg)
     started = time.monotonic()
     plan_rng = random.Random(f"plan-{cfg.seed}")
-    plan = _fault_plan(cfg.faults, plan_rng)
+    plan = _fault_plan(cfg.faults, plan_rng, checkpoint=cfg.checkpoint)
     segments = len(plan) + 1
     steady_avg = max(1, cfg.events // segments - OUTAGE_EVENTS // 2)
     opts = rcstream.ClientOptions(
@@ -885,6 +889,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--buffer-size", type=int, default=256)
+    parser.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="no FileCheckpoint and no process_restart fault (exercises the one-validate path)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="rcstream INFO logs")
     args = parser.parse_args(argv)
@@ -893,7 +902,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(relativeCreated)8.0f %(name)s %(levelname)s %(message)s",
     )
     cfg = SoakConfig(
-        events=args.events, faults=args.faults, seed=args.seed, buffer_size=args.buffer_size
+        events=args.events,
+        faults=args.faults,
+        seed=args.seed,
+        buffer_size=args.buffer_size,
+        checkpoint=not args.no_checkpoint,
     )
     result = asyncio.run(run_soak(cfg))
     print(result.report())
