@@ -201,6 +201,8 @@ class Client:
         self._consumers: list[Subscription[Any]] = []
         self._keys = 0
         self._by_key: dict[int, Subscription[Any]] = {}
+        #: typed consumers registered (the one-validate path is not even tried without one)
+        self._typed_count = 0
         #: the routing core: which consumers each event goes to
         self._table = ConsumerTable()
         self._router = self._table.router
@@ -1103,6 +1105,7 @@ class Client:
         self._consumers.append(consumer)
         self._taker.set()
         self._by_key[consumer._key] = consumer
+        self._typed_count += not consumer.raw
         self._blocking += consumer._inbox.block
         self._table.add(consumer._key, consumer.filters)
         if settled:
@@ -1150,7 +1153,8 @@ class Client:
             consumer._inbox.room.set()  # never hold the reader for a consumer that left
         self._blocking = sum(1 for c in self._consumers if c._inbox.block and c is not consumer)
         self._consumers.remove(consumer)
-        self._by_key.pop(consumer._key, None)
+        if self._by_key.pop(consumer._key, None) is not None:
+            self._typed_count -= not consumer.raw
         self._table.remove(consumer._key)
 
     def _mark_confirmed(self) -> None:
@@ -1726,7 +1730,7 @@ class Client:
         the general path is needed: a frame that is not a plain notification, an event
         whose route is not known yet or has a raw consumer, a checkpoint to keep, or any
         validation failure (the general path then decodes, degrades or reports it)."""
-        if self._writer is not None or self._held:
+        if not self._typed_count or self._writer is not None or self._held:
             return False
         router = self._router
         if router.owner_extension is None:
