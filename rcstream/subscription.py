@@ -44,11 +44,14 @@ logger = logging.getLogger(__name__)
 
 
 class _Typed:
-    """One notification routed to typed consumers: validated once, by the first of them to
-    reach it (in its own task, so the reader stays light and dropped events are never
-    validated), and the same frozen model handed to every one of them.
+    """One notification routed to typed consumers, validated once and the same frozen model
+    handed to every one of them.
 
-    Raw consumers get ``data`` itself; a typed consumer's buffer holds this instead.
+    On the general path the first typed consumer to reach it validates ``data`` in its own
+    task (so an event a full buffer drops is never validated); on the one-validate path
+    (every consumer on the route typed, see ``Client._typed_fast_path``) the reader has
+    already validated the frame and ``data`` is rebuilt from the model only if asked for.
+    Raw consumers get the dict itself; a typed consumer's buffer holds this instead.
     """
 
     __slots__ = ("_data", "error", "model")

@@ -295,23 +295,18 @@ def parse_notification_json(data: str | bytes) -> Notification:
     return parse_notification(decoded)
 
 
-#: ``tuple[dict, NotificationClass]`` validators of whole gateway frames, by event string
-_FRAME_ADAPTERS: dict[str, TypeAdapter[tuple[dict[str, Any], Notification]]] = {}
-_MAX_FRAME_ADAPTERS = 256
+#: ``tuple[dict, NotificationClass]`` validators of whole gateway frames, by model class
+#: (a few dozen at most; ``setdefault`` keeps concurrent first uses from different threads
+#: harmless: they build the same adapter)
+_FRAME_ADAPTERS: dict[type[Notification], TypeAdapter[tuple[dict[str, Any], Notification]]] = {}
 
 
 def _frame_adapter(event: str) -> TypeAdapter[tuple[dict[str, Any], Notification]]:
-    adapter = _FRAME_ADAPTERS.get(event)
+    cls = model_for_event(event)
+    adapter = _FRAME_ADAPTERS.get(cls)
     if adapter is None:
-        cls = model_for_event(event)
-        by_class = next((a for e, a in _FRAME_ADAPTERS.items() if model_for_event(e) is cls), None)
-        if by_class is None:
-            frame_type: Any = tuple.__class_getitem__((dict[str, Any], cls))
-            by_class = TypeAdapter(frame_type)
-        adapter = by_class
-        if len(_FRAME_ADAPTERS) >= _MAX_FRAME_ADAPTERS:
-            _FRAME_ADAPTERS.clear()
-        _FRAME_ADAPTERS[event] = adapter
+        frame_type: Any = tuple.__class_getitem__((dict[str, Any], cls))
+        adapter = _FRAME_ADAPTERS.setdefault(cls, TypeAdapter(frame_type))
     return adapter
 
 

@@ -176,8 +176,8 @@ def _parse_wsc(value: Any, text: str) -> Wsc | None:
     if not isinstance(token, str) or not token:
         raise _fail("its 'wsc' has no token", text)
     if isinstance(sequence, bool) or not isinstance(sequence, int):
-        if isinstance(sequence, str) and sequence.isdigit():
-            sequence = int(sequence)
+        if isinstance(sequence, str) and sequence.isascii() and sequence.isdigit():
+            sequence = int(sequence)  # (isdigit alone accepts "²", which int() refuses)
         else:
             raise _fail("its 'wsc.sequence' is not an integer", text)
     return Wsc(token=token, sequence=sequence)
@@ -188,7 +188,7 @@ def _opt_int(header: dict[str, Any], key: str, text: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():
             return int(value)
         raise _fail(f"its '{key}' is not an integer", text)
     return value

@@ -28,6 +28,7 @@ from rcstream.models import (
     model_for_event,
     parse_notification,
 )
+from rcstream.models.base import WireModel
 from rcstream.models.routing import parse_frame_typed, sniff_event
 from rcstream.protocol.frames import ServerNotification, decode_frame, notification_header
 from rcstream.protocol.scan import (
@@ -436,8 +437,14 @@ def assert_one_validate_same(raw: bytes) -> bool:
     assert (message_id, wsc) == (frame.message_id, frame.wsc)
     slow = parse_notification(frame.body)
     assert type(n) is type(slow)
-    assert n == slow or repr(n) == repr(slow)
-    assert n.to_wire() == slow.to_wire() or repr(n.to_wire()) == repr(slow.to_wire())
+    # repr, not ==: 1 == 1.0 == True and a StrEnum member == its str would hide a type
+    # difference (NaN, the one value unequal to itself, has the same repr on both)
+    assert repr(n) == repr(slow)
+    assert repr(n.to_wire()) == repr(slow.to_wire())
+    assert n.model_fields_set == slow.model_fields_set
+    if isinstance(slow.body, WireModel):
+        # which nested fields were present (pydantic's fields_set), all the way down
+        assert repr(n.body.to_wire()) == repr(slow.body.to_wire())
     assert n.validation_error is None  # a body that does not match never takes this path
     return True
 
@@ -505,3 +512,30 @@ def test_a_string_status_is_what_decode_frame_says_it_is() -> None:
     frame = decode_frame(raw)
     assert isinstance(frame, ServerNotification) and frame.wsc is not None
     assert frame.wsc.sequence == 4
+
+
+def test_a_superscript_digit_in_a_header_number_is_a_bad_frame_not_a_crash() -> None:
+    # "²".isdigit() is True and int("²") raises ValueError (it once stopped the client)
+    note = {"uuid": "a", "event": "/x", "timestamp": "t", "body": {}}
+    bad_wsc = {"type": "ServerNotification", "wsc": {"token": "w", "sequence": "\u00b2"}}
+    raw = json.dumps([bad_wsc, note])
+    assert _one_validate(raw.encode()) is None
+    with pytest.raises(FrameDecodeError):
+        decode_frame(raw)
+    with pytest.raises(FrameDecodeError):  # the same rule for a status that must be read
+        decode_frame(json.dumps([{"type": "ClientRequest", "messageId": "m", "status": "\u00b2"}]))
+    # a notification's status is not read by decode_frame; the one-validate path leaves it
+    odd_status = json.dumps([{"type": "ServerNotification", "status": "\u00b2"}, note])
+    assert _one_validate(odd_status.encode()) is None
+    assert isinstance(decode_frame(odd_status), ServerNotification)
+
+
+def test_a_copy_with_changes_forgets_the_frame_it_was_validated_from() -> None:
+    note = catalog_notification("telephony-sessions", 1)
+    fast = _one_validate(encode([header(), note], 0))
+    assert fast is not None
+    n = fast[0]
+    assert n.to_wire() == note
+    changed = n.model_copy(update={"uuid": "changed"})
+    assert changed.to_wire()["uuid"] == "changed"  # dumped from the fields, not the frame
+    assert n.model_copy().to_wire() == note  # an unchanged copy still has the wire form

@@ -488,3 +488,74 @@ def test_the_core_reads_each_subscription_reply_once() -> None:
     mid, _ = state.request("GET", "/restapi/v1.0/subscription/sub-1", None, now=3.0)
     (plain,) = state.receive(sub_reply(mid), 3.0)
     assert isinstance(plain, ResponseReceived) and plain.subscription is None
+
+
+def _fields(text: str) -> tuple[str | None, str | None, Wsc | None]:
+    """What the client's one-validate path hands receive_notification for a frame."""
+    from rcstream.protocol.frames import notification_header
+
+    header, note = json.loads(text)
+    ids = notification_header(header)
+    assert ids is not None
+    return note.get("uuid"), ids[0], ids[1]
+
+
+def test_receive_notification_keeps_the_books_receive_keeps() -> None:
+    """The one-validate path (the client decodes the frame itself) and ``receive`` leave a
+    session in the same state: dedupe by uuid (not messageId), the highest wsc, heartbeat
+    and link-dead timers, and the replay count after a recovery."""
+    from rcstream.protocol import RecoveryReplayed
+
+    def with_wsc(uid: str, message_id: str, seq: int | None) -> str:
+        frame = json.loads(notification(uid))
+        frame[0]["messageId"] = message_id
+        if seq is not None:
+            frame[0]["wsc"] = {"token": f"w{seq}", "sequence": seq}
+        return json.dumps(frame)
+
+    script = [
+        (with_wsc("a", "m1", 5), 1.0),
+        (with_wsc("a", "m2", None), 2.0),  # same uuid, new messageId: a duplicate
+        (with_wsc("c", "m3", 9), 3.0),
+        (with_wsc("b", "m1", 3), 4.0),  # new uuid, old messageId: new; lower wsc ignored
+    ]
+    general, direct = make_state(), make_state()
+    for state in (general, direct):
+        connect_and_subscribe(state)
+    accepted: list[list[bool]] = [[], []]
+    for i, state in enumerate((general, direct)):
+        state.heartbeat(1.5)  # a heartbeat in flight: any frame answers it
+        for text, now in script:
+            if state is general:
+                accepted[i].append(bool(state.receive(text, now)))
+            else:
+                accepted[i].append(state.receive_notification(*_fields(text), now))
+    assert accepted[0] == accepted[1] == [True, False, True, True]
+    assert general.duplicates == direct.duplicates == 1
+    assert general.wsc == direct.wsc == Wsc("w9", 9)
+    assert not general.heartbeat_outstanding and not direct.heartbeat_outstanding
+    assert general.next_deadline() == direct.next_deadline()
+    # the frames after the heartbeat answered it: no LinkDead at 1.5 + 20 s
+    assert general.poll(25.0) == direct.poll(25.0) == []
+    assert general.poll(31.5) == direct.poll(31.5) == [HeartbeatDue()]
+    # the replay after a recovery is counted the same way, up to the probe's echo
+    done = []
+    for state in (general, direct):
+        state.connection_lost(40.0)
+        state.connection_opened(41.0, state.plan_connect(41.0))
+        details = json.loads(load("connection-details-recovered.json"))
+        details[1]["recoveryBufferSize"] = 3
+        state.receive(json.dumps(details), 41.0)
+        probe = json.loads(state.replay_probe(41.0))[0]
+        for uid in ["c", "d", "e"]:  # "c" was delivered before the outage
+            text = notification(uid)
+            if state is general:
+                state.receive(text, 41.0)
+            else:
+                state.receive_notification(*_fields(text), 41.0)
+        echo = json.dumps([{"type": "Heartbeat", "messageId": probe["messageId"]}])
+        done.append(state.receive(echo, 41.0))
+    assert done[0] == done[1]
+    (replayed,) = done[0]
+    assert replayed == RecoveryReplayed(replayed=3, buffer_size=None)  # overlap: none fell out
+    assert general.duplicates == direct.duplicates == 2

@@ -208,12 +208,14 @@ async def test_the_one_validate_path_degrades_dedupes_and_keeps_the_wsc(
             "body": {"sequence": 1, "parties": [{"status": {"code": "Brand-new"}}]},
         }
         bad = {**note, "uuid": "bad-2", "body": {"parties": 7}}
+        dups = client._state.duplicates
         await emu.inject_raw(frame_of(note, wsc={"token": "w-99", "sequence": 99}))
         await emu.inject_raw(frame_of(note))  # the same uuid again: a replay, dropped
         await emu.inject_raw(frame_of(bad))
         last = await telephony(emu)
         got = await take(events, 3)
         assert client._state.wsc is not None and client._state.wsc.sequence >= 99
+        assert client._state.duplicates == dups + 1  # counted once, as the general path does
     assert [n.uuid for n in got] == ["fast-1", "bad-2", last]
     fast, degraded, _ = got
     assert fast.body.parties[0].status.code == "Brand-new"  # an unknown enum value is kept
@@ -222,3 +224,67 @@ async def test_the_one_validate_path_degrades_dedupes_and_keeps_the_wsc(
     assert spy.answered == ["fast-1", "fast-1", last]  # the duplicate was parsed, then dropped
     assert spy.declined == 1  # the bad body: handed to the general path, which degraded it
     assert client.stats.notifications == 4 and first not in spy.answered
+
+
+async def test_with_a_checkpoint_every_event_takes_the_general_path(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # the checkpoint records each event's wsc and keeps pending events as dicts
+    from rcstream.checkpoint import FileCheckpoint
+
+    spy = Spy(monkeypatch)
+    store = FileCheckpoint(tmp_path / "cp.json")
+    client = rcstream.Client.from_env(emu.env(), options=fast_options(), checkpoint=store)
+    async with client, client.subscribe([TELEPHONY]) as events:
+        uids = [await telephony(emu) for _ in range(3)]
+        got = await take(events, 3)
+    assert [n.uuid for n in got] == uids
+    assert spy.answered == [] and spy.declined == 0
+
+
+async def test_held_lifecycle_items_come_before_the_next_event(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Connected held back until the subscription is in place is announced by the first
+    # notification that proves it is: the one-validate path leaves that event to the
+    # general path, which flushes the held items first
+    from rcstream.models.lifecycle import Connected
+
+    spy = Spy(monkeypatch)
+    async with (
+        client_for(emu) as client,
+        client.subscribe([TELEPHONY], lifecycle=True) as events,
+    ):
+        await telephony(emu)
+        await telephony(emu)
+        warm = [i for i in await take(events, 3) if isinstance(i, Notification)]
+        assert len(warm) == 2 and spy.answered == [warm[1].uuid]  # the route is known
+        client._hold(Connected(outcome="recovered", attempt=99))  # as after a reconnect
+        uid = await telephony(emu)
+        first, second = await take(events, 2)
+    assert isinstance(first, Connected) and first.attempt == 99
+    assert isinstance(second, Notification) and second.uuid == uid
+    assert spy.answered == [warm[1].uuid]  # the event after the held item was not fast
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["typed", "raw"])
+async def test_a_superscript_wsc_sequence_is_a_bad_frame_not_the_end(
+    emu: Emulator, raw: bool
+) -> None:
+    async with client_for(emu) as client, client.subscribe([TELEPHONY], raw=raw) as events:
+        await telephony(emu)
+        await take(events, 1)
+        (sub,) = emu.subscriptions
+        base = f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}"
+        note = {
+            "uuid": "w-1",
+            "event": base + "/telephony/sessions",
+            "timestamp": "t",
+            "subscriptionId": sub.id,
+            "body": {},
+        }
+        await emu.inject_raw(frame_of(note, wsc={"token": "w", "sequence": "\u00b2"}))
+        last = await telephony(emu)
+        (got,) = await take(events, 1)
+        assert (got["uuid"] if raw else got.uuid) == last
+        assert client.stats.bad_frames == 1
