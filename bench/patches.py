@@ -20,7 +20,7 @@ so its effect can be measured with the same harness before anyone edits ``rcstre
     the alternative to pydantic that issue 13 names: telephony frames are decoded by
     ``msgspec`` into the frozen structs of ``bench/msgspec_proto.py`` (same fields, ids
     keeping their wire type, open enums as ``str``) in the client's one-validate path
-    (``rcstream.client.parse_frame_typed``), so the consumer's ``async for`` yields
+    (``rcstream.protocol.scan.parse_frame_typed``), so the consumer's ``async for`` yields
     structs; any other frame, or one msgspec refuses, takes the shipped path. Measures the
     whole typed path with the faster validator, same client, same harness. Needs
     ``pip install msgspec``.
@@ -97,10 +97,10 @@ def apply(names: str | list[str] | None) -> list[str]:
 def _patch_msgspec() -> None:
     import msgspec
 
-    import rcstream.client as client_mod
+    import rcstream.protocol.scan as scan_mod
     from bench.msgspec_proto import Frame
 
-    shipped = client_mod.parse_frame_typed
+    shipped = scan_mod.parse_frame_typed
     decoder = msgspec.json.Decoder(Frame)
 
     def parse_frame_typed(frame: bytes, event: str) -> Any:
@@ -114,7 +114,7 @@ def _patch_msgspec() -> None:
             return shipped(frame, event)
         return decoded.header, decoded.notification
 
-    client_mod.parse_frame_typed = parse_frame_typed  # type: ignore[assignment]
+    scan_mod.parse_frame_typed = parse_frame_typed  # type: ignore[assignment]
 
 
 def main() -> int:

@@ -72,7 +72,7 @@ from rcstream.filters import validate_filter
 from rcstream.models import Notification
 from rcstream.models.lifecycle import Connected as ConnectedItem
 from rcstream.models.lifecycle import Disconnected, Gap, Lifecycle, Reconnecting
-from rcstream.models.routing import parse_frame_typed, sniff_event
+from rcstream.models.routing import sniff_event
 from rcstream.options import ClientOptions, ClientStats
 from rcstream.protocol import (
     BadFrame,
@@ -94,7 +94,7 @@ from rcstream.protocol import (
     SubscriptionReply,
 )
 from rcstream.protocol.consumers import ConsumerTable
-from rcstream.protocol.frames import Wsc, notification_header
+from rcstream.protocol.frames import Wsc
 from rcstream.protocol.resume import (
     DEFAULT_UUID_WINDOW,
     ResumeAction,
@@ -103,6 +103,7 @@ from rcstream.protocol.resume import (
     after_refresh_failed,
     plan_resume,
 )
+from rcstream.protocol.scan import validate_frame
 from rcstream.redact import Secret, redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.subscription import Subscription, _Handed, _Typed
@@ -1746,14 +1747,11 @@ class Client:
             consumer = by_key.get(key)
             if consumer is None or consumer.raw:
                 return False
-        parsed = parse_frame_typed(frame, event)
-        if parsed is None:
+        validated = validate_frame(frame, event)
+        if validated is None:
             return False
-        header, model = parsed
-        ids = notification_header(header)
-        if ids is None:
-            return False
-        if not self._state.receive_notification(model.uuid, ids[0], ids[1], self.options.clock()):
+        model, message_id, wsc = validated
+        if not self._state.receive_notification(model.uuid, message_id, wsc, self.options.clock()):
             return True  # a duplicate (a replay after recovery)
         self._stats.notifications += 1
         typed = _Typed.validated(model)

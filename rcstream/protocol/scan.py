@@ -52,7 +52,7 @@ from pydantic_core import from_json
 from rcstream.exceptions import FrameDecodeError
 from rcstream.models import Notification, model_for_event, parse_notification
 from rcstream.models.base import _WIRE, _keep_wire
-from rcstream.models.routing import _degrade, _envelope_error
+from rcstream.models.routing import _degrade, _envelope_error, parse_frame_typed
 from rcstream.protocol.frames import (
     ServerNotification,
     Wsc,
@@ -60,6 +60,7 @@ from rcstream.protocol.frames import (
     _opt_str,
     _parse_wsc,
     decode_frame,
+    notification_header,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "notification_dict",
     "parse_notification_bytes",
     "scan_notification",
+    "validate_frame",
     "validate_scanned",
 ]
 
@@ -298,3 +300,23 @@ def parse_notification_bytes(raw: bytes, model: type[Notification] | None = None
     if scanned is None:
         return _slow(raw, model)
     return validate_scanned(scanned, model)
+
+
+def validate_frame(frame: bytes, event: str) -> tuple[Notification, str | None, Wsc | None] | None:
+    """The client's one-validate path: ``(model, messageId, wsc)`` of a ``ServerNotification``
+    frame whose event path is (probably) ``event``, from one ``validate_json`` of the whole
+    frame (:func:`rcstream.models.routing.parse_frame_typed`) and the header checks of
+    :func:`~rcstream.protocol.frames.notification_header`.
+
+    ``None`` whenever the frame needs the general path (:func:`decode_frame` and
+    :func:`~rcstream.models.parse_notification`), which then gives the same model, degrades
+    the body or reports the error.
+    """
+    parsed = parse_frame_typed(frame, event)
+    if parsed is None:
+        return None
+    header, notification = parsed
+    ids = notification_header(header)
+    if ids is None:
+        return None
+    return notification, ids[0], ids[1]

@@ -29,12 +29,13 @@ from rcstream.models import (
     parse_notification,
 )
 from rcstream.models.base import WireModel
-from rcstream.models.routing import parse_frame_typed, sniff_event
-from rcstream.protocol.frames import ServerNotification, decode_frame, notification_header
+from rcstream.models.routing import sniff_event
+from rcstream.protocol.frames import ServerNotification, decode_frame
 from rcstream.protocol.scan import (
     notification_dict,
     parse_notification_bytes,
     scan_notification,
+    validate_frame,
     validate_scanned,
 )
 
@@ -413,16 +414,7 @@ def _one_validate(raw: bytes) -> tuple[Notification, Any, Any] | None:
     """What ``Client._typed_fast_path`` does with a frame, or None where it hands the frame
     to the general path."""
     event = sniff_event(raw)
-    if event is None:
-        return None
-    parsed = parse_frame_typed(raw, event)
-    if parsed is None:
-        return None
-    header, n = parsed
-    ids = notification_header(header)
-    if ids is None:
-        return None
-    return n, ids[0], ids[1]
+    return None if event is None else validate_frame(raw, event)
 
 
 def assert_one_validate_same(raw: bytes) -> bool:

@@ -134,17 +134,17 @@ class Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import rcstream.client
 
-        self.real = rcstream.client.parse_frame_typed
+        self.real = rcstream.client.validate_frame
         self.answered: list[str] = []
         self.declined = 0
-        monkeypatch.setattr(rcstream.client, "parse_frame_typed", self)
+        monkeypatch.setattr(rcstream.client, "validate_frame", self)
 
     def __call__(self, frame: bytes, event: str) -> Any:
         result = self.real(frame, event)
         if result is None:
             self.declined += 1
         else:
-            self.answered.append(result[1].uuid)
+            self.answered.append(result[0].uuid)
         return result
 
 
