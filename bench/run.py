@@ -47,7 +47,7 @@ LABELS = {
     "sink": "flood server alone (socket sink)",
     "proto": "(p) issue-13 prototype: rcstream transport bytes + scan + validate_json (typed)",
     "proto-raw": "(p') issue-13 prototype: rcstream transport bytes + scan + one parse (raw)",
-    "msgspec": "(m) rcstream async for, typed by msgspec structs (bench.patches msgspec-typed)",
+    "msgspec": "(m) async for, msgspec structs (bench only)",
 }
 #: Every throughput configuration ``--kinds`` accepts.
 ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw", "msgspec")
@@ -866,7 +866,8 @@ def plot(out: Path, png: Path = PLOT) -> Path | None:
         print("  (matplotlib not installed: pip install -r bench/requirements.txt)")
         return None
     data = json.loads(path.read_text())
-    kinds = [k for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli") if k in data["summary"]]
+    order = ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "msgspec")
+    kinds = [k for k in order if k in data["summary"]]
     med = [data["summary"][k]["rate_median"] / 1000 for k in kinds]
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     colors = {
@@ -875,6 +876,7 @@ def plot(out: Path, png: Path = PLOT) -> Path | None:
         "rcstream": "#dd8452",
         "rcstream-raw": "#e6a96b",
         "cli": "#c44e52",
+        "msgspec": "#55a868",
     }
     bars = ax.barh([LABELS[k] for k in kinds], med, color=[colors[k] for k in kinds])
     for i, k in enumerate(kinds):
