@@ -1456,7 +1456,7 @@ class Client:
             text = await rnd.transport.recv_frame()
             if state.heartbeat_outstanding:
                 rnd.wake.set()  # the reply moves the timer's next deadline earlier
-            if type(text) is bytes and self._typed_fast_path(text):
+            if self._typed_count and type(text) is bytes and self._typed_fast_path(text):
                 ahead += 1
                 if ahead >= _YIELD_EVERY:
                     ahead = 0

@@ -133,9 +133,13 @@ class Connected:
     recovery_error_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NotificationReceived:
-    """A notification not seen before. ``data`` is the raw notification object."""
+    """A notification not seen before. ``data`` is the raw notification object.
+
+    Not frozen, unlike the other events: one is made per event on the hot path, and a
+    frozen dataclass costs about 0.4 us more to construct (treat it as read-only).
+    """
 
     data: dict[str, Any]
 
