@@ -90,6 +90,26 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name, in any letter case (HTTP header names are case-insensitive)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lower), None)
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    raw = _header(headers, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 and value == value and value != float("inf") else None
+
+
 def error_from_response(what: str, response: Response) -> Exception:
     """Translate a non-2xx :class:`Response` into the matching rcstream exception."""
     code, message = _error_fields(response.body)
@@ -162,6 +182,8 @@ class AuthBudget:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     _stamps: deque[float] = field(default_factory=deque)
+    #: calls sent and not answered yet (the server may not have counted them)
+    _in_flight: int = 0
 
     async def acquire(self) -> float:
         """Wait until one more Auth-group call fits in the window, record it, return its stamp."""
@@ -192,12 +214,15 @@ class AuthBudget:
         the whole window).
         """
         stamp = await self.acquire()
+        self._in_flight += 1
         try:
             response = await send()
         except ConnectionFailedError as exc:
             if never_sent(exc):
                 self.refund(stamp)
             raise
+        finally:
+            self._in_flight -= 1
         if response.status == 429:
             self.penalise(_retry_after(response.headers))
         elif self.calls is not None:
@@ -205,7 +230,44 @@ class AuthBudget:
             # from the answer, so our window never ends before the server's does
             self.refund(stamp)
             self._stamps.append(self.clock())
+            self.observe(response.headers)
         return response
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Take the server's own count from an answered Auth-group call's rate-limit headers
+        (``X-Rate-Limit-Limit``/``-Remaining``/``-Window``, the developer guide's
+        rate-limit page), when it sends them.
+
+        ``Remaining`` (this call included; our calls still in flight are added to what it
+        leaves) replaces our count: lower when other clients of
+        the same user and app spent some of the window (another process, a CLI command), so
+        we wait instead of drawing a 429 and its penalty; higher when the server's window
+        moved on or the server restarted and forgot our calls (a restarted emulator run
+        with ``--auth-rate-limit``). The limit and window only ever make ours stricter: a
+        smaller ``Limit`` or a longer ``Window`` is adopted, a larger limit is not (the
+        configured one is a cap).
+        """
+        if self.calls is None:
+            return
+        limit = _header_number(headers, "X-Rate-Limit-Limit")
+        if limit is not None and 1 <= limit < self.calls:
+            self.calls = int(limit)
+        window = _header_number(headers, "X-Rate-Limit-Window")
+        if window is not None and window > self.window:
+            self.window = window
+        remaining = _header_number(headers, "X-Rate-Limit-Remaining")
+        if remaining is None:
+            return
+        now = self.clock()
+        stamps = self._stamps
+        while stamps and now - stamps[0] >= self.window:
+            stamps.popleft()
+        # our calls still in flight may not be in the server's count yet: keep them
+        used = max(0, self.calls - int(remaining)) + self._in_flight
+        while len(stamps) > used:
+            stamps.popleft()  # the server no longer counts our oldest calls
+        while len(stamps) < used:
+            stamps.append(now)  # spent elsewhere: counted from now, the safe side
 
     def penalise(self, retry_after: float | None) -> None:
         """Record a 429 so the next calls wait (fills the window)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -84,3 +85,85 @@ async def test_compressed_time_scales_the_window() -> None:
     for _ in range(6):
         await budget.acquire()
     assert waits == [pytest.approx(60.0 / 1800)]
+
+
+# ---- the server's own count: X-Rate-Limit-* headers on answered Auth calls ---------------
+
+
+class FakeTime:
+    """One clock for the emulator's Auth limiter and the client's budget; sleeping advances
+    it and records the wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def login_call(rest: RestClient, emu: Emulator) -> Any:
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "assertion": emu.jwt,
+    }
+    basic = (emu.client_id, emu.client_secret)
+    return lambda: rest.send("POST", "/restapi/oauth/token", form=form, basic=basic)
+
+
+async def test_calls_spent_by_another_client_make_us_wait_instead_of_drawing_a_429(
+    http: aiohttp.ClientSession,
+) -> None:
+    t = FakeTime()
+    async with Emulator(auth_rate_limit=5, auth_rate_window=60.0, rate_clock=t) as emu:
+        rest = RestClient(emu.server_url, http)
+        other = AuthBudget(calls=5, window=60.0, clock=t, sleep=t.sleep)
+        ours = AuthBudget(calls=5, window=60.0, clock=t, sleep=t.sleep)
+        for _ in range(3):  # another process of the same user and app
+            assert (await other.spend(login_call(rest, emu))).status == 200
+        assert (await ours.spend(login_call(rest, emu))).status == 200
+        assert len(ours._stamps) == 4  # the server said 1 call is left, not 4
+        assert (await ours.spend(login_call(rest, emu))).status == 200
+        assert t.waits == []
+        resp = await ours.spend(login_call(rest, emu))  # waits out the window first
+        assert resp.status == 200 and t.waits == [pytest.approx(60.0)]
+        assert emu.stats.rate_limited == 0
+
+
+async def test_a_restarted_server_that_forgot_our_calls_lets_us_go_on_at_once(
+    http: aiohttp.ClientSession,
+) -> None:
+    t = FakeTime()
+    budget = AuthBudget(calls=5, window=60.0, clock=t, sleep=t.sleep)
+    async with Emulator(auth_rate_limit=5, auth_rate_window=60.0, rate_clock=t) as first:
+        rest = RestClient(first.server_url, http)
+        for _ in range(5):  # at 1000, 1010 ... 1040: the window is full until 1060
+            await budget.spend(login_call(rest, first))
+            t.now += 10
+        t.now -= 10
+    async with Emulator(auth_rate_limit=5, auth_rate_window=60.0, rate_clock=t) as second:
+        rest = RestClient(second.server_url, http)
+        # the first call still waits for our oldest call to age out (nothing told us yet);
+        # its answer says the new server counted only it, so the other four go at once
+        # (our own count alone would have made each of them wait 10 s more)
+        for _ in range(5):
+            assert (await budget.spend(login_call(rest, second))).status == 200
+        assert t.waits == [pytest.approx(20.0)]
+        assert second.stats.rate_limited == 0
+
+
+def test_the_server_can_only_make_the_limit_stricter() -> None:
+    budget = AuthBudget(calls=5, window=60.0, clock=lambda: 0.0)
+    budget.observe({"X-Rate-Limit-Limit": "50", "X-Rate-Limit-Window": "30"})
+    assert (budget.calls, budget.window) == (5, 60.0)  # the configured limit is a cap
+    budget.observe({"x-rate-limit-limit": "3", "x-rate-limit-window": "90"})  # any case
+    assert (budget.calls, budget.window) == (3, 90.0)
+    budget.observe({"X-Rate-Limit-Remaining": "nonsense", "X-Rate-Limit-Limit": "-1"})
+    assert (budget.calls, budget.window) == (3, 90.0) and not budget._stamps
+    off = AuthBudget(calls=None)
+    off.observe({"X-Rate-Limit-Limit": "3", "X-Rate-Limit-Remaining": "0"})
+    assert off.calls is None and not off._stamps  # a disabled limiter stays disabled
