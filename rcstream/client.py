@@ -1724,7 +1724,7 @@ class Client:
                 logger.warning("%s Excerpt: %s", ev.error, ev.error.raw)
 
     def _typed_fast_path(self, frame: bytes) -> bool:
-        """Issue 13's one parse: a notification whose consumers are all typed is validated
+        """The one-parse path: a notification whose consumers are all typed is validated
         straight from the frame's bytes into its model (one ``validate_json`` of the whole
         frame, no intermediate dict), then deduped, counted and handed over exactly as
         :meth:`_on_notification` would. Returns False, having changed nothing, whenever
