@@ -5,7 +5,10 @@
 * a checkpoint whose gateway session has expired makes the next bridge publish a ``gap``
   (``recovery_window_expired``) instead of silently missing events;
 * a bridge resumed from its checkpoint recovers the session: the events sent while it was
-  down are replayed by the gateway and stored once.
+  down are replayed by the gateway and stored once;
+* a gateway link drop during a NATS outage, with more events than the gateway's recovery
+  buffer holds: everything the gateway kept is stored once, plus a
+  ``recovery_buffer_full`` gap record.
 """
 
 from __future__ import annotations
@@ -361,3 +364,70 @@ async def test_nats_outage_pauses_the_reader_instead_of_dropping(
         await nc.close()
     records = _check_once(msgs, emitted)
     assert [r for r in records if r.get("type") == "gap"] == []
+
+
+async def test_a_link_drop_beyond_the_recovery_buffer_during_a_nats_outage_is_a_stored_gap(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    # NATS is down (the bridge holds what it read and stops reading) when the gateway link
+    # drops too, and more events than the gateway's recovery buffer holds are sent before
+    # the client gets back: the gateway drops the oldest without a word, the client infers
+    # it from a full replay, and once NATS is back the bridge stores every event it got
+    # plus a gap record saying so
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+
+    async def until(cond: Any) -> None:
+        async with asyncio.timeout(20):
+            while not cond():
+                await asyncio.sleep(0.02)
+
+    try:
+        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+            rec = emu.accounts[0]
+            ext = rec.extension_ids[0]
+            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
+            bridge = AccountBridge(
+                js,
+                server_url=emu.server_url,
+                login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
+                settings=BridgeSettings(
+                    filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5
+                ),
+                store=store,
+            )
+            emitted: list[str] = []
+            extra = emu.recovery_buffer_size + 40
+
+            async def scenario() -> None:
+                emitted.append(await emu.publish(event, {"seq": -1}))
+                await until(lambda: bridge.published == 1)
+                await nats_server.stop()
+                emitted.extend([await emu.publish(event, {"seq": i}) for i in range(3)])
+                await until(lambda: bridge.in_flight == 3)  # read, not stored
+                # keep the client away long enough to publish past the recovery buffer
+                emu.rate_limit_next("wstoken", retry_after=1.0)
+                await emu.abort_connections()
+                await emu.wait_for_stat("rate_limited", 1, 10)
+                emitted.extend([await emu.publish(event, {"seq": 100 + i}) for i in range(extra)])
+                await nats_server.start()
+                await until(
+                    lambda: bridge.published + emu.stats.notifications_dropped >= len(emitted)
+                )
+
+            await asyncio.wait_for(_run_until(bridge, scenario), 60.0)
+            dropped = emu.stats.notifications_dropped
+        msgs = await _stored(nc.jetstream(timeout=5.0))
+    finally:
+        await nc.close()
+    assert dropped == 40  # the gateway's own drop: the oldest beyond its buffer
+    notes = Counter(json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject)
+    assert max(notes.values()) == 1  # nothing stored twice
+    assert len(set(emitted) - set(notes)) == dropped  # only what the gateway dropped
+    gaps = [
+        json.loads(m.data)
+        for m in msgs
+        if m.subject.endswith(".lifecycle") and json.loads(m.data).get("type") == "gap"
+    ]
+    assert [g["reason"] for g in gaps] == ["recovery_buffer_full"]
