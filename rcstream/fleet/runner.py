@@ -168,7 +168,7 @@ class AccountBridge:
         body = resp.body if isinstance(resp.body, dict) else {}
         account = body.get("account")
         value = str(account.get("id") or "") if isinstance(account, dict) else ""
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise AuthenticationError(
                 "The platform did not say which account the token belongs to; check the "
                 "credentials (GET /restapi/v1.0/account/~/extension/~ gave no account id)."
