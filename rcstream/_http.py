@@ -184,6 +184,8 @@ class AuthBudget:
     _stamps: deque[float] = field(default_factory=deque)
     #: calls sent and not answered yet (the server may not have counted them)
     _in_flight: int = 0
+    #: the rate-limit group the server named first for these calls (see :meth:`observe`)
+    _group: str | None = None
 
     async def acquire(self) -> float:
         """Wait until one more Auth-group call fits in the window, record it, return its stamp."""
@@ -235,29 +237,37 @@ class AuthBudget:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Take the server's own count from an answered Auth-group call's rate-limit headers
-        (``X-Rate-Limit-Limit``/``-Remaining``/``-Window``, the developer guide's
+        (``X-Rate-Limit-Group``/``-Limit``/``-Remaining``/``-Window``, the developer guide's
         rate-limit page), when it sends them.
 
         ``Remaining`` (this call included; our calls still in flight are added to what it
-        leaves) replaces our count: lower when other clients of
-        the same user and app spent some of the window (another process, a CLI command), so
-        we wait instead of drawing a 429 and its penalty; higher when the server's window
-        moved on or the server restarted and forgot our calls (a restarted emulator run
-        with ``--auth-rate-limit``). The limit and window only ever make ours stricter: a
-        smaller ``Limit`` or a longer ``Window`` is adopted, a larger limit is not (the
-        configured one is a cap).
+        leaves) replaces our count: lower when other clients of the same user and app spent
+        some of the window (another process, a CLI command), so we wait instead of drawing
+        a 429 and its penalty; higher when the server's window moved on or the server
+        restarted and forgot our calls (a restarted emulator run with ``--auth-rate-limit``).
+
+        Only ever as strict as our own limit or stricter: headers whose ``Limit`` is above
+        the configured one are ignored whole (a looser group, or an app whose limit was
+        raised: our own count stays the safer one), as are headers of a group other than
+        the first one seen (the group names are not hard-coded, as the guide asks) and
+        headers without both ``Limit`` and ``Remaining``. A smaller ``Limit`` and a longer
+        ``Window`` are adopted.
         """
         if self.calls is None:
             return
         limit = _header_number(headers, "X-Rate-Limit-Limit")
-        if limit is not None and 1 <= limit < self.calls:
-            self.calls = int(limit)
+        remaining = _header_number(headers, "X-Rate-Limit-Remaining")
+        if limit is None or remaining is None or not 1 <= limit <= self.calls:
+            return
+        group = _header(headers, "X-Rate-Limit-Group")
+        if self._group is None:
+            self._group = group
+        elif group != self._group:
+            return
+        self.calls = int(limit)
         window = _header_number(headers, "X-Rate-Limit-Window")
         if window is not None and window > self.window:
             self.window = window
-        remaining = _header_number(headers, "X-Rate-Limit-Remaining")
-        if remaining is None:
-            return
         now = self.clock()
         stamps = self._stamps
         while stamps and now - stamps[0] >= self.window:

@@ -158,12 +158,43 @@ async def test_a_restarted_server_that_forgot_our_calls_lets_us_go_on_at_once(
 
 def test_the_server_can_only_make_the_limit_stricter() -> None:
     budget = AuthBudget(calls=5, window=60.0, clock=lambda: 0.0)
-    budget.observe({"X-Rate-Limit-Limit": "50", "X-Rate-Limit-Window": "30"})
-    assert (budget.calls, budget.window) == (5, 60.0)  # the configured limit is a cap
-    budget.observe({"x-rate-limit-limit": "3", "x-rate-limit-window": "90"})  # any case
-    assert (budget.calls, budget.window) == (3, 90.0)
-    budget.observe({"X-Rate-Limit-Remaining": "nonsense", "X-Rate-Limit-Limit": "-1"})
-    assert (budget.calls, budget.window) == (3, 90.0) and not budget._stamps
+    for _ in range(3):
+        budget._stamps.append(0.0)
+    # a looser group, or an app whose limit was raised: ignored whole, our count stays
+    budget.observe(
+        {
+            "X-Rate-Limit-Group": "Light",
+            "X-Rate-Limit-Limit": "50",
+            "X-Rate-Limit-Remaining": "49",
+            "X-Rate-Limit-Window": "30",
+        }
+    )
+    assert (budget.calls, budget.window, len(budget._stamps)) == (5, 60.0, 3)
+    # a stricter limit and a longer window are adopted (header names in any case)
+    budget.observe(
+        {
+            "x-rate-limit-group": "Auth",
+            "x-rate-limit-limit": "3",
+            "x-rate-limit-remaining": "1",
+            "x-rate-limit-window": "90",
+        }
+    )
+    assert (budget.calls, budget.window, len(budget._stamps)) == (3, 90.0, 2)
+    # another group than the first one seen: not our bucket
+    budget.observe(
+        {"X-Rate-Limit-Group": "Medium", "X-Rate-Limit-Limit": "3", "X-Rate-Limit-Remaining": "3"}
+    )
+    assert len(budget._stamps) == 2
+    # bad values, or a Remaining without its Limit: ignored
+    budget.observe(
+        {
+            "X-Rate-Limit-Group": "Auth",
+            "X-Rate-Limit-Remaining": "nonsense",
+            "X-Rate-Limit-Limit": "-1",
+        }
+    )
+    budget.observe({"X-Rate-Limit-Group": "Auth", "X-Rate-Limit-Remaining": "3"})
+    assert (budget.calls, budget.window, len(budget._stamps)) == (3, 90.0, 2)
     off = AuthBudget(calls=None)
     off.observe({"X-Rate-Limit-Limit": "3", "X-Rate-Limit-Remaining": "0"})
     assert off.calls is None and not off._stamps  # a disabled limiter stays disabled
