@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,18 @@ async def test_nats_restart_mid_stream_loses_nothing(
             await until(lambda: len(seen) >= during + 25)
             stop.set()
             await feeder
-            await until(lambda: set(emitted) <= seen)
+            # wait on the stream itself: the watcher above is a core NATS subscription, which
+            # misses what is published while it re-subscribes after the restart
             js = nc.jetstream(timeout=5.0)
-            msgs = await _stored(js)
+            async with asyncio.timeout(15.0):
+                while True:
+                    msgs = await _stored(js)
+                    stored = {
+                        json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject
+                    }
+                    if set(emitted) <= stored:
+                        break
+                    await asyncio.sleep(0.1)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -146,16 +156,50 @@ async def test_nats_restart_mid_stream_loses_nothing(
     assert rec.jwt not in (tmp_path / "bridge.log").read_text()
 
 
-def _bridge(js: Any, emu: Emulator, store: FileCheckpoint) -> AccountBridge:
+def _bridge(
+    js: Any, emu: Emulator, store: FileCheckpoint, settings: BridgeSettings | None = None
+) -> AccountBridge:
     rec = emu.accounts[0]
     return AccountBridge(
         js,
         server_url=emu.server_url,
         login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
-        settings=BridgeSettings(filters=(PRESENCE,), save_interval=0.05),
+        settings=settings or BridgeSettings(filters=(PRESENCE,), save_interval=0.05),
         store=store,
         worker="test",
     )
+
+
+#: 4 publishes in flight and 8 events buffered: an outage fills them quickly
+_SMALL = BridgeSettings(filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5)
+
+
+def _presence_path(emu: Emulator) -> str:
+    rec = emu.accounts[0]
+    return f"/restapi/v1.0/account/{rec.account_id}/extension/{rec.extension_ids[0]}/presence"
+
+
+@contextlib.asynccontextmanager
+async def _outage_bridge(
+    nats_server: NatsServer, tmp_path: Path
+) -> AsyncIterator[tuple[Any, Emulator, AccountBridge, str]]:
+    """A NATS connection that survives restarts of ``nats_server``, an emulator, and a
+    small bridge on a checkpoint: ``(nc, emu, bridge, presence event path)``."""
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream(timeout=1.0)
+    await ensure_stream(js)
+    try:
+        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
+            yield nc, emu, _bridge(js, emu, store, _SMALL), _presence_path(emu)
+    finally:
+        await nc.close()
+
+
+async def _until(cond: Any, timeout: float = 20.0) -> None:
+    """Poll ``cond`` (bridge and emulator counters have no event to wait on), bounded."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.02)
 
 
 async def _run_until(bridge: AccountBridge, done: Any) -> None:
@@ -318,50 +362,26 @@ async def test_nats_outage_pauses_the_reader_instead_of_dropping(
     # 4 publishes in flight and 8 events buffered: the 30 events sent during the outage do
     # not fit, so the client's reader must stop reading (they wait on the socket and in
     # the gateway) instead of dropping the oldest, as a normal subscription would
-    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
-    js = nc.jetstream(timeout=1.0)
-    await ensure_stream(js)
+    emitted: list[str] = []
+    async with _outage_bridge(nats_server, tmp_path) as (nc, emu, bridge, event):
 
-    async def until(cond: Any) -> None:
-        async with asyncio.timeout(15):
-            while not cond():
-                await asyncio.sleep(0.02)
+        async def scenario() -> None:
+            # acks come in order: once this one is acked, so is the "owner" item, and
+            # all 4 slots are free for the outage
+            emitted.append(await emu.publish(event, {"seq": -1}))
+            await _until(lambda: bridge.published == 1)
+            await nats_server.stop()
+            emitted.extend([await emu.publish(event, {"seq": i}) for i in range(30)])
+            await _until(lambda: bridge.in_flight == 4 and bridge.buffered >= 8)
+            for _ in range(10):  # it stays paused: nothing is dropped to make room
+                await asyncio.sleep(0.05)
+                assert bridge.in_flight == 4 and bridge.dropped == 0
+            await nats_server.start()
+            await _until(lambda: bridge.published == 31)
 
-    try:
-        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
-            rec = emu.accounts[0]
-            ext = rec.extension_ids[0]
-            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
-            bridge = AccountBridge(
-                js,
-                server_url=emu.server_url,
-                login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
-                settings=BridgeSettings(
-                    filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5
-                ),
-                store=store,
-            )
-            emitted: list[str] = []
-
-            async def scenario() -> None:
-                # acks come in order: once this one is acked, so is the "owner" item, and
-                # all 4 slots are free for the outage
-                emitted.append(await emu.publish(event, {"seq": -1}))
-                await until(lambda: bridge.published == 1)
-                await nats_server.stop()
-                emitted.extend([await emu.publish(event, {"seq": i}) for i in range(30)])
-                await until(lambda: bridge.in_flight == 4 and bridge.buffered >= 8)
-                for _ in range(10):  # it stays paused: nothing is dropped to make room
-                    await asyncio.sleep(0.05)
-                    assert bridge.in_flight == 4 and bridge.dropped == 0
-                await nats_server.start()
-                await until(lambda: bridge.published == 31)
-
-            await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
-            assert bridge.dropped == 0
+        await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
+        assert bridge.dropped == 0
         msgs = await _stored(nc.jetstream(timeout=5.0))
-    finally:
-        await nc.close()
     records = _check_once(msgs, emitted)
     assert [r for r in records if r.get("type") == "gap"] == []
 
@@ -374,53 +394,27 @@ async def test_a_link_drop_beyond_the_recovery_buffer_during_a_nats_outage_is_a_
     # the client gets back: the gateway drops the oldest without a word, the client infers
     # it from a full replay, and once NATS is back the bridge stores every event it got
     # plus a gap record saying so
-    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
-    js = nc.jetstream(timeout=1.0)
-    await ensure_stream(js)
+    emitted: list[str] = []
+    async with _outage_bridge(nats_server, tmp_path) as (nc, emu, bridge, event):
+        extra = emu.recovery_buffer_size + 40
 
-    async def until(cond: Any) -> None:
-        async with asyncio.timeout(20):
-            while not cond():
-                await asyncio.sleep(0.02)
+        async def scenario() -> None:
+            emitted.append(await emu.publish(event, {"seq": -1}))
+            await _until(lambda: bridge.published == 1)
+            await nats_server.stop()
+            emitted.extend([await emu.publish(event, {"seq": i}) for i in range(3)])
+            await _until(lambda: bridge.in_flight == 3)  # read, not stored
+            # keep the client away long enough to publish past the recovery buffer
+            emu.rate_limit_next("wstoken", retry_after=1.0)
+            await emu.abort_connections()
+            await emu.wait_for_stat("rate_limited", 1, 10)
+            emitted.extend([await emu.publish(event, {"seq": 100 + i}) for i in range(extra)])
+            await nats_server.start()
+            await _until(lambda: bridge.published + emu.stats.notifications_dropped >= len(emitted))
 
-    try:
-        async with Emulator() as emu, FileCheckpoint(tmp_path / "ckpt") as store:
-            rec = emu.accounts[0]
-            ext = rec.extension_ids[0]
-            event = f"/restapi/v1.0/account/{rec.account_id}/extension/{ext}/presence"
-            bridge = AccountBridge(
-                js,
-                server_url=emu.server_url,
-                login=JWTAuth(rec.client_id, rec.client_secret, rec.jwt),
-                settings=BridgeSettings(
-                    filters=(PRESENCE,), max_in_flight=4, buffer_size=8, ack_timeout=0.5
-                ),
-                store=store,
-            )
-            emitted: list[str] = []
-            extra = emu.recovery_buffer_size + 40
-
-            async def scenario() -> None:
-                emitted.append(await emu.publish(event, {"seq": -1}))
-                await until(lambda: bridge.published == 1)
-                await nats_server.stop()
-                emitted.extend([await emu.publish(event, {"seq": i}) for i in range(3)])
-                await until(lambda: bridge.in_flight == 3)  # read, not stored
-                # keep the client away long enough to publish past the recovery buffer
-                emu.rate_limit_next("wstoken", retry_after=1.0)
-                await emu.abort_connections()
-                await emu.wait_for_stat("rate_limited", 1, 10)
-                emitted.extend([await emu.publish(event, {"seq": 100 + i}) for i in range(extra)])
-                await nats_server.start()
-                await until(
-                    lambda: bridge.published + emu.stats.notifications_dropped >= len(emitted)
-                )
-
-            await asyncio.wait_for(_run_until(bridge, scenario), 60.0)
-            dropped = emu.stats.notifications_dropped
+        await asyncio.wait_for(_run_until(bridge, scenario), 60.0)
+        dropped = emu.stats.notifications_dropped
         msgs = await _stored(nc.jetstream(timeout=5.0))
-    finally:
-        await nc.close()
     assert dropped == 40  # the gateway's own drop: the oldest beyond its buffer
     notes = Counter(json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject)
     assert max(notes.values()) == 1  # nothing stored twice
