@@ -364,16 +364,15 @@ def _queue_size(args: argparse.Namespace, default: int) -> int:
 
 
 def _rc_filters(args: argparse.Namespace) -> list[str]:
-    from rcstream import filters as filters_mod
+    """``-e``/``-f`` read exactly as ``rcstream listen`` reads them (the same flags)."""
+    from rcstream.cli.listen import _filters_from_args
 
-    names = [n.strip() for chunk in args.events for n in chunk.split(",") if n.strip()]
-    result = filters_mod.preset(names) if names else []
-    result.extend(filters_mod.validate_filter(f) for f in args.filters)
+    result = _filters_from_args(args)
     if not result:
         raise ConfigurationError(
             "There is nothing to listen to; pass -e NAMES (e.g. -e telephony) or -f FILTER."
         )
-    return list(dict.fromkeys(result))
+    return result
 
 
 # ----------------------------------------------------------------------------- RingCentral

@@ -713,3 +713,20 @@ async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
         logging.getLogger("rcstream.cli").removeHandler(watch)
     assert caplog.text.count("is live") == 1  # not again at the first event
     assert b"channel.held.v1" in capfdbinary.readouterr().out
+
+
+def test_webhook_listen_reads_events_and_filters_as_listen_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the same flags, read by the same code: case-insensitive presets, `-e help`
+    from rcstream.cli import build_parser
+    from rcstream.filters import preset
+    from rcstream.webhooks.commands import _rc_filters
+
+    parser = build_parser()
+    address = ["--address", "https://example.invalid/hook"]
+    args = parser.parse_args(["webhook", "listen", "-e", "Telephony", *address])
+    assert _rc_filters(args) == preset(["telephony"])
+    with pytest.raises(SystemExit) as info:
+        _rc_filters(parser.parse_args(["webhook", "listen", "-e", "help", *address]))
+    assert info.value.code == 0 and "presets for -e/--events" in capsys.readouterr().out
