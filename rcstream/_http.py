@@ -29,7 +29,7 @@ from rcstream.exceptions import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from rcstream.redact import redact
+from rcstream.redact import redact, redact_url
 
 __all__ = ["AuthBudget", "Response", "RestClient", "error_from_response", "never_sent"]
 
@@ -80,16 +80,6 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     """A header by name, in any letter case (HTTP header names are case-insensitive)."""
     value = headers.get(name)
@@ -108,6 +98,17 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     except ValueError:
         return None
     return value if value >= 0 and value == value and value != float("inf") else None
+
+
+#: The longest ``Retry-After`` honoured: the platform's penalty is 60 s; a server asking
+#: for more than an hour (or for ``inf``) is not waited on for ever
+_MAX_RETRY_AFTER = 3600.0
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds (any header case), capped; None if absent or unreadable."""
+    value = _header_number(headers, "Retry-After")
+    return None if value is None else min(value, _MAX_RETRY_AFTER)
 
 
 def error_from_response(what: str, response: Response) -> Exception:
@@ -330,7 +331,7 @@ class RestClient:
         elif basic is not None:
             raw = f"{basic[0]}:{basic[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-        label = what or f"{method} {path}"
+        label = what or f"{method} {redact_url(path)}"
         kwargs: dict[str, Any] = {}
         if form is not None:
             kwargs["data"] = dict(form)
@@ -364,5 +365,5 @@ class RestClient:
                 body = json.loads(text)
             except (ValueError, RecursionError):  # not JSON, or hostile nesting
                 body = text
-        logger.debug("%s %s -> %s", method, path, status)
+        logger.debug("%s %s -> %s", method, redact_url(path), status)
         return Response(status=status, headers=resp_headers, body=body)

@@ -1035,7 +1035,7 @@ class Client:
                 await self._tokens.invalidate(token)
                 continue
             if not resp.ok:
-                raise error_from_response(f"{method.upper()} {path}", resp)
+                raise error_from_response(f"{method.upper()} {redact_url(path)}", resp)
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -40,8 +40,14 @@ def redact(text: str) -> str:
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 
+#: ``//user:password@`` in a URL
+_USERINFO_RE = re.compile(r"(//[^/?#@:\s]*):[^/?#@\s]*@")
+
+
 def redact_url(url: str) -> str:
-    """Return ``url`` with secret query parameters (``access_token``, ``wsc`` ...) masked."""
+    """Return ``url`` with secret query parameters (``access_token``, ``wsc`` ...) and the
+    password of a ``user:password@`` part masked."""
+    url = _USERINFO_RE.sub(lambda m: f"{m.group(1)}:{MASK}@", url)
     return _QUERY_RE.sub(lambda m: f"{m.group(1)}={MASK}", url)
 
 

@@ -53,3 +53,49 @@ def test_a_token_cut_by_truncation_is_still_masked(cut: int) -> None:
     excerpt = redact(FRAME[:cut])
     pieces = {TOKEN[i : i + 3] for i in range(len(TOKEN) - 2)}
     assert not [p for p in pieces if p in excerpt], excerpt
+
+
+async def test_a_token_in_a_rest_path_reaches_no_error_message() -> None:
+    import socket
+
+    import aiohttp
+
+    from rcstream._http import RestClient
+    from rcstream.exceptions import ConnectionFailedError
+
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with aiohttp.ClientSession() as http:
+        rest = RestClient(f"http://127.0.0.1:{port}", http, timeout=5.0)
+        with pytest.raises(ConnectionFailedError) as info:
+            await rest.send("GET", "/restapi/v1.0/content?access_token=SECRET-IN-PATH")
+    assert "SECRET-IN-PATH" not in str(info.value)
+    assert "access_token=" in str(info.value)  # the path is still named, redacted
+
+
+def test_retry_after_is_bounded() -> None:
+    from rcstream._http import _retry_after
+
+    assert _retry_after({"retry-after": "7"}) == 7.0
+    assert _retry_after({"Retry-After": "inf"}) is None  # not a wait for ever
+    assert _retry_after({"Retry-After": "nan"}) is None
+    assert _retry_after({"Retry-After": "1e12"}) == 3600.0
+
+
+def test_redact_url_masks_the_password_of_a_url() -> None:
+    assert redact_url("http://user:hunter2@localhost:9/hook?token=t") == (
+        "http://user:[secure]@localhost:9/hook?token=[secure]"
+    )
+    assert redact_url("http://localhost:9/a@b") == "http://localhost:9/a@b"  # no userinfo
+    assert redact_url("http://user@localhost/") == "http://user@localhost/"
+
+
+def test_a_bad_header_flag_does_not_echo_its_value() -> None:
+    import argparse
+
+    from rcstream.cli._args import header
+
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        header("Authorization Bearer SECRET-TOKEN")
+    assert "SECRET-TOKEN" not in str(info.value)

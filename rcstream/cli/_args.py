@@ -97,7 +97,8 @@ def header(text: str) -> tuple[str, str]:
     """An argparse ``type=`` for ``-H 'Name: value'``."""
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not 'Name: value'")
+        # the value is not echoed: a mistyped -H is often an Authorization header
+        raise argparse.ArgumentTypeError("a -H header must be 'Name: value' (got no colon)")
     return name.strip(), value.strip()
 
 

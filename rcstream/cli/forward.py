@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rcstream.cli.output import family_of, strip_controls
 from rcstream.exceptions import ConfigurationError
+from rcstream.redact import redact_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -89,7 +90,7 @@ class Forwarder:
             try:
                 async with self._session.post(self.url, data=data, headers=self.headers) as resp:
                     await resp.read()
-                    _fwd_log.info("<-- [%d] POST %s [%s]", resp.status, self.url, uuid)
+                    _fwd_log.info("<-- [%d] POST %s [%s]", resp.status, redact_url(self.url), uuid)
                     return resp.status
             except aiohttp.ClientConnectorError as exc:
                 # No connection was made, so nothing was sent: safe to try again.
@@ -112,4 +113,4 @@ class Forwarder:
         return None  # pragma: no cover
 
     def _give_up(self, uuid: str, why: str, advice: str) -> None:
-        _log.warning("Could not forward %s to %s (%s); %s", uuid, self.url, why, advice)
+        _log.warning("Could not forward %s to %s (%s); %s", uuid, redact_url(self.url), why, advice)
