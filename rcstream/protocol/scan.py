@@ -310,13 +310,15 @@ def validate_frame(frame: bytes, event: str) -> tuple[Notification, str | None, 
 
     ``None`` whenever the frame needs the general path (:func:`decode_frame` and
     :func:`~rcstream.models.parse_notification`), which then gives the same model, degrades
-    the body or reports the error.
+    the body or reports the error. A header that carries a ``wsc`` also takes the general
+    path: the model keeps the frame it was validated from (for ``to_wire()``), and the
+    session token must not travel with a notification a caller may pickle or copy.
     """
     parsed = parse_frame_typed(frame, event)
     if parsed is None:
         return None
     header, notification = parsed
     ids = notification_header(header)
-    if ids is None:
+    if ids is None or ids[1] is not None:
         return None
-    return notification, ids[0], ids[1]
+    return notification, ids[0], None

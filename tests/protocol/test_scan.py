@@ -454,8 +454,9 @@ def test_every_family_takes_one_validate(family: str) -> None:
         for style in range(4):
             raw = encode([header(), note], style)
             assert assert_one_validate_same(raw), (family, style)
+            # a wsc in the header: the general path, so that no model keeps the token
             with_wsc = encode([header(wsc={"token": "t", "sequence": 3}), note], style)
-            assert assert_one_validate_same(with_wsc)
+            assert _one_validate(with_wsc) is None
 
 
 @pytest.mark.parametrize(
