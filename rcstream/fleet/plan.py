@@ -63,13 +63,12 @@ def plan_leases(
     share = math.ceil(len(accounts) / len(live)) if accounts else 0
     below = any(count < share for name, count in beats.items() if name != me)
     mine = sorted(held, key=lambda a: preference(me, a))
-    if len(mine) > share:
-        if not below:
-            return LeasePlan(share)
+    if len(mine) > share and below:
         return LeasePlan(share, release=tuple(mine[: len(mine) - share]))
     free = [a for a in accounts if a not in owners and a not in held and a not in blocked]
     free.sort(key=lambda a: preference(me, a), reverse=True)
-    room = share - len(mine)
+    # above the share with nobody below it, a worker still takes its part of the overflow
+    room = max(0, share - len(mine))
     overflow = [] if below else free[room:]
     part = math.ceil(len(overflow) / max(1, len(live) - 1))
     return LeasePlan(share, acquire=tuple(free[:room] + overflow[:part]))

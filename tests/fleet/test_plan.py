@@ -96,3 +96,16 @@ def test_overflow_takes_a_dead_workers_accounts_before_its_heartbeat_expires() -
     # but a worker that just joined (heartbeat shows 0) gets them instead
     beats_join = {"w0": 3, "w1": 3, "w2": 0}
     assert plan_leases("w0", accounts, held["w0"], owners, beats_join).acquire == ()
+
+
+def test_a_worker_above_its_share_still_takes_its_part_of_the_overflow() -> None:
+    # w0 and w2 hold 4 each; w1 died (leases gone, heartbeat still says 3); a8 is free:
+    # nobody alive is below the share of 3, so both may take it at once (one wins the
+    # create) instead of leaving it unowned until w1's heartbeat expires
+    accounts = [f"a{i}" for i in range(9)]
+    held = {"w0": {"a0", "a1", "a2", "a3"}, "w2": {"a4", "a5", "a6", "a7"}}
+    owners = {a: w for w, s in held.items() for a in s}
+    beats = {"w0": 4, "w1": 3, "w2": 4}
+    for me in ("w0", "w2"):
+        plan = plan_leases(me, accounts, held[me], owners, beats)
+        assert plan.share == 3 and plan.release == () and plan.acquire == ("a8",)
