@@ -1877,7 +1877,7 @@ class Client:
     async def _on_gateway_error(self, rnd: _Round, error: ErrorFrame) -> None:
         """An Error frame not tied to a request. Permission errors and 429 are fatal or wait
         (``classify``); the documented connection-ending codes (``WSG-400``, ``WSG-902``,
-        ``WSG-903``, ``WSG-1003``, ``WSG-1005``) end the connection at once with a close
+        ``WSG-903``) end the connection at once with a close
         handshake; for any other code the client keeps reading, as the official SDKs do,
         until the server closes or ``close_timeout`` passes, then closes cleanly."""
         self._stats.gateway_errors += 1
@@ -2093,9 +2093,10 @@ class Client:
 _UPKEEP_RETRY_WAIT: Final = 5.0
 
 #: Error codes after which the gateway closes the connection (docs heart-beats.md:
-#: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close;
-#: WSG-1003/1005 are the other WSG codes in public sources).
-_ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903", "WSG-1003", "WSG-1005"})
+#: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close).
+#: WSG-1003/1005 are not among them: the sources show them only as ``recoveryErrorCode``
+#: of a ConnectionDetails, on a connection that stays open (protocol.md 10.1).
+_ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903"})
 
 #: Validated notifications the reader hands over before it lets the consumers run: models
 #: that wait in a buffer outlive the cyclic collector's youngest generation and make its
