@@ -18,6 +18,7 @@ path belongs to.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -672,11 +673,22 @@ def _known_shapes() -> tuple[str, ...]:
 KNOWN_SHAPES: Final[tuple[str, ...]] = _known_shapes()
 
 
+@functools.cache
+def _every_known_shape() -> tuple[str, ...]:
+    """:data:`KNOWN_SHAPES` and every path the models route (the routing table is the
+    authority on which families rcstream knows; imported on first use, not with this
+    module, which the command line loads before pydantic)."""
+    from rcstream.models.routing import _ROUTES
+
+    routed = (_shape(key) for key in _ROUTES)
+    return tuple(dict.fromkeys((*KNOWN_SHAPES, *routed)))
+
+
 def is_known_family(f: str) -> bool:
     """Whether filter ``f`` has the path of an event family rcstream knows (ids and the
     query string aside). ``False`` is not an error: the platform has filters we do not
     model; it is a reason to check ``f`` for a typo (:func:`suggest_filter`)."""
-    return _shape(f) in KNOWN_SHAPES
+    return _shape(f) in _every_known_shape()
 
 
 def suggest_filter(f: str) -> str | None:
@@ -685,7 +697,7 @@ def suggest_filter(f: str) -> str | None:
     import difflib
 
     shape = _shape(f)
-    close = difflib.get_close_matches(shape, KNOWN_SHAPES, n=1, cutoff=0.8)
+    close = difflib.get_close_matches(shape, _every_known_shape(), n=1, cutoff=0.8)
     if not close:
         return None
     path, sep, query = f.partition("?")

@@ -379,3 +379,15 @@ def test_line_and_favorite_presence_take_the_watched_extensions_presence_path() 
         assert filter_matches(f, f.replace("~", "1"))  # the filter-shaped reading too
         assert not filter_matches(f, "/restapi/v1.0/account/1/extension/2/message-store")
     assert not filter_matches(EXT_PRESENCE, watched, owner_extension="101")
+
+
+def test_every_path_the_models_route_is_a_known_family() -> None:
+    # the typo check (and `listen --strict`) must accept every filter rcstream has a model
+    # for; it once missed the chats and Glip paths and suggested the posts filter instead
+    from rcstream.filters import is_known_family
+    from rcstream.models.routing import _ROUTES
+
+    for key in _ROUTES:
+        assert is_known_family(key.replace("*", "~")), key
+    assert is_known_family("/team-messaging/v1/chats")
+    assert is_known_family("/restapi/v1.0/glip/groups")
