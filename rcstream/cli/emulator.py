@@ -150,11 +150,19 @@ def settings(state_dir: str | None, port_flag: int | None) -> tuple[dict[str, st
     return final, chosen
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only from the first byte (a file
+    made by ``write_text`` then ``chmod`` is readable by others in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        f.write(text)
+
+
 def _save_state(path: Path, state: dict[str, object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-        os.chmod(path, 0o600)
+        _write_private(path, json.dumps(state, indent=2) + "\n")
     except OSError as exc:
         raise ConfigurationError(
             f"The emulator state cannot be written to {str(path)!r} "
@@ -176,9 +184,7 @@ def env_lines(env: dict[str, str], *, export: bool) -> list[str]:
 
 def _write_env(path: str, env: dict[str, str]) -> None:
     try:
-        target = Path(path)
-        target.write_text("\n".join(env_lines(env, export=False)) + "\n", encoding="utf-8")
-        os.chmod(target, 0o600)
+        _write_private(Path(path), "\n".join(env_lines(env, export=False)) + "\n")
     except OSError as exc:
         raise ConfigurationError(
             f"Cannot write {path!r} ({exc.strerror or type(exc).__name__}); "
