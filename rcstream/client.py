@@ -2095,7 +2095,8 @@ _UPKEEP_RETRY_WAIT: Final = 5.0
 #: Error codes after which the gateway closes the connection (docs heart-beats.md:
 #: WSG-902/903; maintainer experiment rc-ws-recover-test exp. 6: WSG-400 then a close).
 #: WSG-1003/1005 are not among them: the sources show them only as ``recoveryErrorCode``
-#: of a ConnectionDetails, on a connection that stays open (protocol.md 10.1).
+#: of a ConnectionDetails, on a connection that stays open (maintainer experiment
+#: rc-ws-recover-test exp. 1 and 3).
 _ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903"})
 
 #: Validated notifications the reader hands over before it lets the consumers run: models
