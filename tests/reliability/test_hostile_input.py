@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -631,13 +632,17 @@ async def test_undocumented_error_code_then_silence_is_closed_cleanly_after_clos
     hostile: Any,
 ) -> None:
     closes: list[int | None] = []
+    waited: list[float] = []
 
     async def scenario(ws: ServerConnection, n: int) -> None:
         await hello(ws, n)
+        sent_at = time.monotonic()
 
         async def then() -> None:
+            nonlocal sent_at
             if n == 1:
                 await ws.send(error_frame("XYZ-2"))  # and never closes
+                sent_at = time.monotonic()
             else:
                 await ws.send(notification("after-the-wait"))
 
@@ -645,6 +650,8 @@ async def test_undocumented_error_code_then_silence_is_closed_cleanly_after_clos
             await behave(ws, then)
         finally:
             closes.append(ws.close_code)
+            if n == 1:
+                waited.append(time.monotonic() - sent_at)
 
     _, emu = await hostile(scenario)
     client = rcstream.Client.from_env(emu.env(), options=options(close_timeout=0.3))
@@ -653,3 +660,4 @@ async def test_undocumented_error_code_then_silence_is_closed_cleanly_after_clos
             (item,) = await take(events, 1)
     assert item.uuid == "after-the-wait"
     assert closes[0] == 1000
+    assert waited[0] >= 0.25  # the client kept reading for close_timeout (0.3 s) first
