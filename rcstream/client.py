@@ -104,6 +104,7 @@ from rcstream.protocol.resume import (
     plan_resume,
 )
 from rcstream.protocol.scan import validate_frame
+from rcstream.protocol.session import subscription_lost
 from rcstream.redact import Secret, redact, redact_url
 from rcstream.retry import backoff, classify, give_up, is_subscription_limit
 from rcstream.subscription import Subscription, _Handed, _Typed
@@ -2014,7 +2015,7 @@ class Client:
             gone = isinstance(status, str) and status != "Active"
             why, exists = f"its status is {status}", True
         except GatewayError as exc:
-            if exc.status != 404 and exc.error_code not in ("SUB-507", "SUB-522"):
+            if not subscription_lost(exc.status, exc.error_code):
                 raise
             gone, why, exists = True, "the server no longer knows it", False
         if not gone or self._state.subscription_id != sid:

@@ -572,7 +572,7 @@ class SessionState:
             # a 2xx POST without an id leaves no subscription; the caller must not loop
             refused = disabled_filters(tag.filters, body)
             return SubscriptionReply(tag.method, tag.filters, "applied", refused)
-        if frame.status == 404 or _error_code(frame.body) == "SUB-507":
+        if subscription_lost(frame.status, _error_code(frame.body)):
             # the subscription is gone (expired or unknown): the next request POSTs anew
             self.subscription_id = None
             self.subscribed_filters = ()
@@ -782,6 +782,12 @@ def _granted(sent: tuple[str, ...], body: Any) -> tuple[str, ...]:
     """The filters of ``sent`` the server did not list in ``disabledFilters``."""
     off = disabled_filters(sent, body)
     return tuple(f for f in sent if f not in off) if off else sent
+
+
+def subscription_lost(status: int | None, error_code: str | None) -> bool:
+    """Whether a refusal of a subscription request means the server no longer has the
+    subscription: HTTP 404 or ``SUB-507`` (the developer guide's error table)."""
+    return status == 404 or error_code == "SUB-507"
 
 
 def _error_code(body: Any) -> str | None:
