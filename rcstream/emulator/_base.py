@@ -559,12 +559,17 @@ class _EmulatorCore:
             session.wsc_sequence += 1
             seq = session.wsc_sequence
             token = self._make_wsc(session.id, seq) if by_sequence else session.wsc_token
-            if by_sequence and frame[0].get("type") == "ServerNotification":
+            remember = by_sequence and frame[0].get("type") == "ServerNotification"
+            plain = frame
+            frame = [{**frame[0], "wsc": {"token": token, "sequence": seq}}, *frame[1:]]
+            if not await self._write(conn, wire.dumps(frame)):
+                return False  # not sent: the caller buffers it (a replay would repeat it)
+            if remember:
                 # the other reading: remember what was sent, by sequence, for a recovery
-                session.sent.append((seq, frame))
+                session.sent.append((seq, plain))
                 while len(session.sent) > max(0, self.recovery_buffer_size):
                     session.sent.popleft()
-            frame = [{**frame[0], "wsc": {"token": token, "sequence": seq}}, *frame[1:]]
+            return True
         return await self._write(conn, wire.dumps(frame))
 
     async def _send_text(self, conn: _Connection, text: str) -> bool:
