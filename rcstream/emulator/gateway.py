@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -358,6 +359,8 @@ class _GatewayLayer(_RestLayer):
             sub = self._subs.get(session.subscription_id)
             if sub is not None and sub.gateway_session_id == session.id:
                 sub.gateway_session_id = None
+                # renewed while its session lived: the orphan's time starts now
+                sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
                 logger.debug("Emulator: subscription %s outlives its session", sub.id)
         session.buffer.clear()
         self._inc("sessions_expired")
@@ -368,6 +371,11 @@ class _GatewayLayer(_RestLayer):
         soonest: float | None = None
         for sub in list(self._subs.values()):
             if sub.expires_at_wall is None:
+                continue
+            if sub.gateway_session_id is not None and sub.gateway_session_id in self._gw:
+                # WebSocket subscriptions "are renewed automatically while websocket
+                # session is alive" (RCEX's WebSocket extension docs): no expiry while the
+                # session lives; it starts when the session ends (_expire_session)
                 continue
             left = (sub.expires_at_wall - now).total_seconds()
             if left <= 0:
@@ -399,14 +407,18 @@ class _GatewayLayer(_RestLayer):
             sub_left = self._sweep_subscriptions()
             if sub_left is not None and sub_left < 60.0:
                 next_deadline = now + sub_left
+            expired = False
             for session in list(self._gw.values()):
                 if session.detached_at is None:
                     continue
                 deadline = session.detached_at + self.recovery_timeout
                 if deadline <= now:
                     self._expire_session(session)
+                    expired = True
                 elif next_deadline is None or deadline < next_deadline:
                     next_deadline = deadline
+            if expired:
+                continue  # its subscription's time has just started: sweep again
             self._janitor_wake.clear()
             delay = None if next_deadline is None else max(0.0, next_deadline - now)
             try:

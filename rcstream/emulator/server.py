@@ -120,8 +120,9 @@ class Emulator(_ControlLayer):
     * ``on_token_expiry`` ``"close"``: a socket whose OAuth session has no unexpired access
       token is closed (``OAU-128``, 1008); ``"silent"`` keeps it open but withholds
       notifications until a refresh.
-    * ``subscription_ttl`` 86400: WebSocket subscriptions outlive their session until
-      deleted or expired, and count toward ``subscription_limit``.
+    * ``subscription_ttl`` 86400: WebSocket subscriptions are renewed while their session
+      lives, then outlive it until deleted or expired (this long after the session
+      ended), and count toward ``subscription_limit``.
     * ``oauth_session_limit`` 5 per user and app: a new login revokes the oldest session.
     * ``accounts`` 1: how many accounts (see :attr:`accounts`).
 

@@ -10,6 +10,8 @@ number of subscriptions (ttl 24 hours, limited number 20)" (WIDGETS
 
 from __future__ import annotations
 
+import asyncio
+
 from emu_helpers import MakeRc, Rc, Ws
 
 V1 = "/restapi/v1.0"
@@ -83,12 +85,23 @@ async def test_another_user_of_the_app_has_its_own_limit(make_rc: MakeRc) -> Non
     await ws.subscribe(FILTER)
 
 
-async def test_subscriptions_expire_after_subscription_ttl(make_rc: MakeRc) -> None:
-    rc = await make_rc(subscription_ttl=0.2)
-    ws, sub_id = await subscribed(rc, (await rc.login())["access_token"])
-    await rc.emu.wait_for_stat("subscriptions_expired")
+async def test_subscriptions_expire_after_subscription_ttl_once_orphaned(
+    make_rc: MakeRc,
+) -> None:
+    # WebSocket subscriptions "are renewed automatically while websocket session is
+    # alive" (RCEX's WebSocket extension docs): the TTL runs only once the session ended
+    rc = await make_rc(subscription_ttl=0.2, recovery_timeout=0.05)
+    token = (await rc.login())["access_token"]
+    ws, sub_id = await subscribed(rc, token)
+    await asyncio.sleep(0.5)  # an absence to show: more than two TTLs with the socket open
     frame = await ws.request("GET", f"{V1}/subscription/{sub_id}")
-    assert (frame[0]["status"], frame[1]["errorCode"]) == (404, "SUB-507")
+    assert frame[0]["status"] == 200 and rc.emu.stats.subscriptions_expired == 0
+    expired = rc.emu.stats.sessions_expired
+    await ws.close()
+    await rc.emu.wait_for_stat("sessions_expired", expired + 1)
+    await rc.emu.wait_for_stat("subscriptions_expired")
+    gone = await rc.api("GET", f"{V1}/subscription/{sub_id}", token)
+    assert (gone.status, gone.body["errorCode"]) == (404, "SUB-507")
 
 
 async def test_delete_subscription_under_a_live_listener(rc: Rc) -> None:
