@@ -54,9 +54,8 @@ _EPILOG += NATS_ENV_HELP
 
 
 def add_nats_options(parser: argparse.ArgumentParser) -> None:
-    """``--nats``, ``--stream`` and ``--max-in-flight`` (the same as
-    :func:`rcstream.fleet.cli.add_bridge_arguments`, without importing asyncio or nats-py:
-    ``--help`` stays light)."""
+    """``--nats``, ``--stream`` and ``--max-in-flight`` for ``bridge`` and ``fleet`` (defined
+    here, without importing asyncio or nats-py: ``--help`` stays light)."""
     group = parser.add_argument_group("NATS JetStream")
     group.add_argument(
         "--nats",

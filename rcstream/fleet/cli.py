@@ -1,15 +1,9 @@
-"""Argument parsers and command functions for ``rcstream bridge`` and ``rcstream fleet``.
+"""The command functions behind ``rcstream fleet`` (its parser is
+:mod:`rcstream.cli.fleet`): ``fleet status``, ``fleet rotate-key`` and the worker itself.
 
-Registering them in ``rcstream.cli`` is one line each::
-
-    from rcstream.fleet.cli import add_fleet_parser
-    add_fleet_parser(subparsers)          # sets args.func
-
-``fleet status`` works on its own. ``fleet`` (run) streams each leased account with
-:func:`rcstream.fleet.runner.fleet_runner` (a client resumed from the account's KV
-checkpoint, publishing through the bridge's publisher); :func:`run_fleet` takes another
-runner for tests.
-``python -m rcstream.fleet.cli status --nats URL`` runs the status command directly.
+``fleet`` (run) streams each leased account with :func:`rcstream.fleet.runner.fleet_runner`
+(a client resumed from the account's KV checkpoint, publishing through the bridge's
+publisher); :func:`run_fleet` takes another runner for tests.
 """
 
 from __future__ import annotations
@@ -21,84 +15,15 @@ import json
 import logging
 import sys
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import TextIO
 
 from rcstream.exceptions import RCStreamError
-from rcstream.fleet.connect import NatsOptions, add_nats_arguments, connect
+from rcstream.fleet.connect import NatsOptions, connect
 from rcstream.fleet.worker import FleetConfig, FleetWorker, Runner
 
-__all__ = [
-    "add_bridge_arguments",
-    "add_fleet_parser",
-    "fleet_rotate_key_command",
-    "fleet_status_command",
-    "main",
-    "run_fleet",
-]
+__all__ = ["fleet_rotate_key_command", "fleet_status_command", "run_fleet"]
 
 logger = logging.getLogger(__name__)
-
-
-def add_bridge_arguments(parser: argparse.ArgumentParser) -> None:
-    """The NATS side of ``rcstream bridge``: ``--nats``, ``--stream``, ``--max-in-flight``
-    (the event filters ``-e/-f`` are the ones ``listen`` already has)."""
-    add_nats_arguments(parser)
-    parser.add_argument(
-        "--max-in-flight",
-        type=int,
-        default=256,
-        metavar="N",
-        help="publishes awaiting a JetStream ack before reading pauses (default 256)",
-    )
-
-
-def add_fleet_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``fleet [run|status]`` to an ``add_subparsers()`` object; sets ``func``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "fleet",
-        help="stream many accounts into NATS JetStream across workers",
-        description="Run a fleet worker, or show the fleet's status (accounts, owners, lag).",
-    )
-    parser.add_argument("action", nargs="?", choices=("run", "status", "rotate-key"), default="run")
-    add_bridge_arguments(parser)
-    parser.add_argument("--accounts", metavar="FILE", help="the accounts TOML file")
-    parser.add_argument(
-        "--lease-ttl", type=float, default=20.0, metavar="S", help="lease TTL (default 20 s)"
-    )
-    parser.add_argument(
-        "--renew-interval",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds between lease renewals (default TTL/4)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="serve Prometheus metrics on HOST:PORT/metrics (see --metrics-host)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 for all)",
-    )
-    parser.add_argument("--json", action="store_true", help="status as JSON")
-    parser.set_defaults(func=_dispatch)
-    return parser
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.action == "status":
-        return asyncio.run(fleet_status_command(args, sys.stdout))
-    if args.action == "rotate-key":
-        return asyncio.run(fleet_rotate_key_command(args, sys.stdout))
-    try:
-        return asyncio.run(run_fleet(args))
-    except KeyboardInterrupt:
-        return 130
 
 
 async def fleet_status_command(args: argparse.Namespace, out: TextIO) -> int:
@@ -170,10 +95,7 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
     from rcstream.fleet.status import fleet_status, render_prometheus, serve_metrics
     from rcstream.fleet.subjects import ensure_stream
 
-    if not args.accounts:
-        print("rcstream fleet: --accounts FILE is required.", file=sys.stderr)
-        return 2
-    accounts = load_accounts(args.accounts)
+    accounts = load_accounts(args.accounts)  # required: rcstream.cli.fleet checks it
     fernet = fernet_from_env()
     nc = await connect(NatsOptions.from_env(args.nats))
     metrics = None
@@ -187,11 +109,9 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
                 js,
                 stream=args.stream,
                 max_in_flight=args.max_in_flight,
-                options=getattr(args, "client_options", None),
+                options=args.client_options,
             )
-        config = FleetConfig(
-            ttl=args.lease_ttl, renew_interval=getattr(args, "renew_interval", None)
-        )
+        config = FleetConfig(ttl=args.lease_ttl, renew_interval=args.renew_interval)
         worker = FleetWorker(js, accounts, runner, fernet=fernet, config=config)
         logger.info("fleet worker %s starts", worker.worker_id)
         if args.metrics_port is not None:
@@ -200,8 +120,9 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
             async def provide() -> str:
                 return render_prometheus(await fleet_status(js, labels))
 
-            host = getattr(args, "metrics_host", None) or "127.0.0.1"
-            metrics, _ = await serve_metrics(provide, port=args.metrics_port, host=host)
+            metrics, _ = await serve_metrics(
+                provide, port=args.metrics_port, host=args.metrics_host
+            )
         await worker.run()
     finally:
         if metrics is not None:
@@ -209,16 +130,3 @@ async def run_fleet(args: argparse.Namespace, runner: Runner | None = None) -> i
         with contextlib.suppress(Exception):
             await nc.close()
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rcstream.fleet.cli fleet-args...`` (the status command stands alone)."""
-    parser = argparse.ArgumentParser(prog="rcstream")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_fleet_parser(sub)
-    args = parser.parse_args(["fleet", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

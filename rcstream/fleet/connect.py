@@ -20,7 +20,6 @@ userinfo (a user, a password or a token before ``@``) is refused. The environmen
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import ssl
@@ -33,7 +32,7 @@ from urllib.parse import urlsplit
 from rcstream.exceptions import ConfigurationError
 from rcstream.redact import MASK, Secret
 
-__all__ = ["NatsOptions", "add_nats_arguments", "redact_nats_url"]
+__all__ = ["NatsOptions", "redact_nats_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,25 +199,6 @@ class NatsOptions:
             if on
         ]
         return f"{self.display_url} ({', '.join(kinds) or 'no credentials'})"
-
-
-def add_nats_arguments(
-    parser: argparse.ArgumentParser, *, default_stream: str = "RCSTREAM"
-) -> None:
-    """Add ``--nats URL`` and ``--stream NAME`` (credentials come only from the environment)."""
-    parser.add_argument(
-        "--nats",
-        metavar="URL",
-        default=None,
-        help="NATS server URL (default: $RCSTREAM_NATS_URL or nats://127.0.0.1:4222); "
-        "credentials come from RCSTREAM_NATS_* variables, never the command line",
-    )
-    parser.add_argument(
-        "--stream",
-        metavar="NAME",
-        default=default_stream,
-        help=f"JetStream stream on subjects rcstream.> (default {default_stream})",
-    )
 
 
 async def connect(options: NatsOptions, *, initial_attempts: int = 3) -> Any:

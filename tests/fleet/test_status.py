@@ -93,7 +93,8 @@ async def test_status_and_metrics_from_kv(nats_server: NatsServer, js: Any) -> N
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "rcstream.fleet.cli",
+        "rcstream",
+        "fleet",
         "status",
         "--nats",
         nats_server.url,
@@ -166,9 +167,9 @@ async def test_run_fleet_command_with_an_injected_runner(
 ) -> None:
     """``run_fleet`` reads the accounts file and RCSTREAM_FLEET_KEY, creates the stream and
     runs a worker whose runner streams each account; cancelling it leaves the fleet."""
-    import argparse
-
-    from rcstream.fleet.cli import add_fleet_parser, run_fleet
+    from rcstream.cli import build_parser
+    from rcstream.cli._run import client_options
+    from rcstream.fleet.cli import run_fleet
 
     (tmp_path / "acme.jwt").write_text("jwt-value\n")
     accounts = tmp_path / "accounts.toml"
@@ -180,11 +181,10 @@ async def test_run_fleet_command_with_an_injected_runner(
     monkeypatch.setenv("ACME_ID", "cid")
     monkeypatch.setenv("ACME_SECRET", "shh-secret")
     monkeypatch.setenv("RCSTREAM_FLEET_KEY", Fernet.generate_key().decode())
-    parser = argparse.ArgumentParser()
-    add_fleet_parser(parser.add_subparsers())
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         ["fleet", "--nats", nats_server.url, "--accounts", str(accounts), "--lease-ttl", "3"]
     )
+    args.client_options = client_options(args)  # as `rcstream fleet` sets it
     seen: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
 
     async def runner(ctx: AccountContext) -> None:
