@@ -33,6 +33,7 @@ import asyncio
 import base64
 import fnmatch
 import hashlib
+import itertools
 import json
 import logging
 import secrets
@@ -355,7 +356,10 @@ class VccEmulator:
 
     async def _retry(self, sub: VccSubscriptionState, delivery: VccDelivery) -> None:
         started = time.monotonic()
-        for delay in self.retry_delays:
+        # the listed delays, then the last one again until the window has passed
+        last = self.retry_delays[-1] if self.retry_delays else None
+        tail = itertools.repeat(last) if last is not None and last > 0 else ()
+        for delay in itertools.chain(self.retry_delays, tail):
             if time.monotonic() - started + delay > self.retry_window:
                 break
             await asyncio.sleep(delay)

@@ -322,7 +322,8 @@ async def test_emulator_signed_delivery_retries_duplicates_and_order() -> None:
 
 
 async def test_emulator_gives_up_after_the_retry_window() -> None:
-    async with VccEmulator(retry_delays=(0.0, 0.0), retry_window=60.0) as vcc:
+    # the last delay repeats until the window has passed: 0.05 s steps in a 0.3 s window
+    async with VccEmulator(retry_delays=(0.0, 0.05), retry_window=0.3) as vcc:
         async with aiohttp.ClientSession() as http:
             token_resp = await http.post(
                 vcc.token_url,
@@ -348,7 +349,9 @@ async def test_emulator_gives_up_after_the_retry_window() -> None:
         await vcc.publish("channel.held.v1", {})
         await vcc.drain()
         (delivery,) = vcc.deliveries
-        assert delivery.attempts == [0, 0, 0]
+        # the first attempt, the two listed retries, then the last delay again until the
+        # window ran out (the exact count depends on the loop's timing)
+        assert 4 <= len(delivery.attempts) <= 8 and set(delivery.attempts) == {0}
         assert not delivery.delivered
 
 
