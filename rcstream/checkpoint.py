@@ -624,7 +624,6 @@ class CheckpointWriter:
         self._written_version = 0
         self._first_unwritten_at: float | None = None
         self._write_lock = asyncio.Lock()
-        self._wakeup: asyncio.Event | None = None
         #: number of store writes done (for tests and stats)
         self.writes = 0
 
@@ -675,16 +674,7 @@ class CheckpointWriter:
         self._version += 1
         if self._first_unwritten_at is None:
             self._first_unwritten_at = self._clock()
-            if self._wakeup is not None:
-                self._wakeup.set()
         return self.due()
-
-    def note_frame(self, at: float) -> None:
-        """Record the wall-clock time of a frame that is not an event (heartbeat, details).
-
-        Written with the next write; it does not make one due on its own.
-        """
-        self._frame_at = at
 
     def update(self, **changes: Any) -> None:
         """Change checkpoint fields in memory (subscription id, disconnect time, pending ...);
@@ -725,23 +715,6 @@ class CheckpointWriter:
             self._version += 1
             return await self._write()
 
-    async def run(self) -> None:
-        """Flush whenever a write falls due, until cancelled (for a task group).
-
-        Waits on real time (``asyncio``), not on ``clock``; on cancellation it does not
-        flush: call :meth:`aclose` for the final write.
-        """
-        self._wakeup = asyncio.Event()
-        if self._first_unwritten_at is not None:
-            self._wakeup.set()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while (started := self._first_unwritten_at) is not None and not self.due():
-                left = self._interval - (self._clock() - started)
-                await asyncio.sleep(max(left, 0.0))
-            await self.maybe_flush()
-
     async def aclose(self) -> None:
         """Write what is unwritten (a clean stop loses nothing). The store stays open."""
         await self.flush()
@@ -768,7 +741,5 @@ class CheckpointWriter:
         self._unwritten -= noted
         self._written_version = version
         self._first_unwritten_at = self._clock() if self._unwritten else None
-        if self._unwritten and self._wakeup is not None:
-            self._wakeup.set()  # noted during the save: run() must come round for it
         self.writes += 1
         return snapshot

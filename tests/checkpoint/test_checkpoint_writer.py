@@ -115,58 +115,15 @@ async def test_the_uuid_window_is_bounded_and_update_routes_progress_fields() ->
         writer.note_delivered(uuid)
     assert writer.checkpoint.recent_uuids == ("c", "d", "e")
     writer.update(recent_uuids=("x",), wsc=Secret("w"), wsc_sequence=1, last_frame_at=9.0)
-    writer.note_frame(10.0)
     cp = writer.checkpoint
     assert (cp.recent_uuids, cp.wsc, cp.wsc_sequence, cp.last_frame_at) == (
         ("x",),
         Secret("w"),
         1,
-        10.0,
+        9.0,
     )
-
-
-async def test_run_flushes_in_the_background_when_the_interval_passes() -> None:
-    store = MemoryStore()
-    writer = CheckpointWriter(store, sample(), max_events=1000, interval=0.01)
-    task = asyncio.create_task(writer.run())
-    try:
-        writer.note_delivered("late")
-        await asyncio.wait_for(store.saved_event.wait(), 10)
-        assert store.saved[-1].recent_uuids[-1] == "late"
-        store.saved_event.clear()
-        for i in range(1000):  # max_events reached: due at once
-            writer.note_delivered(f"n{i}")
-        await asyncio.wait_for(store.saved_event.wait(), 10)
-        assert store.saved[-1].recent_uuids[-1] == "n999"
-        assert writer.unwritten == 0
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_events"):
         CheckpointWriter(MemoryStore(), sample(), max_events=0)
-
-
-async def test_run_writes_an_event_noted_while_its_save_ran() -> None:
-    # review of issue 14, item 8: run() used to wait for a wakeup that never came
-    store = MemoryStore()
-    store.gate = asyncio.Event()
-    writer = CheckpointWriter(store, sample(), max_events=1000, interval=0.0)
-    task = asyncio.create_task(writer.run())
-    try:
-        writer.note_delivered("a")
-        await asyncio.wait_for(store.saving.wait(), 5)  # the save of "a" is in progress
-        writer.note_delivered("b")  # noted while the save runs
-        store.gate.set()
-        async with asyncio.timeout(5):
-            while writer.unwritten or len(store.saved) < 2:
-                store.saved_event.clear()
-                await store.saved_event.wait()
-        assert store.saved[-1].recent_uuids[-2:] == ("a", "b")
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
