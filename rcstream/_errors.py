@@ -13,18 +13,7 @@ from typing import Any
 
 from rcstream._http import Response, error_from_response
 
-__all__ = ["error_code_of", "error_from_frame", "error_from_reply"]
-
-
-def error_code_of(body: Any) -> str | None:
-    """The platform's ``errorCode`` in a reply body (top level or ``errors[0]``), or None."""
-    if not isinstance(body, dict):
-        return None
-    code = body.get("errorCode")
-    errors = body.get("errors")
-    if code is None and isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        code = errors[0].get("errorCode")
-    return code if isinstance(code, str) else None
+__all__ = ["error_from_frame", "error_from_reply"]
 
 
 def error_from_reply(what: str, status: int, headers: Mapping[str, str], body: Any) -> Exception:

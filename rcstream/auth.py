@@ -492,8 +492,6 @@ class TokenManager:
             return unsaved.access_token.get()
         provided = await self._auth.provide()
         if provided is not None:
-            if isinstance(self._auth, StaticTokenAuth) and provided == self._rejected:
-                self._check_static_expiry()
             expires_wall = (
                 self._auth.expires_at if isinstance(self._auth, StaticTokenAuth) else None
             )

@@ -14,10 +14,11 @@ Rules (see ``docs/delivery.md``):
 * a consumer gets an event when one of its filters matches it
   (:meth:`rcstream.filters.FilterMatcher.which`: account-level filters cover the
   extension-scoped paths beneath them; ``~`` means the token owner);
-* an event no filter matches is **never dropped silently**: it is counted in
-  :attr:`Router.unmatched`, reported once per path shape (:attr:`RouteResult.first_of_shape`,
-  for a WARNING line), and given to the consumers whose filters share its resource family
-  (``presence``, ``sessions``, ``message-store`` ...), never to another family's.
+* an event no filter matches is **never dropped silently**: the client counts it in
+  ``ClientStats.unmatched`` (``RouteResult.matched`` is false), it is reported once per
+  path shape (:attr:`RouteResult.first_of_shape`, for a WARNING line), and given to the
+  consumers whose filters share its resource family (``presence``, ``sessions``,
+  ``message-store`` ...), never to another family's.
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ class Router:
     extension id (``owner_id`` of the token response, or ``ownerId`` of a notification)."""
 
     owner_extension: str | None = None
-    #: Events that no consumer's filter matched (delivered by family, or to nobody).
-    unmatched: int = 0
     _matchers: dict[int, FilterMatcher] = field(default_factory=dict)
     _families: dict[int, frozenset[str]] = field(default_factory=dict)
     _shapes: set[str] = field(default_factory=set)
@@ -111,7 +110,6 @@ class Router:
                 self._routes.clear()
             found = self._routes[event] = RouteResult(keys)
             return found
-        self.unmatched += 1
         family = resource_family(event)
         fallback = tuple(k for k, fams in self._families.items() if family in fams)
         shape = path_shape(event)
