@@ -31,7 +31,7 @@ import asyncio
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,7 +69,6 @@ class DeliveryTarget:
     failures: int = 0
     delivered: int = 0
     blacklisted_data: dict[str, str] | None = None
-    responses: list[int] = field(default_factory=list)
 
 
 def _iso_now() -> str:
@@ -177,7 +176,6 @@ class WebhookDeliverer:
             async with asyncio.timeout(self.timeout):
                 async with self._http().post(target.address, data=data, headers=headers) as resp:
                     await resp.read()
-                    target.responses.append(resp.status)
                     if resp.status != 200:
                         reason = f"Webhook responses with code: [{resp.status}]"
         except TimeoutError:
