@@ -220,13 +220,19 @@ def _lenient_loads(text: str) -> Any:
         return _INVALID
 
 
-def _split(text: str) -> tuple[dict[str, Any], Any, bool]:
-    """Return (header, body, has_body). Handles the multipart REST-over-WS case."""
-    try:
-        # pydantic-core's parser: about 1.5x faster than json.loads on gateway frames
-        parsed = from_json(text, cache_strings="keys")
-    except ValueError:
-        parsed = _lenient_loads(text)  # what json accepts and pydantic-core does not
+_UNPARSED: Final = object()
+
+
+def _split(text: str, parsed: Any = _UNPARSED) -> tuple[dict[str, Any], Any, bool]:
+    """Return (header, body, has_body). Handles the multipart REST-over-WS case.
+
+    ``parsed``: the frame already parsed from its bytes (not parsed again)."""
+    if parsed is _UNPARSED:
+        try:
+            # pydantic-core's parser: about 1.5x faster than json.loads on gateway frames
+            parsed = from_json(text, cache_strings="keys")
+        except ValueError:
+            parsed = _lenient_loads(text)  # what json accepts and pydantic-core does not
     if parsed is _INVALID:
         mark = text.find(_MULTIPART_MARK)
         if mark <= 0 or not text.startswith("["):
@@ -287,13 +293,14 @@ def decode_frame(text: str | bytes | bytearray) -> Frame:
     Raises :class:`FrameDecodeError` (and nothing else) when the frame is not JSON, not an
     array, has an unknown ``type``, or misses or mistypes a required field.
     """
+    parsed: Any = _UNPARSED
     if type(text) in _BYTES and text.isascii():
         # the hot path, straight from the transport's bytes: pydantic-core parses bytes, so
         # nothing decodes the frame into a str first (ASCII bytes are valid UTF-8)
         try:
             parsed = from_json(text, cache_strings="keys")
         except ValueError:
-            parsed = None
+            parsed = _UNPARSED  # the general path below tries the lenient readings
         if type(parsed) is list and len(parsed) == 2:
             header, body = parsed
             if (
@@ -312,7 +319,7 @@ def decode_frame(text: str | bytes | bytearray) -> Frame:
             raise FrameDecodeError(
                 "Skipped a gateway frame: it is not valid UTF-8.", raw=""
             ) from None
-    header, body, has_body = _split(text)
+    header, body, has_body = _split(text, parsed)  # not parsed twice
     ftype = header.get("type")
     if ftype == "ServerNotification" and type(body) is dict and "wsc" not in header:
         # the hot path: one event, nothing else to check
