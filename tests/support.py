@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 import rcstream
+
+if TYPE_CHECKING:
+    from rcstream.emulator import Emulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -31,3 +36,34 @@ def fast_options(**overrides: Any) -> rcstream.ClientOptions:
     }
     base.update(overrides)
     return rcstream.ClientOptions(**base)
+
+
+#: Credentials for commands that must fail before any network use (nothing listens on
+#: port 9 of 127.0.0.1)
+DUMMY_CREDENTIALS = {
+    "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
+    "RINGCENTRAL_CLIENT_ID": "id",
+    "RINGCENTRAL_CLIENT_SECRET": "secret",
+    "RINGCENTRAL_JWT": "jwt",
+}
+
+
+def client_for(emulator: Emulator, **overrides: Any) -> rcstream.Client:
+    """A client of ``emulator`` with :func:`fast_options` (and ``overrides``)."""
+    return rcstream.Client.from_env(emulator.env(), options=fast_options(**overrides))
+
+
+async def telephony(emulator: Emulator) -> str:
+    """Publish one generated telephony-session event; its uuid."""
+    return await emulator.publish_generated("telephony-sessions")
+
+
+async def take(events: rcstream.Subscription[Any], n: int, limit: float = 10.0) -> list[Any]:
+    """The next ``n`` items from ``events`` (fails the test after ``limit`` seconds)."""
+    out: list[Any] = []
+    with anyio.fail_after(limit):
+        async for item in events:
+            out.append(item)
+            if len(out) == n:
+                break
+    return out

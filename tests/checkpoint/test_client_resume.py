@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support import fast_options
+from support import fast_options, take
 
 import rcstream
 from rcstream.checkpoint import Checkpoint, CheckpointError, CheckpointLocked, FileCheckpoint
@@ -43,13 +43,7 @@ async def _publish(emu: Emulator, n: int) -> list[str]:
 
 
 async def _take(events: Any, n: int) -> list[Any]:
-    out: list[Any] = []
-    with anyio.fail_after(LIMIT):
-        async for item in events:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
+    return await take(events, n, LIMIT)
 
 
 async def _stored(path: Path) -> Checkpoint:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cli_helpers import LIMIT, Cli, Receiver, assert_no_traceback
+from support import DUMMY_CREDENTIALS
 
 from rcstream.emulator import Emulator
 
@@ -177,12 +178,7 @@ async def test_checkpoint_with_all_extensions_is_refused(run_cli: Any, tmp_path:
         "presence",
         "--checkpoint",
         str(tmp_path / "c"),
-        env={
-            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
-            "RINGCENTRAL_CLIENT_ID": "x",
-            "RINGCENTRAL_CLIENT_SECRET": "y",
-            "RINGCENTRAL_JWT": "z",
-        },
+        env=DUMMY_CREDENTIALS,
     )
     assert await cli.wait() == 2
     stderr = await cli.stderr()
@@ -198,12 +194,7 @@ async def test_an_empty_checkpoint_path_is_a_usage_error(run_cli: Any) -> None:
         "presence",
         "--checkpoint",
         "",
-        env={
-            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
-            "RINGCENTRAL_CLIENT_ID": "x",
-            "RINGCENTRAL_CLIENT_SECRET": "y",
-            "RINGCENTRAL_JWT": "z",
-        },
+        env=DUMMY_CREDENTIALS,
     )
     assert await cli.wait() == 2
     stderr = await cli.stderr()
@@ -226,12 +217,7 @@ async def test_a_fifo_as_checkpoint_is_a_usage_error_and_stays_in_place(
         "presence",
         "--checkpoint",
         str(fifo),
-        env={
-            "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
-            "RINGCENTRAL_CLIENT_ID": "x",
-            "RINGCENTRAL_CLIENT_SECRET": "y",
-            "RINGCENTRAL_JWT": "z",
-        },
+        env=DUMMY_CREDENTIALS,
     )
     assert await cli.wait() == 2
     stderr = await cli.stderr()

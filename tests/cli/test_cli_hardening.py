@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
+from support import DUMMY_CREDENTIALS
 
 import rcstream
 from rcstream.cli import error_message, exit_code_for, main
@@ -26,12 +27,7 @@ from rcstream.cli.output import Output, format_lifecycle, format_pretty
 from rcstream.emulator import Emulator
 from rcstream.testing import event_path, publish_sms
 
-CREDS = {
-    "RINGCENTRAL_SERVER_URL": "http://127.0.0.1:9",
-    "RINGCENTRAL_CLIENT_ID": "id",
-    "RINGCENTRAL_CLIENT_SECRET": "secret",
-    "RINGCENTRAL_JWT": "jwt",
-}
+CREDS = DUMMY_CREDENTIALS
 
 
 # ----------------------------------------------------------------------------- 1 encodings

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import anyio
-from support import fast_options
+from support import client_for, fast_options, take, telephony
 
 import rcstream
 from rcstream.emulator import Emulator
 
 TELEPHONY = "/restapi/v1.0/account/~/extension/~/telephony/sessions"
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
+
+__all__ = [
+    "PRESENCE",
+    "TELEPHONY",
+    "SleepRecorder",
+    "background_done",
+    "client_for",
+    "fast_options",
+    "presence",
+    "take",
+    "telephony",
+]
 
 
 class SleepRecorder:
@@ -26,14 +37,6 @@ class SleepRecorder:
         await anyio.sleep(min(seconds, 0.2))
 
 
-def client_for(emulator: Emulator, **overrides: Any) -> rcstream.Client:
-    return rcstream.Client.from_env(emulator.env(), options=fast_options(**overrides))
-
-
-async def telephony(emulator: Emulator) -> str:
-    return await emulator.publish_generated("telephony-sessions")
-
-
 async def presence(emulator: Emulator) -> str:
     return await emulator.publish_generated("presence")
 
@@ -44,14 +47,3 @@ async def background_done(client: rcstream.Client, limit: float = 10.0) -> None:
     with anyio.fail_after(limit):
         while client._background:
             await asyncio.gather(*client._background, return_exceptions=True)
-
-
-async def take(events: rcstream.Subscription, n: int, limit: float = 10.0) -> list[Any]:
-    """The next ``n`` items from ``events`` (fails the test after ``limit`` seconds)."""
-    out: list[Any] = []
-    with anyio.fail_after(limit):
-        async for item in events:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support import fast_options
+from support import client_for, fast_options, take, telephony
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -24,24 +24,6 @@ TELEPHONY = "/restapi/v1.0/account/~/extension/~/telephony/sessions"
 async def emu() -> AsyncIterator[Emulator]:
     async with Emulator(auth_rate_limit=None, seed=7) as emulator:
         yield emulator
-
-
-def client_for(emulator: Emulator) -> rcstream.Client:
-    return rcstream.Client.from_env(emulator.env(), options=fast_options())
-
-
-async def telephony(emulator: Emulator) -> str:
-    return await emulator.publish_generated("telephony-sessions")
-
-
-async def take(events: rcstream.Subscription[Any], n: int) -> list[Any]:
-    out: list[Any] = []
-    with anyio.fail_after(10):
-        async for item in events:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
 
 
 async def test_typed_consumers_share_one_model_and_raw_gets_the_dict(emu: Emulator) -> None:

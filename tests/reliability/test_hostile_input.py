@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from support import fast_options
+from support import take as support_take
 from websockets.asyncio.server import ServerConnection, serve
 
 import rcstream
@@ -61,14 +62,8 @@ async def take_until(events: rcstream.Subscription, uuid: str) -> list[Any]:
     return items
 
 
-async def take(events: rcstream.Subscription, n: int) -> list[Any]:
-    out: list[Any] = []
-    with anyio.fail_after(LIMIT):
-        async for item in events:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
+async def take(events: rcstream.Subscription[Any], n: int) -> list[Any]:
+    return await support_take(events, n, LIMIT)
 
 
 # ---- a hostile gateway ------------------------------------------------------------------
