@@ -8,6 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 NEEDLE = "protocol" + ".md"  # spelled so that this file does not match itself
+#: the research notes the project was built from live outside the repository too
+OUTSIDE = ("webhooks-resume-" + "brokers", "real-" + "platform.md", "shared " + "facts")
 
 
 def test_no_file_cites_a_protocol_md_missing_from_the_repo() -> None:
@@ -20,5 +22,17 @@ def test_no_file_cites_a_protocol_md_missing_from_the_repo() -> None:
         str(p.relative_to(ROOT))
         for p in places
         if p.is_file() and NEEDLE in p.read_text(errors="replace")
+    ]
+    assert cited == []
+
+
+def test_no_file_cites_the_research_notes_outside_the_repo() -> None:
+    places = [ROOT / "README.md", ROOT / "mkdocs.yml"]
+    for folder in ("rcstream", "docs", "bench", "tests", "examples"):
+        places.extend(p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".sh"))
+    cited = [
+        str(p.relative_to(ROOT))
+        for p in places
+        if p.is_file() and any(n in p.read_text(errors="replace") for n in OUTSIDE)
     ]
     assert cited == []

@@ -594,16 +594,17 @@ class _RestLayer(_OAuthLayer):
             return self._sub_not_found(sub_id)
         if sub.transport == "WebHook":
             # A renew carries no expiresIn, so it renews with the platform's default
-            # lifetime, not the one asked for at creation (shared facts §A.1: "empty body
-            # = renew with the default TTL"; the default is undocumented, 7 days = 604800 s
-            # was observed: PipedreamHQ/pipedream#5710). The emulator takes that reading
-            # because it is the one that punishes a client relying on renew.
+            # lifetime, not the one asked for at creation (RCEX ``Subscription/index.ts``:
+            # an empty PUT renews with the default TTL; the default is undocumented,
+            # 7 days = 604800 s was observed: PipedreamHQ/pipedream#5710). The emulator
+            # takes that reading because it is the one that punishes a client relying on
+            # renew.
             sub.expires_in = _WEBHOOK_EXPIRES_IN
         sub.expires_at_wall = wire.utcnow() + timedelta(seconds=sub.expires_in)
         self._inc("subscriptions_updated")
         return _Reply(200, self._subscription_body(sub))
 
-    # --- WebHook delivery (issue 15; the facts: shared/webhooks-resume-brokers.md §A)
+    # --- WebHook delivery (issue 15; sources: the developer guide's webhook pages)
 
     async def _webhook_deliverer(self) -> WebhookDeliverer:
         """The one :class:`WebhookDeliverer` (and its HTTP session), made on first use."""
@@ -624,7 +625,7 @@ class _RestLayer(_OAuthLayer):
     ) -> _Reply | None:
         """Run the validation request before a WebHook subscription is created (``POST``)
         or moved to a new address (``PUT`` with ``deliveryMode.address``); ``SUB-525`` when
-        the address fails it [DOCS ``creating-webhooks.md`` via §A.2]. The HTTP status of
+        the address fails it [DOCS ``creating-webhooks.md``]. The HTTP status of
         that error is not documented: 400 is an assumption. Requests that the synchronous
         checks will refuse anyway (bad address, bad filters) are not validated first.
         """
@@ -658,10 +659,11 @@ class _RestLayer(_OAuthLayer):
     def _update_webhook(self, sub: _Subscription, body: Any) -> _Reply | None:
         """``PUT`` of a WebHook subscription: ``expiresIn`` (top level) sets the new lifetime;
         without it the lifetime becomes the platform default (7 days observed, 604800 s:
-        §A.1 "empty body = renew with the default TTL"; that a PUT carrying only
+        an empty PUT renews with the default TTL, RCEX ``Subscription/index.ts``; that a
+        PUT carrying only
         ``eventFilters`` does the same is the emulator's reading, the stricter one);
         ``deliveryMode`` may change the address (validated before) and the verification
-        token [RCEX ``Subscription/index.ts`` via §A.1]."""
+        token [RCEX ``Subscription/index.ts``]."""
         if not isinstance(body, dict) or "expiresIn" not in body:
             sub.expires_in = _WEBHOOK_EXPIRES_IN
         if not isinstance(body, dict):

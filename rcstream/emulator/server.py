@@ -88,7 +88,8 @@ class Emulator(_ControlLayer):
       server frame, not only on ``ConnectionDetails``.
     * ``replay_from_sequence``: the other plausible reading of recovery. Sources say the
       gateway replays to whoever presents the ``wsc`` token, but not *from where*: the
-      default (the documented reading, ``../shared/webhooks-resume-brokers.md`` §C) replays
+      default (the documented reading: DOCS ``session-recovery.md``, "within 180 s", a
+      buffer of 100 messages) replays
       only what it buffered after the drop; with this on it replays what it sent after the
       sequence of the presented ``wsc`` (the last one the client saw), then what it
       buffered. Every frame then carries a ``wsc`` whose token names its sequence, and the

@@ -1,7 +1,8 @@
 """A local Vonage Contact Center (VCC) Webhooks emulator: token, subscriptions, signed deliveries.
 
 A separate aiohttp app (``async with VccEmulator() as vcc``) on 127.0.0.1, port 0 by default.
-Each behaviour traces to ``shared/webhooks-resume-brokers.md`` §B:
+Each behaviour traces to Vonage Contact Center's public docs and code samples (cited per
+item):
 
 * ``POST /oauth2/token`` — OAuth 2 client credentials (HTTP Basic client id/secret) →
   ``{access_token, token_type, expires_in}``. The real VCC flow is *not* pinned down by our

@@ -9,13 +9,12 @@ emulator's internals, so the subscription code can call it:
   and no body; the address must answer 200 within ``validation_timeout`` (3 s), echo the
   header, and keep the whole response at most 1,024 bytes; else
   :class:`WebhookValidationError` carries ``SUB-525`` "WebHook server response is invalid"
-  [DOCS ``docs/notifications/webhooks/creating-webhooks.md``, via
-  ``shared/webhooks-resume-brokers.md`` §A.2].
+  [DOCS ``docs/notifications/webhooks/creating-webhooks.md``].
 * :meth:`WebhookDeliverer.deliver` — one notification: POST the JSON envelope with
   ``Verification-Token`` (the API spec's name; ``also_validation_header=True`` adds the
   ``Validation-Token`` form the current receiving page shows) and
-  ``User-Agent: RingCentral-Webhook/8.3`` [DOCS ``receiving.md`` sample headers, §A.3].
-  No redelivery: no RingCentral source documents one (§A.4).
+  ``User-Agent: RingCentral-Webhook/8.3`` [DOCS ``receiving.md`` sample headers].
+  No redelivery: no RingCentral source documents one.
 * Blacklisting: any non-200 answer, timeout or connection failure counts as a failure;
   after ``blacklist_after`` consecutive failures the subscription's status becomes
   ``Blacklisted`` with ``blacklistedData {reason, blacklistedAt}`` in the forms of the
@@ -138,7 +137,7 @@ class WebhookDeliverer:
                 f"WebHook server response is invalid: {type(exc).__name__}"
             ) from exc
         # the answer must say Content-Type: application/json even with an empty body
-        # (shared facts §A.2, from DOCS creating-webhooks.md); parameters such as
+        # (DOCS creating-webhooks.md); parameters such as
         # "; charset=utf-8" are allowed
         json_type = content_type.split(";", 1)[0].strip().lower() == "application/json"
         if status != 200 or echoed != token or size > MAX_VALIDATION_RESPONSE or not json_type:

@@ -45,7 +45,7 @@ SUBJECT_ROOT = "rcstream"
 LIFECYCLE = "lifecycle"
 DEFAULT_STREAM = "RCSTREAM"
 #: The gateway keeps a session recoverable for 180 s; the window must outlast a replay
-#: after that (NATS's default of 2 min does not) [shared/webhooks-resume-brokers.md §D].
+#: after that (NATS's default of 2 min does not) [Synadia's check on large dedup windows].
 MIN_DUPLICATE_WINDOW = 300.0
 
 _ACCOUNT_RE = re.compile(r"^[0-9]+$")

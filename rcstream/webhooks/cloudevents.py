@@ -2,8 +2,8 @@
 
 VCC posts each notification as a structured-mode CloudEvents 1.0 envelope
 (``application/cloudevents+json``) whose ``type`` is the event name and version, e.g.
-``channel.held.v1`` [VCC docs, channel.held.v1 page; ``shared/webhooks-resume-brokers.md``
-§B.2]. Families found in the docs, each in ``.v0`` (beta) and ``.v1``:
+``channel.held.v1`` [VCC docs, channel.held.v1 page]. Families found in the docs, each in
+``.v0`` (beta) and ``.v1``:
 
 * ``agent.presencechanged`` — :class:`AgentPresenceChanged`, data ``{timestamp,
   presence:{presenceId, category:{type, description, subcategory}, description},

@@ -479,7 +479,7 @@ def _vcc_client(env: Mapping[str, str] | None) -> Any:
     )
 
 
-#: VCC applies subscription changes within 30 s (shared facts §B); after that the
+#: VCC applies subscription changes within 30 s (VCC docs, Subscriptions page); after that the
 #: subscription counts as live even if no event came yet.
 VCC_APPLY_SECONDS = 30.0
 

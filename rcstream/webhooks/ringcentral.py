@@ -1,7 +1,7 @@
 """RingCentral WebHook delivery: a receiver, a subscription manager, and :func:`listen`.
 
 RingCentral POSTs each notification to a public URL. The facts this module rests on
-(``shared/webhooks-resume-brokers.md`` §A, which cites the RingCentral API docs and spec):
+(the RingCentral developer guide's webhook pages and the API spec):
 
 * At creation the platform sends a *validation request* carrying a ``Validation-Token``
   header; the receiver must answer 200 within 3 s, echo the header, send
@@ -371,9 +371,9 @@ class WebhookSubscription:
         top-level ``expiresIn`` again.
 
         Not ``POST …/renew`` or an empty ``PUT``: those renew with the platform's default
-        lifetime (no source gives the number; 7 days was observed, facts §A.1), which
-        would turn the short lifetime that protects against a crashed listener into a
-        week of deliveries to a dead address.
+        lifetime (no source gives the number; 7 days was observed,
+        PipedreamHQ/pipedream#5710), which would turn the short lifetime that protects
+        against a crashed listener into a week of deliveries to a dead address.
         """
         resp = await self._client.rest(
             "PUT", f"{SUBSCRIPTION_PATH}/{self.id}", json={"expiresIn": self.expires_in}

@@ -1,6 +1,6 @@
 """Vonage Contact Center (VCC) webhooks: signature check, receiver, subscriptions API client.
 
-Facts (``shared/webhooks-resume-brokers.md`` §B):
+Facts (Vonage Contact Center's public webhook docs and code samples, cited per item):
 
 * Signing [official consumer example ``newvoicemedia/vcc-node-code-snippets@31d2b7ad
   webhook-consumer/app.js``; VCC docs "Webhooks subscriptions"]: the header
