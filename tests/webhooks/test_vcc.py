@@ -35,7 +35,7 @@ SECRET = base64.b64encode(bytes(range(32))).decode()
 KEY = base64.b64decode(SECRET)
 NOW = 1_800_000_000.0
 
-# the sample envelope of the VCC docs' channel.held.v1 page (shared facts §B.2), ids shortened
+# the sample envelope of the VCC docs' channel.held.v1 page, ids shortened
 HELD = (
     b'{"specversion":"1.0","type":"channel.held.v1","id":"2VejGqWZPqHXHVNcfUPUO8IASAp",'
     b'"source":"/channel","subject":"740109c1","time":"2022-08-30T14:34:36.6134321Z",'
