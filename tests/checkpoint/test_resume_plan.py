@@ -238,7 +238,7 @@ def test_the_uuid_window_drops_replays_and_forgets_the_oldest() -> None:
 
 def test_a_replayed_recovery_buffer_is_dropped_up_to_the_checkpointed_uuids() -> None:
     # the old process handed out e0..e149 and checkpointed them; the gateway (under the other
-    # reading of §C) replays its last 100: all are dropped, new ones pass
+    # reading: DOCS session-recovery.md) replays its last 100: all are dropped, new ones pass
     handed = [f"e{i}" for i in range(150)]
     cp: Checkpoint = sample(recent_uuids=tuple(handed[-256:]))
     window = UuidWindow(cp.recent_uuids)

@@ -98,7 +98,7 @@ async def test_listen_creates_renews_updates_and_deletes(
         await ticker.tick()
         assert rc_emulator.stats.subscriptions_updated == updated + 1
         # renewed with the short lifetime again, not the platform's 7-day default that
-        # POST .../renew or an empty PUT gives (review of issue 15, facts §A.1)
+        # POST .../renew or an empty PUT gives (review of issue 15; RCEX Subscription/index.ts)
         body = (await rc_client.rest("GET", f"/restapi/v1.0/subscription/{sub.id}")).body
         assert 0 < body["expiresIn"] <= 900
         await sub.update_filters([flt, flt + "?detailedTelephonyState=true"])
@@ -336,7 +336,7 @@ async def test_put_moves_a_subscription_to_a_new_address_after_validating_it(
 async def test_the_emulator_renews_a_webhook_without_expires_in_for_the_default_lifetime(
     rc_emulator: Emulator, rc_client: rcstream.Client
 ) -> None:
-    # facts §A.1: a renew without expiresIn (POST .../renew, an empty PUT) gives the
+    # RCEX Subscription/index.ts: a renew without expiresIn (POST .../renew, an empty PUT) gives the
     # platform's default lifetime (7 days observed), whatever was asked at creation
     async with WebhookReceiver(token="tok") as rx:
         created = await rc_client.rest(
@@ -376,8 +376,8 @@ async def test_the_emulator_renews_a_webhook_without_expires_in_for_the_default_
 async def test_the_emulator_handshake_requires_a_json_content_type(
     content_type: str | None, valid: bool
 ) -> None:
-    # facts §A.2: the validation answer sends Content-Type: application/json even with
-    # an empty body; a receiver that echoes the token without it gets SUB-525
+    # DOCS creating-webhooks.md: the validation answer sends Content-Type: application/json
+    # even with an empty body; a receiver that echoes the token without it gets SUB-525
     from aiohttp import web
 
     async def answer(request: web.Request) -> web.StreamResponse:
