@@ -1277,12 +1277,7 @@ class Client:
                 delay = max(0.0, min(delay, left))
             self._stats.reconnects += 1
             if is_subscription_limit(reason):
-                logger.warning(
-                    "The user has as many subscriptions for this app as the platform allows "
-                    "(SUB-505); retrying in %.0f s. Free one with `rcstream subscriptions list` "
-                    "and `rcstream subscriptions delete ID`.",
-                    delay,
-                )
+                _warn_subscription_limit(delay)
             else:
                 # a drop at INFO; a failed attempt at INFO too, but at WARNING for the first
                 # one of an outage and then at most once a minute, so a long outage stays
@@ -1590,12 +1585,7 @@ class Client:
                     )
                     if is_subscription_limit(error):
                         fruitless = 0  # waiting for a free slot is not spinning
-                        logger.warning(
-                            "The user has as many subscriptions for this app as the platform "
-                            "allows (SUB-505); retrying in %.0f s. Free one with `rcstream "
-                            "subscriptions list` and `rcstream subscriptions delete ID`.",
-                            decision.min_delay,
-                        )
+                        _warn_subscription_limit(decision.min_delay)
                         if not await self._await_orphan_deletes(decision.min_delay):
                             await self.options.sleep(decision.min_delay)
                         continue
@@ -2104,3 +2094,12 @@ _ENDING_CODES: Final = frozenset({"WSG-400", "WSG-902", "WSG-903"})
 #: that wait in a buffer outlive the cyclic collector's youngest generation and make its
 #: collections expensive (measured in docs/performance.md).
 _YIELD_EVERY: Final = 16
+
+
+def _warn_subscription_limit(delay: float) -> None:
+    logger.warning(
+        "The user has as many subscriptions for this app as the platform allows (SUB-505); "
+        "retrying in %.0f s. Free one with `rcstream subscriptions list` and `rcstream "
+        "subscriptions delete ID`.",
+        delay,
+    )
