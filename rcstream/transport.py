@@ -205,6 +205,7 @@ class _GatewayConnection(ClientConnection):
         n = len(buf)
         pos = 0
         protocol = self.protocol
+        oversize = False
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -224,6 +225,7 @@ class _GatewayConnection(ClientConnection):
                 start += 4  # masked: a protocol error websockets will report
             max_size = protocol.max_size
             if max_size is not None and length > max_size:
+                oversize = True
                 break  # too big: websockets fails the connection (1009) below
             end = start + length
             if end > n:
@@ -246,29 +248,12 @@ class _GatewayConnection(ClientConnection):
             return
         rest = buf[pos:]
         self._buf = b""
-        if protocol.state is not State.OPEN or (
-            protocol.max_size is not None and n - pos >= 2 and self._too_big(rest)
-        ):
+        if protocol.state is not State.OPEN or oversize:
             self._framing = False  # websockets takes over for good
             if rest:
                 super().data_received(rest)
             return
         self._buf = rest  # an incomplete frame
-
-    def _too_big(self, rest: bytes) -> bool:
-        """Whether the frame at the start of ``rest`` exceeds websockets' ``max_size``
-        (its length is readable)."""
-        length = rest[1] & 0x7F
-        if length == 126:
-            if len(rest) < 4:
-                return False
-            length = int.from_bytes(rest[2:4], "big")
-        elif length == 127:
-            if len(rest) < 10:
-                return False
-            length = int.from_bytes(rest[2:10], "big")
-        max_size = self.protocol.max_size
-        return max_size is not None and length > max_size
 
     def eof_received(self) -> None:
         if self._buf:  # a frame cut short: websockets reports it as it would have
