@@ -110,7 +110,8 @@ def classify(
         if code.startswith(("WSG-", "OAU-")):
             return RetryDecision(retry=True)
         if exc.status == 429:
-            # a 429 over the socket (not a RateLimitedError from REST): no Retry-After
+            # a GatewayError with status 429 (a VCC REST call; the gateway's and
+            # RingCentral REST's 429s are RateLimitedError): no Retry-After known
             return RetryDecision(retry=True, min_delay=DEFAULT_RATE_LIMIT_WAIT)
         if exc.status is None or exc.status >= 500 or exc.status in (404, 408, 409):
             return RetryDecision(retry=True)

@@ -380,8 +380,8 @@ class _ControlLayer(_GatewayLayer):
             except Exception:  # pragma: no cover - a catalog bug must not stop the server
                 logger.exception("Emulator could not publish a synthetic event")
 
-    def _subscribed_families(self) -> list[tuple[str, str, str]]:
-        """``(family, subscriber extension id, extension whose events they are)`` for every
+    def _subscribed_families(self) -> list[tuple[str, str]]:
+        """``(family, extension whose events they are)`` for every
         catalog family that a live, active subscription names (any account): WebSocket ones
         with a session, and WebHook ones.
 
@@ -389,7 +389,7 @@ class _ControlLayer(_GatewayLayer):
         (``.../extension/{id}/presence``, as ``rcstream listen --all-extensions`` does): that
         extension's events are generated for it, so such a listener sees several extensions.
         """
-        out: list[tuple[str, str, str]] = []
+        out: list[tuple[str, str]] = []
         for sub in self._subs.values():
             if sub.status != "Active" or (
                 sub.transport == "WebSocket" and sub.gateway_session_id not in self._gw
@@ -404,7 +404,7 @@ class _ControlLayer(_GatewayLayer):
                         continue
                     target = m.group(2)
                 for family in _shape_families(account.id, target).get((f.path, f.params), ()):
-                    out.append((family, sub.extension_id, target))
+                    out.append((family, target))
         return out
 
     async def _traffic_once(
@@ -422,8 +422,7 @@ class _ControlLayer(_GatewayLayer):
         if not subscribed:
             return
         rng = self._rng
-        family, subscriber, target = rng.choice(subscribed)
-        subscriber = target  # the extension whose events the filter names
+        family, subscriber = rng.choice(subscribed)  # the extension the filter names
         account = self._account_of(subscriber)
         ids = [e.id for e in account.extensions]
         now = wire.utcnow()

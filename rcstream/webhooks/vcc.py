@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -535,14 +536,7 @@ def _quote(subscription_id: str) -> str:
 
 
 def _with_secret(sub: VccSubscription, secret: str) -> VccSubscription:
-    return VccSubscription(
-        id=sub.id,
-        name=sub.name,
-        url=sub.url,
-        events=sub.events,
-        enabled=sub.enabled,
-        secret=Secret(secret),
-    )
+    return dataclasses.replace(sub, secret=Secret(secret))
 
 
 def _basic(user: str, password: str) -> str:

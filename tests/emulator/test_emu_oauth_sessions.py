@@ -41,17 +41,3 @@ async def test_refreshes_do_not_count_and_users_are_separate(make_rc: MakeRc) ->
     assert rc.emu.stats.oauth_sessions_evicted == 0
     await rc.login()
     assert rc.emu.stats.oauth_sessions_evicted == 1
-
-
-async def test_revoke_ends_the_whole_session(rc: Rc) -> None:
-    tokens = await rc.login()
-    reply = await rc.call(
-        "POST",
-        "/restapi/oauth/revoke",
-        headers={"Authorization": rc.basic()},
-        data={"token": tokens["access_token"]},
-    )
-    assert reply.status == 200
-    assert (await rc.api("GET", f"{V1}/subscription", tokens["access_token"])).status == 401
-    assert (await rc.refresh(tokens["refresh_token"])).status == 400
-    assert [o.revoked for o in rc.emu.oauth_sessions] == [True]
