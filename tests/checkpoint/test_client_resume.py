@@ -486,7 +486,7 @@ async def test_a_replay_of_events_handed_out_before_a_restart_is_dropped(
         path.write_text(json.dumps(saved))  # rewind: the gateway will replay all 20
         async with _client(emu, path) as client:
             async with client.subscribe(PRESENCE, raw=True) as events:
-                await _until(lambda: emu.stats.notifications_replayed >= 20)
+                await emu.wait_for_stat("notifications_replayed", 20, LIMIT)
                 second = await _publish(emu, 5)
                 assert [e["uuid"] for e in await _take(events, 5)] == second
             assert client.stats.duplicates >= 20

@@ -67,12 +67,9 @@ async def test_a_rate_limited_subscription_check_keeps_the_connection() -> None:
             client.subscribe(TELEPHONY, raw=True) as events,
         ):
             emu.rate_limit_next("request", retry_after=0.05)  # the next GET check: 429
-            with anyio.fail_after(10):
-                while emu._forced_429["request"]:  # the refused check went out
-                    await anyio.sleep(0.02)
-                after_refusal = emu.stats.client_requests
-                while emu.stats.client_requests < after_refusal + 2:  # two good ones since
-                    await anyio.sleep(0.02)
+            await emu.wait_for_stat("rate_limited", 1, 10)  # the refused check went out
+            after_refusal = emu.stats.client_requests
+            await emu.wait_for_stat("client_requests", after_refusal + 2, 10)  # two good ones
             uid = await emu.publish_generated("telephony-sessions")
             (got,) = await take(events, 1)
             assert got["uuid"] == uid
