@@ -67,3 +67,16 @@ async def take(events: rcstream.Subscription[Any], n: int, limit: float = 10.0) 
             if len(out) == n:
                 break
     return out
+
+
+async def stored_messages(js: Any, stream: str = "RCSTREAM") -> list[Any]:
+    """Every message in a JetStream ``stream`` (nats-py's ``js``), in stream order."""
+    total = (await js.stream_info(stream)).state.messages
+    sub = await js.subscribe("rcstream.>", ordered_consumer=True)
+    msgs: list[Any] = []
+    try:
+        while len(msgs) < total:
+            msgs.append(await sub.next_msg(timeout=5.0))
+    finally:
+        await sub.unsubscribe()
+    return msgs

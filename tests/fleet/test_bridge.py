@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from support import stored_messages
 
 from rcstream.auth import JWTAuth
 from rcstream.checkpoint import FileCheckpoint
@@ -34,18 +35,6 @@ from rcstream.fleet.server import NatsServer
 from rcstream.fleet.subjects import ensure_stream
 
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
-
-
-async def _stored(js: Any) -> list[Any]:
-    total = (await js.stream_info("RCSTREAM")).state.messages
-    sub = await js.subscribe("rcstream.>", ordered_consumer=True)
-    msgs: list[Any] = []
-    try:
-        while len(msgs) < total:
-            msgs.append(await sub.next_msg(timeout=5.0))
-    finally:
-        await sub.unsubscribe()
-    return msgs
 
 
 def _check_once(msgs: list[Any], emitted: list[str]) -> list[dict[str, Any]]:
@@ -133,7 +122,7 @@ async def test_nats_restart_mid_stream_loses_nothing(
             js = nc.jetstream(timeout=5.0)
             async with asyncio.timeout(15.0):
                 while True:
-                    msgs = await _stored(js)
+                    msgs = await stored_messages(js)
                     stored = {
                         json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject
                     }
@@ -239,7 +228,7 @@ async def test_resume_from_checkpoint_replays_what_was_missed(js: Any, tmp_path:
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(_run_until(second, replayed), 20.0)
-    records = _check_once(await _stored(js), emitted)
+    records = _check_once(await stored_messages(js), emitted)
     outcomes = [r["outcome"] for r in records if r.get("type") == "connected"]
     assert outcomes == ["fresh", "recovered"]
     # one time format on the lifecycle subject: ISO-8601 UTC, the owner item's too
@@ -266,12 +255,16 @@ async def test_expired_session_in_checkpoint_is_reported_as_a_gap(js: Any, tmp_p
         second = _bridge(js, emu, store)
 
         async def gap_published() -> None:
-            while not any(json.loads(m.data).get("type") == "gap" for m in await _stored(js)):
+            while not any(
+                json.loads(m.data).get("type") == "gap" for m in await stored_messages(js)
+            ):
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(_run_until(second, gap_published), 20.0)
     gaps = [
-        json.loads(m.data) for m in await _stored(js) if json.loads(m.data).get("type") == "gap"
+        json.loads(m.data)
+        for m in await stored_messages(js)
+        if json.loads(m.data).get("type") == "gap"
     ]
     assert [g["reason"] for g in gaps] == ["recovery_window_expired"]
 
@@ -305,7 +298,7 @@ async def test_lone_surrogate_escape_is_published_not_a_crash(js: Any, tmp_path:
                 await asyncio.sleep(0.01)  # acked by JetStream: polled, bounded above
 
         await asyncio.wait_for(_run_until(bridge, both), 20.0)
-    msgs = await _stored(js)
+    msgs = await stored_messages(js)
     _check_once(msgs, emitted)
     (odd_msg,) = [m for m in msgs if b"surrogate-1" in m.data]
     assert json.loads(odd_msg.data)["body"]["note"] == "caf\u00e9 \ud83d"
@@ -381,7 +374,7 @@ async def test_nats_outage_pauses_the_reader_instead_of_dropping(
 
         await asyncio.wait_for(_run_until(bridge, scenario), 40.0)
         assert bridge.dropped == 0
-        msgs = await _stored(nc.jetstream(timeout=5.0))
+        msgs = await stored_messages(nc.jetstream(timeout=5.0))
     records = _check_once(msgs, emitted)
     assert [r for r in records if r.get("type") == "gap"] == []
 
@@ -414,7 +407,7 @@ async def test_a_link_drop_beyond_the_recovery_buffer_during_a_nats_outage_is_a_
 
         await asyncio.wait_for(_run_until(bridge, scenario), 60.0)
         dropped = emu.stats.notifications_dropped
-        msgs = await _stored(nc.jetstream(timeout=5.0))
+        msgs = await stored_messages(nc.jetstream(timeout=5.0))
     assert dropped == 40  # the gateway's own drop: the oldest beyond its buffer
     notes = Counter(json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject)
     assert max(notes.values()) == 1  # nothing stored twice

@@ -19,6 +19,7 @@ from typing import Any
 
 import nats
 from cryptography.fernet import Fernet
+from support import stored_messages
 
 from rcstream.emulator import Emulator
 from rcstream.fleet.accounts import FleetAccount
@@ -31,18 +32,6 @@ from rcstream.redact import Secret
 
 PRESENCE = "/restapi/v1.0/account/~/extension/~/presence"
 CONFIG = FleetConfig(ttl=2.0, renew_interval=0.3, margin=0.4, op_timeout=0.5)
-
-
-async def _stored(js: Any) -> list[Any]:
-    total = (await js.stream_info("RCSTREAM")).state.messages
-    sub = await js.subscribe("rcstream.>", ordered_consumer=True)
-    msgs: list[Any] = []
-    try:
-        while len(msgs) < total:
-            msgs.append(await sub.next_msg(timeout=5.0))
-    finally:
-        await sub.unsubscribe()
-    return msgs
 
 
 async def test_outage_past_the_ttl_loses_nothing_silently(nats_server: NatsServer) -> None:
@@ -97,7 +86,7 @@ async def test_outage_past_the_ttl_loses_nothing_silently(nats_server: NatsServe
 
             async def settled() -> tuple[set[str], list[dict[str, Any]]]:
                 while True:
-                    msgs = await _stored(js)
+                    msgs = await stored_messages(js)
                     notes = {
                         json.loads(m.data)["uuid"] for m in msgs if "lifecycle" not in m.subject
                     }

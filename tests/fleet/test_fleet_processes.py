@@ -24,6 +24,7 @@ from typing import Any
 
 import nats
 from cryptography.fernet import Fernet
+from support import stored_messages
 
 from rcstream.emulator import Emulator
 from rcstream.fleet.demo import write_accounts_file
@@ -61,19 +62,6 @@ async def _spawn_worker(url: str, accounts: Path, env: dict[str, str], log: Path
 def _pid_of(worker_id: str) -> int:
     """Worker ids are ``<host>-<pid>-<random>`` (rcstream.fleet.worker.default_worker_id)."""
     return int(worker_id.rsplit("-", 2)[-2])
-
-
-async def _stored(js: Any, stream: str = "RCSTREAM") -> list[Any]:
-    """Every message in the stream, in stream order."""
-    total = (await js.stream_info(stream)).state.messages
-    sub = await js.subscribe("rcstream.>", ordered_consumer=True)
-    msgs: list[Any] = []
-    try:
-        while len(msgs) < total:
-            msgs.append(await sub.next_msg(timeout=5.0))
-    finally:
-        await sub.unsubscribe()
-    return msgs
 
 
 async def test_sigkill_one_of_three_workers_loses_nothing(
@@ -182,7 +170,7 @@ async def test_sigkill_one_of_three_workers_loses_nothing(
                     while not set(emitted) <= seen_uuids:
                         changed.clear()
                         await changed.wait()
-            msgs = await _stored(js)
+            msgs = await stored_messages(js)
         finally:
             for p in procs:
                 if p.returncode is None:
