@@ -267,11 +267,6 @@ class Client:
         return self._phase is _Phase.CLOSING or self._phase is _Phase.CLOSED
 
     @property
-    def _closed(self) -> bool:
-        """True once aclose() started (the cleanup may still be running)."""
-        return self._closing
-
-    @property
     def stats(self) -> ClientStats:
         """Counters for what this client has done (a live object; read, don't write)."""
         self._stats.duplicates = self._state.duplicates

@@ -28,7 +28,7 @@ async def test_cancelling_aclose_at_any_step_still_closes_within_close_timeout(
     with anyio.fail_after(5):  # several close_timeouts at most, never forever
         await asyncio.wait([closing])
         await client.aclose()  # idempotent, returns at once
-    assert client._closed and client._http is None
+    assert client._closing and client._http is None
     assert not client.connected
     with anyio.fail_after(5):
         await emu.wait_for_connections(0)
