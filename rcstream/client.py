@@ -1764,9 +1764,15 @@ class Client:
                 router.set_owner(str(owner))
         # always route: the server subscription only eventually equals the filters wanted
         # (a PUT in flight, replays after a consumer left while disconnected)
+        if not self._consumers:
+            if self._writer is None:
+                # the last consumer has left (the client is closing, or the filters'
+                # removal is still on its way to the server): no filter to have missed
+                self._stats.unmatched += 1
+                logger.debug("An event arrived after the last consumer left; not delivered.")
+            return  # (with a checkpoint the event was kept as pending above)
         route = router.route(event)
-        if not route.matched and (self._writer is None or self._consumers):
-            # (with a checkpoint and no consumer the event was kept as pending above)
+        if not route.matched:
             self._stats.unmatched += 1
             if route.first_of_shape:
                 logger.warning(

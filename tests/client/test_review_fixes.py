@@ -11,7 +11,7 @@ import time
 
 import anyio
 import pytest
-from client_helpers import PRESENCE, TELEPHONY, SleepRecorder, client_for, take
+from client_helpers import PRESENCE, TELEPHONY, SleepRecorder, client_for, take, telephony
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -242,6 +242,29 @@ async def test_unmatched_telephony_event_reaches_telephony_consumers_only(
             uid = await emu.publish_generated("webinar-sessions")
             (first,) = await take(webinars, 1)
             assert first["uuid"] == uid
+
+
+async def test_event_after_the_last_consumer_left_is_counted_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `rcstream demo -n 2` once printed "matched no consumer's filter" on its way out: the
+    # consumer had its two events and left, and one more arrived before the client closed
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        event = f"/restapi/v1.0/account/{emu.account_id}/extension/{emu.extension_id}/presence"
+        async with client_for(emu) as client:
+            async with client.subscribe(TELEPHONY, raw=True) as calls:
+                uid = await telephony(emu)
+                (got,) = await take(calls, 1)
+                assert got["uuid"] == uid
+            assert client.stats.unmatched == 0
+            with caplog.at_level(logging.DEBUG, logger="rcstream.client"):
+                await _inject_event(emu, event, "u-1")
+                with anyio.fail_after(5):
+                    while client.stats.unmatched < 1:  # the reader has taken it
+                        await anyio.sleep(0.001)
+        assert not [r for r in caplog.records if "matched no consumer" in r.getMessage()]
+        left = [r for r in caplog.records if "after the last consumer left" in r.getMessage()]
+        assert [r.levelno for r in left] == [logging.DEBUG]
 
 
 # ---- review 13: tests that fail without the 401 refresh of the sync loop and the check ---
