@@ -153,6 +153,8 @@ class _Round:
     error_deadline: float | None = None
     #: end with a close handshake (the gateway said why), not an abort
     graceful: bool = False
+    #: seconds from the socket's opening to the round's end
+    lasted: float = 0.0
 
 
 class Client:
@@ -234,9 +236,8 @@ class Client:
         self._round: _Round | None = None
         self._error: BaseException | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._round_ready = False
-        self._round_healthy = False
-        self._round_lasted = 0.0
+        #: the round the supervisor last ran (None: its connection never opened)
+        self._ended_round: _Round | None = None
         self._held: list[Lifecycle] = []
         self._unconfirmed: dict[str, None] = {}
         #: durable resume (docs/restarts.md): the store, its batching writer, the plan the
@@ -1148,7 +1149,7 @@ class Client:
     def _drop_consumer(self, consumer: Subscription[Any]) -> None:
         if consumer._inbox.block:
             consumer._inbox.room.set()  # never hold the reader for a consumer that left
-        self._blocking = sum(1 for c in self._consumers if c._inbox.block and c is not consumer)
+        self._blocking -= consumer._inbox.block
         self._consumers.remove(consumer)
         if self._by_key.pop(consumer._key, None) is not None:
             self._typed_count -= not consumer.raw
@@ -1214,8 +1215,7 @@ class Client:
         warned_at: float | None = None  # when the current outage was last logged at WARNING
         tries = 0  # failed connection attempts in the current outage
         while not self._closing:
-            self._round_ready = False
-            self._round_healthy = False
+            self._ended_round = None
             reason: BaseException
             # Before the first success, one attempt (an HTTP call can take http_timeout, a
             # handshake connect_timeout) may not outlast first_connect_timeout; the deadline
@@ -1241,8 +1241,8 @@ class Client:
             self._first_connect_scope = None
             if scope.cancelled_caught and not self._closing:
                 reason = ConnectionFailedError("The connection attempt did not finish in time.")
-            rnd_ready = self._round_ready
-            healthy = self._round_healthy
+            ended = self._ended_round
+            healthy = ended is not None and ended.healthy
             if self._closing:
                 return
             decision = classify(reason, subscription_limit_wait=opts.subscription_limit_wait)
@@ -1251,9 +1251,10 @@ class Client:
                 return
             if healthy:
                 failures = 0  # the stream worked (subscription in place): a new outage
-            if rnd_ready:
+            if ended is not None and ended.ready:
                 down_since = opts.clock()
-            if decision.reset or (rnd_ready and self._round_lasted >= opts.stable_after):
+            stable = ended is not None and ended.ready and ended.lasted >= opts.stable_after
+            if decision.reset or stable:
                 delays = self._new_backoff()  # the next retry is immediate again
             failures += 1
             if give_up(
@@ -1418,9 +1419,8 @@ class Client:
                 await self._notify()
             if rnd.healthy and not self._closing:  # consumers were told it was connected
                 self._broadcast(Disconnected(reason=str(rnd.reason or "closed")))
-        self._round_ready = rnd.ready
-        self._round_healthy = rnd.healthy
-        self._round_lasted = opts.clock() - started
+        rnd.lasted = opts.clock() - started
+        self._ended_round = rnd
         raise rnd.reason or ConnectionFailedError("The connection ended.")
 
     async def _guard(self, rnd: _Round, coro: Awaitable[None]) -> None:
