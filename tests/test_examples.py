@@ -70,16 +70,31 @@ async def test_ctrl_c_is_calm(rc_emulator: Emulator, tmp_path: Path, argv: list[
     proc = await _start(rc_emulator, tmp_path, sys.executable, str(EXAMPLES / argv[0]), *argv[1:])
     assert proc.stderr is not None
     # Interrupt once the example says it listens (the subscription is confirmed then).
+    seen = b""
     while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), LIMIT)
-        assert line, "the example exited before listening"
+        try:
+            line = await asyncio.wait_for(proc.stderr.readline(), LIMIT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            pytest.fail(f"no 'listening' line within {LIMIT} s; stderr so far: {seen!r}")
+        assert line, f"the example exited before listening: {seen!r}"
+        seen += line
         if any(word in line for word in READY):
             break
     proc.send_signal(signal.SIGINT)
-    _, err = await asyncio.wait_for(proc.communicate(), LIMIT)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), LIMIT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"the example did not exit within {LIMIT} s of Ctrl-C")
     assert proc.returncode == 130, err.decode()
     assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
-    await rc_emulator.wait_until(lambda e: not e.subscriptions, LIMIT)
+    try:
+        await rc_emulator.wait_until(lambda e: not e.subscriptions, LIMIT)
+    except TimeoutError:
+        pytest.fail(f"the subscription was not deleted; the example's stderr: {err.decode()}")
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
