@@ -3,10 +3,11 @@
 ``python -m bench.breakdown [-n N]`` feeds the same pre-encoded telephony frames the flood
 server sends through each stage of rcstream's receive path in isolation and prints the
 cost per notification in microseconds. The stages are cumulative where noted, so the
-differences say what each layer adds. The ``fast``/``slow`` lines compare issue 13's fast
-path (``rcstream.protocol.scan``) with the path it replaces, from the same frame bytes;
-``--configs`` adds ``bench.configs`` (each model-config choice alone). Run on an otherwise
-idle machine, or compare lines of one run only.
+differences say what each layer adds. The ``one-validate``/``general`` lines compare the
+client's one-validate path (``rcstream.protocol.scan.validate_frame``: one ``validate_json``
+of the whole frame) with the general path, from the same frame bytes; ``--configs`` adds
+``bench.configs`` (each model-config choice alone). Run on an otherwise idle machine, or
+compare lines of one run only.
 """
 
 from __future__ import annotations
@@ -159,32 +160,25 @@ def run(n: int) -> dict[str, float]:
     out["body: validate_json into a TypedDict of the same shape"] = _per_item(
         lambda: _drain(shape.validate_json(b) for b in bodies), n
     )
-    # issue 13: the fast path, stage by stage, against the path it replaces
-    from rcstream.protocol.scan import notification_dict, scan_notification, validate_scanned
+    # the client's one-validate path (issue 13), against the general path it falls back to
+    from rcstream.models.routing import sniff_event
+    from rcstream.protocol.scan import validate_frame
 
     frames = [t.encode() for t in texts]
-    scans = [scan_notification(f) for f in frames]
-    assert all(x is not None for x in scans)
-    out["fast: scan_notification (header, uuid, event)"] = _per_item(
-        lambda: _drain(scan_notification(f) for f in frames), n
+    events = [sniff_event(f) for f in frames]
+    assert all(e is not None and validate_frame(f, e) for f, e in zip(frames, events, strict=True))
+    out["one-validate: sniff_event (the routing hint)"] = _per_item(
+        lambda: _drain(sniff_event(f) for f in frames), n
     )
-    out["fast: validate_scanned (one validate_json)"] = _per_item(
-        lambda: _drain(validate_scanned(x) for x in scans),  # type: ignore[arg-type]
+    out["one-validate: sniff_event + validate_frame, typed (total)"] = _per_item(
+        lambda: _drain(validate_frame(f, sniff_event(f)) for f in frames),  # type: ignore[arg-type]
         n,
     )
-    out["fast: scan + validate_json, typed (total)"] = _per_item(
-        lambda: _drain(validate_scanned(scan_notification(f)) for f in frames),  # type: ignore[arg-type]
-        n,
-    )
-    out["slow: decode_frame + parse_notification (total)"] = _per_item(
+    out["general: decode_frame + parse_notification, typed (total)"] = _per_item(
         lambda: _drain(parse_notification(decode_frame(f).body) for f in frames),  # type: ignore[union-attr]
         n,
     )
-    out["fast raw: scan + notification_dict (total)"] = _per_item(
-        lambda: _drain(notification_dict(scan_notification(f)) for f in frames),  # type: ignore[arg-type]
-        n,
-    )
-    out["slow raw: decode_frame (bytes in)"] = _per_item(
+    out["general raw: decode_frame (bytes in)"] = _per_item(
         lambda: _drain(decode_frame(f) for f in frames), n
     )
     notes = [parse_notification(d) for d in datas]

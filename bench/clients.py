@@ -395,104 +395,11 @@ async def run_rcstream_raw(
     await run_rcstream(url, consumer, filters, delay=delay, subscribed=subscribed, raw=True)
 
 
-# --------------------------------------------------------------------------- (p) prototypes
-
-
-async def run_proto(
-    url: str,
-    consumer: Consumer,
-    filters: list[str],
-    *,
-    delay: float = 0.0,
-    subscribed: asyncio.Event | None = None,
-    raw: bool = False,
-) -> None:
-    """Issue 13's fast path without the client (phase 1): rcstream's own transport
-    (``rcstream.transport.connect``, the message deque read as *bytes*), then
-    ``rcstream.protocol.scan``: the bounded scan, a bounded dedup on the uuid (what the
-    session does), and one ``validate_json`` into the routed model (or, ``raw=True``, one
-    parse into the wire dict). The typed consumer reads a nested field of every event.
-    Shows the ratio the wired client can reach; no reconnect, no queue hop."""
-    from collections import deque
-
-    from rcstream.models import model_for_event
-    from rcstream.protocol.frames import decode_frame
-    from rcstream.protocol.scan import notification_dict, scan_notification, validate_scanned
-    from rcstream.transport import build_ws_url, connect
-
-    for f in filters:  # build the models' schemas now, as the client can at subscribe time
-        model_for_event(f).model_rebuild()
-    token = (await http_post(url, "/restapi/oauth/token"))["access_token"]
-    ws_info = await http_post(url, "/restapi/oauth/wstoken", bearer=token)
-    transport = await connect(
-        build_ws_url(ws_info["uri"], ws_info["ws_access_token"]),
-        open_timeout=10.0,
-        max_size=2**24,
-        ping_interval=None,
-        ping_timeout=None,
-        close_timeout=0.2,
-    )
-    conn = transport._conn  # the bytes, before the transport decodes them to str
-    messages = conn.messages
-    seen: set[str] = set()
-    order: deque[str] = deque()
-    try:
-        while not consumer.done.is_set():
-            if messages and not conn.reading_paused:
-                _, data = messages.popleft()
-                conn.queued_bytes -= len(data)
-            else:
-                _, data = await conn.next_message()
-            scanned = scan_notification(data)
-            if scanned is None:
-                frame = decode_frame(data)
-                kind = type(frame).__name__
-                if kind == "ConnectionDetails":
-                    await transport.send(_sub_request(filters))
-                elif kind == "ClientResponse" and subscribed is not None:
-                    subscribed.set()
-                continue
-            if raw:
-                d = notification_dict(scanned)
-                uuid = d["uuid"]
-            else:
-                n = validate_scanned(scanned)
-                uuid = n.uuid
-                body = n.body
-                if body.parties:  # a nested field of every event
-                    _ = body.parties[0].status
-            if uuid in seen:
-                continue
-            seen.add(uuid)
-            order.append(uuid)
-            if len(order) > 10_000:
-                seen.discard(order.popleft())
-            consumer.on(uuid)
-            if delay:
-                await asyncio.sleep(delay)
-    finally:
-        transport.abort()
-
-
-async def run_proto_raw(
-    url: str,
-    consumer: Consumer,
-    filters: list[str],
-    *,
-    delay: float = 0.0,
-    subscribed: asyncio.Event | None = None,
-) -> None:
-    """:func:`run_proto` with ``raw=True``: the wire dict from one parse, no model."""
-    await run_proto(url, consumer, filters, delay=delay, subscribed=subscribed, raw=True)
-
-
 RUNNERS: dict[str, Runner] = {
     "floor": run_floor,
     "sdk": run_sdk,
     "rcstream": run_rcstream,
     "rcstream-raw": run_rcstream_raw,
-    "proto": run_proto,
-    "proto-raw": run_proto_raw,
 }
 
 

@@ -31,6 +31,8 @@ def throughput(d: dict[str, Any]) -> str:
         "(steady state) | server CPU µs/notification |",
         "|---|---:|---|---:|---:|",
     ]
+    # proto, proto-raw: issue 13's prototypes, no longer run (kept for the saved results in
+    # bench/results/phase1/, printed under their key)
     for k in ("floor", "sdk", "rcstream", "rcstream-raw", "cli", "sink", "proto", "proto-raw"):
         if k not in s:
             continue
@@ -38,7 +40,7 @@ def throughput(d: dict[str, Any]) -> str:
         steady = s[k].get("steady_cpu_us_median")
         cpu = f"{s[k]['cpu_us_median']:.1f}" + (f" ({steady:.1f})" if steady else "")
         lines.append(
-            f"| {LABELS[k]} | **{s[k]['rate_median']:,.0f}** | {rounds} | "
+            f"| {LABELS.get(k, k)} | **{s[k]['rate_median']:,.0f}** | {rounds} | "
             f"{cpu} | {s[k]['server_cpu_us_median']:.2f} |"
         )
     lines += [
@@ -51,9 +53,6 @@ def throughput(d: dict[str, Any]) -> str:
         "rcstream/floor": "≥ 0.8",
         "rcstream-raw/sdk": "≥ 1.2",
         "cli/sdk": "≥ 1.0",
-        "proto/sdk": "(typed, ≥ 1.0 once wired)",
-        "proto/floor": "(typed, ≥ 0.8 once wired)",
-        "proto-raw/sdk": "(raw, ≥ 1.2 once wired)",
         "sdk/floor": "—",
     }
     for k, v in r.items():

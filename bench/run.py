@@ -45,12 +45,10 @@ LABELS = {
     "rcstream-raw": "(c') rcstream async for, raw=True",
     "cli": "(d) rcstream listen > /dev/null",
     "sink": "flood server alone (socket sink)",
-    "proto": "(p) issue-13 prototype: rcstream transport bytes + scan + validate_json (typed)",
-    "proto-raw": "(p') issue-13 prototype: rcstream transport bytes + scan + one parse (raw)",
     "msgspec": "(m) async for, msgspec structs (bench only)",
 }
 #: Every throughput configuration ``--kinds`` accepts.
-ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "proto", "proto-raw", "msgspec")
+ALL_THROUGHPUT_KINDS = (*THROUGHPUT_KINDS, "msgspec")
 
 
 @dataclass
@@ -414,10 +412,6 @@ def bench_throughput(sz: Sizes, kinds: tuple[str, ...] | None = None) -> dict[st
         ("cli", "sdk"),
         ("cli", "floor"),
         ("sdk", "floor"),
-        ("proto", "sdk"),
-        ("proto", "floor"),
-        ("proto-raw", "sdk"),
-        ("proto-raw", "floor"),
         ("msgspec", "sdk"),
         ("msgspec", "floor"),
     ]:
@@ -932,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--kinds",
         help=f"throughput configurations, comma-separated, in interleaving order "
-        f"(default {','.join(THROUGHPUT_KINDS)}; also: proto, proto-raw, msgspec)",
+        f"(default {','.join(THROUGHPUT_KINDS)}; also: msgspec)",
     )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--png", type=Path, default=None, help="plot file")
