@@ -1,9 +1,9 @@
-"""The notification fast path (issue 13): the bounded scan, and one validation from bytes.
+"""The client's one-validate path (issue 13): ``validate_frame`` against the general path.
 
-Two properties carry it: whatever the scan returns is what a full parse finds, and the fast
-path (``parse_notification_bytes``) gives the same model, the same ``to_wire()`` and the
-same error as the slow path (``decode_frame`` + ``parse_notification``) for every family
-and for hostile frames. The frames are the shapes the emulator's catalogue sends
+Two properties carry it: wherever ``validate_frame`` answers, it answers what the general
+path (``decode_frame`` + ``parse_notification``) gives: the same model, the same
+``to_wire()``, the same ``messageId`` and ``wsc``; and the transport's bytes decode as the
+same frame as their text. The frames are the shapes the emulator's catalogue sends
 (``rcstream/emulator/catalog.py``), re-encoded with every spacing and key order JSON
 allows, plus hand-written hostile ones.
 """
@@ -21,23 +21,11 @@ from hypothesis import strategies as st
 
 from rcstream.emulator import catalog
 from rcstream.exceptions import FrameDecodeError
-from rcstream.models import (
-    NOTIFICATION_MODELS,
-    Notification,
-    TelephonySessionsNotification,
-    model_for_event,
-    parse_notification,
-)
+from rcstream.models import NOTIFICATION_MODELS, Notification, parse_notification
 from rcstream.models.base import WireModel
 from rcstream.models.routing import sniff_event
 from rcstream.protocol.frames import ServerNotification, decode_frame
-from rcstream.protocol.scan import (
-    notification_dict,
-    parse_notification_bytes,
-    scan_notification,
-    validate_frame,
-    validate_scanned,
-)
+from rcstream.protocol.scan import validate_frame
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -55,7 +43,7 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-# keys that collide with what the scan looks for, or spell it with escapes
+# keys that collide with the envelope's, or spell them with escapes
 tricky_keys = st.sampled_from(
     ["uuid", "event", "subscriptionId", "body", "type", "wsc", '"', "\\", "},{", "ü", "\u2028"]
 ) | st.text(max_size=6)
@@ -64,57 +52,12 @@ tricky_strings = st.sampled_from(
 ) | st.text(max_size=10)
 
 
-def _slow(raw: bytes) -> Notification:
-    frame = decode_frame(raw)
-    if not isinstance(frame, ServerNotification):
-        raise FrameDecodeError("not a notification", raw="")
-    return parse_notification(frame.body)
-
-
 def _outcome(fn: Any, raw: bytes) -> tuple[str, Any, Any, Any]:
     try:
         n = fn(raw)
     except FrameDecodeError:
         return ("error", None, None, None)
     return (type(n).__name__, n, n.to_wire(), n.validation_error)
-
-
-def assert_same(raw: bytes) -> None:
-    """The fast path and the slow path agree on ``raw``."""
-    fast = _outcome(parse_notification_bytes, raw)
-    slow = _outcome(_slow, raw)
-    assert fast[0] == slow[0]
-    # repr as well: NaN (which json accepts) is not equal to itself
-    assert fast[1] == slow[1] or repr(fast[1]) == repr(slow[1])
-    assert fast[2] == slow[2] or repr(fast[2]) == repr(slow[2])
-    assert fast[3] == slow[3]
-
-
-def assert_scan_exact(raw: bytes) -> None:
-    """If the scan answers, it answers what a full parse finds."""
-    scanned = scan_notification(raw)
-    if scanned is None:
-        return
-    try:
-        frame = decode_frame(raw)
-    except FrameDecodeError:
-        # invalid after the scanned parts (e.g. bad UTF-8 in the body): the one full parse
-        # refuses it just as decode_frame does
-        with pytest.raises(FrameDecodeError):
-            notification_dict(scanned)
-        with pytest.raises(FrameDecodeError):
-            validate_scanned(scanned)
-        return
-    assert isinstance(frame, ServerNotification)
-    full = json.loads(raw)
-    assert scanned.header == full[0]
-    assert scanned.message_id == frame.message_id
-    assert scanned.wsc == frame.wsc
-    assert scanned.uuid == frame.body["uuid"]
-    assert scanned.event == frame.body["event"]
-    assert scanned.subscription_id == frame.body.get("subscriptionId")
-    as_dict = notification_dict(scanned)
-    assert as_dict == frame.body or repr(as_dict) == repr(frame.body)  # NaN
 
 
 def encode(frame: list[Any], style: int) -> bytes:
@@ -202,151 +145,6 @@ def frames(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         hdr["headers"] = {"RCRequestId": draw(tricky_strings)}
     return encode([hdr, dict(items)], draw(st.integers(0, 3)))
-
-
-@SETTINGS
-@given(frames())
-def test_the_scan_finds_what_a_full_parse_finds(raw: bytes) -> None:
-    assert_scan_exact(raw)
-
-
-@SETTINGS
-@given(frames())
-def test_fast_and_slow_paths_agree(raw: bytes) -> None:
-    assert_same(raw)
-
-
-@pytest.mark.parametrize("family", catalog.FAMILIES)
-@pytest.mark.parametrize("style", [0, 1, 2, 3])
-def test_every_family_takes_the_fast_path(family: str, style: int) -> None:
-    note = catalog_notification(family, 3)
-    raw = encode([header(), note], style)
-    scanned = scan_notification(raw)
-    assert scanned is not None
-    n = validate_scanned(scanned)
-    assert type(n) is NOTIFICATION_MODELS[family]
-    assert n.validation_error is None
-    assert n == parse_notification(note)
-    assert n.to_wire() == note
-    assert_scan_exact(raw)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        # a duplicate top-level key after the body: JSON's last one wins, on both paths
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{},"uuid":"b","event":"/restapi/v1.0/account/1/extension/2/presence"}]',
-        # the key "event" spelled with an escape
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{},"\\u0065vent":"/y"}]',
-        # body first: no leading members to read
-        b'[{"type":"ServerNotification"},{"body":{"uuid":"n"},"uuid":"a","event":"/x",'
-        b'"timestamp":"t"}]',
-        # "body" inside a string value, and a nested object before the body
-        b'[{"type":"ServerNotification"},{"uuid":"\\"body\\"","event":"/x","timestamp":"t",'
-        b'"meta":{"body":1},"body":{}}]',
-        # "},{" inside the header
-        b'[{"type":"ServerNotification","messageId":"},{\\"uuid\\":1"},{"uuid":"a",'
-        b'"event":"/x","timestamp":"t","body":{}}]',
-        b'[{"type":"ServerNotification","x":[{"a":1},{"b":2}]},{"uuid":"a","event":"/x",'
-        b'"timestamp":"t","body":{}}]',
-        # three elements, trailing garbage, no body element
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{}},{"uuid":"b"}]',
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]]',
-        b'[{"type":"ServerNotification"}]',
-        # a lone surrogate (json accepts it, pydantic-core does not), NaN
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{"s":"\\ud800"}}]',
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{"v":NaN}}]',
-        # not-a-string envelope values, bodies that are not objects
-        b'[{"type":"ServerNotification"},{"uuid":5,"event":"/x","timestamp":"t","body":{}}]',
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","subscriptionId":5,'
-        b'"timestamp":"t","body":{}}]',
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
-        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":null}]',
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
-        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":[1]}]',
-        # a bad wsc, a bad status, a non-notification frame, not JSON at all
-        b'[{"type":"ServerNotification","wsc":{"sequence":1}},{"uuid":"a","event":"/x",'
-        b'"timestamp":"t","body":{}}]',
-        b'[{"type":"ServerNotification","status":"x","wsc":{"token":"t","sequence":1}},'
-        b'{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
-        b'[{"type":"Heartbeat"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
-        b"[{,{]",
-        b"\xff\xfe",
-    ],
-)
-def test_hostile_frames_give_what_the_slow_path_gives(raw: bytes) -> None:
-    assert_same(raw)
-    assert_scan_exact(raw)
-    assert_wired_same(raw)
-
-
-def test_a_later_duplicate_key_sends_the_frame_to_the_slow_path() -> None:
-    raw = (
-        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
-        b'"body":{},"uuid":"b"}]'
-    )
-    assert scan_notification(raw) is None
-    assert parse_notification_bytes(raw).uuid == "b"  # what every JSON parser says
-
-
-def test_escapes_in_leading_values_are_decoded() -> None:
-    raw = (
-        b'[{"type":"ServerNotification","messageId":"m\\u00e9"},{"uuid":"a\\"b",'
-        b'"event":"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":{}}]'
-    )
-    scanned = scan_notification(raw)
-    assert scanned is not None
-    assert scanned.uuid == 'a"b' and scanned.message_id == "m\u00e9"
-    assert_same(raw)
-
-
-def test_a_body_that_does_not_match_degrades_before_it_is_returned() -> None:
-    note = catalog_notification("telephony-sessions", 1)
-    note["body"]["parties"] = "not a list"
-    raw = encode([header(), note], 0)
-    n = parse_notification_bytes(raw)
-    assert type(n) is Notification
-    assert n.validation_error and "parties" in n.validation_error
-    assert n.to_wire() == note
-
-
-def test_an_explicit_model_is_used_and_degrades_the_same_way() -> None:
-    note = catalog_notification("telephony-sessions", 2)
-    raw = encode([header(), note], 0)
-    assert type(parse_notification_bytes(raw, Notification)) is Notification
-    n = parse_notification_bytes(raw, TelephonySessionsNotification)
-    assert isinstance(n, TelephonySessionsNotification)
-    presence = model_for_event("/restapi/v1.0/account/~/extension/~/presence")
-    degraded = parse_notification_bytes(raw, presence)
-    assert type(degraded) in (Notification, presence)
-
-
-def test_wsc_and_message_id_are_read_like_decode_frame() -> None:
-    note = catalog_notification("presence", 1)
-    hdr = header(42, wsc={"token": "secret-token", "sequence": "17"})
-    raw = encode([hdr, note], 0)
-    scanned = scan_notification(raw)
-    assert scanned is not None
-    assert scanned.message_id == "42"
-    assert scanned.wsc is not None and scanned.wsc.sequence == 17
-    assert "secret-token" not in repr(scanned)
-    assert_scan_exact(raw)
-
-
-def test_to_wire_keeps_key_order_and_is_a_fresh_dict() -> None:
-    note = catalog_notification("message-store", 1)
-    note["body"]["zzUnknown"] = {"nested": [1, {"x": None}]}
-    raw = encode([header(), note], 1)
-    n = parse_notification_bytes(raw)
-    wire = n.to_wire()
-    assert list(wire) == list(note) and wire == note
-    wire["body"]["zzUnknown"]["nested"].append(2)
-    assert n.to_wire() == note
 
 
 # ---- the wired path: the client parses the transport's bytes (issue 13, phase 2) ----------
@@ -454,6 +252,9 @@ def test_every_family_takes_one_validate(family: str) -> None:
         for style in range(4):
             raw = encode([header(), note], style)
             assert assert_one_validate_same(raw), (family, style)
+            fast = _one_validate(raw)
+            assert fast is not None and type(fast[0]) is NOTIFICATION_MODELS[family]
+            assert fast[0].to_wire() == note
             # a wsc in the header: the general path, so that no model keeps the token
             with_wsc = encode([header(wsc={"token": "t", "sequence": 3}), note], style)
             assert _one_validate(with_wsc) is None
@@ -495,6 +296,59 @@ def test_unusual_frames_leave_one_validate_for_the_general_path(raw: bytes) -> N
     assert _one_validate(raw) is None
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # a duplicate top-level key after the body: JSON's last one wins, on both paths
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"uuid":"b","event":"/restapi/v1.0/account/1/extension/2/presence"}]',
+        # the key "event" spelled with an escape
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"\\u0065vent":"/y"}]',
+        # body first: no leading members to read
+        b'[{"type":"ServerNotification"},{"body":{"uuid":"n"},"uuid":"a","event":"/x",'
+        b'"timestamp":"t"}]',
+        # "body" inside a string value, and a nested object before the body
+        b'[{"type":"ServerNotification"},{"uuid":"\\"body\\"","event":"/x","timestamp":"t",'
+        b'"meta":{"body":1},"body":{}}]',
+        # "},{" inside the header
+        b'[{"type":"ServerNotification","messageId":"},{\\"uuid\\":1"},{"uuid":"a",'
+        b'"event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","x":[{"a":1},{"b":2}]},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        # three elements, trailing garbage, no body element
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{}},{"uuid":"b"}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]]',
+        b'[{"type":"ServerNotification"}]',
+        # a lone surrogate (json accepts it, pydantic-core does not), NaN
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{"s":"\\ud800"}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{"v":NaN}}]',
+        # not-a-string envelope values, bodies that are not objects
+        b'[{"type":"ServerNotification"},{"uuid":5,"event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","subscriptionId":5,'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":null}]',
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":'
+        b'"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":[1]}]',
+        # a bad wsc, a bad status, a non-notification frame, not JSON at all
+        b'[{"type":"ServerNotification","wsc":{"sequence":1}},{"uuid":"a","event":"/x",'
+        b'"timestamp":"t","body":{}}]',
+        b'[{"type":"ServerNotification","status":"x","wsc":{"token":"t","sequence":1}},'
+        b'{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
+        b'[{"type":"Heartbeat"},{"uuid":"a","event":"/x","timestamp":"t","body":{}}]',
+        b"[{,{]",
+        b"\xff\xfe",
+    ],
+)
+def test_hostile_frames_give_what_the_general_path_gives(raw: bytes) -> None:
+    assert_wired_same(raw)
+    assert_one_validate_same(raw)
+
+
 def test_a_string_status_is_what_decode_frame_says_it_is() -> None:
     # decode_frame converts "200"; the one-validate path leaves such a header to it
     raw = (
@@ -532,3 +386,71 @@ def test_a_copy_with_changes_forgets_the_frame_it_was_validated_from() -> None:
     changed = n.model_copy(update={"uuid": "changed"})
     assert changed.to_wire()["uuid"] == "changed"  # dumped from the fields, not the frame
     assert n.model_copy().to_wire() == note  # an unchanged copy still has the wire form
+
+
+def _general(raw: bytes) -> Notification:
+    frame = decode_frame(raw)
+    assert isinstance(frame, ServerNotification)
+    return parse_notification(frame.body)
+
+
+def test_a_later_duplicate_key_wins_on_both_paths() -> None:
+    raw = (
+        b'[{"type":"ServerNotification"},{"uuid":"a","event":"/x","timestamp":"t",'
+        b'"body":{},"uuid":"b"}]'
+    )
+    assert _general(raw).uuid == "b"  # what every JSON parser says
+    fast = _one_validate(raw)
+    assert fast is None or fast[0].uuid == "b"
+    assert_one_validate_same(raw)
+
+
+def test_escapes_in_leading_values_are_decoded() -> None:
+    raw = (
+        b'[{"type":"ServerNotification","messageId":"m\\u00e9"},{"uuid":"a\\"b",'
+        b'"event":"/restapi/v1.0/account/1/extension/2/presence","timestamp":"t","body":{}}]'
+    )
+    fast = _one_validate(raw)
+    assert fast is not None
+    assert fast[0].uuid == 'a"b' and fast[1] == "m\u00e9"
+    assert assert_one_validate_same(raw)
+
+
+def test_a_body_that_does_not_match_degrades_on_the_general_path() -> None:
+    note = catalog_notification("telephony-sessions", 1)
+    note["body"]["parties"] = "not a list"
+    raw = encode([header(), note], 0)
+    assert _one_validate(raw) is None
+    n = _general(raw)
+    assert type(n) is Notification
+    assert n.validation_error and "parties" in n.validation_error
+    assert n.to_wire() == note
+
+
+def test_a_numeric_message_id_and_a_wsc_are_read_by_decode_frame() -> None:
+    note = catalog_notification("presence", 1)
+    hdr = header(42, wsc={"token": "secret-token", "sequence": "17"})
+    raw = encode([hdr, note], 0)
+    assert _one_validate(raw) is None  # converted values: the general path reads them
+    frame = decode_frame(raw)
+    assert isinstance(frame, ServerNotification)
+    assert frame.message_id == "42"
+    assert frame.wsc is not None and frame.wsc.sequence == 17
+    assert "secret-token" not in repr(frame.wsc)
+
+
+@pytest.mark.parametrize("path", ["one-validate", "general"])
+def test_to_wire_keeps_key_order_and_is_a_fresh_dict(path: str) -> None:
+    note = catalog_notification("message-store", 1)
+    note["body"]["zzUnknown"] = {"nested": [1, {"x": None}]}
+    raw = encode([header(), note], 1)
+    if path == "general":
+        n = _general(raw)
+    else:
+        fast = _one_validate(raw)
+        assert fast is not None
+        n = fast[0]
+    wire = n.to_wire()
+    assert list(wire) == list(note) and wire == note
+    wire["body"]["zzUnknown"]["nested"].append(2)
+    assert n.to_wire() == note
