@@ -142,13 +142,12 @@ def plan_resume(
     checkpoint: Checkpoint | None,
     now: float,
     *,
-    recovery_timeout: float | None = None,
     filters: Sequence[str] | None = None,
     access_margin: float = DEFAULT_ACCESS_MARGIN,
 ) -> ResumePlan:
     """Decide how to start from ``checkpoint`` at wall-clock ``now`` (seconds since the epoch).
 
-    ``recovery_timeout`` overrides the window the checkpoint recorded (default 180 s);
+    The recovery window is the one the checkpoint recorded (default 180 s).
     ``filters``: the filters this run wants (``None``: whatever the checkpoint had).
     A checkpoint of another app must have been refused by the store before this.
     """
@@ -171,9 +170,7 @@ def plan_resume(
             away=away,
             pending=pending,
         )
-    window = recovery_timeout
-    if window is None:
-        window = checkpoint.recovery_timeout or DEFAULT_RECOVERY_TIMEOUT
+    window = checkpoint.recovery_timeout or DEFAULT_RECOVERY_TIMEOUT
     if checkpoint.wsc is None or old_sub is None:
         return ResumePlan(
             ResumeAction.RECREATE,

@@ -24,28 +24,26 @@ from rcstream.redact import Secret
 T0 = 2_000_000_000.0  # sample(): last frame at T0, access valid until T0+3600, refresh T0+7d
 R, A, W = ResumeAction, TokenAction, "recovery_window_expired"
 
-# (name, checkpoint changes, now, recovery_timeout override, action, tokens, gap cause, away)
+# (name, checkpoint changes, now, action, tokens, gap cause, away)
 TABLE: list[
     tuple[
         str,
         dict[str, Any],
         float,
-        float | None,
         ResumeAction,
         TokenAction,
         str | None,
         float | None,
     ]
 ] = [
-    ("within the window from the last frame", {}, T0 + 60, None, R.RECOVER, A.REUSE, None, 60),
-    ("just inside the window", {}, T0 + 179.9, None, R.RECOVER, A.REUSE, None, 179.9),
-    ("window passed", {}, T0 + 180, None, R.RECREATE, A.REUSE, W, 180),
-    ("hours away", {}, T0 + 3 * 3600, None, R.RECREATE, A.REFRESH, W, 3 * 3600),
+    ("within the window from the last frame", {}, T0 + 60, R.RECOVER, A.REUSE, None, 60),
+    ("just inside the window", {}, T0 + 179.9, R.RECOVER, A.REUSE, None, 179.9),
+    ("window passed", {}, T0 + 180, R.RECREATE, A.REUSE, W, 180),
+    ("hours away", {}, T0 + 3 * 3600, R.RECREATE, A.REFRESH, W, 3 * 3600),
     (
         "disconnect time wins over the last frame",
         {"disconnected_at": T0 + 150},
         T0 + 200,
-        None,
         R.RECOVER,
         A.REUSE,
         None,
@@ -55,41 +53,71 @@ TABLE: list[
         "a stale disconnect before later frames is ignored",
         {"disconnected_at": T0 - 1000},
         T0 + 10,
-        None,
         R.RECOVER,
         A.REUSE,
         None,
         10,
     ),
-    ("scaled-down window (emulator)", {}, T0 + 3, 2.0, R.RECREATE, A.REUSE, W, 3),
+    (
+        "scaled-down window (emulator)",
+        {"recovery_timeout": 2.0},
+        T0 + 3,
+        R.RECREATE,
+        A.REUSE,
+        W,
+        3,
+    ),
     (
         "window from ConnectionDetails",
         {"recovery_timeout": 30.0},
         T0 + 31,
-        None,
         R.RECREATE,
         A.REUSE,
         W,
         31,
     ),
-    ("clock went backwards", {}, T0 - 50, None, R.RECOVER, A.REUSE, None, 0),
-    ("access token about to expire", {}, T0 + 3590, 10_000.0, R.RECOVER, A.REFRESH, None, 3590),
+    (
+        "no window recorded: 180 s",
+        {"recovery_timeout": None},
+        T0 + 179,
+        R.RECOVER,
+        A.REUSE,
+        None,
+        179,
+    ),
+    (
+        "no window recorded, passed",
+        {"recovery_timeout": None},
+        T0 + 180,
+        R.RECREATE,
+        A.REUSE,
+        W,
+        180,
+    ),
+    ("clock went backwards", {}, T0 - 50, R.RECOVER, A.REUSE, None, 0),
+    (
+        "access token about to expire",
+        {"recovery_timeout": 10_000.0},
+        T0 + 3590,
+        R.RECOVER,
+        A.REFRESH,
+        None,
+        3590,
+    ),
     (
         "access expiry unknown",
         {"access_expires_at": None},
         T0 + 1,
-        None,
         R.RECOVER,
         A.REFRESH,
         None,
         1,
     ),
-    ("no access token", {"access_token": None}, T0 + 1, None, R.RECOVER, A.REFRESH, None, 1),
+    ("no access token", {"access_token": None}, T0 + 1, R.RECOVER, A.REFRESH, None, 1),
     (
         "refresh token expired",
         {"access_token": None},
         T0 + 8 * 86400,
-        None,
         R.RELOGIN,
         A.LOGIN,
         "session_lost",
@@ -99,43 +127,40 @@ TABLE: list[
         "no tokens at all",
         {"access_token": None, "refresh_token": None},
         T0 + 1,
-        None,
         R.RELOGIN,
         A.LOGIN,
         "session_lost",
         1,
     ),
-    ("no wsc yet", {"wsc": None}, T0 + 1, None, R.RECREATE, A.REUSE, "no_session", 1),
+    ("no wsc yet", {"wsc": None}, T0 + 1, R.RECREATE, A.REUSE, "no_session", 1),
     (
         "no subscription",
         {"subscription_id": None},
         T0 + 1,
-        None,
         R.RECREATE,
         A.REUSE,
         "no_session",
         1,
     ),
-    ("no times recorded", {"last_frame_at": None}, T0 + 1, None, R.RECREATE, A.REUSE, W, None),
+    ("no times recorded", {"last_frame_at": None}, T0 + 1, R.RECREATE, A.REUSE, W, None),
 ]
 
 
 @pytest.mark.parametrize(
-    ("changes", "now", "timeout", "action", "tokens", "cause", "away"),
+    ("changes", "now", "action", "tokens", "cause", "away"),
     [row[1:] for row in TABLE],
     ids=[row[0] for row in TABLE],
 )
 def test_plan(
     changes: dict[str, Any],
     now: float,
-    timeout: float | None,
     action: ResumeAction,
     tokens: TokenAction,
     cause: str | None,
     away: float | None,
 ) -> None:
     cp = sample(**changes)
-    plan = plan_resume(cp, now, recovery_timeout=timeout)
+    plan = plan_resume(cp, now)
     assert (plan.action, plan.tokens) == (action, tokens)
     assert (plan.gap.cause if plan.gap else None) == cause
     assert plan.away == (pytest.approx(away) if away is not None else None)
