@@ -29,7 +29,7 @@ The rules, and the facts they rest on (the developer guide's ``session-recovery.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -121,9 +121,9 @@ class ResumePlan:
     """The decision :func:`plan_resume` makes. See the module docstring for the rules.
 
     ``wsc`` is set only for :attr:`ResumeAction.RECOVER`. ``delete_subscription_id`` is the
-    old subscription to DELETE once the new one exists (or once recovery failed).
-    ``update_filters`` is True when a recovered subscription must be renewed with the new
-    filters. ``pending`` are wire bodies to hand out before anything from the socket.
+    old subscription to DELETE once the new one exists (or once recovery failed); a
+    recovered one is kept, and the session renews it if this run wants other filters.
+    ``pending`` are wire bodies to hand out before anything from the socket.
     """
 
     action: ResumeAction
@@ -132,7 +132,6 @@ class ResumePlan:
     wsc_sequence: int | None = None
     subscription_id: str | None = None
     delete_subscription_id: str | None = None
-    update_filters: bool = False
     gap: ResumeGap | None = None
     away: float | None = None
     pending: tuple[dict[str, Any], ...] = ()
@@ -142,14 +141,12 @@ def plan_resume(
     checkpoint: Checkpoint | None,
     now: float,
     *,
-    filters: Sequence[str] | None = None,
     access_margin: float = DEFAULT_ACCESS_MARGIN,
 ) -> ResumePlan:
     """Decide how to start from ``checkpoint`` at wall-clock ``now`` (seconds since the epoch).
 
-    The recovery window is the one the checkpoint recorded (default 180 s).
-    ``filters``: the filters this run wants (``None``: whatever the checkpoint had).
-    A checkpoint of another app must have been refused by the store before this.
+    The recovery window is the one the checkpoint recorded (default 180 s). A checkpoint of
+    another app must have been refused by the store before this.
     """
     if checkpoint is None:
         return ResumePlan(ResumeAction.FRESH, TokenAction.LOGIN)
@@ -189,14 +186,12 @@ def plan_resume(
             away=away,
             pending=pending,
         )
-    changed = filters is not None and sorted(set(filters)) != sorted(set(checkpoint.filters))
     return ResumePlan(
         ResumeAction.RECOVER,
         tokens,
         wsc=checkpoint.wsc,
         wsc_sequence=checkpoint.wsc_sequence,
         subscription_id=old_sub,
-        update_filters=changed,
         away=away,
         pending=pending,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from ckpt_helpers import WSC, sample
 
 from rcstream.checkpoint import Checkpoint
+from rcstream.protocol import SessionState
 from rcstream.protocol.resume import (
     ResumeAction,
     ResumeGap,
@@ -182,17 +184,30 @@ def test_no_checkpoint_is_a_fresh_start_without_a_gap() -> None:
 @pytest.mark.parametrize(
     ("filters", "update"),
     [
-        (None, False),
         (["/restapi/v1.0/account/~/extension/~/presence"], False),
         (["/restapi/v1.0/account/~/extension/~/presence"] * 2, False),
         (["/restapi/v1.0/account/~/extension/~/message-store"], True),
     ],
 )
 def test_a_recovered_subscription_is_renewed_when_the_filters_changed(
-    filters: list[str] | None, update: bool
+    filters: list[str], update: bool
 ) -> None:
-    plan = plan_resume(sample(), T0 + 1, filters=filters)
-    assert plan.action is ResumeAction.RECOVER and plan.update_filters is update
+    # the plan keeps the old subscription; the session seeded from it (as Client._seed
+    # does) renews it with a PUT when this run wants other filters
+    cp = sample()
+    plan = plan_resume(cp, T0 + 1)
+    assert plan.action is ResumeAction.RECOVER and plan.subscription_id == "sub-1"
+    state = SessionState()
+    state.seed(subscription_id=plan.subscription_id, filters=cp.filters)
+    assert state.want_filters(filters) is update
+    request = state.subscription_request(0.0)
+    if update:
+        assert request is not None
+        header, body = json.loads(request[1])
+        assert (header["method"], header["path"]) == ("PUT", "/restapi/v1.0/subscription/sub-1")
+        assert body["eventFilters"] == filters
+    else:
+        assert request is None
 
 
 def test_a_refused_recovery_recreates_and_deletes_the_old_subscription() -> None:
