@@ -247,12 +247,6 @@ class UuidWindow:
         for uuid in uuids:
             self._add(uuid)
 
-    def __contains__(self, uuid: object) -> bool:
-        return uuid in self._seen
-
-    def __len__(self) -> int:
-        return len(self._order)
-
     def accept(self, uuid: str | None) -> bool:
         """True (and remember it) when ``uuid`` was not handed out yet; False for a replay."""
         if uuid is None:
@@ -261,10 +255,6 @@ class UuidWindow:
             return False
         self._add(uuid)
         return True
-
-    def snapshot(self) -> tuple[str, ...]:
-        """The remembered uuids, oldest first (for ``Checkpoint.recent_uuids``)."""
-        return tuple(self._order)
 
     def _add(self, uuid: str) -> None:
         if uuid in self._seen:
