@@ -119,7 +119,7 @@ def _closed_error(exc: ConnectionClosed) -> ConnectionFailedError:
 
 
 #: Reading from the socket pauses while more than this many messages, or more than
-#: ``_HIGH_BYTES`` of them, wait for ``Transport.recv``; it resumes once both are down to
+#: ``_HIGH_BYTES`` of them, wait for ``Transport.recv_frame``; it resumes once both are down to
 #: the ``_LOW_*`` marks. (The reader drains whole socket reads at a time, so in practice
 #: the queue holds one read's worth at most.)
 _HIGH_WATER = 1024
@@ -142,7 +142,7 @@ class _GatewayConnection(ClientConnection):
     readers, streamed fragments and per-message decoding options, then through a
     ``recv()`` coroutine chain. The gateway sends whole text messages to one reader, so
     this subclass (through websockets' documented ``create_connection`` hook) collects
-    complete messages in a deque that :meth:`Transport.recv` pops: about 2 µs less per
+    complete messages in a deque that :meth:`Transport.recv_frame` pops: about 2 µs less per
     message (docs/performance.md). Handshake, control frames, pings, closing and size
     limits stay websockets' own.
     """
@@ -401,35 +401,12 @@ class Transport:
     def __init__(self, conn: _GatewayConnection) -> None:
         self._conn = conn
 
-    async def recv(self) -> str | bytes:
-        """Receive one message (text as ``str``, binary as ``bytes``). Raises
-        ConnectionFailedError once the socket is closed and every message was received."""
-        conn = self._conn
-        messages = conn.messages
-        if messages and not conn.reading_paused:
-            is_text, data = messages.popleft()  # the common case under load: nothing to await
-            conn.queued_bytes -= len(data)
-        else:
-            try:
-                is_text, data = await conn.next_message()
-            except ConnectionClosed as exc:
-                raise _closed_error(exc) from exc
-        if not is_text:
-            log_frame("<", data)
-            return data
-        try:
-            text = data.decode()
-        except UnicodeDecodeError as exc:
-            closed = await conn.fail_invalid_utf8(exc)
-            raise _closed_error(closed) from closed
-        log_frame("<", text)
-        return text
-
     async def recv_frame(self) -> bytes | bytearray:
         """Receive one message as its payload bytes, text frames checked to be UTF-8: what
         the client's read loop parses (pydantic-core parses bytes, so decoding each frame
-        into a ``str`` first would only cost a copy). Raises ConnectionFailedError as
-        :meth:`recv` does."""
+        into a ``str`` first would only cost a copy). Raises ConnectionFailedError once the
+        socket is closed and every message was received, or when a text frame is not UTF-8
+        (after closing the connection with 1007)."""
         conn = self._conn
         messages = conn.messages
         if messages and not conn.reading_paused:
@@ -512,7 +489,7 @@ async def connect(
 
     ``verify_ssl=False`` accepts any certificate on ``wss://`` URLs (testing only).
     ``read_ahead``/``read_ahead_bytes``: reading from the socket pauses while more messages
-    (or bytes) than this wait for :meth:`Transport.recv`, and resumes at a quarter of each
+    (or bytes) than this wait for :meth:`Transport.recv_frame`, and resumes at a quarter of each
     (None: 1024 messages / 4 MiB).
     ``receive_buffer``: the socket's ``SO_RCVBUF`` in bytes (None: the system's default,
     which Linux grows to megabytes); the kernel holds about twice this before the sender

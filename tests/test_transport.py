@@ -79,7 +79,7 @@ async def open_transport(peer: Peer) -> Transport:
         ping_timeout=None,
         close_timeout=CLOSE_TIMEOUT,
     )
-    assert await transport.recv() == '{"greeting": 1}'
+    assert bytes(await transport.recv_frame()) == b'{"greeting": 1}'
     return transport
 
 
@@ -137,7 +137,7 @@ async def test_interrupted_parser_does_not_hang_close(peer: Peer, where: str) ->
     await bounded(transport.close())
     assert conn.connection_lost_waiter.done()
     with pytest.raises(ConnectionFailedError):
-        await bounded(transport.recv())
+        await bounded(transport.recv_frame())
     # asyncio reports the injected fault itself; nothing else (no AssertionError) may follow
     assert unexpected(peer, lambda e: isinstance(e, Interrupted)) == []
 
@@ -208,7 +208,7 @@ async def test_cancelling_a_reader_then_closing(peer: Peer) -> None:
     """The read loop is cancelled at each step of a close racing with it."""
     for k in range(40):
         transport = await open_transport(peer)
-        reader = asyncio.create_task(transport.recv())
+        reader = asyncio.create_task(transport.recv_frame())
         closer = asyncio.create_task(transport.close())
         for _ in range(k):
             await asyncio.sleep(0)
