@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from hypothesis import strategies as st
 
 import rcstream
 
@@ -80,3 +81,31 @@ async def stored_messages(js: Any, stream: str = "RCSTREAM") -> list[Any]:
     finally:
         await sub.unsubscribe()
     return msgs
+
+
+def json_values(
+    *,
+    int_range: tuple[int, int] | None = (-(2**63), 2**63 - 1),
+    floats: bool = True,
+    infinity: bool = False,
+) -> st.SearchStrategy[Any]:
+    """JSON values for property tests: ``null``, booleans, integers, floats, short strings,
+    and lists and objects of them a few levels deep.
+
+    Never NaN (unequal to itself, so no round trip compares equal). ``int_range``: the
+    integers' bounds (default 64-bit; ``None``: any size, for hostile input);
+    ``floats=False``: no floats at all; ``infinity``: ``inf``/``-inf`` as well (what
+    ``json.dumps`` writes as ``Infinity``, which Python's parsers accept).
+    """
+    lo, hi = int_range if int_range is not None else (None, None)
+    scalars = st.none() | st.booleans() | st.integers(lo, hi) | st.text(max_size=10)
+    if floats:
+        scalars |= st.floats(allow_nan=False, allow_infinity=infinity)
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=10), children, max_size=4)
+        ),
+        max_leaves=20,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import json_values as support_json_values
 
 from rcstream.exceptions import FrameDecodeError
 from rcstream.protocol import (
@@ -16,13 +17,8 @@ from rcstream.protocol import (
     decode_frame,
 )
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
+# hostile input: integers of any size, and infinities
+json_values = support_json_values(int_range=None, infinity=True)
 types = st.sampled_from(
     ["ConnectionDetails", "ClientRequest", "ServerNotification", "Heartbeat", "Error", "X"]
 )

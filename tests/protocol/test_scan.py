@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import json_values as support_json_values
 
 from rcstream.emulator import catalog
 from rcstream.exceptions import FrameDecodeError
@@ -29,20 +30,7 @@ from rcstream.protocol.scan import validate_frame
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=12,
-)
+json_values = support_json_values()
 # keys that collide with the envelope's, or spell them with escapes
 tricky_keys = st.sampled_from(
     ["uuid", "event", "subscriptionId", "body", "type", "wsc", '"', "\\", "},{", "ü", "\u2028"]

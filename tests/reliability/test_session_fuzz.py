@@ -24,6 +24,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from support import json_values as support_json_values
 
 from rcstream.emulator import _wire as wire
 from rcstream.exceptions import FrameDecodeError
@@ -290,12 +291,7 @@ TestSessionMachine = SessionMachine.TestCase
 # ---- the emulator's frames and the client's decoder agree ---------------------------------
 
 ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10)
-json_values = st.recursive(
-    json_scalars,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-    max_leaves=12,
-)
+json_values = support_json_values(int_range=(-(2**53), 2**53), floats=False)
 
 
 @given(

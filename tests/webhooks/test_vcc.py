@@ -14,6 +14,7 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import json_values as support_json_values
 
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.exceptions import AuthenticationError, ConfigurationError, GatewayError
@@ -355,11 +356,7 @@ async def test_emulator_gives_up_after_the_retry_window() -> None:
         assert not delivery.delivered
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20,
-)
+json_values = support_json_values(int_range=None, infinity=True)
 
 
 @given(value=json_values, indent=st.sampled_from([None, 0, 2, "\t"]), ascii_=st.booleans())
