@@ -31,6 +31,8 @@ def imports_of(path: Path) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            # ``from rcstream import cli`` imports the module rcstream.cli
+            names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
 
 
@@ -52,3 +54,18 @@ def test_emulator_does_not_reuse_client_codec() -> None:
                 f,
                 name,
             )
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    """The CLI is built on the library, never the other way round: no module outside
+    ``rcstream.cli`` imports it (``rcstream.webhooks`` once held the webhook commands).
+    ``__main__`` modules are programs (``python -m rcstream``), so they may."""
+    checked = 0
+    for f in sorted(ROOT.rglob("*.py")):
+        rel = f.relative_to(ROOT)
+        if rel.parts[0] == "cli" or f.name == "__main__.py":
+            continue
+        checked += 1
+        for name in imports_of(f):
+            assert not (name == "rcstream.cli" or name.startswith("rcstream.cli.")), (f, name)
+    assert checked > 50

@@ -1,6 +1,6 @@
 """``rcstream vcc serve | listen | subscriptions``: Vonage Contact Center signed webhooks.
 
-The commands themselves live in :mod:`rcstream.webhooks.commands`; this module only defines
+The commands themselves live in :mod:`rcstream.cli._receive`; this module only defines
 the parser (light imports) and runs them with the CLI's signal handling and exit codes.
 """
 
@@ -40,7 +40,7 @@ exit codes: 0 done, 2 usage/configuration or a request refused for good, 3 authe
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream vcc ACTION``."""
-    from rcstream.webhooks.commands import (
+    from rcstream.cli._receive import (
         add_vcc_listen_arguments,
         add_vcc_serve_arguments,
         add_vcc_subscriptions_arguments,
@@ -88,7 +88,7 @@ def _check_usage(args: argparse.Namespace) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rcstream vcc serve|listen|subscriptions``."""
-    from rcstream.webhooks import commands
+    from rcstream.cli import _receive as commands
 
     if args.vcc_command == "serve":
         return run_async(lambda: commands.vcc_serve(args), stopping="stopping")

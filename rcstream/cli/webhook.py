@@ -1,6 +1,6 @@
 """``rcstream webhook listen | serve``: RingCentral events delivered by WebHook (HTTP POST).
 
-The commands themselves live in :mod:`rcstream.webhooks.commands`; this module only defines
+The commands themselves live in :mod:`rcstream.cli._receive`; this module only defines
 the parser (light imports) and runs them with the CLI's signal handling and exit codes.
 """
 
@@ -40,7 +40,7 @@ address failed RingCentral's validation request), 3 authentication or permission
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream webhook ACTION``."""
-    from rcstream.webhooks.commands import (
+    from rcstream.cli._receive import (
         add_webhook_listen_arguments,
         add_webhook_serve_arguments,
     )
@@ -86,7 +86,7 @@ def _check_usage(args: argparse.Namespace) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rcstream webhook listen|serve``."""
-    from rcstream.webhooks import commands
+    from rcstream.cli import _receive as commands
 
     if args.webhook_command == "serve":
         return run_async(lambda: commands.webhook_serve(args), stopping="stopping")

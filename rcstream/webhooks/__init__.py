@@ -40,8 +40,8 @@ if TYPE_CHECKING:
         verify_signature,
     )
 
-# Names are imported on first use (PEP 562), so that ``rcstream.webhooks.commands`` (which
-# the CLI's parser imports) does not pull in aiohttp, pydantic and PyJWT.
+# Names are imported on first use (PEP 562), so that ``import rcstream.webhooks`` (or of
+# one submodule, e.g. ``cloudevents``) does not pull in aiohttp, pydantic and PyJWT.
 _WHERE = {
     "ReceiverStats": "_receiver",
     "AgentPresenceChanged": "cloudevents",

@@ -19,15 +19,12 @@ import time
 import aiohttp
 import pytest
 
+from rcstream.cli import main
+from rcstream.cli._receive import add_vcc_subscriptions_arguments, vcc_subscriptions
 from rcstream.emulator import Emulator
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.exceptions import GatewayError, UsageError
 from rcstream.webhooks import VccClient
-from rcstream.webhooks.commands import (
-    add_vcc_subscriptions_arguments,
-    main,
-    vcc_subscriptions,
-)
 from rcstream.webhooks.vcc import sign
 
 LIMIT = 20.0
@@ -324,6 +321,20 @@ def test_a_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     out, err = capsys.readouterr()
     assert out == ""
     assert "an action is required" in err
+
+
+def test_python_m_rcstream_webhooks_is_the_cli() -> None:
+    # docs/webhooks.md: `python -m rcstream.webhooks ARGS` is the same as `rcstream ARGS`
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "rcstream.webhooks", "vcc", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: rcstream vcc" in done.stdout
 
 
 def test_the_parser_imports_no_webhook_machinery() -> None:
@@ -666,8 +677,8 @@ async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete
 
 
 def test_pretty_lifecycle_records_are_pretty_lines() -> None:
+    from rcstream.cli._receive import _Printer
     from rcstream.models.lifecycle import Gap
-    from rcstream.webhooks.commands import _Printer
 
     args = argparse.Namespace(format="pretty", lifecycle=True, no_color=True)
     printer = _Printer(args, stream=io.BytesIO())
@@ -682,7 +693,7 @@ async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
     caplog: pytest.LogCaptureFixture, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     # no event for the whole apply time: the status line still says when it is live
-    from rcstream.webhooks.commands import add_vcc_listen_arguments, vcc_listen
+    from rcstream.cli._receive import add_vcc_listen_arguments, vcc_listen
 
     caplog.set_level(logging.INFO, logger="rcstream.cli")
     said_live = asyncio.Event()
@@ -720,8 +731,8 @@ def test_webhook_listen_reads_events_and_filters_as_listen_does(
 ) -> None:
     # the same flags, read by the same code: case-insensitive presets, `-e help`
     from rcstream.cli import build_parser
+    from rcstream.cli._receive import _rc_filters
     from rcstream.filters import preset
-    from rcstream.webhooks.commands import _rc_filters
 
     parser = build_parser()
     address = ["--address", "https://example.invalid/hook"]

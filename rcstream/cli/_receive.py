@@ -3,9 +3,8 @@
 Each command is an ``add_*_arguments(parser)`` helper for its fixed flags plus an
 ``async def`` that takes the parsed ``argparse.Namespace`` and returns 0; errors are
 raised. :mod:`rcstream.cli.webhook` and :mod:`rcstream.cli.vcc` register them in the
-``rcstream`` CLI, whose one table (:mod:`rcstream.cli._run`) maps errors onto exit codes;
-``python -m rcstream.webhooks ARGS`` is ``rcstream ARGS``. Imports at module level are
-light (argparse only), so ``rcstream --help`` stays fast.
+``rcstream`` CLI, whose one table (:mod:`rcstream.cli._run`) maps errors onto exit codes.
+Imports at module level are light (argparse only), so ``rcstream --help`` stays fast.
 
 stdout carries only events, one JSON line each (``--format json``) or one readable line
 (``--format pretty``); ``--lifecycle`` adds lifecycle records (``{"type": "gap", ...}``);
@@ -47,7 +46,6 @@ __all__ = [
     "add_vcc_subscriptions_arguments",
     "add_webhook_listen_arguments",
     "add_webhook_serve_arguments",
-    "main",
     "vcc_listen",
     "vcc_serve",
     "vcc_subscriptions",
@@ -601,13 +599,3 @@ async def vcc_subscriptions(
             _status(f"deleted VCC subscription {args.id}")
     out.flush()
     return EXIT_OK
-
-
-# ----------------------------------------------------------------------------- entry point
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rcstream.webhooks ARGS``: the same as ``rcstream ARGS``."""
-    from rcstream.cli import main as cli_main
-
-    return cli_main(argv)
