@@ -1,22 +1,42 @@
 """``rcstream webhook listen | serve``: RingCentral events delivered by WebHook (HTTP POST).
 
-The commands themselves live in :mod:`rcstream.cli._receive`; this module only defines
-the parser (light imports) and runs them with the CLI's signal handling and exit codes.
+``webhook listen`` needs the ``RINGCENTRAL_*`` credentials (as ``listen``) and creates,
+serves, renews and deletes a WebHook subscription (:func:`rcstream.webhooks.listen`);
+``webhook serve`` is the receiver alone, checking the token in
+``RINGCENTRAL_WEBHOOK_TOKEN``. Each command is an ``add_*_arguments(parser)`` helper for
+its flags plus an ``async def`` that takes the parsed ``argparse.Namespace`` and returns 0;
+errors are raised, and :mod:`rcstream.cli._run` maps them onto exit codes. The output side
+(``--format``, ``-n``, ``--lifecycle`` ...) is shared with ``vcc`` in
+:mod:`rcstream.cli._receive`. Imports at module level are light (argparse only), so
+``rcstream --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from rcstream.cli._args import Formatter, Parser
+from rcstream.cli._args import Formatter, Parser, add_filter_options, add_output_options
+from rcstream.cli._receive import Printer, add_receiver_options, pump, queue_size_of, status
 from rcstream.cli._run import EXIT_USAGE, client_options, run_async
+from rcstream.exceptions import ConfigurationError
+from rcstream.redact import Secret
 
 if TYPE_CHECKING:
     from rcstream.cli._args import Common, SubParsers
+    from rcstream.client import ClientOptions
 
-__all__ = ["add_parser", "run"]
+__all__ = [
+    "add_parser",
+    "add_webhook_listen_arguments",
+    "add_webhook_serve_arguments",
+    "run",
+    "webhook_listen",
+    "webhook_serve",
+]
 
 _EPILOG = """\
 RingCentral POSTs each event to a public URL. `listen` starts a receiver on --host/--port
@@ -40,11 +60,6 @@ address failed RingCentral's validation request), 3 authentication or permission
 
 def add_parser(sub: SubParsers, common: Common) -> None:
     """Define ``rcstream webhook ACTION``."""
-    from rcstream.cli._receive import (
-        add_webhook_listen_arguments,
-        add_webhook_serve_arguments,
-    )
-
     hook = sub.add_parser(
         "webhook",
         help="receive events by RingCentral WebHook (listen, serve)",
@@ -86,14 +101,113 @@ def _check_usage(args: argparse.Namespace) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rcstream webhook listen|serve``."""
-    from rcstream.cli import _receive as commands
-
     if args.webhook_command == "serve":
-        return run_async(lambda: commands.webhook_serve(args), stopping="stopping")
+        return run_async(lambda: webhook_serve(args), stopping="stopping")
     from rcstream.cli.env import load_environment
 
     env = load_environment(
         env_file=args.env_file, server=args.server, access_token_file=args.access_token_file
     )
     options = client_options(args)
-    return run_async(lambda: commands.webhook_listen(args, env, options))
+    return run_async(lambda: webhook_listen(args, env, options))
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def add_webhook_listen_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``rcstream webhook listen``."""
+    add_filter_options(parser)  # the same -e/-f as `rcstream listen`
+    parser.add_argument(
+        "--address",
+        required=True,
+        metavar="PUBLIC_URL",
+        help="the public https URL that reaches this receiver (a reverse proxy or tunnel)",
+    )
+    parser.add_argument(
+        "--expires-in",
+        type=int,
+        default=900,
+        metavar="S",
+        help="subscription lifetime in seconds; renewed while running (default 900)",
+    )
+    add_receiver_options(parser)
+    add_output_options(parser, default_format=None)  # as `listen`
+
+
+def add_webhook_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``rcstream webhook serve`` (token in ``RINGCENTRAL_WEBHOOK_TOKEN``)."""
+    add_receiver_options(parser)
+    add_output_options(parser, default_format=None)  # as `listen`
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _rc_filters(args: argparse.Namespace) -> list[str]:
+    """``-e``/``-f`` read exactly as ``rcstream listen`` reads them (the same flags)."""
+    from rcstream.cli.listen import _filters_from_args
+
+    result = _filters_from_args(args)
+    if not result:
+        raise ConfigurationError(
+            "There is nothing to listen to; pass -e NAMES (e.g. -e telephony) or -f FILTER."
+        )
+    return result
+
+
+async def webhook_listen(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    options: ClientOptions | None = None,
+) -> int:
+    """``rcstream webhook listen``: create, serve, renew and delete a WebHook subscription."""
+    from rcstream.client import Client
+    from rcstream.webhooks.ringcentral import listen
+
+    filters = _rc_filters(args)
+    printer = Printer(args)
+    async with (
+        Client.from_env(env, options=options) as client,
+        listen(
+            client,
+            filters,
+            address=args.address,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            raw=True,
+            lifecycle=printer.lifecycle,
+            expires_in=args.expires_in,
+            queue_size=queue_size_of(args, 10_000),
+        ) as stream,
+    ):
+        status(
+            f"webhook subscription {stream.subscription.id} is live: {args.address} -> "
+            f"{stream.receiver.url}"
+        )
+        return await pump(stream, printer, stream.receiver)
+
+
+async def webhook_serve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+    """``rcstream webhook serve``: the receiver alone, token from ``RINGCENTRAL_WEBHOOK_TOKEN``."""
+    from rcstream.webhooks.ringcentral import WebhookReceiver
+
+    source = os.environ if env is None else env
+    token = source.get("RINGCENTRAL_WEBHOOK_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "Set RINGCENTRAL_WEBHOOK_TOKEN to the subscription's verificationToken."
+        )
+    printer = Printer(args)
+    async with WebhookReceiver(
+        token=Secret(token),
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        raw=True,
+        lifecycle=printer.lifecycle,
+        queue_size=queue_size_of(args, 10_000),
+    ) as rx:
+        status(f"receiving RingCentral webhooks on {rx.url}")
+        return await pump(rx, printer, rx)

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from rcstream.cli import main
-from rcstream.cli._receive import add_vcc_subscriptions_arguments, vcc_subscriptions
+from rcstream.cli.vcc import add_vcc_subscriptions_arguments, vcc_subscriptions
 from rcstream.emulator import Emulator
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.exceptions import GatewayError, UsageError
@@ -677,11 +677,11 @@ async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete
 
 
 def test_pretty_lifecycle_records_are_pretty_lines() -> None:
-    from rcstream.cli._receive import _Printer
+    from rcstream.cli._receive import Printer
     from rcstream.models.lifecycle import Gap
 
     args = argparse.Namespace(format="pretty", lifecycle=True, no_color=True)
-    printer = _Printer(args, stream=io.BytesIO())
+    printer = Printer(args, stream=io.BytesIO())
     line = printer.render(Gap(reason="buffer_overflow", message="m", dropped=3))
     assert line is not None
     assert line.startswith(b"-- gap ")
@@ -693,7 +693,7 @@ async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
     caplog: pytest.LogCaptureFixture, capfdbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     # no event for the whole apply time: the status line still says when it is live
-    from rcstream.cli._receive import add_vcc_listen_arguments, vcc_listen
+    from rcstream.cli.vcc import add_vcc_listen_arguments, vcc_listen
 
     caplog.set_level(logging.INFO, logger="rcstream.cli")
     said_live = asyncio.Event()
@@ -731,7 +731,7 @@ def test_webhook_listen_reads_events_and_filters_as_listen_does(
 ) -> None:
     # the same flags, read by the same code: case-insensitive presets, `-e help`
     from rcstream.cli import build_parser
-    from rcstream.cli._receive import _rc_filters
+    from rcstream.cli.webhook import _rc_filters
     from rcstream.filters import preset
 
     parser = build_parser()
