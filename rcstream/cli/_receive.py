@@ -20,6 +20,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rcstream.cli._args import port
 from rcstream.cli._run import EXIT_OK
+from rcstream.cli.output import (
+    Output,
+    _own_buffer,
+    choose_format,
+    format_lifecycle,
+    format_pretty,
+)
 from rcstream.exceptions import UsageError
 
 if TYPE_CHECKING:
@@ -65,26 +72,16 @@ class Printer:
 
     def __init__(self, args: argparse.Namespace, stream: IO[bytes] | None = None) -> None:
         if stream is None:
-            from rcstream.cli.output import _own_buffer
-
             with contextlib.suppress(AttributeError, ValueError, OSError):
                 sys.stdout.flush()
             # a writer of our own on fd 1: the writer thread may be stuck in it at exit,
             # and Python's own sys.stdout must stay free for the interpreter to flush
             stream = _own_buffer(sys.stdout.buffer)
         self._out = stream
-        fmt = getattr(args, "format", None)
-        if fmt is None:
-            try:
-                fmt = "pretty" if sys.stdout.isatty() else "json"
-            except (AttributeError, ValueError):
-                fmt = "json"
-        self.format = fmt
-        self.color = False
-        if fmt == "pretty":
-            from rcstream.cli.output import use_color
-
-            self.color = use_color(sys.stdout, no_color=bool(getattr(args, "no_color", False)))
+        # --format and --no-color read as `listen` reads them (the same flags)
+        self.format, self.color = choose_format(
+            getattr(args, "format", None), no_color=bool(getattr(args, "no_color", False))
+        )
         self.lifecycle = bool(getattr(args, "lifecycle", False))
         self.count: int | None = getattr(args, "count", None)
         if self.count is not None and self.count < 1:
@@ -122,8 +119,6 @@ class Printer:
             record = item.model_dump(mode="json")
             if self.format == "json":
                 return orjson.dumps(record)
-            from rcstream.cli.output import format_lifecycle
-
             return format_lifecycle(record, color=self.color).encode("utf-8", "backslashreplace")
         if isinstance(item, CloudEvent):
             if self.format == "json":
@@ -131,8 +126,6 @@ class Printer:
             return _pretty_cloudevent(item).encode("utf-8", "backslashreplace")
         wire = item.to_wire() if isinstance(item, Notification) else item
         if self.format == "json":
-            from rcstream.cli.output import Output
-
             try:
                 # listen's encoder: slower exact fallbacks for what orjson refuses
                 # (nesting past ~250 levels, integers past 64 bits, lone surrogates)
@@ -143,8 +136,6 @@ class Printer:
                     _clean(wire.get("uuid", "?") if isinstance(wire, dict) else "?"),
                 )
                 return None
-        from rcstream.cli.output import format_pretty
-
         return format_pretty(wire, color=self.color).encode("utf-8", "backslashreplace")
 
 

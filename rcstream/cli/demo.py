@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rcstream.cli._args import Formatter, add_output_options, positive_float
@@ -138,8 +137,7 @@ async def _demo(args: argparse.Namespace, fmt: str, color: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``rcstream demo``: in-process emulator plus ``listen --format pretty``."""
-    from rcstream.cli.output import use_color
+    from rcstream.cli.output import choose_format
 
-    fmt = args.format or "pretty"
-    color = fmt == "pretty" and use_color(sys.stdout, no_color=args.no_color)
+    fmt, color = choose_format(args.format or "pretty", no_color=args.no_color)
     return run_async(lambda: _demo(args, fmt, color))

@@ -28,11 +28,11 @@ from rcstream.cli._run import (
 )
 from rcstream.cli.output import (
     Output,
+    choose_format,
     count_of,
     format_lifecycle,
     format_pretty,
     silence_stdout,
-    use_color,
 )
 from rcstream.exceptions import AuthenticationError, ConfigurationError, StreamClosedError
 
@@ -619,17 +619,6 @@ async def _stop(tasks: Sequence[asyncio.Future[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _output_format(args: argparse.Namespace) -> tuple[str, bool]:
-    fmt = args.format
-    if fmt is None:
-        try:
-            fmt = "pretty" if sys.stdout.isatty() else "json"
-        except (AttributeError, ValueError):
-            fmt = "json"
-    color = fmt == "pretty" and use_color(sys.stdout, no_color=args.no_color)
-    return fmt, color
-
-
 def run(args: argparse.Namespace) -> int:
     """``rcstream listen``: validate everything synchronously, then stream."""
     from rcstream.cli.env import load_environment
@@ -649,7 +638,7 @@ def run(args: argparse.Namespace) -> int:
         env_number("RCSTREAM_FORWARD_TIMEOUT", float, minimum=0.001, unit="seconds") or 5.0
     )
     options = client_options(args)
-    fmt, color = _output_format(args)
+    fmt, color = choose_format(args.format, no_color=args.no_color)
     per_sub = (
         env_number("RCSTREAM_FILTERS_PER_SUBSCRIPTION", int, minimum=1, unit="a count")
         or FILTERS_PER_SUBSCRIPTION

@@ -23,6 +23,7 @@ from typing import IO, Any, Final
 
 __all__ = [
     "Output",
+    "choose_format",
     "count_of",
     "family_of",
     "format_lifecycle",
@@ -63,6 +64,21 @@ def use_color(stream: IO[str], *, no_color: bool) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def choose_format(
+    fmt: str | None, *, no_color: bool, stream: IO[str] | None = None
+) -> tuple[str, bool]:
+    """``--format`` and ``--no-color`` as every command that prints events reads them:
+    the format (``fmt``, or when ``None`` pretty on a terminal and json otherwise) and
+    whether to colour it (:func:`use_color`; pretty only). ``stream`` is stdout."""
+    out = sys.stdout if stream is None else stream
+    if fmt is None:
+        try:
+            fmt = "pretty" if out.isatty() else "json"
+        except (AttributeError, ValueError):
+            fmt = "json"
+    return fmt, fmt == "pretty" and use_color(out, no_color=no_color)
 
 
 _dumps: Callable[[Any], bytes] | None = None

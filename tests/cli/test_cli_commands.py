@@ -3,7 +3,9 @@ helpers. Subprocess tests run against the in-process emulator (see ``conftest.py
 
 from __future__ import annotations
 
+import argparse
 import base64
+import io
 import json
 import signal
 import subprocess
@@ -18,7 +20,7 @@ from cli_helpers import LIMIT, assert_no_traceback
 import rcstream
 from rcstream.cli import exit_code_for, main
 from rcstream.cli.env import load_environment, parse_dotenv
-from rcstream.cli.output import family_of, format_pretty
+from rcstream.cli.output import choose_format, family_of, format_pretty
 from rcstream.emulator import Emulator
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -257,6 +259,48 @@ def test_format_pretty_handles_odd_bodies() -> None:
         weird = {"event": "/restapi/v1.0/account/1/extension/2/telephony/sessions", "body": body}
         assert "telephony" in format_pretty(weird, color=False)
     assert format_pretty({}, color=False)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("fmt", "tty", "no_color", "env_no_color", "expected"),
+    [
+        (None, True, False, False, ("pretty", True)),
+        (None, False, False, False, ("json", False)),
+        (None, True, True, False, ("pretty", False)),
+        (None, True, False, True, ("pretty", False)),
+        ("json", True, False, False, ("json", False)),
+        ("pretty", False, False, False, ("pretty", False)),
+    ],
+)
+def test_one_format_choice_for_every_command_that_prints_events(
+    fmt: str | None,
+    tty: bool,
+    no_color: bool,
+    env_no_color: bool,
+    expected: tuple[str, bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # listen, demo and the webhook/vcc commands all read --format/--no-color with this
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    if env_no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    assert choose_format(fmt, no_color=no_color, stream=_Stream(tty)) == expected
+    monkeypatch.setattr(sys, "stdout", _Stream(tty))
+    assert choose_format(fmt, no_color=no_color) == expected  # stdout by default
+    from rcstream.cli._receive import Printer
+
+    args = argparse.Namespace(format=fmt, no_color=no_color)
+    printer = Printer(args, stream=io.BytesIO())
+    assert (printer.format, printer.color) == expected
 
 
 def test_help_imports_nothing_heavy() -> None:
