@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 from aiohttp import web
+from pydantic import ValidationError
 
 from rcstream.exceptions import (
     ConfigurationError,
@@ -265,16 +266,18 @@ _NOT_JSON: Any = object()
 
 
 def _envelope_ok(data: dict[str, Any]) -> bool:
-    """The envelope fields have the types the models need (strings; ids may be absent)."""
-    return (
-        isinstance(data.get("uuid"), str)
-        and isinstance(data.get("event"), str)
-        and isinstance(data.get("timestamp"), str)
-        and all(
-            data.get(key) is None or isinstance(data[key], str)
-            for key in ("subscriptionId", "ownerId")
-        )
-    )
+    """The envelope is one the models accept: :class:`~rcstream.models.Notification`
+    validates everything but the body, the same check :func:`parse_notification` falls back
+    to when a body does not fit its family's model. So a queued notification always parses.
+
+    Asking the model, not listing wire names: it also reads ``subscription_id`` and
+    ``owner_id`` (its field names), which a check of ``subscriptionId``/``ownerId`` missed.
+    """
+    try:
+        Notification.model_validate({k: v for k, v in data.items() if k != "body"})
+    except ValidationError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- subscription
