@@ -44,7 +44,6 @@ from pydantic import ValidationError
 from rcstream.exceptions import (
     ConfigurationError,
     ConnectionFailedError,
-    FrameDecodeError,
     GatewayError,
     RateLimitedError,
     RCStreamError,
@@ -171,17 +170,13 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
                 )
         if not self._items:
             return None
-        while self._items:
-            item = self._items.popleft()
-            if self.raw or isinstance(item, Lifecycle):
-                return item
-            assert isinstance(item, dict)
-            try:
-                return parse_notification(item)
-            except FrameDecodeError as exc:  # the handler's check makes this unreachable
-                self.stats.malformed += 1
-                logger.warning("Skipped a webhook notification: %s", exc)
-        return None
+        item = self._items.popleft()
+        if self.raw:
+            return item
+        # only _handle queues, and only wire dicts whose envelope passed _envelope_ok, the
+        # models' own check: parsing cannot fail (lifecycle items wait in _pending_lifecycle)
+        assert isinstance(item, dict)
+        return parse_notification(item)
 
     # ---- HTTP ---------------------------------------------------------------------------
 
