@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +51,55 @@ DUMMY_CREDENTIALS = {
     "RINGCENTRAL_CLIENT_SECRET": "secret",
     "RINGCENTRAL_JWT": "jwt",
 }
+
+
+#: Fast reconnects for a child ``rcstream`` (seconds), passed as RCSTREAM_* variables.
+FAST_ENV = {
+    "RCSTREAM_BACKOFF_BASE": "0.01",
+    "RCSTREAM_BACKOFF_CAP": "0.05",
+    "RCSTREAM_CONNECT_TIMEOUT": "5",
+    "RCSTREAM_REQUEST_TIMEOUT": "5",
+}
+
+
+def child_env(env: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a child ``rcstream``: ours minus RINGCENTRAL_*, RCSTREAM_* and
+    VCC_* (nothing of the machine's own setup leaks in), plus FAST_ENV, ``env`` and
+    ``extra``; unbuffered, and without NO_COLOR."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RINGCENTRAL_", "RCSTREAM_", "VCC_"))
+    }
+    base.update(FAST_ENV)
+    base.update(env or {})
+    base.update(extra)
+    base["PYTHONUNBUFFERED"] = "1"
+    base.pop("NO_COLOR", None)
+    return base
+
+
+async def spawn_cli(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    stdout: int = asyncio.subprocess.PIPE,
+    cwd: Path | None = None,
+) -> asyncio.subprocess.Process:
+    """``python -m rcstream ARGS`` as a child process with :func:`child_env` (``env``),
+    stdin from /dev/null and stderr piped; ``stdout`` is piped unless given (a file
+    descriptor)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcstream",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(env),
+        cwd=cwd,
+    )
 
 
 def client_for(emulator: Emulator, **overrides: Any) -> rcstream.Client:

@@ -1,4 +1,5 @@
-"""Helpers for the CLI tests: run ``python -m rcstream`` as a real subprocess.
+"""Helpers for the CLI tests: run ``python -m rcstream`` as a real subprocess (started by
+``support.spawn_cli``, with ``support.child_env``).
 
 The test's event loop serves the in-process emulator while the subprocess runs, so every
 wait here is ``await``-based (reading the child's stdout, the emulator's wait helpers);
@@ -10,21 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 T = TypeVar("T")
-
-#: Fast reconnects for the child process (seconds), passed as RCSTREAM_* variables.
-FAST_ENV = {
-    "RCSTREAM_BACKOFF_BASE": "0.01",
-    "RCSTREAM_BACKOFF_CAP": "0.05",
-    "RCSTREAM_CONNECT_TIMEOUT": "5",
-    "RCSTREAM_REQUEST_TIMEOUT": "5",
-}
 
 #: Upper bound for any single wait in these tests (seconds); generous for loaded machines.
 LIMIT = 15.0
@@ -83,17 +75,6 @@ class Cli:
         if self.proc.returncode is None:
             return "(still running)"
         return self._stderr.decode("utf-8", "replace")
-
-
-def child_env(env: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a child: ours minus RINGCENTRAL_*, plus ``env`` and FAST_ENV."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "RCSTREAM_"))}
-    base.update(FAST_ENV)
-    base.update(env or {})
-    base.update(extra)
-    base["PYTHONUNBUFFERED"] = "1"
-    base.pop("NO_COLOR", None)
-    return base
 
 
 def assert_no_traceback(stderr: str) -> None:

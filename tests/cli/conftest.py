@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Cli, child_env
+from cli_helpers import Cli
+from support import spawn_cli
 
 from rcstream.emulator import Emulator
 
@@ -27,18 +26,7 @@ async def run_cli(tmp_path: Path) -> AsyncIterator[Any]:
     started: list[Cli] = []
 
     async def start(*args: str, env: Mapping[str, str] | None = None, **extra: str) -> Cli:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rcstream",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL,
-            env=child_env(env, **extra),
-            cwd=tmp_path,
-        )
-        cli = Cli(proc)
+        cli = Cli(await spawn_cli(args, {**(env or {}), **extra}, cwd=tmp_path))
         started.append(cli)
         return cli
 

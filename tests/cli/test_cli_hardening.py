@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 import pytest
-from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
-from support import DUMMY_CREDENTIALS
+from cli_helpers import LIMIT, Receiver, assert_no_traceback
+from support import DUMMY_CREDENTIALS, child_env
 
 import rcstream
 from rcstream.cli import error_message, exit_code_for, main

@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 import pytest
-from cli_helpers import LIMIT, Receiver, assert_no_traceback, child_env
+from cli_helpers import LIMIT, Receiver, assert_no_traceback
+from support import child_env
 
 from rcstream.cli import main
 from rcstream.emulator import Emulator, catalog

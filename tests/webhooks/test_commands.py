@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -13,22 +14,30 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import pytest
+from support import spawn_cli
 
-from rcstream.cli import main
-from rcstream.cli.vcc import add_vcc_subscriptions_arguments, vcc_subscriptions
+from rcstream.cli import build_parser, main
+from rcstream.cli.vcc import vcc_subscriptions
 from rcstream.emulator import Emulator
 from rcstream.emulator.vcc import VccEmulator
 from rcstream.exceptions import GatewayError, UsageError
+from rcstream.testing import event_path
 from rcstream.webhooks import VccClient
 from rcstream.webhooks.vcc import sign
 
 LIMIT = 20.0
 SECRET = base64.b64encode(bytes(range(100, 132))).decode()
+#: JSON lines whatever stdout is (the default is pretty on a terminal)
+JSON = ("--format", "json")
+#: The data of a channel.* event (what `vcc listen --events channel.*` receives)
+CHANNEL = {"timestamp": "t", "channel": {"channelId": "c1"}}
 
 
 def presence(emulator: Emulator) -> str:
@@ -39,6 +48,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def webhook_listen_args(
+    port: int,
+    *more: str,
+    path: str = "/",
+    address: str | None = None,
+    what: tuple[str, ...] = ("-e", "presence"),
+) -> list[str]:
+    """``webhook listen`` for a receiver on ``port`` (and ``path``) that the emulator reaches
+    at ``address`` (default: the receiver itself), then ``more``."""
+    address = address or f"http://127.0.0.1:{port}{path}"
+    where = ["--port", str(port), *(["--path", path] if path != "/" else [])]
+    return ["webhook", "listen", *what, "--address", address, *where, *more]
+
+
+def vcc_listen_args(port: int, *more: str, path: str = "/") -> list[str]:
+    """``vcc listen --events channel.*`` for a receiver on ``port`` (and ``path``) that the
+    emulator reaches directly, then ``more``."""
+    where = ["--port", str(port), *(["--path", path] if path != "/" else [])]
+    address = f"http://127.0.0.1:{port}{path}"
+    return ["vcc", "listen", "--events", "channel.*", "--address", address, *where, *more]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    """``rcstream ARGV`` as the real parser reads it."""
+    return build_parser().parse_args(argv)
 
 
 class Proc:
@@ -66,61 +102,56 @@ class Proc:
         return rc, out.splitlines(), "".join(self.stderr_lines) + err.decode()
 
 
-async def start(args: list[str], env: dict[str, str]) -> Proc:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
-    full.update(env)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rcstream",
-        *args,
-        env=full,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    return Proc(proc)
+async def start(args: list[str], env: Mapping[str, str]) -> Proc:
+    """``rcstream ARGS`` with stdout and stderr piped (see support.spawn_cli)."""
+    return Proc(await spawn_cli(args, env))
 
 
-async def test_vcc_listen_prints_the_emulators_deliveries_as_received() -> None:
-    port = free_port()
-    async with VccEmulator(pretty=True, retry_delays=(0.05,) * 40) as vcc:
-        cli = await start(
-            [
-                "vcc",
-                "listen",
-                "--events",
-                "channel.*",
-                "--address",
-                f"http://127.0.0.1:{port}/vcc",
-                "--port",
-                str(port),
-                "--path",
-                "/vcc",
-                "-n",
-                "2",
-                "--format",
-                "json",
-            ],
-            vcc.env(),
-        )
-        await cli.stderr_until("created")
-        (sub,) = vcc.subscriptions.values()
-        assert len(base64.b64decode(sub.secret)) >= 32
-        data = {"timestamp": "2026-01-01T00:00:00Z", "channel": {"channelId": "c1"}}
-        first = await vcc.publish("channel.alerted.v1", data, duplicates=1)
-        second = await vcc.publish("channel.connected.v1", data)
-        rc, lines, err = await cli.finish()
-        assert rc == 0, err
-        bodies = {d.event_id: d.body for d in vcc.deliveries}
-        # stdout: the body exactly as received, only the whitespace between tokens removed
-        assert lines == [
-            json.dumps(json.loads(bodies[first["id"]]), separators=(",", ":")).encode(),
-            json.dumps(json.loads(bodies[second["id"]]), separators=(",", ":")).encode(),
-        ]
-        assert b"\n" in bodies[first["id"]]  # the emulator really sent it indented
-        assert "is live" in err
-        assert vcc.subscriptions == {}  # deleted on exit
-        assert sub.secret not in err
+@contextlib.asynccontextmanager
+async def unread_stdout(args: list[str], env: Mapping[str, str]) -> AsyncIterator[tuple[Proc, int]]:
+    """``rcstream ARGS`` with stdout into a pipe that nobody reads yet; yields the process
+    and the pipe's read end. Killed (if still running) and the pipe closed on the way out."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = await spawn_cli(args, env, stdout=write_end)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    try:
+        yield Proc(proc), read_end
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        os.close(read_end)
+
+
+@pytest.mark.vcc_emulator(pretty=True, retry_delays=(0.05,) * 40)
+async def test_vcc_listen_prints_the_emulators_deliveries_as_received(
+    vcc_emulator: VccEmulator, vcc_env: dict[str, str]
+) -> None:
+    vcc = vcc_emulator
+    cli = await start(vcc_listen_args(free_port(), "-n", "2", *JSON, path="/vcc"), vcc_env)
+    await cli.stderr_until("created")
+    (sub,) = vcc.subscriptions.values()
+    assert len(base64.b64decode(sub.secret)) >= 32
+    data = {"timestamp": "2026-01-01T00:00:00Z", "channel": {"channelId": "c1"}}
+    first = await vcc.publish("channel.alerted.v1", data, duplicates=1)
+    second = await vcc.publish("channel.connected.v1", data)
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    bodies = {d.event_id: d.body for d in vcc.deliveries}
+    # stdout: the body exactly as received, only the whitespace between tokens removed
+    assert lines == [
+        json.dumps(json.loads(bodies[first["id"]]), separators=(",", ":")).encode(),
+        json.dumps(json.loads(bodies[second["id"]]), separators=(",", ":")).encode(),
+    ]
+    assert b"\n" in bodies[first["id"]]  # the emulator really sent it indented
+    assert "is live" in err
+    assert vcc.subscriptions == {}  # deleted on exit
+    assert sub.secret not in err
 
 
 async def test_vcc_serve_prints_only_verified_events() -> None:
@@ -163,33 +194,12 @@ async def test_webhook_listen_prints_deliveries_and_deletes_on_exit(
     rc_emulator: Emulator,
 ) -> None:
     port = free_port()
-    address = f"http://127.0.0.1:{port}/rc"
-    cli = await start(
-        [
-            "webhook",
-            "listen",
-            "-e",
-            "presence",
-            "--address",
-            address,
-            "--port",
-            str(port),
-            "--path",
-            "/rc",
-            "-n",
-            "2",
-            "--format",
-            "json",
-        ],
-        rc_emulator.env(),
-    )
+    cli = await start(webhook_listen_args(port, "-n", "2", *JSON, path="/rc"), rc_emulator.env())
     await cli.stderr_until("is live")
     (record,) = rc_emulator.subscriptions
+    address = f"http://127.0.0.1:{port}/rc"
     assert (record.transport, record.address, record.status) == ("WebHook", address, "Active")
-    event = (
-        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
-        f"{rc_emulator.extension_id}/presence"
-    )
+    event = event_path(rc_emulator, "presence")
     body = {"presenceStatus": "Busy", "extensionId": int(rc_emulator.extension_id)}
     # the emulator runs the handshake at creation and POSTs each published event
     first = await rc_emulator.publish(event, body)
@@ -210,21 +220,8 @@ async def test_webhook_listen_reports_an_address_that_fails_validation(
     rc_emulator: Emulator,
 ) -> None:
     port = free_port()
-    cli = await start(
-        [
-            "webhook",
-            "listen",
-            "-e",
-            "presence",
-            "--address",
-            f"http://127.0.0.1:{port}/elsewhere",  # the receiver serves /rc: 404
-            "--port",
-            str(port),
-            "--path",
-            "/rc",
-        ],
-        rc_emulator.env(),
-    )
+    elsewhere = f"http://127.0.0.1:{port}/elsewhere"  # the receiver serves /rc: 404
+    cli = await start(webhook_listen_args(port, path="/rc", address=elsewhere), rc_emulator.env())
     rc, lines, err = await cli.finish()
     assert rc == 2, err
     assert lines == []
@@ -232,60 +229,41 @@ async def test_webhook_listen_reports_an_address_that_fails_validation(
     assert rc_emulator.subscriptions == ()
 
 
-def subs_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_vcc_subscriptions_arguments(parser)
-    return parser.parse_args(argv)
+async def test_vcc_subscriptions_commands(
+    vcc_emulator: VccEmulator, vcc_env: dict[str, str], vcc_client: VccClient
+) -> None:
+    sub = await vcc_client.create_subscription(
+        name="one", url="https://example.com/h", events=["agent.*"]
+    )
+    # the command as a subprocess once (exit code, stdout), the rest in-process
+    cli = await start(["vcc", "subscriptions", "list"], vcc_env)
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    assert [json.loads(line)["subscriptionId"] for line in lines] == [sub.id]
+    assert "secret" not in lines[0].decode()
 
+    def subs(*argv: str) -> argparse.Namespace:
+        return parse("vcc", "subscriptions", *argv)
 
-async def test_vcc_subscriptions_commands() -> None:
-    async with VccEmulator() as vcc:
-        env = vcc.env()
-        async with VccClient(
-            vcc.base_url,
-            token_url=vcc.token_url,
-            client_id=vcc.client_id,
-            client_secret=vcc.client_secret,
-        ) as api:
-            sub = await api.create_subscription(
-                name="one", url="https://example.com/h", events=["agent.*"]
-            )
-        # the command as a subprocess once (exit code, stdout), the rest in-process
-        cli = await start(["vcc", "subscriptions", "list"], env)
-        rc, lines, err = await cli.finish()
-        assert rc == 0, err
-        assert [json.loads(line)["subscriptionId"] for line in lines] == [sub.id]
-        assert "secret" not in lines[0].decode()
-
-        out = io.BytesIO()
-        await vcc_subscriptions(subs_args("update", sub.id, "--disable"), env, out)
-        assert json.loads(out.getvalue())["enabled"] is False
-        out = io.BytesIO()
-        await vcc_subscriptions(subs_args("show", sub.id), env, out)
-        assert json.loads(out.getvalue())["subscriptionId"] == sub.id
-        with pytest.raises(UsageError):
-            await vcc_subscriptions(subs_args("update", sub.id), env, io.BytesIO())
-        await vcc_subscriptions(subs_args("delete", sub.id), env, io.BytesIO())
-        assert vcc.subscriptions == {}
-        with pytest.raises(GatewayError) as info:
-            await vcc_subscriptions(subs_args("show", sub.id), env, io.BytesIO())
-        assert info.value.status == 404
+    out = io.BytesIO()
+    await vcc_subscriptions(subs("update", sub.id, "--disable"), vcc_env, out)
+    assert json.loads(out.getvalue())["enabled"] is False
+    out = io.BytesIO()
+    await vcc_subscriptions(subs("show", sub.id), vcc_env, out)
+    assert json.loads(out.getvalue())["subscriptionId"] == sub.id
+    with pytest.raises(UsageError):
+        await vcc_subscriptions(subs("update", sub.id), vcc_env, io.BytesIO())
+    await vcc_subscriptions(subs("delete", sub.id), vcc_env, io.BytesIO())
+    assert vcc_emulator.subscriptions == {}
+    with pytest.raises(GatewayError) as info:
+        await vcc_subscriptions(subs("show", sub.id), vcc_env, io.BytesIO())
+    assert info.value.status == 404
 
 
 async def test_webhook_listen_deletes_its_subscription_on_sigint(rc_emulator: Emulator) -> None:
     port = free_port()
     cli = await start(
-        [
-            "webhook",
-            "listen",
-            "-f",
-            presence(rc_emulator),
-            "--address",
-            f"http://127.0.0.1:{port}/",
-            "--port",
-            str(port),
-        ],
-        rc_emulator.env(),
+        webhook_listen_args(port, what=("-f", presence(rc_emulator))), rc_emulator.env()
     )
     await cli.stderr_until("is live")
     assert len(rc_emulator.subscriptions) == 1
@@ -325,8 +303,6 @@ def test_a_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 def test_python_m_rcstream_webhooks_is_the_cli() -> None:
     # docs/webhooks.md: `python -m rcstream.webhooks ARGS` is the same as `rcstream ARGS`
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-m", "rcstream.webhooks", "vcc", "--help"],
         capture_output=True,
@@ -346,8 +322,6 @@ def test_the_parser_imports_no_webhook_machinery() -> None:
         "         'rcstream.webhooks.vcc', 'rcstream.emulator')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=LIMIT
     )
@@ -359,26 +333,8 @@ async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
     # stopped the HTTP side after ~16 2 KB events and SIGTERM was ignored. Now the
     # receiver answers every delivery at once whatever stdout does, and SIGTERM still ends it.
     port = free_port()
-    read_end, write_end = os.pipe()
-    try:
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
-        full["RINGCENTRAL_WEBHOOK_TOKEN"] = "tok"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rcstream",
-            "webhook",
-            "serve",
-            "--port",
-            str(port),
-            "--format",
-            "json",
-            env=full,
-            stdout=write_end,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        os.close(write_end)
-        cli = Proc(proc)
+    args = ["webhook", "serve", "--port", str(port), *JSON]
+    async with unread_stdout(args, {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"}) as (cli, _):
         await cli.stderr_until("receiving")
         url = f"http://127.0.0.1:{port}/"
         statuses = []
@@ -393,17 +349,15 @@ async def test_webhook_serve_keeps_answering_while_stdout_is_not_read() -> None:
                 async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
                     statuses.append(r.status)
         assert statuses == [200] * 100
-        proc.send_signal(signal.SIGTERM)
+        cli.proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(LIMIT):
-            assert proc.stderr is not None
-            err = (await proc.stderr.read()).decode()
-            assert await proc.wait() == 130, err
-        # what was acknowledged but never reached stdout is counted (review 15 item 3)
-        match = re.search(r"(\d+) acknowledged events not printed", err)
-        assert match is not None, err
-        assert 1 <= int(match.group(1)) <= 100
-    finally:
-        os.close(read_end)
+            assert cli.proc.stderr is not None
+            err = (await cli.proc.stderr.read()).decode()
+            assert await cli.proc.wait() == 130, err
+    # what was acknowledged but never reached stdout is counted (review 15 item 3)
+    match = re.search(r"(\d+) acknowledged events not printed", err)
+    assert match is not None, err
+    assert 1 <= int(match.group(1)) <= 100
 
 
 @pytest.mark.parametrize("depth", [300, 3000])
@@ -413,7 +367,7 @@ async def test_webhook_serve_survives_a_deeply_nested_authenticated_body(depth: 
     # encoder (and json.loads too, so the receiver answers 400): never a crash.
     port = free_port()
     cli = await start(
-        ["webhook", "serve", "--port", str(port), "--format", "json", "-n", "1"],
+        ["webhook", "serve", "--port", str(port), *JSON, "-n", "1"],
         {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"},
     )
     await cli.stderr_until("receiving")
@@ -441,48 +395,31 @@ async def test_webhook_serve_survives_a_deeply_nested_authenticated_body(depth: 
         assert [json.loads(line)["uuid"] for line in lines] == ["u2"]
 
 
-async def test_vcc_listen_stops_acknowledging_at_the_count_and_reports_what_it_did_not_print() -> (
-    None
-):
+@pytest.mark.vcc_emulator(retry_delays=(0.05,) * 5)
+async def test_vcc_listen_stops_acknowledging_at_the_count_and_reports_what_it_did_not_print(
+    vcc_emulator: VccEmulator, vcc_env: dict[str, str]
+) -> None:
     # Review of issue 15: with -n 1, the receiver kept answering 200 (so VCC would never
     # redeliver) to events the command then dropped at exit without a word. Now every
     # acknowledged event is either printed or counted in a WARNING.
-    port = free_port()
-    async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
-        cli = await start(
-            [
-                "vcc",
-                "listen",
-                "--events",
-                "channel.*",
-                "--address",
-                f"http://127.0.0.1:{port}/",
-                "--port",
-                str(port),
-                "--format",
-                "json",
-                "-n",
-                "1",
-            ],
-            vcc.env(),
-        )
-        await cli.stderr_until("created")
-        data = {"timestamp": "t", "channel": {"channelId": "c1"}}
-        await vcc.publish_batch([vcc.envelope("channel.held.v1", data) for _ in range(8)])
-        rc, lines, err = await cli.finish()
-        assert rc == 0, err
-        acknowledged = sum(1 for d in vcc.deliveries if d.delivered)
-        match = re.search(r"(\d+) acknowledged events not printed", err)
-        reported = int(match.group(1)) if match else 0
-        assert len(lines) == 1
-        assert acknowledged == len(lines) + reported, err
+    vcc = vcc_emulator
+    cli = await start(vcc_listen_args(free_port(), *JSON, "-n", "1"), vcc_env)
+    await cli.stderr_until("created")
+    await vcc.publish_batch([vcc.envelope("channel.held.v1", CHANNEL) for _ in range(8)])
+    rc, lines, err = await cli.finish()
+    assert rc == 0, err
+    acknowledged = sum(1 for d in vcc.deliveries if d.delivered)
+    match = re.search(r"(\d+) acknowledged events not printed", err)
+    reported = int(match.group(1)) if match else 0
+    assert len(lines) == 1
+    assert acknowledged == len(lines) + reported, err
 
 
 async def test_webhook_serve_checks_the_token_from_its_environment() -> None:
     # RINGCENTRAL_WEBHOOK_TOKEN is the only thing between the internet and stdout
     port = free_port()
     cli = await start(
-        ["webhook", "serve", "--port", str(port), "--format", "json", "-n", "1"],
+        ["webhook", "serve", "--port", str(port), *JSON, "-n", "1"],
         {"RINGCENTRAL_WEBHOOK_TOKEN": "right-token"},
     )
     await cli.stderr_until("receiving")
@@ -503,30 +440,8 @@ async def test_webhook_serve_checks_the_token_from_its_environment() -> None:
     assert "right-token" not in err and "wrong-token" not in err
 
 
-async def spawn_into_unread_pipe(
-    args: list[str], env: dict[str, str]
-) -> tuple[asyncio.subprocess.Process, int]:
-    """``rcstream ARGS --format json --lifecycle --queue-size 2`` with stdout into a pipe
-    that nobody reads yet; returns the process and the pipe's read end."""
-    read_end, write_end = os.pipe()
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("RINGCENTRAL_", "VCC_"))}
-    full.update(env)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rcstream",
-        *args,
-        "--format",
-        "json",
-        "--lifecycle",
-        "--queue-size",
-        "2",
-        env=full,
-        stdout=write_end,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    os.close(write_end)
-    return proc, read_end
+#: JSON lines, lifecycle records and a 2-item queue: overflows as soon as stdout stalls
+OVERFLOW = (*JSON, "--lifecycle", "--queue-size", "2")
 
 
 async def assert_overflow_gap_on(read_end: int) -> None:
@@ -546,11 +461,9 @@ async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() 
     # --lifecycle in `webhook serve`: stdout is not read, the 2-item queue overflows, and
     # the gap record reaches stdout once the reader catches up.
     port = free_port()
-    proc, read_end = await spawn_into_unread_pipe(
-        ["webhook", "serve", "--port", str(port)], {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"}
-    )
-    try:
-        await Proc(proc).stderr_until("receiving")
+    args = ["webhook", "serve", "--port", str(port), *OVERFLOW]
+    async with unread_stdout(args, {"RINGCENTRAL_WEBHOOK_TOKEN": "tok"}) as (cli, read_end):
+        await cli.stderr_until("receiving")
         url = f"http://127.0.0.1:{port}/"
         async with aiohttp.ClientSession() as http:
             for i in range(60):  # ~120 KB, past the pipe, the writer and the queue
@@ -558,49 +471,23 @@ async def test_webhook_serve_lifecycle_prints_the_gap_of_an_overflowing_queue() 
                 async with http.post(url, json=note, headers={"Verification-Token": "tok"}) as r:
                     assert r.status == 200
         await assert_overflow_gap_on(read_end)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        os.close(read_end)
 
 
 async def test_webhook_listen_lifecycle_prints_the_gap_of_an_overflowing_queue(
     rc_emulator: Emulator,
 ) -> None:
     # --lifecycle in `webhook listen`: the same overflow, fed by the emulator's deliveries
-    port = free_port()
-    proc, read_end = await spawn_into_unread_pipe(
-        [
-            "webhook",
-            "listen",
-            "-e",
-            "presence",
-            "--address",
-            f"http://127.0.0.1:{port}/",
-            "--port",
-            str(port),
-        ],
-        rc_emulator.env(),
-    )
-    try:
-        await Proc(proc).stderr_until("is live")
-        event = (
-            f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
-            f"{rc_emulator.extension_id}/presence"
-        )
+    args = webhook_listen_args(free_port(), *OVERFLOW)
+    async with unread_stdout(args, rc_emulator.env()) as (cli, read_end):
+        await cli.stderr_until("is live")
+        event = event_path(rc_emulator, "presence")
         for _ in range(60):
             await rc_emulator.publish(event, {"presenceStatus": "Busy", "pad": "x" * 2000})
         await assert_overflow_gap_on(read_end)
-        proc.send_signal(signal.SIGTERM)
+        cli.proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(LIMIT):
-            assert await proc.wait() == 130
+            assert await cli.proc.wait() == 130
         assert rc_emulator.subscriptions == ()  # deleted on the way out
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        os.close(read_end)
 
 
 async def test_webhook_listen_warns_how_to_delete_a_subscription_it_could_not_delete(
@@ -608,32 +495,11 @@ async def test_webhook_listen_warns_how_to_delete_a_subscription_it_could_not_de
 ) -> None:
     # Review of issue 15: a failed delete on exit was silent, leaving a subscription that
     # keeps POSTing to an address nobody answers (and gets blacklisted).
-    port = free_port()
-    cli = await start(
-        [
-            "webhook",
-            "listen",
-            "-e",
-            "presence",
-            "--address",
-            f"http://127.0.0.1:{port}/",
-            "--port",
-            str(port),
-            "-n",
-            "1",
-            "--format",
-            "json",
-        ],
-        rc_emulator.env(),
-    )
+    cli = await start(webhook_listen_args(free_port(), "-n", "1", *JSON), rc_emulator.env())
     await cli.stderr_until("is live")
     (record,) = rc_emulator.subscriptions
     rc_emulator.rate_limit_next("request", retry_after=30)  # the next REST call: the DELETE
-    event = (
-        f"/restapi/v1.0/account/{rc_emulator.account_id}/extension/"
-        f"{rc_emulator.extension_id}/presence"
-    )
-    await rc_emulator.publish(event, {"presenceStatus": "Busy"})
+    await rc_emulator.publish(event_path(rc_emulator, "presence"), {"presenceStatus": "Busy"})
     rc, lines, err = await cli.finish()
     assert rc == 0, err
     assert len(lines) == 1
@@ -642,34 +508,20 @@ async def test_webhook_listen_warns_how_to_delete_a_subscription_it_could_not_de
     assert [s.id for s in rc_emulator.subscriptions] == [record.id]  # really left behind
 
 
-async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete() -> None:
-    port = free_port()
-    async with VccEmulator(retry_delays=(0.05,)) as vcc:
-        cli = await start(
-            [
-                "vcc",
-                "listen",
-                "--events",
-                "channel.*",
-                "--address",
-                f"http://127.0.0.1:{port}/",
-                "--port",
-                str(port),
-                "-n",
-                "1",
-                "--format",
-                "json",
-            ],
-            vcc.env(),
-        )
-        await cli.stderr_until("created")
-        (sub,) = vcc.subscriptions.values()
-        # the API goes away (deliveries still run): the DELETE on exit cannot connect
-        assert vcc._runner is not None
-        await vcc._runner.cleanup()
-        vcc._runner = None
-        await vcc.publish("channel.held.v1", {"timestamp": "t", "channel": {"channelId": "c"}})
-        rc, lines, err = await cli.finish()
+@pytest.mark.vcc_emulator(retry_delays=(0.05,))
+async def test_vcc_listen_warns_how_to_delete_a_subscription_it_could_not_delete(
+    vcc_emulator: VccEmulator, vcc_env: dict[str, str]
+) -> None:
+    vcc = vcc_emulator
+    cli = await start(vcc_listen_args(free_port(), "-n", "1", *JSON), vcc_env)
+    await cli.stderr_until("created")
+    (sub,) = vcc.subscriptions.values()
+    # the API goes away (deliveries still run): the DELETE on exit cannot connect
+    assert vcc._runner is not None
+    await vcc._runner.cleanup()
+    vcc._runner = None
+    await vcc.publish("channel.held.v1", CHANNEL)
+    rc, lines, err = await cli.finish()
     assert rc == 0, err
     assert len(lines) == 1
     assert "warning: Could not delete" in err, err
@@ -689,11 +541,15 @@ def test_pretty_lifecycle_records_are_pretty_lines() -> None:
     assert b"{" not in line  # not the JSON record
 
 
+@pytest.mark.vcc_emulator(retry_delays=(0.05,) * 5)
 async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
-    caplog: pytest.LogCaptureFixture, capfdbinary: pytest.CaptureFixture[bytes]
+    vcc_emulator: VccEmulator,
+    vcc_env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    capfdbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     # no event for the whole apply time: the status line still says when it is live
-    from rcstream.cli.vcc import add_vcc_listen_arguments, vcc_listen
+    from rcstream.cli.vcc import vcc_listen
 
     caplog.set_level(logging.INFO, logger="rcstream.cli")
     said_live = asyncio.Event()
@@ -705,21 +561,15 @@ async def test_vcc_listen_says_live_once_the_apply_time_has_passed(
 
     watch = Watch()
     logging.getLogger("rcstream.cli").addHandler(watch)
-    parser = argparse.ArgumentParser()
-    add_vcc_listen_arguments(parser)
-    port = free_port()
-    argv = ["--events", "channel.*", "--address", f"http://127.0.0.1:{port}/"]
-    args = parser.parse_args([*argv, "--port", str(port), "-n", "1", "--format", "json"])
+    args = parse(*vcc_listen_args(free_port(), "-n", "1", *JSON))
     try:
-        async with VccEmulator(retry_delays=(0.05,) * 5) as vcc:
-            task = asyncio.create_task(vcc_listen(args, vcc.env(), apply_wait=0.05))
-            async with asyncio.timeout(LIMIT):
-                await said_live.wait()
-            assert vcc.subscriptions
-            data = {"timestamp": "t", "channel": {"channelId": "c"}}
-            await vcc.publish("channel.held.v1", data)
-            async with asyncio.timeout(LIMIT):
-                assert await task == 0
+        task = asyncio.create_task(vcc_listen(args, vcc_env, apply_wait=0.05))
+        async with asyncio.timeout(LIMIT):
+            await said_live.wait()
+        assert vcc_emulator.subscriptions
+        await vcc_emulator.publish("channel.held.v1", CHANNEL)
+        async with asyncio.timeout(LIMIT):
+            assert await task == 0
     finally:
         logging.getLogger("rcstream.cli").removeHandler(watch)
     assert caplog.text.count("is live") == 1  # not again at the first event
@@ -730,14 +580,12 @@ def test_webhook_listen_reads_events_and_filters_as_listen_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # the same flags, read by the same code: case-insensitive presets, `-e help`
-    from rcstream.cli import build_parser
     from rcstream.cli.webhook import _rc_filters
     from rcstream.filters import preset
 
-    parser = build_parser()
     address = ["--address", "https://example.invalid/hook"]
-    args = parser.parse_args(["webhook", "listen", "-e", "Telephony", *address])
+    args = parse("webhook", "listen", "-e", "Telephony", *address)
     assert _rc_filters(args) == preset(["telephony"])
     with pytest.raises(SystemExit) as info:
-        _rc_filters(parser.parse_args(["webhook", "listen", "-e", "help", *address]))
+        _rc_filters(parse("webhook", "listen", "-e", "help", *address))
     assert info.value.code == 0 and "presets for -e/--events" in capsys.readouterr().out
