@@ -246,80 +246,71 @@ async def test_receiver_size_cap() -> None:
 # ---- emulator + API client ---------------------------------------------------------------
 
 
-async def test_subscriptions_api_through_the_client() -> None:
-    async with VccEmulator() as vcc:
-        async with VccClient(
-            vcc.base_url,
-            token_url=vcc.token_url,
-            client_id=vcc.client_id,
-            client_secret=vcc.client_secret,
-        ) as api:
-            created = await api.create_subscription(
-                name="rcstream-test", url="http://127.0.0.1:9/x", events=["channel.*"]
-            )
-            assert created.secret is not None
-            assert len(base64.b64decode(created.secret.get())) >= 32
-            assert created.secret.get() not in repr(created)
-            listed = await api.list_subscriptions()
-            assert [s.id for s in listed] == [created.id]
-            assert listed[0].secret is None
-            updated = await api.update_subscription(created.id, enabled=False)
-            assert updated.enabled is False
-            assert updated.events == ("channel.*",)
-            assert (await api.get_subscription(created.id)).enabled is False
-            await api.delete_subscription(created.id)
-            assert await api.list_subscriptions() == []
-            with pytest.raises(GatewayError) as info:
-                await api.get_subscription(created.id)
-            assert info.value.status == 404
-        async with VccClient(
-            vcc.base_url, token_url=vcc.token_url, client_id="x", client_secret="wrong"
-        ) as api:
-            with pytest.raises(AuthenticationError):
-                await api.list_subscriptions()
+async def test_subscriptions_api_through_the_client(
+    vcc_emulator: VccEmulator, vcc_client: VccClient
+) -> None:
+    api = vcc_client
+    created = await api.create_subscription(
+        name="rcstream-test", url="http://127.0.0.1:9/x", events=["channel.*"]
+    )
+    assert created.secret is not None
+    assert len(base64.b64decode(created.secret.get())) >= 32
+    assert created.secret.get() not in repr(created)
+    listed = await api.list_subscriptions()
+    assert [s.id for s in listed] == [created.id]
+    assert listed[0].secret is None
+    updated = await api.update_subscription(created.id, enabled=False)
+    assert updated.enabled is False
+    assert updated.events == ("channel.*",)
+    assert (await api.get_subscription(created.id)).enabled is False
+    await api.delete_subscription(created.id)
+    assert await api.list_subscriptions() == []
+    with pytest.raises(GatewayError) as info:
+        await api.get_subscription(created.id)
+    assert info.value.status == 404
+    vcc = vcc_emulator
+    async with VccClient(
+        vcc.base_url, token_url=vcc.token_url, client_id="x", client_secret="wrong"
+    ) as wrong:
+        with pytest.raises(AuthenticationError):
+            await wrong.list_subscriptions()
 
 
-async def test_emulator_signed_delivery_retries_duplicates_and_order() -> None:
-    async with VccEmulator(retry_delays=(0.0, 0.0, 0.0)) as vcc:
-        async with VccReceiver(secret=SECRET, queue_size=1) as rx:
-            vcc.subscriptions.clear()
-            async with VccClient(
-                vcc.base_url,
-                token_url=vcc.token_url,
-                client_id=vcc.client_id,
-                client_secret=vcc.client_secret,
-            ) as api:
-                await api.create_subscription(
-                    name="hook", url=rx.url, events=["channel.*"], secret=SECRET
-                )
-            data = json.loads(HELD)["data"]
-            first = await vcc.publish("channel.held.v1", data, duplicates=2)
-            # the queue (1) is full: the next event is refused with 503 and retried
-            second = await vcc.publish("channel.retrieved.v1", data)
-            async with asyncio.timeout(STEP):
-                got1 = await anext(rx)
-            await vcc.drain()
-            async with asyncio.timeout(STEP):
-                got2 = await anext(rx)
-            assert (got1.id, got2.id) == (first["id"], second["id"])
-            attempts = {
-                d.event_id: d.attempts for d in vcc.deliveries if d.event_id == second["id"]
-            }
-            assert 503 in attempts[second["id"]]
-            assert 200 in attempts[second["id"]]
-            assert rx.stats.duplicates == 2
-            # reversed batch arrives reversed; unmatched types are not sent
-            batch = [
-                vcc.envelope("channel.alerted.v1", data),
-                vcc.envelope("channel.connected.v1", data),
-            ]
-            await vcc.publish_batch(batch, order="reverse")
-            await vcc.publish("agent.presencechanged.v1", {"timestamp": "t"})
-            async with asyncio.timeout(STEP):
-                a = await anext(rx)
-                b = await anext(rx)
-            assert [a.id, b.id] == [batch[1]["id"], batch[0]["id"]]
-            assert rx.stats.rejected == 0
+@pytest.mark.vcc_emulator(retry_delays=(0.0, 0.0, 0.0))
+async def test_emulator_signed_delivery_retries_duplicates_and_order(
+    vcc_emulator: VccEmulator, vcc_client: VccClient
+) -> None:
+    vcc = vcc_emulator
+    async with VccReceiver(secret=SECRET, queue_size=1) as rx:
+        await vcc_client.create_subscription(
+            name="hook", url=rx.url, events=["channel.*"], secret=SECRET
+        )
+        data = json.loads(HELD)["data"]
+        first = await vcc.publish("channel.held.v1", data, duplicates=2)
+        # the queue (1) is full: the next event is refused with 503 and retried
+        second = await vcc.publish("channel.retrieved.v1", data)
+        async with asyncio.timeout(STEP):
+            got1 = await anext(rx)
+        await vcc.drain()
+        async with asyncio.timeout(STEP):
+            got2 = await anext(rx)
+        assert (got1.id, got2.id) == (first["id"], second["id"])
+        attempts = {d.event_id: d.attempts for d in vcc.deliveries if d.event_id == second["id"]}
+        assert 503 in attempts[second["id"]]
+        assert 200 in attempts[second["id"]]
+        assert rx.stats.duplicates == 2
+        # reversed batch arrives reversed; unmatched types are not sent
+        batch = [
+            vcc.envelope("channel.alerted.v1", data),
+            vcc.envelope("channel.connected.v1", data),
+        ]
+        await vcc.publish_batch(batch, order="reverse")
+        await vcc.publish("agent.presencechanged.v1", {"timestamp": "t"})
+        async with asyncio.timeout(STEP):
+            a = await anext(rx)
+            b = await anext(rx)
+        assert [a.id, b.id] == [batch[1]["id"], batch[0]["id"]]
+        assert rx.stats.rejected == 0
 
 
 async def test_emulator_gives_up_after_the_retry_window() -> None:
@@ -404,26 +395,20 @@ async def test_vcc_error_bodies_are_redacted_before_they_reach_the_exception() -
     assert echoed["verificationToken"] not in text
 
 
-async def test_subscription_ids_stay_one_path_segment() -> None:
+async def test_subscription_ids_stay_one_path_segment(vcc_client: VccClient) -> None:
     # Review of issue 15: an id with '?' (or '/') was pasted into the URL as is, so
     # deleting "ID?x=1" deleted subscription ID.
     from rcstream.exceptions import UsageError
 
-    async with VccEmulator() as vcc:
-        async with VccClient(
-            vcc.base_url,
-            token_url=vcc.token_url,
-            client_id=vcc.client_id,
-            client_secret=vcc.client_secret,
-        ) as api:
-            created = await api.create_subscription(
-                name="keep", url="http://127.0.0.1:9/x", events=["channel.*"]
-            )
-            for odd in (f"{created.id}?x=1", f"{created.id}/", f"{created.id}#f"):
-                with pytest.raises(GatewayError) as info:
-                    await api.delete_subscription(odd)
-                assert info.value.status == 404
-            assert [s.id for s in await api.list_subscriptions()] == [created.id]
-            for bad in ("", ".", ".."):
-                with pytest.raises(UsageError):
-                    await api.get_subscription(bad)
+    api = vcc_client
+    created = await api.create_subscription(
+        name="keep", url="http://127.0.0.1:9/x", events=["channel.*"]
+    )
+    for odd in (f"{created.id}?x=1", f"{created.id}/", f"{created.id}#f"):
+        with pytest.raises(GatewayError) as info:
+            await api.delete_subscription(odd)
+        assert info.value.status == 404
+    assert [s.id for s in await api.list_subscriptions()] == [created.id]
+    for bad in ("", ".", ".."):
+        with pytest.raises(UsageError):
+            await api.get_subscription(bad)
