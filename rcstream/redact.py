@@ -9,9 +9,9 @@ path that logs or raises with frame or URL content. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, overload
 
-__all__ = ["MASK", "Secret", "redact", "redact_url"]
+__all__ = ["MASK", "Secret", "as_secret", "redact", "redact_url"]
 
 MASK: Final = "[secure]"
 
@@ -88,3 +88,12 @@ class Secret:
 
     def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
         raise TypeError("Secret values cannot be pickled")
+
+
+@overload
+def as_secret(value: str | Secret) -> Secret: ...
+@overload
+def as_secret(value: str | Secret | None) -> Secret | None: ...
+def as_secret(value: str | Secret | None) -> Secret | None:
+    """``value`` as a :class:`Secret`: a string is wrapped, a Secret and ``None`` are kept."""
+    return value if value is None or isinstance(value, Secret) else Secret(value)

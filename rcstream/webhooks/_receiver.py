@@ -137,6 +137,11 @@ class _HttpReceiver(Generic[T]):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{self.path}"
 
+    @property
+    def _where(self) -> str:
+        """:attr:`url` once bound, else the requested ``host:port`` (for ``repr``)."""
+        return self.url if self._port is not None else f"{self.host}:{self._requested_port}"
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

@@ -50,7 +50,7 @@ from rcstream.exceptions import (
 )
 from rcstream.models import Notification, parse_notification
 from rcstream.models.lifecycle import Gap, Lifecycle
-from rcstream.redact import Secret
+from rcstream.redact import Secret, as_secret
 from rcstream.webhooks._receiver import DEFAULT_MAX_BODY, _HttpReceiver, _json_status
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
 MAX_VALIDATION_TOKEN = 512
 #: Log every rejection up to this count, then every 100th (a flood must not flood the log).
 _LOUD_REJECTIONS = 10
-
-
-def _as_secret(token: str | Secret | None) -> Secret | None:
-    return None if token is None else token if isinstance(token, Secret) else Secret(token)
 
 
 def _tokens_equal(given: str, expected: bytes) -> bool:
@@ -123,19 +119,18 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
             max_body=max_body,
             dedupe_window=dedupe_window,
         )
-        self._token = _as_secret(token)
+        self._token = as_secret(token)
         self.raw = raw
         self.lifecycle = lifecycle
         self._pending_drops = 0
         self._pending_lifecycle: list[Lifecycle] = []
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None else f"{self.host}:{self._requested_port}"
-        return f"<WebhookReceiver {where} token={'[secure]' if self._token else None}>"
+        return f"<WebhookReceiver {self._where} token={'[secure]' if self._token else None}>"
 
     def set_token(self, token: str | Secret | None) -> None:
         """Change the accepted verification token (e.g. after a subscription is re-created)."""
-        self._token = _as_secret(token)
+        self._token = as_secret(token)
 
     async def start(self) -> None:
         """Bind and serve (see :class:`WebhookReceiver`)."""

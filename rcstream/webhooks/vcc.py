@@ -51,7 +51,7 @@ from rcstream.exceptions import (
     RCStreamError,
     UsageError,
 )
-from rcstream.redact import Secret, redact
+from rcstream.redact import Secret, as_secret, redact
 from rcstream.webhooks._receiver import DEFAULT_MAX_BODY, _HttpReceiver, _json_status
 from rcstream.webhooks.cloudevents import CloudEvent, CloudEventError, parse_cloudevent
 
@@ -219,8 +219,7 @@ class VccReceiver(_HttpReceiver[CloudEvent]):
         self.rejections: dict[str, int] = {}
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None else f"{self.host}:{self._requested_port}"
-        return f"<VccReceiver {where} secret=[secure]>"
+        return f"<VccReceiver {self._where} secret=[secure]>"
 
     def set_secret(self, secret: str | Secret) -> None:
         """Change the signing secret (e.g. after rotating it with ``PATCH``)."""
@@ -346,16 +345,8 @@ class VccClient:
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url
         self.client_id = client_id
-        self._client_secret = (
-            client_secret
-            if isinstance(client_secret, Secret) or client_secret is None
-            else Secret(client_secret)
-        )
-        self._static = (
-            access_token
-            if isinstance(access_token, Secret) or access_token is None
-            else Secret(access_token)
-        )
+        self._client_secret = as_secret(client_secret)
+        self._static = as_secret(access_token)
         self.scope = scope
         self._timeout = timeout
         self._clock = clock
