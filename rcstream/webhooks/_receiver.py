@@ -31,6 +31,9 @@ T = TypeVar("T")
 #: Default cap on a request body (bytes). Platform notifications are a few KB.
 DEFAULT_MAX_BODY = 1024 * 1024
 _CHUNK = 64 * 1024
+#: Log every refused request up to this count, then every 100th (a flood must not flood
+#: the log).
+_LOUD_REJECTIONS = 10
 
 
 @dataclass
@@ -215,6 +218,13 @@ class _HttpReceiver(Generic[T]):
     def _next_ready(self) -> T | None:
         """The next item to hand out, or None (subclasses may interleave lifecycle items)."""
         return self._items.popleft() if self._items else None
+
+    def _count_rejection(self) -> int | None:
+        """Count one request refused for authentication; its number when it should be
+        logged (each of the first :data:`_LOUD_REJECTIONS`, then every 100th), else None."""
+        self.stats.rejected += 1
+        count = self.stats.rejected
+        return count if count <= _LOUD_REJECTIONS or count % 100 == 0 else None
 
     def _push(self, item: T) -> None:
         self._items.append(item)

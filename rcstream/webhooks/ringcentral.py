@@ -73,8 +73,6 @@ WebhookItem = Notification | dict[str, Any] | Lifecycle
 SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
 #: The longest echoed validation token: keeps the handshake answer under 1,024 bytes.
 MAX_VALIDATION_TOKEN = 512
-#: Log every rejection up to this count, then every 100th (a flood must not flood the log).
-_LOUD_REJECTIONS = 10
 
 
 def _tokens_equal(given: str, expected: bytes) -> bool:
@@ -230,8 +228,7 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
         return _json_status(200, {"Validation-Token": token})
 
     def _reject(self, request: web.Request, why: str) -> None:
-        self.stats.rejected += 1
-        count = self.stats.rejected
+        count = self._count_rejection()
         peer = request.remote or "?"
         if count == 1:
             logger.warning(
@@ -242,7 +239,7 @@ class WebhookReceiver(_HttpReceiver[WebhookItem]):
                 peer,
                 why,
             )
-        elif count <= _LOUD_REJECTIONS or count % 100 == 0:
+        elif count is not None:
             logger.warning(
                 "Refused a webhook notification from %s with a %s verification token "
                 "(%d refused so far)",

@@ -185,11 +185,12 @@ class VccReceiver(_HttpReceiver[CloudEvent]):
 
     ``secret`` is the subscription secret as VCC shows it (base64). Every request's
     signature is checked (:func:`verify_signature`, clock ``now``, skew ``leeway`` s);
-    a failure is answered 401, counted in ``stats.rejected`` and logged. Verified
-    CloudEvents are queued (typed, :func:`~rcstream.webhooks.cloudevents.parse_cloudevent`;
-    ``event.raw`` keeps the body); when ``queue_size`` are waiting the answer is 503 and VCC
-    redelivers later. Repeats of (``source``, ``id``) among the last ``dedupe_window``
-    are answered 200 and dropped. Bodies over ``max_body`` get 413, non-CloudEvents 400.
+    a failure is answered 401, counted in ``stats.rejected`` and logged (the first ten,
+    then every 100th: a flood must not flood the log). Verified CloudEvents are queued
+    (typed, :func:`~rcstream.webhooks.cloudevents.parse_cloudevent`; ``event.raw`` keeps
+    the body); when ``queue_size`` are waiting the answer is 503 and VCC redelivers later.
+    Repeats of (``source``, ``id``) among the last ``dedupe_window`` are answered 200 and
+    dropped. Bodies over ``max_body`` get 413, non-CloudEvents 400.
     """
 
     def __init__(
@@ -235,17 +236,19 @@ class VccReceiver(_HttpReceiver[CloudEvent]):
                 leeway=self.leeway,
             )
         except SignatureError as exc:
-            self.stats.rejected += 1
             self.rejections[exc.reason] = self.rejections.get(exc.reason, 0) + 1
-            if self.stats.rejected == 1:
+            count = self._count_rejection()
+            if count == 1:
                 logger.warning(
                     "Refused a VCC notification from %s (HTTP 401): %s Check that "
                     "VCC_WEBHOOK_SECRET is the subscription's secret and the clock is in sync.",
                     request.remote or "?",
                     exc,
                 )
-            else:
-                logger.warning("Refused a VCC notification (HTTP 401): %s", exc)
+            elif count is not None:
+                logger.warning(
+                    "Refused a VCC notification (HTTP 401): %s (%d refused so far)", exc, count
+                )
             return _json_status(401)
         try:
             event = parse_cloudevent(body)

@@ -213,6 +213,22 @@ async def test_receiver_delivers_verified_events_and_refuses_bad_ones(
     assert SECRET not in caplog.text
 
 
+async def test_a_flood_of_bad_signatures_does_not_flood_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # as the RingCentral receiver: every refusal is counted, but only the first ten (and
+    # then every 100th) are logged; it logged each one, so anyone could fill the log
+    caplog.set_level(logging.WARNING, logger="rcstream.webhooks")
+    async with VccReceiver(secret=SECRET, now=lambda: NOW) as rx:
+        for _ in range(30):
+            assert await post(rx.url, HELD, "Bearer junk") == 401
+        assert rx.stats.rejected == 30
+    refusals = [r.getMessage() for r in caplog.records if "Refused" in r.getMessage()]
+    assert len(refusals) == 10
+    assert "VCC_WEBHOOK_SECRET" in refusals[0]  # the first one says what to check
+    assert "(10 refused so far)" in refusals[-1]
+
+
 async def test_receiver_dedupes_by_source_and_id_and_503_when_full() -> None:
     async with VccReceiver(secret=SECRET, now=lambda: NOW, queue_size=1) as rx:
         assert await post(rx.url, HELD, token(good_claims(HELD))) == 200
