@@ -195,6 +195,11 @@ def _vcc_client(env: Mapping[str, str] | None) -> VccClient:
     )
 
 
+def _event_list(text: str) -> list[str]:
+    """``--events 'channel.*, agent.*'`` as a list of event types."""
+    return [e.strip() for e in text.split(",") if e.strip()]
+
+
 #: VCC applies subscription changes within 30 s (VCC docs, Subscriptions page); after that the
 #: subscription counts as live even if no event came yet.
 VCC_APPLY_SECONDS = 30.0
@@ -214,7 +219,7 @@ async def vcc_listen(
 
     from rcstream.webhooks.vcc import VccReceiver, new_secret
 
-    events = [e.strip() for e in args.events.split(",") if e.strip()]
+    events = _event_list(args.events)
     if not events:
         raise ConfigurationError("Pass --events, e.g. --events 'channel.*,agent.*'.")
     printer = Printer(args)
@@ -303,7 +308,7 @@ async def vcc_subscriptions(
             if args.url is not None:
                 changes["url"] = args.url
             if args.events is not None:
-                changes["events"] = [e.strip() for e in args.events.split(",") if e.strip()]
+                changes["events"] = _event_list(args.events)
             if args.enabled is not None:
                 changes["enabled"] = args.enabled
             if not changes:
