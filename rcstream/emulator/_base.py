@@ -423,6 +423,7 @@ class _EmulatorCore:
                     buffered=len(s.buffer),
                     wsc_sequence=s.wsc_sequence,
                     connections=s.connections,
+                    token_expired=conn is not None and conn.token_expired,
                 )
             )
         return tuple(out)
@@ -497,9 +498,12 @@ class _EmulatorCore:
     async def _enforce_token_expiry(self, oauth_id: str) -> None:
         """The socket is bound to its OAuth session, not to one access token: once the session
         has no unexpired access token (none refreshed), ``on_token_expiry="close"`` ends its
-        sockets (``Error`` ``OAU-128`` then close 1008: the code is a guess; JAVA README
-        "the underlying WebSocket connection will be closed"), and ``"silent"`` keeps them
-        open but withholds notifications (NETDEMO ``Program.cs`` "will stop working")."""
+        sockets (``Error`` ``OAU-128`` then close 1008: the code is a guess;
+        ringcentral/ringcentral-websocket-java ``README.md``: "as soon as your access token
+        expired, the underlying WebSocket connection will be closed"), and ``"silent"``
+        keeps them open but stops them for good (tylerlong/RingCentral.WebSocket.Demo
+        ``Program.cs``: "if the token expires, eventually your WebSocket connection will
+        stop working"; see :meth:`_expire_socket`)."""
         oauth = self._oauth.get(oauth_id)
         if oauth is None:
             return
@@ -509,19 +513,36 @@ class _EmulatorCore:
             if rec is not None and not rec.quiet and rec.expires_at - time.monotonic() < 0.05:
                 self._watch_token_expiry(oauth_id, rec.expires_at)  # the timer fired early
             return
-        self._bump()
-        if self.options.on_token_expiry != "close":
-            return
-        await self._close_for_expired_token(
+        conns = [
             c
             for c in self._conns.values()
             if c.session is not None and c.session.oauth_session_id == oauth_id and not c.closing
-        )
+        ]
+        if self.options.on_token_expiry == "close":
+            await self._close_for_expired_token(conns)
+            return
+        for conn in conns:
+            self._expire_socket(conn)
+        self._bump()
+
+    def _expire_socket(self, conn: _Connection) -> None:
+        """``on_token_expiry="silent"``: ``conn`` outlived its access token. It stays open and
+        echoes heartbeats, but withholds notifications (dropped, not buffered) and answers
+        requests 401 ``OAU-128`` *for good*. No source says a refresh revives such a socket
+        (the refresh grant goes to ``/restapi/oauth/token``; nothing tells the gateway), and
+        ringcentral/ringcentral-websocket-java ``README.md`` says that once the access token
+        expired the app must ``rc.refresh()`` *and then re-subscribe* (a new connection).
+        Delivery comes back only on a new connection with a fresh ``wstoken``, recovering
+        the session with its ``wsc``: a recovery with a refreshed token of the same OAuth
+        session succeeds (tylerlong/rc-ws-recover-test ``README.md``, Experiment 4)."""
+        if not conn.token_expired:
+            conn.token_expired = True
+            logger.debug("Emulator: connection %d outlived its access token", conn.id)
 
     async def _close_for_expired_token(self, conns: Iterable[_Connection]) -> None:
         """End each of ``conns`` as the platform is assumed to when the access token expires:
         ``Error`` ``OAU-128`` "Access token expired", then close 1008 (the code is a guess;
-        JAVA README "the underlying WebSocket connection will be closed"). The one place
+        ringcentral/ringcentral-websocket-java ``README.md``). The one place
         both natural expiry and ``expire_access_tokens(close_sockets=True)`` use."""
         await asyncio.gather(
             *(

@@ -70,8 +70,8 @@ class EmulatorStats:
     token_expiry_checks: int = 0
     """Times an OAuth session's sockets were checked at an access token's expiry instant."""
     notifications_withheld: int = 0
-    """Not delivered: the OAuth session had no unexpired access token (``on_token_expiry="silent"``)
-    or the subscription was not ``Active``."""
+    """Not delivered, and not buffered for a recovery: the socket's access token expired
+    (``on_token_expiry="silent"``) or the subscription was not ``Active``."""
     raw_frames_injected: int = 0
     rate_limited: int = 0
     pings_sent: int = 0
@@ -111,6 +111,9 @@ class GatewaySessionInfo:
     wsc_sequence: int
     connections: int
     """How many sockets have carried this session (1 + successful recoveries)."""
+    token_expired: bool = False
+    """Its socket outlived its access token under ``on_token_expiry="silent"``: open, but
+    withholding notifications until a new connection recovers the session."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,11 @@ class _Connection:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     session: _GatewaySession | None = None
     silent: bool = False
+    #: ``on_token_expiry="silent"``: the OAuth session's access token expired while this
+    #: socket was open. It stays open, heartbeats are echoed, but notifications are withheld
+    #: and requests refused (401) for good: a refresh does not revive it, only a new
+    #: connection (fresh ``wstoken``, recovering with ``wsc``) brings delivery back.
+    token_expired: bool = False
     closing: bool = False
     closed_by_watchdog: bool = False
     last_ping_at: float = 0.0

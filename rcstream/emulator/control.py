@@ -219,7 +219,7 @@ class _ControlLayer(_GatewayLayer):
 
         ``close_sockets``: ``None`` (default) does what natural expiry does, per
         ``on_token_expiry`` (close each affected socket with ``Error`` ``OAU-128`` + 1008,
-        or keep it open and withhold notifications); ``True`` closes every socket that way
+        or keep it open but stopped for good); ``True`` closes every socket that way
         at once; ``False`` leaves sockets alone (only REST and ``wstoken`` see the expiry).
         """
         now = time.monotonic()

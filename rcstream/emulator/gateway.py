@@ -91,10 +91,8 @@ class _GatewayLayer(_RestLayer):
                 body=body,
             )
             conn = session.connection
-            if self.options.on_token_expiry == "silent" and not self._oauth_live(
-                self._oauth[session.oauth_session_id]
-            ):
-                self._stats.notifications_withheld += 1  # "stops working" until a refresh
+            if conn is not None and self._outlived_token(conn):
+                self._stats.notifications_withheld += 1  # "stops working": see _expire_socket
             elif conn is not None and not conn.silent and not conn.closing:
                 sends.append(self._deliver(session, conn, frame))
             else:
@@ -103,6 +101,18 @@ class _GatewayLayer(_RestLayer):
         if sends:
             await asyncio.gather(*sends)
         return uid
+
+    def _outlived_token(self, conn: _Connection) -> bool:
+        """``on_token_expiry="silent"``: whether ``conn`` outlived its OAuth session's access
+        token (marked at once when the expiry timer has not fired yet); for good, see
+        :meth:`_expire_socket`."""
+        if self.options.on_token_expiry != "silent" or conn.session is None:
+            return False
+        if not conn.token_expired and not self._oauth_live(
+            self._oauth[conn.session.oauth_session_id]
+        ):
+            self._expire_socket(conn)
+        return conn.token_expired
 
     def _buffer(self, session: _GatewaySession, frame: wire.Frame) -> None:
         session.buffer.append(frame)
@@ -530,8 +540,9 @@ class _GatewayLayer(_RestLayer):
             oauth = self._oauth[session.oauth_session_id]
             if oauth.revoked:
                 reply = _Reply(401, wire.rc_error("OAU-129", "Access token corrupted."))
-            elif not self._oauth_live(oauth):
-                # the session's access token expired and was not refreshed (DOCS errors.md)
+            elif self._outlived_token(conn) or not self._oauth_live(oauth):
+                # the session's access token expired and was not refreshed (DOCS errors.md);
+                # under "silent" a socket that outlived its token refuses for good
                 reply = _Reply(401, wire.rc_error("OAU-128", "Access token expired."))
             else:
                 path_only, _, qs = path.partition("?")

@@ -119,8 +119,10 @@ class Emulator(_ControlLayer):
       assumption) or ``"filter"`` (the filter's path). Account-level presence and telephony
       filters always get extension-scoped paths.
     * ``on_token_expiry`` ``"close"``: a socket whose OAuth session has no unexpired access
-      token is closed (``OAU-128``, 1008); ``"silent"`` keeps it open but withholds
-      notifications until a refresh.
+      token is closed (``OAU-128``, 1008); ``"silent"`` keeps it open, echoing heartbeats,
+      but drops its notifications and refuses its requests (401 ``OAU-128``) for good: a
+      refresh does not revive it, only a new connection recovering the session with
+      ``wsc`` brings delivery back.
     * ``subscription_ttl`` 86400: WebSocket subscriptions are renewed while their session
       lives, then outlive it until deleted or expired (this long after the session
       ended), and count toward ``subscription_limit``.

@@ -103,6 +103,41 @@ async def test_refresh_while_connected_keeps_one_connection_and_loses_nothing(ex
     assert stats.token_refreshes >= 4
 
 
+@pytest.mark.parametrize(
+    "expiry",
+    [
+        "close",
+        pytest.param(
+            "silent",
+            marks=pytest.mark.xfail(
+                reason="client bug: the subscription check's 401 over a socket that outlived "
+                "its token, after a refresh, stops the stream with AuthenticationError "
+                "instead of renewing the connection",
+                strict=True,
+            ),
+        ),
+    ],
+)
+async def test_a_token_that_expires_anyway_heals_under_both_readings(expiry: Any) -> None:
+    # the proactive refresh (at 60 % of a 2 s token) is refused with a Retry-After past the
+    # expiry: "close" ends the socket, "silent" keeps it open but stopped for good
+    async with Emulator(
+        auth_rate_limit=None, seed=7, access_token_ttl=2, on_token_expiry=expiry
+    ) as emu:
+        async with (
+            client_for(emu, subscription_check_interval=0.5) as client,
+            client.subscribe(TELEPHONY, raw=True) as ev,
+        ):
+            emu.rate_limit_next("token", retry_after=2.5)
+            with anyio.fail_after(8):
+                while client.stats.recoveries < 1:
+                    await anyio.sleep(0.05)
+            uid = await emu.publish_generated("telephony-sessions")
+            (got,) = await take(ev, 1)
+            assert got["uuid"] == uid
+            assert emu.stats.connections == 2
+
+
 async def test_without_refresh_the_emulator_really_enforces_expiry() -> None:
     emu, stats, _ = await _ten_second_stream("close", refresh=False)
     assert emu.stats.connections > 1  # the socket was closed at expiry (and came back)
@@ -243,6 +278,12 @@ async def test_deleted_subscription_is_recreated_and_reported_as_a_gap(emu: Emul
         assert client.stats.subscriptions_recreated == 1
 
 
+@pytest.mark.xfail(
+    reason="client bug: after a refresh, a second 401 over a socket that outlived its token "
+    '(on_token_expiry="silent") is raised to the caller as refused credentials instead of '
+    "renewing the connection and asking again",
+    strict=True,
+)
 async def test_a_401_over_the_socket_refreshes_once_and_retries() -> None:
     async with (
         Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu,
@@ -250,13 +291,14 @@ async def test_a_401_over_the_socket_refreshes_once_and_retries() -> None:
         client.subscribe(TELEPHONY),
     ):
         sid = client.subscription_id
-        before = emu.stats.client_requests
-        await emu.expire_access_tokens()  # "silent": the socket stays open, requests get 401
+        # "silent": the socket stays open but stopped for good (requests get 401); a
+        # refresh does not revive it, a new connection recovering with wsc does
+        await emu.expire_access_tokens()
         reply = await client.request("GET", f"/restapi/v1.0/subscription/{sid}")
         assert reply.ok and reply.body["id"] == sid
         assert client.stats.token_refreshes == 1
-        assert emu.stats.client_requests == before + 2  # the 401, then the retry
-        assert emu.stats.connections == 1
+        assert client.stats.recoveries == 1
+        assert emu.stats.connections == 2
 
 
 @pytest.mark.parametrize("how", ["deleted", "expired", "suspended"])

@@ -18,8 +18,16 @@ from rcstream.emulator import Emulator
 from rcstream.models.lifecycle import Gap
 
 # ---- review 1: a 401 sent as an Error frame to a request is refreshed, not fatal ---------
+# Under on_token_expiry="silent" a socket that outlived its access token stays stopped
+# after a refresh (docs/emulator.md): only a new connection recovering with wsc heals it.
 
 
+@pytest.mark.xfail(
+    reason="client bug: the subscription check's second 401 over a socket that outlived its "
+    'token (on_token_expiry="silent"), after a refresh, stops the stream with '
+    "AuthenticationError instead of renewing the connection",
+    strict=True,
+)
 async def test_error_frame_401_to_a_request_refreshes_and_the_stream_goes_on() -> None:
     # error_style="Error": the gateway answers a failed ClientRequest with an Error frame
     # carrying its messageId, not a ClientRequest reply.
@@ -32,15 +40,15 @@ async def test_error_frame_401_to_a_request_refreshes_and_the_stream_goes_on() -
             ) as client,
             client.subscribe(TELEPHONY, raw=True) as events,
         ):
-            await emu.expire_access_tokens()
-            with anyio.fail_after(10):
-                while client.stats.token_refreshes < 1:
+            await emu.expire_access_tokens()  # the socket stays open, stopped for good
+            with anyio.fail_after(5):  # the next check gets 401: refresh, then recover
+                while client.stats.recoveries < 1:
                     await anyio.sleep(0.05)
             uid = await emu.publish_generated("telephony-sessions")
             (got,) = await take(events, 1)
             assert got["uuid"] == uid
-            assert emu.stats.connections == 1
-            assert client.stats.reconnects == 0
+            assert client.stats.token_refreshes == 1
+            assert emu.stats.connections == 2  # the stopped socket was replaced
 
 
 # ---- review 2: a refresh or check that fails briefly keeps the healthy connection ------
@@ -271,22 +279,46 @@ async def test_event_after_the_last_consumer_left_is_counted_without_a_warning(
 # after a recovery
 
 
-async def test_a_401_to_a_subscription_request_refreshes_and_sends_it_again() -> None:
-    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+async def _subscribe_after_expiry(error_style: str) -> tuple[Emulator, rcstream.ClientStats]:
+    """A new consumer's PUT goes over a socket that outlived its token ("silent"): 401."""
+    async with Emulator(
+        auth_rate_limit=None, seed=7, on_token_expiry="silent", error_style=error_style
+    ) as emu:
         async with (
             client_for(
                 emu, refresh_while_connected=False, subscription_check_interval=None
             ) as client,
             client.subscribe(TELEPHONY, raw=True),
         ):
-            await emu.expire_access_tokens()  # the next PUT over the socket gets 401
+            await emu.expire_access_tokens()  # the socket stays open, stopped for good
             async with client.subscribe(PRESENCE, raw=True) as presence:
                 assert presence.confirmed
-                assert client.stats.token_refreshes == 1
                 uid = await emu.publish_generated("presence")
                 (got,) = await take(presence, 1)
                 assert got["uuid"] == uid
-            assert emu.stats.connections == 1
+            return emu, client.stats
+
+
+@pytest.mark.parametrize("error_style", ["ClientRequest", "Error"])
+async def test_a_401_to_a_subscription_request_heals_on_a_new_connection(
+    error_style: str,
+) -> None:
+    emu, stats = await _subscribe_after_expiry(error_style)
+    assert stats.recoveries == 1
+    assert emu.stats.connections == 2  # the stopped socket was replaced
+
+
+@pytest.mark.xfail(
+    reason="client bug: a subscription request refused 401 over a socket that outlived its "
+    "token is refreshed and re-sent on that socket until the sync loop gives up (5 refreshes)",
+    strict=True,
+)
+async def test_a_401_to_a_subscription_request_refreshes_once() -> None:
+    # today: the same PUT is refreshed and re-sent on the stopped socket until the sync
+    # loop's guard (5 fruitless rounds) reconnects: 5 refreshes, each a call of the Auth
+    # group (about 5 a minute on the platform)
+    _, stats = await _subscribe_after_expiry("ClientRequest")
+    assert stats.token_refreshes == 1
 
 
 async def test_a_recovered_but_suspended_subscription_is_noticed_at_once() -> None:

@@ -1,11 +1,14 @@
 """Access-token expiry on a live socket (issue 11 item 2) and the per-user Auth group.
 
-Sources: JAVA README ("as soon as your access token expired, the underlying WebSocket
-connection will be closed"), NETDEMO ``Program.cs`` ("will stop working"); a refreshed token
-in the same OAuth session keeps recovering (RECOV exp. 4). The socket is bound to its OAuth
-session: a refresh keeps it alive. Whether it closes or goes silent is unknown, hence the
-``on_token_expiry`` option. Short TTLs are asked for per login (``access_token_ttl`` form
-field), so nothing sleeps: the tests wait for the emulator's expiry check.
+Sources: ringcentral/ringcentral-websocket-java ``README.md`` ("as soon as your access token
+expired, the underlying WebSocket connection will be closed"; after an expiry, refresh *and*
+re-subscribe), tylerlong/RingCentral.WebSocket.Demo ``Program.cs`` ("will stop working"); a
+refreshed token in the same OAuth session recovers the session with ``wsc``
+(tylerlong/rc-ws-recover-test, Experiment 4). The socket is bound to its OAuth session: a
+refresh *before* the expiry keeps it alive. Whether it closes or goes silent is unknown,
+hence the ``on_token_expiry`` option; no source says a refresh after the expiry revives a
+silent socket, so it does not. Short TTLs are asked for per login (``access_token_ttl``
+form field), so nothing sleeps: the tests wait for the emulator's expiry check.
 """
 
 from __future__ import annotations
@@ -59,21 +62,48 @@ async def test_a_refresh_in_the_same_session_keeps_the_socket(rc: Rc) -> None:
     assert rc.emu.connected == 1
 
 
-async def test_silent_keeps_the_socket_but_withholds_until_a_refresh(make_rc: MakeRc) -> None:
+async def test_silent_keeps_the_socket_but_stops_it_for_good(make_rc: MakeRc) -> None:
     rc = await make_rc(on_token_expiry="silent")
     tokens = await short_login(rc)
     ws = await subscribed(rc, tokens)
     await rc.emu.wait_for_stat("token_expiry_checks", 1)
+    assert [s.token_expired for s in rc.emu.sessions] == [True]
     await rc.emu.publish(presence(rc), {"n": 1})
     assert rc.emu.stats.notifications_withheld == 1
     await ws.send([{"type": "Heartbeat", "messageId": "h1"}])
     assert (await ws.recv())[0]["messageId"] == "h1"  # heartbeats are still echoed
     frame = await ws.request("GET", f"{V1}/subscription")
     assert (frame[0]["status"], frame[1]["errorCode"]) == (401, "OAU-128")
+    # a refresh goes to /restapi/oauth/token: the gateway is not told, the socket stays stopped
     assert (await rc.refresh(tokens["refresh_token"])).status == 200
     await rc.emu.publish(presence(rc), {"n": 2})
-    assert (await ws.notification())["body"] == {"n": 2}  # n=1 is lost for good
+    assert rc.emu.stats.notifications_withheld == 2
+    frame = await ws.request("GET", f"{V1}/subscription")
+    assert (frame[0]["status"], frame[1]["errorCode"]) == (401, "OAU-128")
     assert rc.emu.connected == 1
+
+
+async def test_silent_socket_is_replaced_by_a_recovery_with_a_refreshed_token(
+    make_rc: MakeRc,
+) -> None:
+    rc = await make_rc(on_token_expiry="silent")
+    tokens = await short_login(rc)
+    ws = await subscribed(rc, tokens)
+    await rc.emu.wait_for_stat("token_expiry_checks", 1)
+    await rc.emu.publish(presence(rc), {"n": 1})  # withheld: lost for good
+    refreshed = await rc.refresh(tokens["refresh_token"])
+    assert refreshed.status == 200
+    # a fresh wstoken (the refreshed token, same OAuth session) and the old wsc
+    again = await rc.connect(access_token=refreshed.body["access_token"], wsc=ws.wsc)
+    assert again.details[1]["recoveryState"] == "Successful"
+    _, closed = await ws.closed()  # the new socket took the session over
+    assert closed.rcvd is None  # an abort, as any takeover
+    assert [s.token_expired for s in rc.emu.sessions] == [False]
+    await rc.emu.publish(presence(rc), {"n": 2})
+    assert (await again.notification())["body"] == {"n": 2}  # n=1 is not replayed
+    assert rc.emu.stats.notifications_withheld == 1
+    frame = await again.request("GET", f"{V1}/subscription")
+    assert frame[0]["status"] == 200
 
 
 async def test_expire_access_tokens_follows_on_token_expiry(make_rc: MakeRc) -> None:
