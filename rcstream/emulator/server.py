@@ -40,6 +40,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from rcstream.emulator._base import EmulatorOptions, ErrorStyle, RateLimitEndpoint
+from rcstream.emulator._serve import start_app
 from rcstream.emulator.control import _ControlLayer
 
 __all__ = ["Emulator", "EmulatorOptions", "ErrorStyle", "RateLimitEndpoint"]
@@ -155,19 +156,9 @@ class Emulator(_ControlLayer):
         app = web.Application()
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._requested_port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        server = site._server
-        assert server is not None
-        sockets: list[Any] = list(getattr(server, "sockets", None) or ())
-        self._port = int(sockets[0].getsockname()[1])
+        self._runner, self._port = await start_app(
+            app, self._host, self._requested_port, shutdown_timeout=1.0
+        )
         self._spawn(self._janitor(), "rcstream-emulator-janitor")
         if self.event_rate > 0:
             self._spawn(self._generator(), "rcstream-emulator-generator")

@@ -49,6 +49,8 @@ import aiohttp
 import jwt
 from aiohttp import web
 
+from rcstream.emulator._serve import start_app
+
 __all__ = ["VccDelivery", "VccEmulator", "VccSubscriptionState"]
 
 logger = logging.getLogger(__name__)
@@ -158,13 +160,7 @@ class VccEmulator:
         app.router.add_post("/oauth2/token", self._token)
         app.router.add_route("*", "/webhooks/subscriptions", self._collection)
         app.router.add_route("*", "/webhooks/subscriptions/{id}", self._item)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port)
-        await site.start()
-        self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app, self.host, self._requested_port)
         self._session = aiohttp.ClientSession()
         return self
 
