@@ -128,29 +128,34 @@ class _OAuthLayer(_EmulatorCore):
         hits.append(now)
         return None, self._rate_headers(limit - len(hits))
 
-    def _auth_key(self, client_id: str, form: Mapping[str, str]) -> str:
+    @staticmethod
+    def _auth_key(client_id: str, extension_id: str | None) -> str:
         """The Auth rate-limit bucket: per user and app, as on the platform (DOCS
         ``rate-limits.md``: limits apply per user per app); the app alone when the request
         names no known user."""
+        return f"{client_id}/{extension_id}" if extension_id else client_id
+
+    def _grant_user(self, form: Mapping[str, str]) -> str | None:
+        """The extension a ``/restapi/oauth/token`` request names, if it names a known one."""
         grant = form.get("grant_type", "")
-        ext: str | None = None
         if grant == JWT_GRANT:
-            ext = self._jwts.get(form.get("assertion", ""))
-        elif grant == "password":
+            return self._jwts.get(form.get("assertion", ""))
+        if grant == "password":
+            # the account whose main number is ``username``, and its extension numbered
+            # ``extension`` (its first extension when none is given)
+            account = next((a for a in self._accounts if a.username == form.get("username")), None)
             number = form.get("extension", "")
-            accounts = [a for a in self._accounts if a.username == form.get("username")]
-            found = [
-                e.id
-                for a in accounts[:1]
-                for e in a.extensions
-                if not number or e.extension_number == number
-            ]
-            ext = found[0] if found else None
-        elif grant == "refresh_token":
-            sid = self._refresh.get(form.get("refresh_token", ""))
-            oauth = self._oauth.get(sid) if sid else None
-            ext = oauth.extension_id if oauth else None
-        return f"{client_id}/{ext}" if ext else client_id
+            exts = account.extensions if account is not None else []
+            return next((e.id for e in exts if not number or e.extension_number == number), None)
+        if grant == "refresh_token":
+            oauth = self._refresh_session(form)
+            return oauth.extension_id if oauth else None
+        return None
+
+    def _refresh_session(self, form: Mapping[str, str]) -> _OAuthSession | None:
+        """The OAuth session a refresh grant's ``refresh_token`` belongs to, if any."""
+        sid = self._refresh.get(form.get("refresh_token", ""))
+        return self._oauth.get(sid) if sid else None
 
     async def _oauth_token(self, request: web.Request) -> web.Response:
         client = self._basic_client(request)
@@ -161,7 +166,8 @@ class _OAuthLayer(_EmulatorCore):
                 wire.oauth_error("invalid_client", "OAU-123", "Invalid Authorization header value"),
             )
         form = {k: str(v) for k, v in (await request.post()).items()}
-        limited, headers = self._auth_rate("token", self._auth_key(client[0], form))
+        user = self._grant_user(form)
+        limited, headers = self._auth_rate("token", self._auth_key(client[0], user))
         if limited is not None:
             return limited
         if client != (self._client_id, self._client_secret):
@@ -189,34 +195,25 @@ class _OAuthLayer(_EmulatorCore):
             return _json(400, wire.oauth_error("invalid_grant", code, message), headers)
 
         if grant == JWT_GRANT:
-            ext = self._jwts.get(form.get("assertion", ""))
-            if ext is None:
+            if user is None:
                 return invalid_grant(
                     "OAU-140", "Invalid resource owner credentials (JWT assertion)"
                 )
-            oauth = self._new_oauth_session(ext)
+            oauth = self._new_oauth_session(user)
             key = "jwt"
         elif grant == "password":
-            ext_number = form.get("extension", "")
-            account = next((a for a in self._accounts if a.username == form.get("username")), None)
-            exts = account.extensions if account is not None else []
-            match = (
-                [e for e in exts if e.extension_number == ext_number] if ext_number else exts[:1]
-            )
-            if account is None or form.get("password") != self._password or not match:
+            if user is None or form.get("password") != self._password:
                 return invalid_grant("OAU-140", "Invalid resource owner credentials")
-            oauth = self._new_oauth_session(match[0].id)
+            oauth = self._new_oauth_session(user)
             key = "password"
         elif grant == "refresh_token":
-            token = form.get("refresh_token", "")
-            sid = self._refresh.get(token)
-            found = self._oauth.get(sid) if sid else None
+            found = self._refresh_session(form)
             if found is None or found.revoked or found.client_id != client[0]:
                 return invalid_grant("OAU-211", "Token not found")
             if found.refresh_expires_at <= time.monotonic():
                 return invalid_grant("OAU-211", "Refresh token has expired")
             oauth = found
-            self._refresh.pop(token, None)
+            self._refresh.pop(form.get("refresh_token", ""), None)
             if oauth.access_token is not None:
                 self._access.pop(oauth.access_token, None)
             oauth.refreshes += 1
@@ -368,7 +365,7 @@ class _OAuthLayer(_EmulatorCore):
         if isinstance(ctx, web.Response):
             return ctx
         limited, headers = self._auth_rate(
-            "wstoken", f"{ctx.oauth.client_id}/{ctx.oauth.extension_id}"
+            "wstoken", self._auth_key(ctx.oauth.client_id, ctx.oauth.extension_id)
         )
         if limited is not None:
             return limited
