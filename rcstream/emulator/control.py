@@ -22,6 +22,7 @@ from rcstream.emulator._state import (
     SubscriptionRecord,
 )
 from rcstream.emulator.gateway import _GatewayLayer
+from rcstream.emulator.rest import Gone
 
 if TYPE_CHECKING:
     from rcstream.emulator.server import Emulator
@@ -263,12 +264,7 @@ class _ControlLayer(_GatewayLayer):
         nothing more is delivered, and ``GET``/``PUT`` of its id (REST or over the socket)
         answer 404 ``SUB-507``. The session stays; recovery of it fails (``WSG-1005``) until
         it subscribes again. Returns whether the subscription existed."""
-        sub = self._subs.get(sub_id)
-        if sub is None:
-            return False
-        self._drop_subscription(sub)
-        self._inc("subscriptions_deleted")
-        return True
+        return self._end_subscription(sub_id, "deleted")
 
     def set_subscription_status(self, sub_id: str, status: str) -> None:
         """Set a subscription's ``status`` (``"Suspended"``, ``"Blacklisted"``, back to
@@ -284,12 +280,13 @@ class _ControlLayer(_GatewayLayer):
     async def expire_subscription(self, sub_id: str) -> bool:
         """Make a subscription expire now, as at the end of its ``subscription_ttl``: it is
         gone (404 ``SUB-507`` "not found or has expired"). Returns whether it existed."""
+        return self._end_subscription(sub_id, "expired")
+
+    def _end_subscription(self, sub_id: str, why: Gone) -> bool:
         sub = self._subs.get(sub_id)
-        if sub is None:
-            return False
-        self._drop_subscription(sub)
-        self._inc("subscriptions_expired")
-        return True
+        if sub is not None:
+            self._drop_subscription(sub, why)
+        return sub is not None
 
     def set_timeouts(
         self,

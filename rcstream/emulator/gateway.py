@@ -389,8 +389,7 @@ class _GatewayLayer(_RestLayer):
                 continue
             left = (sub.expires_at_wall - now).total_seconds()
             if left <= 0:
-                self._drop_subscription(sub)
-                self._inc("subscriptions_expired")
+                self._drop_subscription(sub, "expired")
             elif soonest is None or left < soonest:
                 soonest = left
         return soonest

@@ -7,7 +7,7 @@ import logging
 import math
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -33,6 +33,9 @@ from rcstream.emulator.webhooks import WebhookDeliverer, WebhookValidationError
 __all__: list[str] = []
 
 logger = logging.getLogger(__name__)
+
+#: How a subscription ended (each has its counter: ``subscriptions_deleted``/``_expired``).
+Gone = Literal["deleted", "expired"]
 
 
 class _RestLayer(_OAuthLayer):
@@ -473,17 +476,10 @@ class _RestLayer(_OAuthLayer):
         created = wire.utcnow()
         expires_in: float = self.options.subscription_ttl
         if transport == "WebHook":
-            try:
-                expires_in = int(body.get("expiresIn", _WEBHOOK_EXPIRES_IN))
-            except (TypeError, ValueError):
-                return _Reply(
-                    400,
-                    wire.rc_error(
-                        "CMN-101",
-                        "Parameter [expiresIn] value is invalid.",
-                        parameterName="expiresIn",
-                    ),
-                )
+            asked = _webhook_expires_in(body)
+            if isinstance(asked, _Reply):
+                return asked
+            expires_in = asked
         sub = _Subscription(
             id=wire.new_id(),
             client_id=ctx.oauth.client_id,
@@ -575,18 +571,19 @@ class _RestLayer(_OAuthLayer):
         sub = self._owned(sub_id, ctx)
         if sub is None:
             return self._sub_not_found(sub_id)
-        self._drop_subscription(sub)
-        self._inc("subscriptions_deleted")
+        self._drop_subscription(sub, "deleted")
         return _Reply(204, None)
 
-    def _drop_subscription(self, sub: _Subscription) -> None:
+    def _drop_subscription(self, sub: _Subscription, why: Gone) -> None:
+        """The subscription is gone, deleted or expired: the platform answers 404 ``SUB-507``
+        "not found or has expired" either way; only the counter tells them apart."""
         self._subs.pop(sub.id, None)
         if self._webhooks is not None:
             self._webhooks.forget(sub.id)
         session = self._gw.get(sub.gateway_session_id or "")
         if session is not None and session.subscription_id == sub.id:
             session.subscription_id = None
-        self._bump()
+        self._inc(f"subscriptions_{why}")
 
     def _renew_subscription(self, sub_id: str, ctx: _AuthContext) -> _Reply:
         sub = self._owned(sub_id, ctx)
@@ -664,22 +661,12 @@ class _RestLayer(_OAuthLayer):
         ``eventFilters`` does the same is the emulator's reading, the stricter one);
         ``deliveryMode`` may change the address (validated before) and the verification
         token [RCEX ``Subscription/index.ts``]."""
-        if not isinstance(body, dict) or "expiresIn" not in body:
-            sub.expires_in = _WEBHOOK_EXPIRES_IN
+        asked = _webhook_expires_in(body)
+        if isinstance(asked, _Reply):
+            return asked
+        sub.expires_in = asked
         if not isinstance(body, dict):
             return None
-        if "expiresIn" in body:
-            try:
-                sub.expires_in = int(body["expiresIn"])
-            except (TypeError, ValueError):
-                return _Reply(
-                    400,
-                    wire.rc_error(
-                        "CMN-101",
-                        "Parameter [expiresIn] value is invalid.",
-                        parameterName="expiresIn",
-                    ),
-                )
         delivery = body.get("deliveryMode")
         if isinstance(delivery, dict) and self._webhooks is not None:
             target = self._webhooks.targets.get(sub.id)
@@ -707,6 +694,23 @@ class _RestLayer(_OAuthLayer):
         elif target.status == "Blacklisted" and sub.id in self._subs:
             sub.status = "Blacklisted"
             self._bump()
+
+
+def _webhook_expires_in(body: Any) -> int | _Reply:
+    """A WebHook subscription's lifetime from a POST or PUT body: its top-level
+    ``expiresIn``, the platform default (604800 s) without one, or 400 ``CMN-101`` when it
+    is not an integer."""
+    if not isinstance(body, dict) or "expiresIn" not in body:
+        return _WEBHOOK_EXPIRES_IN
+    try:
+        return int(body["expiresIn"])
+    except (TypeError, ValueError):
+        return _Reply(
+            400,
+            wire.rc_error(
+                "CMN-101", "Parameter [expiresIn] value is invalid.", parameterName="expiresIn"
+            ),
+        )
 
 
 def _permission_denied(filter_text: str | None = None) -> _Reply:
