@@ -11,8 +11,9 @@ emulator's internals, so the subscription code can call it:
   :class:`WebhookValidationError` carries ``SUB-525`` "WebHook server response is invalid"
   [DOCS ``docs/notifications/webhooks/creating-webhooks.md``].
 * :meth:`WebhookDeliverer.deliver` — one notification: POST the JSON envelope with
-  ``Verification-Token`` (the API spec's name; ``also_validation_header=True`` adds the
-  ``Validation-Token`` form the current receiving page shows) and
+  ``Verification-Token`` (the API spec's name; the current receiving page calls the header
+  ``Validation-Token``, a reading rcstream's receiver accepts too and is tested on directly
+  in ``tests/webhooks/test_rc_receiver.py``) and
   ``User-Agent: RingCentral-Webhook/8.3`` [DOCS ``receiving.md`` sample headers].
   No redelivery: no RingCentral source documents one.
 * Blacklisting: any non-200 answer, timeout or connection failure counts as a failure;
@@ -87,12 +88,10 @@ class WebhookDeliverer:
         timeout: float = 3.0,
         validation_timeout: float = 3.0,
         blacklist_after: int = 3,
-        also_validation_header: bool = False,
     ) -> None:
         self.timeout = timeout
         self.validation_timeout = validation_timeout
         self.blacklist_after = blacklist_after
-        self.also_validation_header = also_validation_header
         self.targets: dict[str, DeliveryTarget] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -167,8 +166,6 @@ class WebhookDeliverer:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if target.verification_token is not None:
             headers["Verification-Token"] = target.verification_token
-            if self.also_validation_header:
-                headers["Validation-Token"] = target.verification_token
         data = json.dumps(notification, separators=(",", ":")).encode()
         reason: str | None = None
         try:
