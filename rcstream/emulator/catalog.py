@@ -917,9 +917,10 @@ def generate(
     the path is the watched extension's own presence path, with ``"filter"`` the
     subscriber's filter path. ``now`` puts that instant in the body's times instead of a
     random one in 2024. ``filter_shaped=True`` returns the family's filter with the ids
-    filled in as the path whatever the platform writes (for tests of routing by filter
-    shape). The body is a fresh dict (safe to mutate). Raises :class:`KeyError` for an
-    unknown family.
+    filled in as the path whatever the platform writes: for the account-level families a
+    path the platform does not send, for the watching ones the ``"filter"`` reading. It is
+    for unit tests of routing by filter shape; end-to-end tests use the real paths. The
+    body is a fresh dict (safe to mutate). Raises :class:`KeyError` for an unknown family.
     """
     token = _CLOCK.set(now)
     try:
