@@ -155,6 +155,9 @@ class _Round:
     graceful: bool = False
     #: seconds from the socket's opening to the round's end
     lasted: float = 0.0
+    #: the access token was refreshed after a 401 over this socket: another 401 means the
+    #: socket itself outlived its token (a refresh does not reach a live socket)
+    refreshed_for_401: bool = False
 
 
 class Client:
@@ -929,18 +932,20 @@ class Client:
 
         Waits for the connection if needed. A non-2xx reply raises the matching
         :class:`~rcstream.RCStreamError`; no reply within ``timeout`` (default
-        ``request_timeout``) raises :class:`~rcstream.RequestTimeoutError`.
+        ``request_timeout``) raises :class:`~rcstream.RequestTimeoutError`. A 401 refreshes
+        the access token and asks again; a second 401 renews the connection (the session is
+        recovered) and asks once more there.
         """
         self._check_open()
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 reply = await self._request_once(method, path, body, query, headers, timeout)
             except AuthenticationError as exc:
                 # the gateway may answer with an Error frame carrying the messageId instead
                 # of a ClientRequest reply (emulator error_style="Error"): same 401 rule
-                if attempt == 1 and await self._token_rejected(exc):
+                if attempt < 3 and await self._token_rejected(exc):
                     continue
                 raise
             response = Response(status=reply.status, headers=reply.headers, body=reply.body)
@@ -949,8 +954,8 @@ class Client:
             error = error_from_reply(
                 f"{method.upper()} {path}", reply.status, reply.headers, reply.body
             )
-            if attempt == 1 and await self._token_rejected(error):
-                continue  # refreshed inside the same OAuth session: ask again
+            if attempt < 3 and await self._token_rejected(error):
+                continue  # refreshed, or a new connection: ask again
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -963,7 +968,11 @@ class Client:
         headers: Mapping[str, str] | None,
         timeout: float | None,  # noqa: ASYNC109 - a per-request reply deadline
     ) -> ClientResponse:
-        await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
+        # not on a connection that is ending (a renewal after a second 401 is on its way)
+        await self._wait_until(
+            lambda: self._state.ready and self._round is not None and self._round.reason is None,
+            self.options.connect_timeout * 2,
+        )
         slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
         self._slots = slots
         async with slots:
@@ -1434,8 +1443,13 @@ class Client:
                 rnd.reason = rnd.pending_error or ConnectionFailedError(
                     f"The connection failed ({exc!r})."
                 )
+        self._end_round(rnd, rnd.pending_error or ConnectionFailedError("The connection ended."))
+
+    @staticmethod
+    def _end_round(rnd: _Round, reason: RCStreamError) -> None:
+        """End connection round ``rnd`` (its first reason wins); the supervisor reconnects."""
         if rnd.reason is None:
-            rnd.reason = rnd.pending_error or ConnectionFailedError("The connection ended.")
+            rnd.reason = reason
         assert rnd.tg is not None
         rnd.tg.cancel_scope.cancel()
 
@@ -1920,9 +1934,17 @@ class Client:
         logger.info("Refreshed the access token (%s)", why)
 
     async def _token_rejected(self, error: BaseException) -> bool:
-        """A 401/``OAU-*`` answer over the socket: refresh once and say so (True), so the
-        caller retries. A caller-supplied token that cannot be refreshed raises one clear
-        :class:`~rcstream.AuthenticationError` instead. False: not a token problem."""
+        """A 401/``OAU-*`` answer over the socket: refresh the access token and say so
+        (True), so the caller retries. A caller-supplied token that cannot be refreshed
+        raises one clear :class:`~rcstream.AuthenticationError` instead. False: not a token
+        problem.
+
+        A second 401 on the same connection after such a refresh means the socket itself
+        outlived its token: nothing tells a live socket about a refresh (it goes to
+        ``/restapi/oauth/token``; ringcentral-websocket-java's README says to refresh *and
+        then re-subscribe* once the token has expired). The connection is then renewed,
+        which recovers the session with its ``wsc``, instead of refreshing again; the
+        caller retries on the new connection (a task of the ending round is cancelled)."""
         if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
             return False
         if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
@@ -1935,7 +1957,25 @@ class Client:
                 error_code=error.error_code,
                 status=error.status,
             ) from error
+        rnd = self._round
+        if rnd is not None and rnd.refreshed_for_401:
+            logger.info(
+                "The gateway refused the refreshed access token on this connection too (%s); "
+                "renewing the connection",
+                error.error_code or error.status,
+            )
+            rnd.graceful = True  # a close handshake: the gateway keeps the session to recover
+            self._end_round(
+                rnd,
+                ConnectionFailedError(
+                    "The connection outlived its access token (the refreshed one was refused "
+                    "on it); reconnecting."
+                ),
+            )
+            return True
         await self._refresh_token(f"the gateway answered {error.error_code or error.status}")
+        if rnd is not None:
+            rnd.refreshed_for_401 = True
         return True
 
     async def _upkeep_loop(self, rnd: _Round) -> None:

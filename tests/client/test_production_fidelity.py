@@ -103,21 +103,7 @@ async def test_refresh_while_connected_keeps_one_connection_and_loses_nothing(ex
     assert stats.token_refreshes >= 4
 
 
-@pytest.mark.parametrize(
-    "expiry",
-    [
-        "close",
-        pytest.param(
-            "silent",
-            marks=pytest.mark.xfail(
-                reason="client bug: the subscription check's 401 over a socket that outlived "
-                "its token, after a refresh, stops the stream with AuthenticationError "
-                "instead of renewing the connection",
-                strict=True,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("expiry", ["close", "silent"])
 async def test_a_token_that_expires_anyway_heals_under_both_readings(expiry: Any) -> None:
     # the proactive refresh (at 60 % of a 2 s token) is refused with a Retry-After past the
     # expiry: "close" ends the socket, "silent" keeps it open but stopped for good
@@ -278,12 +264,6 @@ async def test_deleted_subscription_is_recreated_and_reported_as_a_gap(emu: Emul
         assert client.stats.subscriptions_recreated == 1
 
 
-@pytest.mark.xfail(
-    reason="client bug: after a refresh, a second 401 over a socket that outlived its token "
-    '(on_token_expiry="silent") is raised to the caller as refused credentials instead of '
-    "renewing the connection and asking again",
-    strict=True,
-)
 async def test_a_401_over_the_socket_refreshes_once_and_retries() -> None:
     async with (
         Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu,

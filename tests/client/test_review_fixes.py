@@ -22,12 +22,6 @@ from rcstream.models.lifecycle import Gap
 # after a refresh (docs/emulator.md): only a new connection recovering with wsc heals it.
 
 
-@pytest.mark.xfail(
-    reason="client bug: the subscription check's second 401 over a socket that outlived its "
-    'token (on_token_expiry="silent"), after a refresh, stops the stream with '
-    "AuthenticationError instead of renewing the connection",
-    strict=True,
-)
 async def test_error_frame_401_to_a_request_refreshes_and_the_stream_goes_on() -> None:
     # error_style="Error": the gateway answers a failed ClientRequest with an Error frame
     # carrying its messageId, not a ClientRequest reply.
@@ -308,15 +302,10 @@ async def test_a_401_to_a_subscription_request_heals_on_a_new_connection(
     assert emu.stats.connections == 2  # the stopped socket was replaced
 
 
-@pytest.mark.xfail(
-    reason="client bug: a subscription request refused 401 over a socket that outlived its "
-    "token is refreshed and re-sent on that socket until the sync loop gives up (5 refreshes)",
-    strict=True,
-)
 async def test_a_401_to_a_subscription_request_refreshes_once() -> None:
-    # today: the same PUT is refreshed and re-sent on the stopped socket until the sync
-    # loop's guard (5 fruitless rounds) reconnects: 5 refreshes, each a call of the Auth
-    # group (about 5 a minute on the platform)
+    # the same PUT was once refreshed and re-sent on the stopped socket until the sync
+    # loop's guard (5 fruitless rounds) reconnected: 5 refreshes, each a call of the Auth
+    # group (about 5 a minute on the platform). Now: one refresh, then a new connection
     _, stats = await _subscribe_after_expiry("ClientRequest")
     assert stats.token_refreshes == 1
 
