@@ -35,6 +35,7 @@ from rcstream.checkpoint import (
 from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.kv import check_key, open_bucket, snapshot
+from rcstream.retry import backoff
 
 __all__ = [
     "CHECKPOINT_BUCKET",
@@ -111,6 +112,7 @@ class KVCheckpoint:
         *,
         fence: Callable[[], Awaitable[None]] | None = None,
         retry_for: float = 30.0,
+        retry_backoff: tuple[float, float] = (0.05, 1.0),
         time_left: Callable[[], float] | None = None,
     ) -> None:
         self._js = js
@@ -126,6 +128,9 @@ class KVCheckpoint:
         self._kv: Any = None
         #: Seconds a save keeps retrying a NATS request that failed.
         self.retry_for = retry_for
+        #: (first wait, longest wait) in seconds between those tries: the shared capped,
+        #: jittered backoff (:func:`rcstream.retry.backoff`; the first retry is immediate).
+        self.retry_backoff = retry_backoff
         #: The KV revision of the last load or save (``None``: the key did not exist).
         self.revision: int | None = None
         #: The last checkpoint a save was asked to write that did not land (refused by
@@ -187,7 +192,9 @@ class KVCheckpoint:
 
         token = self._fernet.encrypt(checkpoint.to_json())
         self.unsaved = checkpoint  # until the write lands
-        delay, give_up = 0.05, time.monotonic() + self.retry_for
+        first, cap = self.retry_backoff
+        delays = backoff(base=first, cap=cap)
+        give_up = time.monotonic() + self.retry_for
         while True:
             try:
                 kv = await self._bucket()
@@ -211,13 +218,13 @@ class KVCheckpoint:
                     "worker read it; stop this stream and load it again."
                 ) from exc
             except (TimeoutError, nats.errors.Error, OSError) as exc:
-                if time.monotonic() + delay > give_up:
+                delay = next(delays)
+                if time.monotonic() + delay >= give_up:
                     raise CheckpointError(
                         f"The checkpoint {self._key} could not be written to NATS for "
                         f"{self.retry_for:g} s ({type(exc).__name__}); check the NATS server."
                     ) from exc
                 await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)
                 continue
             self.revision = int(rev)
             self.unsaved = None

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from rcstream.checkpoint import Checkpoint, CheckpointConflict, CheckpointCorrupt, CheckpointStore
+from rcstream.checkpoint import (
+    Checkpoint,
+    CheckpointConflict,
+    CheckpointCorrupt,
+    CheckpointError,
+    CheckpointStore,
+)
 from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import LeaseLost
 from rcstream.fleet.kvstore import KVCheckpoint, fernet_from_env, rotate_checkpoints
@@ -161,3 +167,52 @@ async def test_acquire_when_the_holders_lease_expires_mid_create_is_not_a_crash(
 
     table = LeaseTable(ExpiredMidCreate(), "wa", ttl=1.5)
     assert await table.acquire("acme") is None
+
+
+class FlakyKV:
+    """A stand-in for nats-py's KV object whose writes fail ``failures`` times first."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.writes = 0
+
+    async def create(self, key: str, value: bytes) -> int:
+        import nats.errors
+
+        self.writes += 1
+        if self.writes <= self.failures:
+            raise nats.errors.TimeoutError
+        return 7
+
+
+class FakeJS:
+    def __init__(self, kv: FlakyKV) -> None:
+        self.kv = kv
+
+    async def key_value(self, bucket: str) -> FlakyKV:
+        return self.kv
+
+
+async def test_save_retries_a_failed_nats_request_with_the_fence_checked_each_time() -> None:
+    # NATS blips cannot be timed against a real server: a stand-in KV fails twice
+    kv = FlakyKV(failures=2)
+    fenced: list[int] = []
+
+    async def fence() -> None:
+        fenced.append(kv.writes)
+
+    store = KVCheckpoint(
+        FakeJS(kv), "CKPT", "ckpt.acme", KEY, fence=fence, retry_backoff=(0.001, 0.002)
+    )
+    await store.save(checkpoint())
+    assert kv.writes == 3 and store.revision == 7 and store.unsaved is None
+    assert fenced == [0, 1, 2]  # the fence before every try
+
+
+async def test_save_gives_up_after_retry_for_and_keeps_the_unsaved_checkpoint() -> None:
+    kv = FlakyKV(failures=10**6)
+    store = KVCheckpoint(FakeJS(kv), "CKPT", "ckpt.acme", KEY, retry_for=0.0)
+    with pytest.raises(CheckpointError, match="could not be written to NATS for 0 s"):
+        await store.save(checkpoint())
+    assert kv.writes == 1
+    assert store.unsaved == checkpoint()
