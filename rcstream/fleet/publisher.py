@@ -19,7 +19,7 @@ import asyncio
 import collections
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -27,6 +27,7 @@ from uuid import uuid4
 from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.subjects import LIFECYCLE, family_of, subject_for
+from rcstream.retry import backoff
 
 __all__ = ["Ack", "Publisher"]
 
@@ -51,13 +52,6 @@ class Ack:
     context: Any = None
 
 
-def _backoff(first: float, cap: float) -> Iterator[float]:
-    delay = first
-    while True:
-        yield delay
-        delay = min(cap, delay * 2)
-
-
 @dataclass(slots=True)
 class _Pending:
     index: int
@@ -73,6 +67,9 @@ class Publisher:
 
     ``js`` is a nats-py JetStream context. Use it as ``async with Publisher(js) as pub``
     (or call :meth:`aclose`): leaving waits for every message to be acked.
+    ``retry_backoff`` is (first wait, longest wait) in seconds between re-sends of one
+    message: the shared capped, jittered backoff (:func:`rcstream.retry.backoff`; the first
+    re-send follows at once).
     """
 
     def __init__(
@@ -179,7 +176,8 @@ class Publisher:
         import nats.errors
         import nats.js.errors
 
-        delays = _backoff(*self._backoff)
+        first, cap = self._backoff
+        delays = backoff(base=first, cap=cap)
         attempts = 0
         loop = asyncio.get_running_loop()
         no_stream_since: float | None = None
