@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from uuid import uuid4
 
 from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import NatsUnavailable
-from rcstream.fleet.subjects import LIFECYCLE, family_of, subject_for
+from rcstream.fleet.subjects import LIFECYCLE, family_of, lifecycle_json, subject_for
 from rcstream.retry import backoff
 
 __all__ = ["Ack", "Publisher"]
@@ -168,8 +167,8 @@ class Publisher:
         """Publish a lifecycle item (gap, reconnect, take-over) as compact JSON to
         ``rcstream.<accountId>.lifecycle``; ``msg_id`` defaults to a fresh uuid (pass a
         stable one for an item that may be re-published)."""
-        body = json.dumps(dict(item), separators=(",", ":"), default=str).encode()
         subject = subject_for(account_id, LIFECYCLE)
+        body = lifecycle_json(item)
         return await self.publish(subject, body, msg_id or str(uuid4()), context=context)
 
     async def _send(self, item: _Pending) -> None:

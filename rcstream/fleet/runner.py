@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import json
 import logging
 import time
@@ -46,6 +45,7 @@ from rcstream.auth import Auth, RefreshTokenAuth
 from rcstream.checkpoint import Checkpoint
 from rcstream.exceptions import AuthenticationError, UsageError
 from rcstream.fleet.publisher import Ack, Publisher
+from rcstream.fleet.subjects import lifecycle_record
 from rcstream.redact import Secret
 
 if TYPE_CHECKING:
@@ -85,12 +85,6 @@ class BridgeSettings:
     recent: int = 200
     #: Bounded wait, on a graceful stop, for the last acks and checkpoint write.
     drain_timeout: float = 5.0
-
-
-def _iso(at: float) -> str:
-    """Wall-clock seconds as ISO-8601 UTC with milliseconds, like every lifecycle ``at``."""
-    text = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
 
 
 def _notification_bytes(item: dict[str, Any]) -> bytes:
@@ -206,15 +200,18 @@ class AccountBridge:
                 self.account_id = await self._account_id(client)
                 if self.stats is not None:
                     self.stats.account_id = self.account_id
+                resumed = (
+                    client.resume_plan is not None and client.resume_plan.action.value != "fresh"
+                )
                 await publisher.publish_lifecycle(
                     self.account_id,
-                    {
-                        "type": "owner",
-                        "worker": self.worker,
-                        "resumed": client.resume_plan is not None
-                        and client.resume_plan.action.value != "fresh",
-                        "at": _iso(self._wall()),
-                    },
+                    lifecycle_record(
+                        self.account_id,
+                        "owner",
+                        at=self._wall(),
+                        worker=self.worker,
+                        resumed=resumed,
+                    ),
                 )
                 self.ready.set()
                 try:
@@ -271,8 +268,10 @@ class AccountBridge:
                 context=item,
             )
             return
-        record = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
-        record.setdefault("account", self.account_id)
+        fields = item.model_dump(mode="json")  # a client lifecycle item (type, at, ...)
+        record = lifecycle_record(
+            self.account_id, fields.pop("type"), at=fields.pop("at"), **fields
+        )
         if self.stats is not None:
             if record.get("type") == "disconnected":
                 self.stats.reconnects += 1

@@ -19,6 +19,7 @@ from typing import Any
 from rcstream.fleet.kv import existing_bucket, snapshot
 from rcstream.fleet.lease import LEASE_PREFIX, WORKER_PREFIX
 from rcstream.fleet.worker import LEASE_BUCKET, STATUS_BUCKET
+from rcstream.models.lifecycle import iso_utc
 
 __all__ = [
     "AccountStatus",
@@ -112,8 +113,7 @@ def format_status(status: FleetStatus) -> str:
         lag = f"{a.lag:.1f}" if a.lag is not None else "-"
         gap = "-"
         if a.last_gap_at is not None:
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(a.last_gap_at))
-            gap = f"{when} {a.last_gap_reason or ''}".strip()
+            gap = f"{iso_utc(a.last_gap_at)} {a.last_gap_reason or ''}".strip()
         lines.append(
             f"{a.label:<20} {a.owner or '(none)':<28} {a.account_id or '-':<12} "
             f"{a.events:>8} {lag:>7} {a.reconnects:>6}  {gap}"

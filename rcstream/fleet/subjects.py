@@ -16,16 +16,23 @@ client parses each frame once and does not keep its bytes, so they cannot be for
 event. Family names are lower-case words joined by ``-``, so they are single NATS tokens.
 Every message carries ``Nats-Msg-Id``: the notification's ``uuid`` (lifecycle items get a
 uuid of their own), so the stream's duplicate window drops a re-publish.
+
+A lifecycle item is one compact JSON object (:func:`lifecycle_record`,
+:func:`lifecycle_json`): its ``type``, its own fields, the ``account`` and ``at``
+(ISO-8601 UTC with milliseconds, :func:`rcstream.models.lifecycle.iso_utc`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rcstream.exceptions import ConfigurationError
+from rcstream.models.lifecycle import iso_utc
 
 __all__ = [
     "DEFAULT_STREAM",
@@ -36,6 +43,8 @@ __all__ = [
     "covers_ours",
     "ensure_stream",
     "family_of",
+    "lifecycle_json",
+    "lifecycle_record",
     "subject_for",
 ]
 
@@ -76,6 +85,27 @@ def subject_for(account_id: str | int, family: str) -> str:
     if family != LIFECYCLE and not _FAMILY_RE.match(family):
         raise ConfigurationError(f"{family!r} is not a valid family token for a subject.")
     return f"{SUBJECT_ROOT}.{account}.{family}"
+
+
+def lifecycle_record(
+    account_id: str, kind: str, *, at: float | str, **fields: Any
+) -> dict[str, Any]:
+    """One item for ``rcstream.<accountId>.lifecycle``: ``{"type": kind, **fields,
+    "account": account_id, "at": ...}``. ``at`` is wall-clock seconds, written with
+    :func:`~rcstream.models.lifecycle.iso_utc`, or such a string already (a client
+    lifecycle item carries its own)."""
+    return {
+        "type": kind,
+        **fields,
+        "account": account_id,
+        "at": at if isinstance(at, str) else iso_utc(at),
+    }
+
+
+def lifecycle_json(item: Mapping[str, Any]) -> bytes:
+    """A lifecycle item as the message body: compact JSON (a value JSON has no form for
+    is written as its ``str``)."""
+    return json.dumps(dict(item), separators=(",", ":"), default=str).encode()
 
 
 def _covers(pattern: str, tokens: list[str]) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from rcstream.fleet.kv import open_bucket
 from rcstream.fleet.kvstore import CHECKPOINT_BUCKET, KVCheckpoint
 from rcstream.fleet.lease import Lease, LeaseTable
 from rcstream.fleet.plan import plan_leases
+from rcstream.fleet.subjects import LIFECYCLE, lifecycle_json, lifecycle_record, subject_for
 
 __all__ = [
     "LEASE_BUCKET",
@@ -366,22 +366,19 @@ class FleetWorker:
         if stats.account_id is None:
             return
         n, stats.unstored = stats.unstored, 0
-        at = datetime.datetime.fromtimestamp(self._wall(), datetime.UTC).isoformat(
-            timespec="milliseconds"
-        )
-        record: dict[str, Any] = {
-            "type": "gap",
-            "reason": "owner_fenced",
-            "message": (
+        record = lifecycle_record(
+            stats.account_id,
+            "gap",
+            at=self._wall(),
+            reason="owner_fenced",
+            message=(
                 f"worker {self.worker_id} lost the lease of this account with up to {n} "
                 "events read but not stored; they may be missing from the stream"
             ),
-            "dropped": None,
-            "at_most": n,
-            "account": stats.account_id,
-            "worker": self.worker_id,
-            "at": at.replace("+00:00", "Z"),
-        }
+            dropped=None,
+            at_most=n,
+            worker=self.worker_id,
+        )
         revision = lease.revision if lease is not None else uuid.uuid4().hex
         msg_id = f"rcstream-fenced-{ctx.account.label}-{revision}-{self.worker_id}"
         logger.warning(
@@ -394,14 +391,12 @@ class FleetWorker:
         self._owed.append((msg_id, record))
 
     async def _pay_owed_gaps(self) -> None:
-        from rcstream.fleet.subjects import LIFECYCLE, subject_for
-
         while self._owed:
             msg_id, record = self._owed[0]
             await self._op(
                 self.js.publish(
                     subject_for(record["account"], LIFECYCLE),
-                    json.dumps(record, separators=(",", ":")).encode(),
+                    lifecycle_json(record),
                     headers={"Nats-Msg-Id": msg_id},
                 )
             )

@@ -20,7 +20,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Connected", "Disconnected", "Gap", "GapReason", "Lifecycle", "Reconnecting"]
+__all__ = [
+    "Connected",
+    "Disconnected",
+    "Gap",
+    "GapReason",
+    "Lifecycle",
+    "Reconnecting",
+    "iso_utc",
+]
 
 GapReason = Literal[
     "recovery_failed",
@@ -31,8 +39,16 @@ GapReason = Literal[
 ]
 
 
+def iso_utc(at: float | None = None) -> str:
+    """Wall-clock ``at`` (Unix seconds; now when ``None``) as ISO-8601 UTC with
+    milliseconds, ``2026-01-01T00:00:00.000Z``: the ``at`` of every lifecycle item, the
+    client's and the fleet's."""
+    when = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc()
 
 
 class Lifecycle(BaseModel):

@@ -13,7 +13,16 @@ from rcstream.exceptions import ConfigurationError
 from rcstream.fleet.errors import NatsUnavailable
 from rcstream.fleet.publisher import Ack, Publisher
 from rcstream.fleet.server import NatsServer
-from rcstream.fleet.subjects import MIN_DUPLICATE_WINDOW, ensure_stream, family_of, subject_for
+from rcstream.fleet.status import AccountStatus, FleetStatus, format_status
+from rcstream.fleet.subjects import (
+    MIN_DUPLICATE_WINDOW,
+    ensure_stream,
+    family_of,
+    lifecycle_json,
+    lifecycle_record,
+    subject_for,
+)
+from rcstream.models.lifecycle import Gap, iso_utc
 
 
 async def stream_msg_ids(js: Any, stream: str) -> list[str]:
@@ -35,6 +44,32 @@ def test_subject_vocabulary() -> None:
     assert subject_for("37439510", "lifecycle") == "rcstream.37439510.lifecycle"
     with pytest.raises(ConfigurationError, match="not numeric"):
         subject_for("acme", "fax")
+
+
+def test_one_lifecycle_shape_and_one_timestamp_format() -> None:
+    at = 1_767_225_600.25  # 2026-01-01T00:00:00.250Z
+    assert iso_utc(at) == "2026-01-01T00:00:00.250Z"
+    record = lifecycle_record("37439510", "owner", at=at, worker="w1", resumed=True)
+    assert record == {
+        "type": "owner",
+        "worker": "w1",
+        "resumed": True,
+        "account": "37439510",
+        "at": "2026-01-01T00:00:00.250Z",
+    }
+    assert lifecycle_json(record) == (
+        b'{"type":"owner","worker":"w1","resumed":true,"account":"37439510",'
+        b'"at":"2026-01-01T00:00:00.250Z"}'
+    )
+    # a client lifecycle item keeps its own at (the same format)
+    gap = Gap(reason="buffer_overflow", message="m", dropped=2).model_dump(mode="json")
+    item = lifecycle_record("1", gap.pop("type"), at=gap.pop("at"), **gap)
+    assert item["type"] == "gap" and item["account"] == "1" and item["dropped"] == 2
+    assert len(item["at"]) == len("2026-01-01T00:00:00.250Z") and item["at"].endswith("Z")
+    # fleet status prints the last gap in the same format
+    row = AccountStatus("acme", "w1", "1", last_gap_at=at, last_gap_reason="owner_fenced")
+    text = format_status(FleetStatus(at, ("w1",), (row,)))
+    assert "2026-01-01T00:00:00.250Z owner_fenced" in text
 
 
 async def test_stream_created_then_warned_about(js: Any, caplog: pytest.LogCaptureFixture) -> None:
