@@ -117,21 +117,11 @@ class Publisher:
         """Submit one message; returns once it is on its way (blocks while the window is
         full). The returned future resolves with its :class:`Ack`. Raises the error that
         made an earlier message fail for good (the connection was closed)."""
-        if isinstance(self._failure, ConfigurationError):
-            raise self._failure
-        if self._failure is not None:
-            raise NatsUnavailable(
-                "An earlier publish failed for good; reconnect to NATS and resume from the "
-                "checkpoint."
-            ) from self._failure
+        self._raise_if_failed()
         await self._slots.acquire()
         if self._failure is not None:  # failed while we waited for a slot
             self._slots.release()
-            if isinstance(self._failure, ConfigurationError):
-                raise self._failure
-            raise NatsUnavailable(
-                "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
-            ) from self._failure
+            self._raise_if_failed()
         loop = asyncio.get_running_loop()
         item = _Pending(self._next_index, subject, data, msg_id, context, loop.create_future())
         self._next_index += 1
@@ -288,12 +278,20 @@ class Publisher:
     async def flush(self) -> None:
         """Wait until every submitted message is acked (and handed to ``on_ack``)."""
         await self._idle.wait()
-        if isinstance(self._failure, ConfigurationError):
-            raise self._failure
-        if self._failure is not None:
-            raise NatsUnavailable(
-                "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
-            ) from self._failure
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        """Raise what made publishing fail for good, if anything did: a
+        :class:`ConfigurationError` as itself (no stream stores the subjects: the fix is
+        the user's), anything else (the connection was closed) as :class:`NatsUnavailable`."""
+        failure = self._failure
+        if failure is None:
+            return
+        if isinstance(failure, ConfigurationError):
+            raise failure
+        raise NatsUnavailable(
+            "Publishing failed for good; reconnect to NATS and resume from the checkpoint."
+        ) from failure
 
     def abort(self) -> None:
         """Cancel the sends still in flight (after a bounded :meth:`flush` on shutdown):
