@@ -87,6 +87,11 @@ class BridgeSettings:
     drain_timeout: float = 5.0
 
 
+def _is_notification(context: Any) -> bool:
+    """A publish's context is the notification itself (a dict); lifecycle items have none."""
+    return isinstance(context, dict)
+
+
 def _notification_bytes(item: dict[str, Any]) -> bytes:
     """The notification as compact UTF-8 JSON: the keys, their order and the values as
     received; only the whitespace and the spelling of string escapes can differ from the
@@ -108,6 +113,13 @@ class AccountBridge:
     without it nothing is resumed or saved. ``stats`` (a fleet
     :class:`~rcstream.fleet.worker.AccountStats`) is updated as acks arrive.
     ``worker`` names the owner in the ``owner`` lifecycle item.
+
+    ``fenced`` is asked when the stream stops: ``True`` when its checkpoint can no longer
+    be written (a fleet stream whose lease ran out or was lost: the fence refuses every
+    save). Such a stream closes the client, and so the gateway socket, *before* it waits
+    for its last acks: whatever it read during that wait could only be lost (no checkpoint
+    records it, and the gateway counts it as delivered), while what the gateway sends once
+    the socket is closed waits in the gateway's buffer for the next owner's recovery.
     """
 
     def __init__(
@@ -123,6 +135,7 @@ class AccountBridge:
         worker: str | None = None,
         wall: Callable[[], float] = time.time,
         drain_budget: Callable[[], float | None] | None = None,
+        fenced: Callable[[], bool] | None = None,
     ) -> None:
         self.js = js
         self.server_url = server_url.rstrip("/")
@@ -134,6 +147,7 @@ class AccountBridge:
         self.worker = worker
         self._wall = wall
         self._drain_budget = drain_budget
+        self._fenced = fenced
         self.account_id: str | None = None
         #: Notifications JetStream acknowledged (stored, or recognised as duplicates).
         self.published = 0
@@ -142,6 +156,12 @@ class AccountBridge:
         #: them, and the gateway counts them as delivered, so a fenced owner that cannot
         #: save them as pending must report them (see ``FleetWorker``).
         self.unstored = 0
+        #: True once a fenced stream closed its client before the drain: ``unstored`` then
+        #: counts everything the client read, up to the gateway's close frame.
+        self.hung_up = False
+        #: 1 while a notification the client handed out waits to be submitted (the
+        #: publisher's window is full): cancelled there, it is read and not stored.
+        self._submitting = 0
         #: Set once the subscription is in place and the account id known.
         self.ready = asyncio.Event()
         self._sub: Subscription[Any] | None = None
@@ -172,7 +192,8 @@ class AccountBridge:
     async def run(self) -> None:
         """Stream until cancelled. On cancellation the publishes in flight get up to
         ``drain_timeout`` to be acked; what is not acked stays in the checkpoint's pending
-        events and the next run publishes it again (the duplicate window keeps one)."""
+        events and the next run publishes it again (the duplicate window keeps one). A
+        fenced stream (``fenced``) closes its socket first."""
         from rcstream.client import Client
 
         client = Client(
@@ -197,41 +218,56 @@ class AccountBridge:
             )
             self._sub = sub
             async with sub:
-                self.account_id = await self._account_id(client)
-                if self.stats is not None:
-                    self.stats.account_id = self.account_id
-                resumed = (
-                    client.resume_plan is not None and client.resume_plan.action.value != "fresh"
-                )
-                await publisher.publish_lifecycle(
-                    self.account_id,
-                    lifecycle_record(
-                        self.account_id,
-                        "owner",
-                        at=self._wall(),
-                        worker=self.worker,
-                        resumed=resumed,
-                    ),
-                )
-                self.ready.set()
                 try:
+                    self.account_id = await self._account_id(client)
+                    if self.stats is not None:
+                        self.stats.account_id = self.account_id
+                    resumed = (
+                        client.resume_plan is not None
+                        and client.resume_plan.action.value != "fresh"
+                    )
+                    await publisher.publish_lifecycle(
+                        self.account_id,
+                        lifecycle_record(
+                            self.account_id,
+                            "owner",
+                            at=self._wall(),
+                            worker=self.worker,
+                            resumed=resumed,
+                        ),
+                    )
+                    self.ready.set()
                     async for item in sub:
                         await self._publish(publisher, item)
                 finally:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        async with asyncio.timeout(self._drain_timeout()):
-                            await publisher.flush()
-                    self.unstored = publisher.unacked(lambda c: isinstance(c, dict))
-                    self.unstored += sub.buffered
-                    if self.stats is not None:
-                        self.stats.unstored = self.unstored
-                    publisher.abort()
+                    await self._wind_down(client, publisher, sub)
+
+    async def _wind_down(
+        self, client: Client, publisher: Publisher, sub: Subscription[Any]
+    ) -> None:
+        """The stream stops: give the publishes in flight up to the drain timeout to be
+        acked, then count what was read and not stored (``unstored``). A fenced stream
+        closes the client first (see the class docstring); the drain keeps its deadline."""
+        until = asyncio.get_running_loop().time() + self._drain_timeout()
+        if self._fenced is not None and self._fenced():
+            # the client reads what was already on its way until the gateway's close
+            # frame (into the subscription's buffer, counted below), then stops
+            self.hung_up = True
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await client.aclose()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout_at(until):
+                await publisher.flush()
+        self.unstored = publisher.unacked(_is_notification) + self._submitting + sub.buffered
+        if self.stats is not None:
+            self.stats.unstored = self.unstored
+        publisher.abort()
 
     @property
     def in_flight(self) -> int:
         """Notifications handed to the publisher that JetStream has not acknowledged yet."""
         publisher = self._publisher
-        return publisher.unacked(lambda c: isinstance(c, dict)) if publisher is not None else 0
+        return publisher.unacked(_is_notification) if publisher is not None else 0
 
     @property
     def buffered(self) -> int:
@@ -260,6 +296,7 @@ class AccountBridge:
                 uid = str(uuid4())
             raw = _notification_bytes(item)
             event = item.get("event")
+            self._submitting = 1
             await publisher.publish_notification(
                 self.account_id,
                 raw,
@@ -267,6 +304,7 @@ class AccountBridge:
                 uuid=uid,
                 context=item,
             )
+            self._submitting = 0
             return
         fields = item.model_dump(mode="json")  # a client lifecycle item (type, at, ...)
         record = lifecycle_record(
@@ -330,15 +368,17 @@ def fleet_runner(
             options=options,
             worker=ctx.worker,
             drain_budget=lambda: ctx.drain_timeout,
+            fenced=lambda: ctx.fenced,
         )
         try:
             await bridge.run()
         finally:
             # the client's final save carries every event read and not acked (in flight,
             # buffered, read while closing) as pending; refused by the fence, it is the
-            # count of what may be missing
+            # count of what may be missing. A bridge that hung up before its drain counted
+            # that itself, without the events JetStream acknowledged during the drain.
             unsaved = ctx.checkpoint.unsaved
-            if unsaved is not None:
+            if unsaved is not None and not bridge.hung_up:
                 ctx.stats.unstored = max(ctx.stats.unstored, len(unsaved.pending))
 
     return runner

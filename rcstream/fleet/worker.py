@@ -122,6 +122,10 @@ class AccountContext:
     #: last acks): ``None`` means its own default. A fenced stop sets what is left before
     #: the lease expires on the server (half the margin), so the stream is gone in time.
     drain_timeout: float | None = None
+    #: Set before the runner is cancelled when the account goes without its lease (the
+    #: watchdog fenced it, or a renewal found the lease lost): the checkpoint refuses every
+    #: write from then on, so the runner stops reading from the gateway before it drains.
+    fenced: bool = False
 
 
 Runner = Callable[[AccountContext], Awaitable[None]]
@@ -315,6 +319,7 @@ class FleetWorker:
         held = self._held.pop(label, None)
         if held is None:
             return
+        held.ctx.fenced = not release
         held.ctx.stopping.set()
         held.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -36,6 +36,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.runs: list[list[Any]] = []
+        #: (label, worker, ctx.fenced) of every stream stopped, as the runner saw it
+        self.stops: list[tuple[str, str, bool]] = []
         self.changed = asyncio.Event()
 
     async def runner(self, ctx: AccountContext) -> None:
@@ -49,6 +51,7 @@ class Recorder:
                 await asyncio.sleep(0.05)  # a stream producing events at a steady rate
         finally:
             run[3] = time.monotonic()
+            self.stops.append((ctx.account.label, ctx.worker, ctx.fenced))
             self.changed.set()
 
     def active(self) -> dict[str, str]:
@@ -108,6 +111,8 @@ async def test_fair_share_join_and_graceful_leave(nats_server: NatsServer) -> No
         assert took < CONFIG.ttl + 1.0
     rec.assert_never_two_owners()
     assert rec.active() == {}
+    # hand-overs and leaving keep the lease until the stream stopped: never fenced
+    assert rec.stops and not any(fenced for _, _, fenced in rec.stops)
 
 
 async def test_cut_off_worker_fences_itself_before_takeover(nats_server: NatsServer) -> None:
@@ -136,6 +141,9 @@ async def test_cut_off_worker_fences_itself_before_takeover(nats_server: NatsSer
         # re-owned within TTL + one renewal interval (plus scheduling slack on a busy box)
         assert took <= CONFIG.ttl + CONFIG.interval + 1.0, took
         assert w3.fenced == 3
+        # the runners were told, so the real one hangs up before its drain
+        assert sorted(label for label, w, fenced in rec.stops if fenced) == sorted(lost)
+        assert all(w == "w3" for _, w, fenced in rec.stops if fenced)
         fenced_at = max(r[3] for r in rec.runs if r[1] == "w3")
         assert fenced_at - cut_at <= CONFIG.ttl - CONFIG.fence_margin + 0.2
         w3.stop()
