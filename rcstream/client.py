@@ -155,9 +155,11 @@ class _Round:
     graceful: bool = False
     #: seconds from the socket's opening to the round's end
     lasted: float = 0.0
-    #: the access token was refreshed after a 401 over this socket: another 401 means the
-    #: socket itself outlived its token (a refresh does not reach a live socket)
-    refreshed_for_401: bool = False
+    #: when the socket opened (the client's clock): a 401 over it with an access token
+    #: issued later means the socket outlived its token (see ``Client._token_rejected``)
+    opened_at: float = 0.0
+    #: ended by the client because the socket outlived its access token
+    renewed_for_token: bool = False
 
 
 class Client:
@@ -221,6 +223,11 @@ class Client:
         #: DELETEs of orphaned subscriptions in flight (a new POST waits for them first)
         self._orphan_deletes: set[asyncio.Task[None]] = set()
         self._ever_connected = False
+        #: a connection was renewed after a 401 and no request has succeeded since: another
+        #: such renewal would only loop, so the 401 is raised instead
+        self._renewed_for_401 = False
+        #: one 401 decision at a time, so concurrent 401s share one refresh
+        self._token_lock = asyncio.Lock()
         self._first_connect_scope: anyio.CancelScope | None = None
         self._check_now: asyncio.Event | None = None
         self._parent: Client | None = None
@@ -933,19 +940,21 @@ class Client:
         Waits for the connection if needed. A non-2xx reply raises the matching
         :class:`~rcstream.RCStreamError`; no reply within ``timeout`` (default
         ``request_timeout``) raises :class:`~rcstream.RequestTimeoutError`. A 401 refreshes
-        the access token and asks again; a second 401 renews the connection (the session is
-        recovered) and asks once more there.
+        the access token and asks again; a 401 to a token newer than the connection renews
+        the connection (the session is recovered) and asks once more there, as it does for
+        other idempotent requests that were in flight on it.
         """
         self._check_open()
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
         for attempt in (1, 2, 3):
+            token = self._token_issued_at()
             try:
                 reply = await self._request_once(method, path, body, query, headers, timeout)
             except AuthenticationError as exc:
                 # the gateway may answer with an Error frame carrying the messageId instead
                 # of a ClientRequest reply (emulator error_style="Error"): same 401 rule
-                if attempt < 3 and await self._token_rejected(exc):
+                if attempt < 3 and await self._token_rejected(exc, token):
                     continue
                 raise
             response = Response(status=reply.status, headers=reply.headers, body=reply.body)
@@ -954,7 +963,7 @@ class Client:
             error = error_from_reply(
                 f"{method.upper()} {path}", reply.status, reply.headers, reply.body
             )
-            if attempt < 3 and await self._token_rejected(error):
+            if attempt < 3 and await self._token_rejected(error, token):
                 continue  # refreshed, or a new connection: ask again
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
@@ -968,33 +977,40 @@ class Client:
         headers: Mapping[str, str] | None,
         timeout: float | None,  # noqa: ASYNC109 - a per-request reply deadline
     ) -> ClientResponse:
-        # not on a connection that is ending (a renewal after a second 401 is on its way)
-        await self._wait_until(
-            lambda: self._state.ready and self._round is not None and self._round.reason is None,
-            self.options.connect_timeout * 2,
-        )
-        slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
-        self._slots = slots
-        async with slots:
+        def usable() -> bool:
+            # not on a connection that is ending (a renewal after a 401 is on its way)
             rnd = self._round
-            if rnd is None or not self._state.ready:
-                raise ConnectionFailedError(
-                    "The connection dropped before the request could be sent; try again."
+            return self._state.ready and rnd is not None and rnd.reason is None
+
+        while True:
+            await self._wait_until(usable, self.options.connect_timeout * 2)
+            slots = self._slots or asyncio.Semaphore(max(1, self._state.max_active_requests - 1))
+            self._slots = slots
+            async with slots:
+                rnd = self._round
+                if rnd is None or not usable():  # it ended while we waited for a slot
+                    continue
+                pending = self._new_pending(f"{method.upper()} {path}")
+                mid, text = self._state.request(
+                    method,
+                    path,
+                    body,
+                    now=self.options.clock(),
+                    query=dict(query) if query else None,
+                    headers=dict(headers) if headers else None,
+                    timeout=timeout,
                 )
-            pending = self._new_pending(f"{method.upper()} {path}")
-            mid, text = self._state.request(
-                method,
-                path,
-                body,
-                now=self.options.clock(),
-                query=dict(query) if query else None,
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-            )
-            self._waiting[mid] = pending
-            rnd.wake.set()
-            await rnd.transport.send(text)
-            return await pending.future
+                self._waiting[mid] = pending
+                rnd.wake.set()
+                await rnd.transport.send(text)
+                try:
+                    return await pending.future
+                except ConnectionFailedError:
+                    # renewed under it because the socket outlived its token, which refuses
+                    # requests: ask again on the new one if asking twice is harmless
+                    if rnd.renewed_for_token and method.upper() in _IDEMPOTENT:
+                        continue
+                    raise
 
     def fork(self, *, options: ClientOptions | None = None) -> Client:
         """A second client on **the same login**: one OAuth session (no new grant), its own
@@ -1389,9 +1405,9 @@ class Client:
             close_timeout=opts.close_timeout,
             **self._read_ahead(),
         )
-        rnd = _Round(transport=transport)
-        self._round = rnd
         started = opts.clock()
+        rnd = _Round(transport=transport, opened_at=started)
+        self._round = rnd
         state.connection_opened(opts.clock(), plan)
         self._stats.connects += 1
         try:
@@ -1537,6 +1553,7 @@ class Client:
                 base = set(state.subscribed_filters)
                 sent = tuple(state.wanted_filters)
                 pending = self._new_pending("Subscribing to events", subscription=True)
+                token = self._token_issued_at()
                 req = state.subscription_request(self.options.clock())
                 if req is None:
                     break
@@ -1587,7 +1604,9 @@ class Client:
                     error = error_from_reply(
                         "Subscribing to events", reply.status, reply.headers, reply.body
                     )
-                    if await self._token_rejected(error):
+                    if await self._token_rejected(error, token):
+                        if rnd.reason is not None:
+                            return  # the connection is being renewed: not on this socket
                         continue  # refreshed inside the same OAuth session: send it again
                     decision = classify(
                         error, subscription_limit_wait=self.options.subscription_limit_wait
@@ -1659,6 +1678,8 @@ class Client:
             if isinstance(ev, NotificationReceived):
                 self._on_notification(ev.data)
             elif isinstance(ev, ResponseReceived):
+                if ev.response.ok:
+                    self._renewed_for_401 = False  # the socket answers: no 401 loop
                 waiting = self._waiting.pop(ev.response.message_id, None)
                 if waiting is not None and not waiting.future.done():
                     waiting.reading = ev.subscription
@@ -1933,18 +1954,29 @@ class Client:
         self._stats.token_refreshes += 1
         logger.info("Refreshed the access token (%s)", why)
 
-    async def _token_rejected(self, error: BaseException) -> bool:
-        """A 401/``OAU-*`` answer over the socket: refresh the access token and say so
-        (True), so the caller retries. A caller-supplied token that cannot be refreshed
-        raises one clear :class:`~rcstream.AuthenticationError` instead. False: not a token
-        problem.
+    def _token_issued_at(self) -> float | None:
+        """When the current access token was issued (the client's clock), if known."""
+        tokens = self._tokens.tokens if self._tokens is not None else None
+        return tokens.issued_at if tokens is not None else None
 
-        A second 401 on the same connection after such a refresh means the socket itself
-        outlived its token: nothing tells a live socket about a refresh (it goes to
-        ``/restapi/oauth/token``; ringcentral-websocket-java's README says to refresh *and
-        then re-subscribe* once the token has expired). The connection is then renewed,
-        which recovers the session with its ``wsc``, instead of refreshing again; the
-        caller retries on the new connection (a task of the ending round is cancelled)."""
+    async def _token_rejected(self, error: BaseException, sent_with: float | None) -> bool:
+        """A 401/``OAU-*`` answer over the socket to a request sent while the access token
+        issued at ``sent_with`` was current. True: the caller asks again. False: not a token
+        problem. A caller-supplied token that cannot be refreshed raises one clear
+        :class:`~rcstream.AuthenticationError` instead.
+
+        * The token was renewed since the request was sent (a concurrent 401, a fork, the
+          proactive refresh): ask again.
+        * The token was issued before this socket opened: refresh it, ask again.
+        * It was issued after: the socket itself outlived its token. Nothing tells a live
+          socket about a refresh (it goes to ``/restapi/oauth/token``;
+          ringcentral-websocket-java's README says to refresh *and then re-subscribe* once
+          the token has expired), so the connection is renewed, which recovers the session
+          with its ``wsc``, with a ``Gap(reason="token_expired")`` (a stopped socket may have
+          dropped events). The caller asks again on the new connection (a task of the
+          ending round is cancelled). A second renewal with no request answered in between
+          would only loop: the 401 is raised instead.
+        """
         if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
             return False
         if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
@@ -1957,26 +1989,41 @@ class Client:
                 error_code=error.error_code,
                 status=error.status,
             ) from error
-        rnd = self._round
-        if rnd is not None and rnd.refreshed_for_401:
+        async with self._token_lock:
+            issued = self._token_issued_at()
+            rnd = self._round
+            if issued != sent_with or (rnd is not None and rnd.reason is not None):
+                return True  # renewed since it was sent, or the connection is being renewed
+            if rnd is None or issued is None or issued < rnd.opened_at:
+                await self._refresh_token(
+                    f"the gateway answered {error.error_code or error.status}"
+                )
+                return True
+            if self._renewed_for_401:
+                raise error
+            self._renewed_for_401 = True
             logger.info(
-                "The gateway refused the refreshed access token on this connection too (%s); "
+                "The gateway refused an access token newer than this connection (%s); "
                 "renewing the connection",
                 error.error_code or error.status,
             )
+            self._hold(
+                self._gap_item(
+                    "token_expired",
+                    "The connection outlived its access token; events the gateway sent to it "
+                    "meanwhile may be missing. Re-read any state you cache.",
+                )
+            )
             rnd.graceful = True  # a close handshake: the gateway keeps the session to recover
+            rnd.renewed_for_token = True
             self._end_round(
                 rnd,
                 ConnectionFailedError(
-                    "The connection outlived its access token (the refreshed one was refused "
-                    "on it); reconnecting."
+                    "The connection outlived its access token (a newer one was refused on "
+                    "it); reconnecting."
                 ),
             )
             return True
-        await self._refresh_token(f"the gateway answered {error.error_code or error.status}")
-        if rnd is not None:
-            rnd.refreshed_for_401 = True
-        return True
 
     async def _upkeep_loop(self, rnd: _Round) -> None:
         """Per connection: refresh the access token before it expires, and check now and
@@ -2119,6 +2166,10 @@ class Client:
             pending.future.set_exception(error)
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
 
+
+#: Methods a request may be sent again with (RFC 9110 section 9.2.2) when the connection it was
+#: in flight on was renewed under it.
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 #: Seconds before an upkeep step (token refresh, subscription check) that failed in a way
 #: that may pass is tried again, at most (see ``Client._upkeep_retry_wait``).

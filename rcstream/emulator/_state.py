@@ -61,6 +61,9 @@ class EmulatorStats:
     wstokens: int = 0
     heartbeats: int = 0
     client_requests: int = 0
+    requests_refused_expired: int = 0
+    """ClientRequests answered 401 ``OAU-128`` because the access token had expired (or,
+    under ``on_token_expiry="silent"``, the socket outlived it)."""
     frames_received: int = 0
     notifications_published: int = 0
     notifications_sent: int = 0

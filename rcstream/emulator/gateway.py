@@ -542,6 +542,7 @@ class _GatewayLayer(_RestLayer):
             elif self._outlived_token(conn) or not self._oauth_live(oauth):
                 # the session's access token expired and was not refreshed (DOCS errors.md);
                 # under "silent" a socket that outlived its token refuses for good
+                self._inc("requests_refused_expired")
                 reply = _Reply(401, wire.rc_error("OAU-128", "Access token expired."))
             else:
                 path_only, _, qs = path.partition("?")

@@ -36,6 +36,7 @@ GapReason = Literal[
     "recovery_buffer_full",
     "buffer_overflow",
     "subscription_recreated",
+    "token_expired",
 ]
 
 
@@ -103,7 +104,9 @@ class Gap(Lifecycle):
 
     ``reason`` says why; ``dropped`` is the exact number of events lost when rcstream knows
     it (buffer overflow), else ``None``; ``recovery_error_code`` carries the gateway's code
-    when recovery was refused (``WSG-1003``, ``WSG-1005`` ...).
+    when recovery was refused (``WSG-1003``, ``WSG-1005`` ...). ``token_expired``: the
+    connection outlived its access token (the gateway refused a newer one on it) and was
+    renewed; what the gateway sent to it meanwhile may be missing.
     """
 
     type: Literal["gap"] = "gap"

@@ -7,7 +7,9 @@ test reads the waits it asked for), and every wait in the test is on a lifecycle
 from __future__ import annotations
 
 import logging
+import time
 
+import anyio
 import pytest
 from client_helpers import TELEPHONY, SleepRecorder, client_for, take
 
@@ -96,3 +98,49 @@ async def test_a_drop_repaired_at_once_yields_no_reconnecting_item(emu: Emulator
         uid = await emu.publish_generated("telephony-sessions")
         (note,) = await take(events, 1)
         assert isinstance(note, rcstream.Notification) and note.uuid == uid
+
+
+@pytest.mark.parametrize("stable", [True, False])
+async def test_only_a_connection_that_lived_stable_after_makes_the_next_retry_immediate(
+    stable: bool,
+) -> None:
+    # three drops in a row, each healed by its first attempt: a connection that lived
+    # stable_after resets the backoff (every retry immediate); shorter ones do not (the
+    # waits grow), so a gateway that drops every connection at once is not hammered
+    sleep = SleepRecorder()
+    async with Emulator(auth_rate_limit=None, seed=3) as emu:
+        async with (
+            client_for(
+                emu,
+                sleep=sleep,
+                stable_after=0.0 if stable else 1e9,
+                backoff_base=0.01,
+                backoff_cap=1.0,
+                backoff_jitter=0.0,
+            ) as client,
+            client.subscribe(TELEPHONY),
+        ):
+            for k in (1, 2, 3):
+                await emu.abort_connections()
+                await emu.wait_for_stat("recoveries_succeeded", k)
+    assert client.stats.reconnects == 3
+    assert sleep.waits == ([] if stable else [0.01, 0.02])
+
+
+async def test_down_for_counts_from_the_last_drop_not_from_the_first_connect() -> None:
+    async with Emulator(auth_rate_limit=None, seed=3) as emu:
+        async with (
+            client_for(emu, max_attempts=None, sleep=SleepRecorder(), backoff_cap=0.05) as client,
+            client.subscribe(TELEPHONY, lifecycle=True) as events,
+        ):
+            assert isinstance((await take(events, 1))[0], Connected)
+            await anyio.sleep(0.5)  # not a wait for something: time the stream was up
+            dropped_at = time.monotonic()
+            emu.rate_limit_next("wstoken", retry_after=0.01)  # the first attempt fails
+            await emu.abort_connections()
+            items = await take(events, 2)
+            now = time.monotonic()
+    assert isinstance(items[0], Disconnected)
+    retrying = items[1]
+    assert isinstance(retrying, Reconnecting)
+    assert retrying.down_for <= now - dropped_at < 0.5

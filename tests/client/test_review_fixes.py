@@ -4,10 +4,12 @@ Each test fails without its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -302,12 +304,72 @@ async def test_a_401_to_a_subscription_request_heals_on_a_new_connection(
     assert emu.stats.connections == 2  # the stopped socket was replaced
 
 
-async def test_a_401_to_a_subscription_request_refreshes_once() -> None:
+@pytest.mark.parametrize("error_style", ["ClientRequest", "Error"])
+async def test_a_401_to_a_subscription_request_refreshes_once(error_style: str) -> None:
     # the same PUT was once refreshed and re-sent on the stopped socket until the sync
     # loop's guard (5 fruitless rounds) reconnected: 5 refreshes, each a call of the Auth
     # group (about 5 a minute on the platform). Now: one refresh, then a new connection
-    _, stats = await _subscribe_after_expiry("ClientRequest")
+    emu, stats = await _subscribe_after_expiry(error_style)
     assert stats.token_refreshes == 1
+    # the PUT, and the PUT after the refresh; never a third on the socket being renewed
+    assert emu.stats.requests_refused_expired == 2
+
+
+async def test_concurrent_401s_share_one_refresh_and_the_renewal_reports_a_gap() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with (
+            client_for(
+                emu, refresh_while_connected=False, subscription_check_interval=None
+            ) as client,
+            client.subscribe(TELEPHONY, raw=True, lifecycle=True) as events,
+        ):
+            sid = client.subscription_id
+            await emu.expire_access_tokens()  # the socket stays open, stopped for good
+            replies = await asyncio.gather(
+                *(client.request("GET", f"/restapi/v1.0/subscription/{sid}") for _ in range(4))
+            )
+            assert [r.body["id"] for r in replies] == [sid] * 4
+            assert client.stats.token_refreshes == 1  # one refresh for the four 401s
+            assert emu.stats.connections == 2  # and one renewal
+            uid = await emu.publish_generated("telephony-sessions")
+            with anyio.fail_after(10):
+                seen: list[Any] = []
+                async for item in events:
+                    seen.append(item)
+                    if isinstance(item, dict) and item["uuid"] == uid:
+                        break
+            gaps = [i for i in seen if isinstance(i, Gap)]
+            assert [g.reason for g in gaps] == ["token_expired"]
+            assert client.stats.gaps == 1
+
+
+async def test_a_401_a_new_connection_does_not_cure_stops_the_stream_instead_of_looping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a 401 for one path whatever the token: a renewal cannot help, and renewing again and
+    # again (each with a refresh, an Auth-group call) would loop for ever on a healthy stream
+    from rcstream.emulator import _wire as wire
+    from rcstream.emulator import gateway
+
+    answer = gateway._GatewayLayer._api
+
+    def refusing(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        over_socket = kw.get("gateway") is not None
+        if over_socket and method == "GET" and path.startswith("/restapi/v1.0/subscription/"):
+            return gateway._Reply(401, wire.rc_error("OAU-128", "Access token expired."))
+        return answer(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(gateway._GatewayLayer, "_api", refusing)
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with client_for(emu, subscription_check_interval=0.2) as client:
+            with pytest.raises(rcstream.AuthenticationError):
+                async with client.subscribe(TELEPHONY, raw=True) as events:
+                    with anyio.fail_after(10):
+                        async for _ in events:
+                            pass
+            # a refresh on the first socket, then one renewal, then a refresh on the new one
+            assert client.stats.token_refreshes == 2
+            assert emu.stats.connections == 2
 
 
 async def test_a_recovered_but_suspended_subscription_is_noticed_at_once() -> None:
