@@ -8,7 +8,12 @@ take no per-message TTL, hence a bucket of its own, separate from checkpoints).
 
 * **acquire** = ``create`` (succeeds only when the key is absent);
 * **renew** = ``update(last=revision)`` (fails if anybody else wrote);
-* **release** = ``delete(last=revision)``, after the account's stream has stopped.
+* **release** = ``delete(last=revision)``, after the account's stream has stopped;
+* **relinquish** = ``delete(last=<the entry's revision>)`` if the entry still names this
+  owner and epoch, for a lease given up without a release (fenced while NATS was down):
+  nats-py holds the requests made while NATS is down and sends them when it reconnects,
+  so a renewal sent during an outage may land after its owner gave the lease up and
+  revive it.
 
 Fencing. The owner remembers when it *sent* its last successful renewal (monotonic
 clock); the server wrote that entry later, so it expires later than
@@ -107,12 +112,19 @@ class LeaseTable:
     def _value(self, epoch: str) -> bytes:
         return json.dumps({"owner": self.owner, "epoch": epoch, "at": self._wall()}).encode()
 
-    async def acquire(self, account: str) -> Lease | None:
-        """Take ``account`` if nobody holds it; ``None`` if somebody does."""
+    @staticmethod
+    def new_epoch() -> str:
+        """A fresh epoch for :meth:`acquire`."""
+        return uuid.uuid4().hex
+
+    async def acquire(self, account: str, *, epoch: str | None = None) -> Lease | None:
+        """Take ``account`` if nobody holds it; ``None`` if somebody does. ``epoch``
+        (default: a new one) lets a caller relinquish the lease should this raise without
+        an answer (the entry may have been written, or be written later)."""
         import nats.js.errors
 
         key = LEASE_PREFIX + check_key(account)
-        epoch = uuid.uuid4().hex
+        epoch = epoch or self.new_epoch()
         sent = self._clock()
         try:
             rev = await self.kv.create(key, self._value(epoch))
@@ -145,13 +157,71 @@ class LeaseTable:
 
     async def release(self, lease: Lease) -> None:
         """Give ``lease`` up (call after its stream stopped). Losing it already is fine."""
+        if await self._delete(LEASE_PREFIX + lease.account, lease.revision):
+            logger.info("worker %s released the lease of %s", self.owner, lease.account)
+
+    async def relinquish(self, account: str, epoch: str, *, acquired: bool = True) -> bool:
+        """Make sure no lease of ``account`` naming this owner and ``epoch`` is left, now
+        or later; ``True`` if an entry had to be deleted. For a lease given up without a
+        release (fenced, lost, a release without an answer), or with ``acquired=False``
+        one whose acquire got no answer.
+
+        nats-py holds the requests made while NATS is down and sends them once it
+        reconnects, so a renewal sent during an outage can land after the watchdog fenced
+        the account and revive a lease nobody streams: no other worker could take the
+        account until that entry expired. Every write of a lease is a compare-and-set, so
+        this ends with one of its own: an entry naming this owner and epoch is deleted
+        with ``last=`` its revision (read again if something was written since). After
+        that, or with somebody else's lease in the key, every held write expects a
+        revision that is no longer the key's last and fails. A key with no live entry
+        needs nothing more for a lease that was held (its renewals expect a revision
+        already gone), but an unanswered acquire's create may still arrive: then the key
+        is written (created and deleted) first, so that create fails too.
+        """
+        import nats.js.errors
+
+        key = LEASE_PREFIX + check_key(account)
+        while True:
+            try:
+                entry = await self.kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                if acquired:
+                    return False
+                try:
+                    rev = await self.kv.create(key, self._value(epoch))
+                except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+                    continue  # written meanwhile (maybe by that create): look again
+                if await self._delete(key, int(rev)):
+                    return False
+                continue
+            data = _decode(entry.value)
+            if data.get("owner") != self.owner or data.get("epoch") != epoch:
+                return False
+            if await self._delete(key, entry.revision):
+                logger.info(
+                    "worker %s deleted the lease of %s it had given up (revision %s)",
+                    self.owner,
+                    account,
+                    entry.revision,
+                )
+                return True
+
+    async def _delete(self, key: str, last: int) -> bool:
+        """``delete(key, last=last)``; ``False`` when the key's last revision is another
+        (nats-py's ``delete`` raises the server's error as it is, not as
+        ``KeyWrongLastSequenceError`` like ``update``)."""
         import nats.js.errors
 
         try:
-            await self.kv.delete(LEASE_PREFIX + lease.account, last=lease.revision)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return
-        logger.info("worker %s released the lease of %s", self.owner, lease.account)
+            await self.kv.delete(key, last=last)
+        except nats.js.errors.APIError as exc:
+            if isinstance(exc, nats.js.errors.KeyWrongLastSequenceError) or exc.err_code in (
+                10071,
+                10164,
+            ):
+                return False
+            raise
+        return True
 
     async def fence(self, lease: Lease, margin: float) -> None:
         """Raise :class:`LeaseLost` unless ``lease`` is still ours: before its local

@@ -2,7 +2,8 @@
 
 Each tick (every ``renew_interval``) the worker
 
-1. renews its leases (a lease somebody else wrote is lost: its stream is cancelled);
+1. renews its leases (a lease somebody else wrote is lost: its stream is cancelled), then
+   relinquishes the leases it gave up without releasing them (see below);
 2. writes its heartbeat and reads every lease and heartbeat (one KV snapshot);
 3. releases and acquires leases as :func:`rcstream.fleet.plan.plan_leases` says (a fair
    share of ``ceil(accounts / live workers)``; extra streams are stopped *before* their
@@ -10,7 +11,11 @@ Each tick (every ``renew_interval``) the worker
 
 A watchdog cancels every stream whose lease was not renewed by its deadline (last
 successful renewal sent + TTL - margin), so a worker cut off from NATS stops writing
-before the server lets anybody else take the lease.
+before the server lets anybody else take the lease. Such a lease is not released (NATS
+is down); nats-py may still send the renewals it held during the outage when it
+reconnects, reviving the entry, so the first tick that reaches NATS again relinquishes
+it (:meth:`LeaseTable.relinquish`), as it does a lease found lost, a release without an
+answer and an acquire without an answer.
 
 The runner is injected: ``runner(ctx)`` streams one account until cancelled (the real one,
 a :class:`rcstream.Client` stream resumed from ``ctx.checkpoint`` and publishing through a
@@ -181,6 +186,12 @@ class FleetWorker:
         #: events it could neither store nor checkpoint (published when NATS answers).
         self._owed: list[tuple[str, dict[str, Any]]] = []
         self.lost = 0
+        #: (account, epoch) → acquired, for leases given up without a release that was
+        #: answered (fenced, lost, a release or an acquire without an answer): the next
+        #: tick that reaches NATS relinquishes them.
+        self._given_up: dict[tuple[str, str], bool] = {}
+        #: Given-up leases found revived (a write held through an outage) and deleted.
+        self.relinquished = 0
 
     @property
     def held(self) -> tuple[str, ...]:
@@ -249,6 +260,7 @@ class FleetWorker:
                 logger.warning("worker %s lost the lease of %s", self.worker_id, label)
                 await self._stop_runner(label, release=False)
         self._changed.set()
+        await self._relinquish()
         await self._op(table.beat(self.held))
         await self._pay_owed_gaps()
         await self._publish_stats()
@@ -266,9 +278,31 @@ class FleetWorker:
             logger.info("worker %s hands %s over (rebalance)", self.worker_id, label)
             await self._stop_runner(label, release=True)
         for label in plan.acquire:
-            lease = await self._op(table.acquire(label))
+            epoch = table.new_epoch()
+            try:
+                lease = await self._op(table.acquire(label, epoch=epoch))
+            except Exception:
+                # no answer: the entry may have been written, or be written later
+                self._given_up[label, epoch] = False
+                raise
             if lease is not None:
                 self._start_runner(label, lease)
+
+    async def _relinquish(self) -> None:
+        table = self._table
+        assert table is not None
+        for (label, epoch), acquired in list(self._given_up.items()):
+            if await self._op(table.relinquish(label, epoch, acquired=acquired)):
+                self.relinquished += 1
+            del self._given_up[label, epoch]
+
+    async def _release(self, lease: Lease) -> None:
+        """Release ``lease``, or leave it to :meth:`_relinquish` if NATS does not answer."""
+        assert self._table is not None
+        try:
+            await self._op(self._table.release(lease))
+        except Exception:
+            self._given_up[lease.account, lease.epoch] = True
 
     def _start_runner(self, label: str, lease: Lease) -> None:
         table = self._table
@@ -311,9 +345,8 @@ class FleetWorker:
             )
         # The runner ended by itself: give the account back.
         held = self._held.pop(label, None)
-        if held is not None and held.ctx.lease is not None and self._table is not None:
-            with contextlib.suppress(Exception):
-                await self._op(self._table.release(held.ctx.lease))
+        if held is not None and held.ctx.lease is not None:
+            await self._release(held.ctx.lease)
 
     async def _stop_runner(self, label: str, *, release: bool) -> None:
         held = self._held.pop(label, None)
@@ -327,9 +360,11 @@ class FleetWorker:
         lease, held.ctx.lease = held.ctx.lease, None
         if not release and held.ctx.stats.unstored:
             self._owe_gap(held.ctx, lease)
-        if release and lease is not None and self._table is not None:
-            with contextlib.suppress(Exception):
-                await self._op(self._table.release(lease))
+        if lease is not None:
+            if release:
+                await self._release(lease)
+            else:  # fenced or lost: NATS did not answer, or somebody else wrote the key
+                self._given_up[label, lease.epoch] = True
         self._changed.set()
 
     async def _watchdog(self) -> None:
@@ -424,6 +459,8 @@ class FleetWorker:
         for label in list(self._held):
             await self._stop_runner(label, release=True)
         if self._table is not None:
+            with contextlib.suppress(Exception):
+                await self._relinquish()
             with contextlib.suppress(Exception):
                 await self._op(self._table.forget_self())
         logger.info("worker %s left the fleet", self.worker_id)

@@ -131,6 +131,62 @@ async def test_lease_acquire_renew_expire_and_fence(js: Any) -> None:
     assert await a.acquire("acme") is not None
 
 
+async def test_relinquish_deletes_a_given_up_lease_only_while_it_names_this_epoch(
+    js: Any,
+) -> None:
+    import nats.js.errors
+
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    b = await LeaseTable.open(js, "LEASES", "wb", ttl=5)
+    lease = await a.acquire("acme")
+    assert lease is not None
+    # a renewal of a's that nats-py held through an outage lands after a gave the lease
+    # up: the same compare-and-set renew sends, answered by nobody
+    revived = await a.kv.update("lease.acme", a._value(lease.epoch), last=lease.revision)
+    assert await a.relinquish("acme", lease.epoch) is True
+    with pytest.raises(nats.js.errors.KeyNotFoundError):
+        await a.kv.get("lease.acme")
+    # another renewal held longer lands later still: refused, the key was written since
+    for last in (lease.revision, revived):
+        with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
+            await a.kv.update("lease.acme", a._value(lease.epoch), last=last)
+    assert await a.relinquish("acme", lease.epoch) is False  # nothing left: nothing to do
+
+    # somebody else's lease, or a newer one of a's own, is left alone
+    taken = await b.acquire("acme")
+    assert taken is not None
+    assert await a.relinquish("acme", lease.epoch) is False
+    await b.release(taken)
+    again = await a.acquire("acme")
+    assert again is not None
+    assert await a.relinquish("acme", lease.epoch) is False
+    owners, _ = await b.view()
+    assert owners == {"acme": "wa"}
+    # a release with a stale revision is not an error: the lease is simply not ours as it was
+    await a.release(lease)
+    assert (await a.view())[0] == {"acme": "wa"}
+
+
+async def test_relinquish_after_an_acquire_without_an_answer(js: Any) -> None:
+    import nats.js.errors
+
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    epoch = a.new_epoch()
+    # acquire's create was sent and got no answer; it may not have reached the server yet:
+    # relinquish writes the key (create, then delete), so when it arrives it is refused
+    assert await a.relinquish("fresh", epoch, acquired=False) is False
+    with pytest.raises(nats.js.errors.KeyWrongLastSequenceError):
+        await a.kv.update("lease.fresh", a._value(epoch), last=0)  # that create, held
+    # or it had landed: then that lease is deleted
+    lease = await a.acquire("late", epoch=epoch)
+    assert lease is not None and lease.epoch == epoch
+    assert await a.relinquish("late", epoch, acquired=False) is True
+    assert (await a.view())[0] == {}
+    # either way the account can be acquired again at once
+    assert await a.acquire("fresh") is not None
+    assert await a.acquire("late") is not None
+
+
 async def test_heartbeats_listed(js: Any) -> None:
     a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
     b = await LeaseTable.open(js, "LEASES", "wb", ttl=5)

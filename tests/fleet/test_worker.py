@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import nats
+import nats.errors
+import nats.js.errors
+import pytest
 from cryptography.fernet import Fernet
 
 from rcstream.fleet.accounts import FleetAccount
 from rcstream.fleet.kvstore import make_fernet
+from rcstream.fleet.lease import Lease, LeaseTable
 from rcstream.fleet.server import NatsServer
-from rcstream.fleet.worker import AccountContext, FleetConfig, FleetWorker
+from rcstream.fleet.worker import LEASE_BUCKET, AccountContext, FleetConfig, FleetWorker
 from rcstream.redact import Secret
 
 ACCOUNTS = [
@@ -76,11 +81,13 @@ class Recorder:
 
 
 @asynccontextmanager
-async def worker(server: NatsServer, rec: Recorder, name: str) -> AsyncIterator[FleetWorker]:
+async def worker(
+    server: NatsServer, rec: Recorder, name: str, accounts: list[FleetAccount] = ACCOUNTS
+) -> AsyncIterator[FleetWorker]:
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     w = FleetWorker(
         nc.jetstream(timeout=1.0),
-        ACCOUNTS,
+        accounts,
         rec.runner,
         fernet=FERNET,
         config=CONFIG,
@@ -200,3 +207,89 @@ async def test_fenced_streams_stop_together_within_the_lease(nats_server: NatsSe
     finally:
         w.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_renewal_held_through_an_outage_cannot_keep_a_fenced_lease(
+    nats_server: NatsServer,
+) -> None:
+    # nats-py holds the requests made while NATS is down and sends them once it reconnects:
+    # a renewal sent during the outage lands after the watchdog fenced the account and,
+    # nobody else having written the key, revives the lease its owner gave up. Nobody could
+    # take the account until that entry expired. A long margin keeps the entry alive past
+    # the restart: the fence comes 1.5 s after the last renewal, the entry lasts 6 s.
+    config = FleetConfig(ttl=6.0, renew_interval=0.3, margin=4.5, op_timeout=0.5)
+    rec = Recorder()
+    nc1 = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    w1 = FleetWorker(
+        nc1.jetstream(timeout=0.5),
+        ACCOUNTS[:1],
+        rec.runner,
+        fernet=FERNET,
+        config=config,
+        worker_id="w1",
+    )
+    task = asyncio.create_task(w1.run())
+    nc2: Any = None
+    try:
+        await rec.wait_until(lambda: rec.active() == {"acct0": "w1"}, 20)
+        kv = await nc1.jetstream().key_value(LEASE_BUCKET)
+        epoch = json.loads((await kv.get("lease.acct0")).value)["epoch"]
+        await nats_server.stop()
+        await rec.wait_until(lambda: w1.fenced == 1 and rec.active() == {}, 20)
+        assert nc1.pending_data_size > 0  # its renewals wait in nats-py's buffer
+        restarted = time.time()
+        await nats_server.start()
+
+        nc2 = await nats.connect(nats_server.url)
+        kv = await nc2.jetstream().key_value(LEASE_BUCKET)
+
+        async def entry(key: str) -> dict[str, Any]:
+            try:
+                return dict(json.loads((await kv.get(key)).value))
+            except nats.js.errors.KeyNotFoundError:
+                return {}
+
+        # w1's first heartbeat since NATS came back: that tick is done with its leases (and
+        # the held renewal, sent on the connection before anything of that tick, landed)
+        async with asyncio.timeout(20):
+            while (await entry("worker.w1")).get("at", 0) < restarted:
+                await asyncio.sleep(0.05)
+        lease = await entry("lease.acct0")
+        assert (lease.get("owner"), lease.get("epoch")) != ("w1", epoch), lease
+        assert w1.relinquished == 1  # the held renewal did land, and w1 deleted it
+        # the account is free: streamed again (by w1, the only worker), on a new lease
+        await rec.wait_until(lambda: rec.active() == {"acct0": "w1"}, 20)
+    finally:
+        w1.stop()
+        await asyncio.wait_for(task, 10)
+        await nc1.close()
+        if nc2 is not None:
+            await nc2.close()
+    rec.assert_never_two_owners()
+
+
+async def test_an_acquire_without_an_answer_is_relinquished(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the create reaches the server but its answer is lost (a timeout, or nats-py held it
+    # through an outage): the lease names this worker with an epoch it never learnt, and
+    # nobody streams the account. The next tick deletes it instead of letting it expire.
+    acquire = LeaseTable.acquire
+    lost_answers: list[str] = []
+
+    async def answer_lost_once(
+        self: LeaseTable, account: str, *, epoch: str | None = None
+    ) -> Lease | None:
+        lease = await acquire(self, account, epoch=epoch)
+        if not lost_answers:
+            assert lease is not None
+            lost_answers.append(lease.epoch)
+            raise nats.errors.TimeoutError
+        return lease
+
+    monkeypatch.setattr(LeaseTable, "acquire", answer_lost_once)
+    rec = Recorder()
+    async with worker(nats_server, rec, "w1", ACCOUNTS[:1]) as w1:
+        await rec.wait_until(lambda: rec.active() == {"acct0": "w1"}, 20)
+        assert w1.relinquished == 1 and len(lost_answers) == 1
+    rec.assert_never_two_owners()
