@@ -141,18 +141,33 @@ class LeaseTable:
     async def renew(self, lease: Lease) -> Lease:
         """Extend ``lease``; raises :class:`LeaseLost` if somebody else wrote the key or it
         expired. Other errors (NATS unreachable) propagate: the lease may still be ours
-        until its deadline."""
+        until its deadline.
+
+        A renewal that got no answer may have landed since (nats-py held it through an
+        outage and sent it on reconnecting): the entry then has a newer revision but
+        still names this owner and epoch, and nobody else could have written in between
+        (every write is a compare-and-set). That lease is still ours: it is renewed at the
+        entry's revision instead of being reported lost."""
         import nats.js.errors
 
+        key = LEASE_PREFIX + lease.account
+        lost = f"The lease of {lease.account} expired or was taken over; its stream must stop."
         sent = self._clock()
         try:
-            rev = await self.kv.update(
-                LEASE_PREFIX + lease.account, self._value(lease.epoch), last=lease.revision
-            )
+            rev = await self.kv.update(key, self._value(lease.epoch), last=lease.revision)
         except nats.js.errors.KeyWrongLastSequenceError as exc:
-            raise LeaseLost(
-                f"The lease of {lease.account} expired or was taken over; its stream must stop."
-            ) from exc
+            try:
+                entry = await self.kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                raise LeaseLost(lost) from exc
+            data = _decode(entry.value)
+            if data.get("owner") != self.owner or data.get("epoch") != lease.epoch:
+                raise LeaseLost(lost) from exc
+            sent = self._clock()
+            try:
+                rev = await self.kv.update(key, self._value(lease.epoch), last=entry.revision)
+            except nats.js.errors.KeyWrongLastSequenceError as again:
+                raise LeaseLost(lost) from again
         return replace(lease, revision=int(rev), renewed_at=sent)
 
     async def release(self, lease: Lease) -> None:

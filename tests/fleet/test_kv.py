@@ -131,6 +131,24 @@ async def test_lease_acquire_renew_expire_and_fence(js: Any) -> None:
     assert await a.acquire("acme") is not None
 
 
+async def test_a_renewal_that_landed_without_an_answer_is_not_a_lost_lease(js: Any) -> None:
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    lease = await a.acquire("acme")
+    assert lease is not None
+    # a's last renewal timed out, nats-py sent it on reconnecting and it landed: the next
+    # renewal (still expecting the old revision) finds the key written, by a itself
+    landed = await a.kv.update("lease.acme", a._value(lease.epoch), last=lease.revision)
+    renewed = await a.renew(lease)
+    assert renewed.epoch == lease.epoch and renewed.revision > landed
+    await a.fence(renewed, margin=0.5)
+    # an entry with another epoch of a's is not this lease
+    await a.release(renewed)
+    other = await a.acquire("acme")
+    assert other is not None
+    with pytest.raises(LeaseLost):
+        await a.renew(renewed)
+
+
 async def test_relinquish_deletes_a_given_up_lease_only_while_it_names_this_epoch(
     js: Any,
 ) -> None:

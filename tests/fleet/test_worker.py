@@ -293,3 +293,64 @@ async def test_an_acquire_without_an_answer_is_relinquished(
         await rec.wait_until(lambda: rec.active() == {"acct0": "w1"}, 20)
         assert w1.relinquished == 1 and len(lost_answers) == 1
     rec.assert_never_two_owners()
+
+
+async def test_a_renewal_held_through_a_short_outage_keeps_the_stream(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NATS is back long before the fence, but a renewal sent while it was down timed out
+    # and was sent by nats-py on reconnecting, so the next renewal (expecting the old
+    # revision) finds the key written: by this worker itself. The lease is still its own;
+    # the stream must not be stopped (and its account left unowned until that entry
+    # expired).
+    config = FleetConfig(ttl=6.0, renew_interval=0.3, margin=1.0, op_timeout=0.5)
+    rec = Recorder()
+    nc1 = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    renew = LeaseTable.renew
+    held = asyncio.Event()
+
+    async def watched(self: LeaseTable, lease: Lease) -> Lease:
+        down = not nc1.is_connected  # then nats-py holds the request until it reconnects
+        try:
+            return await renew(self, lease)
+        except BaseException:  # the worker's timeout cancels it
+            if down:
+                held.set()
+            raise
+
+    monkeypatch.setattr(LeaseTable, "renew", watched)
+    w1 = FleetWorker(
+        nc1.jetstream(timeout=0.5),
+        ACCOUNTS[:1],
+        rec.runner,
+        fernet=FERNET,
+        config=config,
+        worker_id="w1",
+    )
+    task = asyncio.create_task(w1.run())
+    nc2: Any = None
+    try:
+        await rec.wait_until(lambda: rec.active() == {"acct0": "w1"}, 20)
+        await nats_server.stop()
+        await asyncio.wait_for(held.wait(), 20)
+        restarted = time.time()
+        await nats_server.start()
+        nc2 = await nats.connect(nats_server.url)
+        kv = await nc2.jetstream().key_value(LEASE_BUCKET)
+        async with asyncio.timeout(20):  # w1's first heartbeat since: it renewed before
+            while True:
+                try:
+                    beat = json.loads((await kv.get("worker.w1")).value)
+                except nats.js.errors.KeyNotFoundError:
+                    beat = {}
+                if beat.get("at", 0) > restarted:
+                    break
+                await asyncio.sleep(0.05)
+        assert (w1.lost, w1.fenced) == (0, 0)
+        assert len(rec.runs) == 1 and rec.active() == {"acct0": "w1"}
+    finally:
+        w1.stop()
+        await asyncio.wait_for(task, 10)
+        await nc1.close()
+        if nc2 is not None:
+            await nc2.close()
