@@ -230,6 +230,8 @@ class Client:
         self._token_lock = asyncio.Lock()
         self._first_connect_scope: anyio.CancelScope | None = None
         self._check_now: asyncio.Event | None = None
+        #: the next subscription check re-creates it (``recreate_after_recovery``)
+        self._recreate_next_check = False
         self._parent: Client | None = None
         self._closer: asyncio.Task[None] | None = None
         #: requests in flight, by the messageId the core gave them (the core never
@@ -1842,6 +1844,7 @@ class Client:
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
+            self._recreate_next_check = self.options.recreate_after_recovery
             if self._check_now is not None:
                 self._check_now.set()  # a recovered subscription may still be stale
             # the gateway replays its buffer first: the echo of this probe ends the replay
@@ -2060,8 +2063,9 @@ class Client:
                 if interval is not None:
                     next_check = now + interval
                 if state.ready and not state.subscription_outdated and state.subscription_id:
+                    recreate, self._recreate_next_check = self._recreate_next_check, False
                     try:
-                        await self._check_subscription(rnd, state.subscription_id)
+                        await self._check_subscription(rnd, state.subscription_id, recreate)
                     except RCStreamError as exc:
                         wait = self._upkeep_retry_wait(exc, "Checking the subscription")
                         if interval is not None:
@@ -2083,22 +2087,21 @@ class Client:
         logger.warning("%s failed (%s); retrying in %.2f s", what, error, wait)
         return wait
 
-    async def _check_subscription(self, rnd: _Round, sid: str) -> None:
+    async def _check_subscription(self, rnd: _Round, sid: str, recreate: bool = False) -> None:
         """GET the subscription over the socket; if the server lost it (404), or it is no
-        longer ``Active`` (suspended, expired), create it again and report a Gap."""
-        try:
-            reply = await self.request("GET", f"/restapi/v1.0/subscription/{sid}")
-            body = reply.body if isinstance(reply.body, dict) else {}
-            status = body.get("status")
-            gone = isinstance(status, str) and status != "Active"
-            why, exists = f"its status is {status}", True
-        except GatewayError as exc:
-            if not subscription_lost(exc.status, exc.error_code):
-                raise
-            gone, why, exists = True, "the server no longer knows it", False
+        longer ``Active`` (suspended, expired), create it again and report a Gap.
+        ``recreate`` (``recreate_after_recovery``): delete it first, then create it again
+        with a Gap, without asking; the old and the new one never deliver side by side."""
+        if recreate:
+            deleted = await self._rest_delete_subscription(sid)  # (or gone already)
+            gone, why = True, "recovered: replaced, as recreate_after_recovery asks"
+            exists = not deleted  # then deleted in the background, as an orphan
+        else:
+            gone, why, exists = await self._subscription_gone(sid)
         if not gone or self._state.subscription_id != sid:
             return
         logger.warning("The subscription %s is gone (%s); creating it again", sid, why)
+        # (recreate_after_recovery: "gone" because it was just deleted on purpose)
         self._stats.subscriptions_recreated += 1
         old = self._state.forget_subscription()
         self._last_subscription_id = None
@@ -2115,6 +2118,19 @@ class Client:
             )
         )
         self._kick_sync()
+
+    async def _subscription_gone(self, sid: str) -> tuple[bool, str, bool]:
+        """GET subscription ``sid`` over the socket: (gone, why, still exists)."""
+        try:
+            reply = await self.request("GET", f"/restapi/v1.0/subscription/{sid}")
+            body = reply.body if isinstance(reply.body, dict) else {}
+            status = body.get("status")
+            gone = isinstance(status, str) and status != "Active"
+            return gone, f"its status is {status}", True
+        except GatewayError as exc:
+            if not subscription_lost(exc.status, exc.error_code):
+                raise
+            return True, "the server no longer knows it", False
 
     def _track_subscription(self, sid: str | None) -> None:
         """A subscription request succeeded with ``sid``: remember that this client created

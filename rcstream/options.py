@@ -49,6 +49,11 @@ class ClientOptions:
         token expires is never closed or silenced; ``subscription_check_interval`` — GET the
         server subscription over the socket this often (and after every recovery) to notice
         one that was deleted, suspended or expired (``None`` disables);
+        ``recreate_after_recovery`` — after every recovery, delete the recovered subscription
+        and create a new one (with a ``Gap``), as RingCentral's own web widget does
+        (``ringcentral-js-widgets`` ``WebSocketSubscription.ts``: a recovery "only proves the
+        same subscription id was reused, not that events are still delivered"); off by
+        default, since events between the delete and the new subscription are lost;
         ``keep_session_on_close`` — do not revoke the OAuth session on close (for a
         checkpoint that a later process resumes from; a caller-supplied token is never
         revoked anyway).
@@ -85,6 +90,7 @@ class ClientOptions:
     refresh_while_connected: bool = True
     refresh_fraction: float = 0.6
     subscription_check_interval: float | None = 300.0
+    recreate_after_recovery: bool = False
     keep_session_on_close: bool = False
     stable_after: float = 5.0
     backoff_base: float = 1.0

@@ -327,3 +327,40 @@ async def test_a_caller_supplied_token_stops_the_stream_at_its_expiry_with_one_s
     message = str(info.value)
     assert "expired" in message and token not in message
     assert emu.stats.revocations == 0  # never revoke a token the caller supplied
+
+
+@pytest.mark.parametrize("recreate", [False, True])
+async def test_recreate_after_recovery_replaces_the_recovered_subscription(
+    recreate: bool,
+) -> None:
+    # RingCentral's own widget does not trust a recovered subscription and re-creates it;
+    # rcstream does so when asked (recreate_after_recovery), with a Gap, old one deleted first
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with (
+            client_for(
+                emu, subscription_check_interval=None, recreate_after_recovery=recreate
+            ) as client,
+            client.subscribe(TELEPHONY, lifecycle=True) as events,
+        ):
+            first = client.subscription_id
+            during = await emu.publish_generated("telephony-sessions")
+            await emu.abort_connections()  # events published now are buffered for the replay
+            while_down = await emu.publish_generated("telephony-sessions")
+            await emu.wait_for_stat("recoveries_succeeded", 1)
+            if recreate:
+                await emu.wait_until(lambda e: first not in e.subscriptions, 10)
+                await emu.wait_for_stat("subscriptions_created", 2)
+            after = await emu.publish_generated("telephony-sessions")
+            seen: list[Any] = []
+            with anyio.fail_after(10):
+                async for item in events:
+                    seen.append(item)
+                    if isinstance(item, Notification) and item.uuid == after:
+                        break
+            last = client.subscription_id
+        notes = [i.uuid for i in seen if isinstance(i, Notification)]
+        assert notes == [during, while_down, after]  # the replay is delivered either way
+        gaps = [i.reason for i in seen if isinstance(i, Gap)]
+        assert gaps == (["subscription_recreated"] if recreate else [])
+        assert (last != first) is recreate
+        assert emu.stats.subscriptions_created == (2 if recreate else 1)
