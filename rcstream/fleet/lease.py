@@ -171,8 +171,15 @@ class LeaseTable:
         return replace(lease, revision=int(rev), renewed_at=sent)
 
     async def release(self, lease: Lease) -> None:
-        """Give ``lease`` up (call after its stream stopped). Losing it already is fine."""
-        if await self._delete(LEASE_PREFIX + lease.account, lease.revision):
+        """Give ``lease`` up (call after its stream stopped). Losing it already is fine.
+        A revision that is no longer the key's last (a renewal landed after the one this
+        lease records: it timed out, or was held through an outage) is not a loss: the
+        entry may still name this owner and epoch, so it is relinquished instead of being
+        left to block the account until it expires."""
+        key = LEASE_PREFIX + lease.account
+        if await self._delete(key, lease.revision) or await self.relinquish(
+            lease.account, lease.epoch
+        ):
             logger.info("worker %s released the lease of %s", self.owner, lease.account)
 
     async def relinquish(self, account: str, epoch: str, *, acquired: bool = True) -> bool:

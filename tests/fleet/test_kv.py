@@ -185,6 +185,18 @@ async def test_relinquish_deletes_a_given_up_lease_only_while_it_names_this_epoc
     assert (await a.view())[0] == {"acme": "wa"}
 
 
+async def test_a_release_behind_a_renewal_that_landed_still_frees_the_account(js: Any) -> None:
+    # the runner ended while a renewal's answer was on its way (or lost): the lease the
+    # worker releases records the revision before it, so the delete's compare-and-set
+    # conflicts; the entry still names this owner and epoch and must not block the account
+    a = await LeaseTable.open(js, "LEASES", "wa", ttl=5)
+    lease = await a.acquire("late")
+    assert lease is not None
+    await a.kv.update("lease.late", a._value(lease.epoch), last=lease.revision)
+    await a.release(lease)
+    assert "late" not in (await a.view())[0]
+
+
 async def test_relinquish_after_an_acquire_without_an_answer(js: Any) -> None:
     import nats.js.errors
 
