@@ -226,8 +226,11 @@ class Client:
         #: a connection was renewed after a 401 and no request has succeeded since: another
         #: such renewal would only loop, so the 401 is raised instead
         self._renewed_for_401 = False
-        #: one 401 decision at a time, so concurrent 401s share one refresh
+        #: one 401 decision at a time, so concurrent 401s share one refresh (shared by forks)
         self._token_lock = asyncio.Lock()
+        #: (method, path) refused with 401 on a connection renewed for it, while the
+        #: connection served other requests: raised at once next time (no refresh, no renewal)
+        self._refused_paths: dict[tuple[str, str], None] = {}
         self._first_connect_scope: anyio.CancelScope | None = None
         self._check_now: asyncio.Event | None = None
         #: the next subscription check re-creates it (``recreate_after_recovery``)
@@ -339,6 +342,7 @@ class Client:
             if self._parent._phase is not _Phase.OPEN or self._parent._tokens is None:
                 raise UsageError("Enter the parent client before entering its fork().")
             self._tokens = self._parent._tokens
+            self._token_lock = self._parent._token_lock  # 401s share one refresh
         else:
             self._tokens = TokenManager(
                 self.auth,
@@ -949,25 +953,34 @@ class Client:
         self._check_open()
         self._ensure_supervisor()
         await self._wait_until(lambda: self._state.ready, self.options.connect_timeout * 2)
+        key = (method.upper(), path.partition("?")[0])
         for attempt in (1, 2, 3):
-            token = self._token_issued_at()
+            sent: list[float | None] = [None]  # the token current when it went out
+            error: Exception
             try:
-                reply = await self._request_once(method, path, body, query, headers, timeout)
+                reply = await self._request_once(method, path, body, query, headers, timeout, sent)
             except AuthenticationError as exc:
                 # the gateway may answer with an Error frame carrying the messageId instead
                 # of a ClientRequest reply (emulator error_style="Error"): same 401 rule
-                if attempt < 3 and await self._token_rejected(exc, token):
-                    continue
-                raise
-            response = Response(status=reply.status, headers=reply.headers, body=reply.body)
-            if response.ok:
-                return response
-            error = error_from_reply(
-                f"{method.upper()} {path}", reply.status, reply.headers, reply.body
-            )
-            if attempt < 3 and await self._token_rejected(error, token):
-                continue  # refreshed, or a new connection: ask again
-            raise error
+                error = exc
+            else:
+                response = Response(status=reply.status, headers=reply.headers, body=reply.body)
+                if response.ok:
+                    self._refused_paths.pop(key, None)
+                    return response
+                error = error_from_reply(
+                    f"{method.upper()} {path}", reply.status, reply.headers, reply.body
+                )
+            if not _token_refusal(error):
+                raise error
+            if attempt == 3:
+                # refused on a connection renewed for it: this path, not the socket
+                if len(self._refused_paths) >= 256:
+                    self._refused_paths.clear()
+                self._refused_paths[key] = None
+                raise error
+            if key in self._refused_paths or not await self._token_rejected(error, sent[0]):
+                raise error
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _request_once(
@@ -978,7 +991,11 @@ class Client:
         query: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         timeout: float | None,  # noqa: ASYNC109 - a per-request reply deadline
+        sent: list[float | None],
     ) -> ClientResponse:
+        """Send one request on a usable connection and wait for its reply; ``sent[0]``
+        becomes the issue time of the access token current when it went out."""
+
         def usable() -> bool:
             # not on a connection that is ending (a renewal after a 401 is on its way)
             rnd = self._round
@@ -1004,6 +1021,7 @@ class Client:
                 )
                 self._waiting[mid] = pending
                 rnd.wake.set()
+                sent[0] = self._token_issued_at()
                 await rnd.transport.send(text)
                 try:
                     return await pending.future
@@ -1680,8 +1698,8 @@ class Client:
             if isinstance(ev, NotificationReceived):
                 self._on_notification(ev.data)
             elif isinstance(ev, ResponseReceived):
-                if ev.response.ok:
-                    self._renewed_for_401 = False  # the socket answers: no 401 loop
+                if ev.response.status != 401:
+                    self._renewed_for_401 = False  # the socket takes the token: no 401 loop
                 waiting = self._waiting.pop(ev.response.message_id, None)
                 if waiting is not None and not waiting.future.done():
                     waiting.reading = ev.subscription
@@ -1980,10 +1998,9 @@ class Client:
           ending round is cancelled). A second renewal with no request answered in between
           would only loop: the 401 is raised instead.
         """
-        if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
+        if not _token_refusal(error):
             return False
-        if error.status != 401 and not (error.error_code or "").startswith("OAU-"):
-            return False
+        assert isinstance(error, AuthenticationError)
         if self._tokens is None or not self._tokens.can_refresh:
             raise AuthenticationError(
                 "The platform refused the access token (it has probably expired) and a "
@@ -2181,6 +2198,13 @@ class Client:
         if not pending.future.done():
             pending.future.set_exception(error)
             pending.future.exception()  # mark retrieved: nobody may be waiting any more
+
+
+def _token_refusal(error: BaseException) -> bool:
+    """Whether ``error`` is the gateway refusing the access token (401 or ``OAU-*``)."""
+    if not isinstance(error, AuthenticationError) or isinstance(error, PermissionDeniedError):
+        return False
+    return error.status == 401 or (error.error_code or "").startswith("OAU-")
 
 
 #: Methods a request may be sent again with (RFC 9110 section 9.2.2) when the connection it was

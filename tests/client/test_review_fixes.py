@@ -343,6 +343,57 @@ async def test_concurrent_401s_share_one_refresh_and_the_renewal_reports_a_gap()
             assert client.stats.gaps == 1
 
 
+async def test_a_second_expiry_after_a_renewal_answered_404_renews_again() -> None:
+    # any answer but a 401 shows the renewed socket takes the token: the guard against
+    # renewing in a loop must not outlive it (it stayed set after a 404, and every request
+    # after the next expiry was refused for good)
+    # (no subscription: nothing else, such as the check after a recovery, answers 2xx)
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with client_for(emu, refresh_while_connected=False) as client:
+            assert (await client.request("GET", "/restapi/v1.0/subscription")).ok
+            await emu.expire_access_tokens()
+            with pytest.raises(rcstream.GatewayError) as missing:
+                await client.request("GET", "/restapi/v1.0/subscription/no-such-id")
+            assert missing.value.status == 404  # asked again on the renewed connection
+            assert emu.stats.connections == 2
+            await emu.expire_access_tokens()
+            assert (await client.request("GET", "/restapi/v1.0/subscription")).ok
+            assert emu.stats.connections == 3
+
+
+async def test_a_path_refused_on_a_renewed_connection_is_refused_at_once_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # one path the gateway always refuses (401) while the rest works: the first call costs
+    # a refresh and a renewal; later calls must not (each would spend Auth-group calls, drop
+    # a healthy connection and report a false Gap)
+    from rcstream.emulator import _wire as wire
+    from rcstream.emulator import gateway
+
+    answer = gateway._GatewayLayer._api
+    refused = "/restapi/v1.0/account/~/extension/~/call-log"
+
+    def refusing(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        if kw.get("gateway") is not None and path == refused:
+            return gateway._Reply(401, wire.rc_error("OAU-128", "Access token expired."))
+        return answer(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(gateway._GatewayLayer, "_api", refusing)
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with (
+            client_for(emu, subscription_check_interval=None) as client,
+            client.subscribe(TELEPHONY, raw=True),
+        ):
+            for _ in range(3):
+                with pytest.raises(rcstream.AuthenticationError):
+                    await client.request("GET", refused)
+            assert client.stats.token_refreshes == 1
+            assert emu.stats.connections == 2
+            assert client.stats.gaps == 1
+            sid = client.subscription_id
+            assert (await client.request("GET", f"/restapi/v1.0/subscription/{sid}")).ok
+
+
 async def test_a_401_a_new_connection_does_not_cure_stops_the_stream_instead_of_looping(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
