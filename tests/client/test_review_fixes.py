@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -361,24 +362,33 @@ async def test_a_second_expiry_after_a_renewal_answered_404_renews_again() -> No
             assert emu.stats.connections == 3
 
 
+def _refuse_over_the_socket(
+    monkeypatch: pytest.MonkeyPatch, refused: Callable[[str, str], bool]
+) -> None:
+    """Make the emulator's gateway answer 401 ``OAU-128`` to the ``ClientRequest``s for which
+    ``refused(method, path)`` holds, whatever the token (a test-only fault: no source shows a
+    gateway doing this, which is the point: the client must not loop on it)."""
+    from rcstream.emulator import _wire as wire
+    from rcstream.emulator import gateway
+
+    answer = gateway._GatewayLayer._api
+
+    def refusing(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        if kw.get("gateway") is not None and refused(method, path):
+            return gateway._Reply(401, wire.rc_error("OAU-128", "Access token expired."))
+        return answer(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(gateway._GatewayLayer, "_api", refusing)
+
+
 async def test_a_path_refused_on_a_renewed_connection_is_refused_at_once_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # one path the gateway always refuses (401) while the rest works: the first call costs
     # a refresh and a renewal; later calls must not (each would spend Auth-group calls, drop
     # a healthy connection and report a false Gap)
-    from rcstream.emulator import _wire as wire
-    from rcstream.emulator import gateway
-
-    answer = gateway._GatewayLayer._api
     refused = "/restapi/v1.0/account/~/extension/~/call-log"
-
-    def refusing(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        if kw.get("gateway") is not None and path == refused:
-            return gateway._Reply(401, wire.rc_error("OAU-128", "Access token expired."))
-        return answer(self, method, path, *args, **kw)
-
-    monkeypatch.setattr(gateway._GatewayLayer, "_api", refusing)
+    _refuse_over_the_socket(monkeypatch, lambda method, path: path == refused)
     async with Emulator(auth_rate_limit=None, seed=7) as emu:
         async with (
             client_for(emu, subscription_check_interval=None) as client,
@@ -399,18 +409,10 @@ async def test_a_401_a_new_connection_does_not_cure_stops_the_stream_instead_of_
 ) -> None:
     # a 401 for one path whatever the token: a renewal cannot help, and renewing again and
     # again (each with a refresh, an Auth-group call) would loop for ever on a healthy stream
-    from rcstream.emulator import _wire as wire
-    from rcstream.emulator import gateway
-
-    answer = gateway._GatewayLayer._api
-
-    def refusing(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        over_socket = kw.get("gateway") is not None
-        if over_socket and method == "GET" and path.startswith("/restapi/v1.0/subscription/"):
-            return gateway._Reply(401, wire.rc_error("OAU-128", "Access token expired."))
-        return answer(self, method, path, *args, **kw)
-
-    monkeypatch.setattr(gateway._GatewayLayer, "_api", refusing)
+    _refuse_over_the_socket(
+        monkeypatch,
+        lambda method, path: method == "GET" and path.startswith("/restapi/v1.0/subscription/"),
+    )
     async with Emulator(auth_rate_limit=None, seed=7) as emu:
         async with client_for(emu, subscription_check_interval=0.2) as client:
             with pytest.raises(rcstream.AuthenticationError):
