@@ -974,12 +974,19 @@ class Client:
             if not _token_refusal(error):
                 raise error
             if attempt == 3:
-                # refused on a connection renewed for it: this path, not the socket
-                if len(self._refused_paths) >= 256:
-                    self._refused_paths.clear()
-                self._refused_paths[key] = None
+                # refused on a connection renewed for it: this path, if the connection takes
+                # the token otherwise (that answer also ends the guard against renewing in a
+                # loop); else the token itself, and the guard stays
+                if await self._token_accepted():
+                    if len(self._refused_paths) >= 256:
+                        self._refused_paths.clear()
+                    self._refused_paths[key] = None
                 raise error
-            if key in self._refused_paths or not await self._token_rejected(error, sent[0]):
+            if key in self._refused_paths:
+                if await self._token_accepted():
+                    raise error  # the socket takes the token: it is this path
+                del self._refused_paths[key]  # the token is refused too: the usual rule
+            if not await self._token_rejected(error, sent[0]):
                 raise error
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1658,6 +1665,9 @@ class Client:
         self._flush_held()
         rnd.healthy = True
         self._checkpoint_session(new_session=False)
+        check_now = self._check_now
+        if self._recreate_next_check and not self._state.replaying and check_now is not None:
+            check_now.set()  # a recreate that had to wait for this change
 
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
@@ -1714,6 +1724,8 @@ class Client:
                 await self._on_connected(rnd, ev)
             elif isinstance(ev, RecoveryReplayed):
                 logger.debug("The recovery replayed %d events", ev.replayed)
+                if self._recreate_next_check and self._check_now is not None:
+                    self._check_now.set()  # replace it once the replay is in
                 if ev.timed_out:
                     logger.warning(
                         "The gateway did not echo the replay probe within %g s; whether its "
@@ -1859,11 +1871,14 @@ class Client:
         rnd.wake.set()  # the timer now tracks heartbeats instead of the connect deadline
         self._slots = None
         outcome = ev.outcome
+        # (a fresh or failed session gets a new subscription anyway)
+        self._recreate_next_check = (
+            outcome is RecoveryOutcome.RECOVERED and self.options.recreate_after_recovery
+        )
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
-            self._recreate_next_check = self.options.recreate_after_recovery
-            if self._check_now is not None:
+            if self._check_now is not None and not self._recreate_next_check:
                 self._check_now.set()  # a recovered subscription may still be stale
             # the gateway replays its buffer first: the echo of this probe ends the replay
             # and tells how many came back (a full buffer means older events were dropped)
@@ -1975,6 +1990,17 @@ class Client:
         self._stats.token_refreshes += 1
         logger.info("Refreshed the access token (%s)", why)
 
+    async def _token_accepted(self) -> bool:
+        """Whether the socket takes the access token: a request any accepted token may make
+        (the list of subscriptions) gets an answer other than a 401."""
+        try:
+            reply = await self._request_once(
+                "GET", "/restapi/v1.0/subscription", None, None, None, None, [None]
+            )
+        except AuthenticationError as exc:
+            return not _token_refusal(exc)
+        return reply.status != 401
+
     def _token_issued_at(self) -> float | None:
         """When the current access token was issued (the client's clock), if known."""
         tokens = self._tokens.tokens if self._tokens is not None else None
@@ -2080,7 +2106,8 @@ class Client:
                 if interval is not None:
                     next_check = now + interval
                 if state.ready and not state.subscription_outdated and state.subscription_id:
-                    recreate, self._recreate_next_check = self._recreate_next_check, False
+                    recreate = self._recreate_next_check and not state.replaying
+                    self._recreate_next_check &= not recreate
                     try:
                         await self._check_subscription(rnd, state.subscription_id, recreate)
                     except RCStreamError as exc:
@@ -2108,11 +2135,13 @@ class Client:
         """GET the subscription over the socket; if the server lost it (404), or it is no
         longer ``Active`` (suspended, expired), create it again and report a Gap.
         ``recreate`` (``recreate_after_recovery``): delete it first, then create it again
-        with a Gap, without asking; the old and the new one never deliver side by side."""
+        with a Gap, without asking; the old and the new one never deliver side by side (a
+        failed delete is tried again at the next check instead)."""
         if recreate:
-            deleted = await self._rest_delete_subscription(sid)  # (or gone already)
-            gone, why = True, "recovered: replaced, as recreate_after_recovery asks"
-            exists = not deleted  # then deleted in the background, as an orphan
+            if not await self._rest_delete_subscription(sid):  # (or gone already)
+                self._recreate_next_check = True
+                return
+            gone, why, exists = True, "recovered: replaced, as recreate_after_recovery asks", False
         else:
             gone, why, exists = await self._subscription_gone(sid)
         if not gone or self._state.subscription_id != sid:

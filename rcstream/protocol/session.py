@@ -679,6 +679,11 @@ class SessionState:
             tag=_SubscribeTag(tag, "PUT", self.wanted_filters),
         )
 
+    @property
+    def replaying(self) -> bool:
+        """A recovery's replay is being counted (until the probe's echo or its timeout)."""
+        return self._replayed is not None
+
     def replay_probe(self, now: float) -> str:
         """A ``Heartbeat`` to send right after a recovery: its echo marks the end of the
         replay, and :class:`RecoveryReplayed` then says how many events were replayed."""

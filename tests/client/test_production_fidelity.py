@@ -348,7 +348,7 @@ async def test_recreate_after_recovery_replaces_the_recovered_subscription(
             while_down = await emu.publish_generated("telephony-sessions")
             await emu.wait_for_stat("recoveries_succeeded", 1)
             if recreate:
-                await emu.wait_until(lambda e: first not in e.subscriptions, 10)
+                await emu.wait_until(lambda e: first not in {s.id for s in e.subscriptions}, 10)
                 await emu.wait_for_stat("subscriptions_created", 2)
             after = await emu.publish_generated("telephony-sessions")
             seen: list[Any] = []
@@ -364,3 +364,32 @@ async def test_recreate_after_recovery_replaces_the_recovered_subscription(
         assert gaps == (["subscription_recreated"] if recreate else [])
         assert (last != first) is recreate
         assert emu.stats.subscriptions_created == (2 if recreate else 1)
+        assert client.stats.orphans_deleted == 0  # deleted first, then created
+
+
+async def test_recreate_after_recovery_waits_for_a_failed_delete_instead_of_doubling() -> None:
+    # the recovered subscription could not be deleted (429): no new one is created beside
+    # it (both would deliver); the next check tries again
+    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+        async with (
+            client_for(
+                emu, subscription_check_interval=0.3, recreate_after_recovery=True
+            ) as client,
+            client.subscribe(TELEPHONY, lifecycle=True) as events,
+        ):
+            await emu.abort_connections()
+            emu.rate_limit_next("request", retry_after=0.01)  # the DELETE after the replay
+            await emu.wait_for_stat("subscriptions_created", 2)
+            assert emu.stats.rate_limited == 1
+            # the old one was deleted before the new one was asked for, not left beside it
+            # (the platform might deliver both) to be deleted afterwards as an orphan
+            assert emu.stats.subscriptions_deleted == 1
+            assert client.stats.orphans_deleted == 0
+            after = await emu.publish_generated("telephony-sessions")
+            seen: list[Any] = []
+            with anyio.fail_after(10):
+                async for item in events:
+                    seen.append(item)
+                    if isinstance(item, Notification) and item.uuid == after:
+                        break
+        assert [i.reason for i in seen if isinstance(i, Gap)] == ["subscription_recreated"]

@@ -404,6 +404,29 @@ async def test_a_path_refused_on_a_renewed_connection_is_refused_at_once_after(
             assert (await client.request("GET", f"/restapi/v1.0/subscription/{sid}")).ok
 
 
+async def test_a_path_once_refused_still_heals_after_a_real_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the path is remembered as refused; later the socket really outlives its token: a
+    # request to that path must heal the connection, not be refused for good
+    path = "/restapi/v1.0/subscription"
+    refusing = [True]
+    _refuse_over_the_socket(
+        monkeypatch, lambda method, p: refusing[0] and method == "POST" and p == path
+    )
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with client_for(emu, refresh_while_connected=False) as client:
+            body = {"eventFilters": [TELEPHONY], "deliveryMode": {"transportType": "WebSocket"}}
+            with pytest.raises(rcstream.AuthenticationError):
+                await client.request("POST", path, body)
+            assert emu.stats.connections == 2
+            refusing[0] = False  # the path is fine now; then the token really expires
+            await emu.expire_access_tokens()
+            assert (await client.request("POST", path, body)).ok
+            assert emu.stats.connections == 3
+            assert client.stats.token_refreshes == 2
+
+
 async def test_a_401_a_new_connection_does_not_cure_stops_the_stream_instead_of_looping(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
