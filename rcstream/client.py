@@ -223,8 +223,8 @@ class Client:
         #: DELETEs of orphaned subscriptions in flight (a new POST waits for them first)
         self._orphan_deletes: set[asyncio.Task[None]] = set()
         self._ever_connected = False
-        #: a connection was renewed after a 401 and no request has succeeded since: another
-        #: such renewal would only loop, so the 401 is raised instead
+        #: a connection was renewed after a 401 and nothing but 401s was answered since:
+        #: another such renewal would only loop, so the 401 is raised instead
         self._renewed_for_401 = False
         #: one 401 decision at a time, so concurrent 401s share one refresh (shared by forks)
         self._token_lock = asyncio.Lock()
@@ -2021,8 +2021,8 @@ class Client:
           the token has expired), so the connection is renewed, which recovers the session
           with its ``wsc``, with a ``Gap(reason="token_expired")`` (a stopped socket may have
           dropped events). The caller asks again on the new connection (a task of the
-          ending round is cancelled). A second renewal with no request answered in between
-          would only loop: the 401 is raised instead.
+          ending round is cancelled). A second renewal with nothing but 401s answered in
+          between would only loop: the 401 is raised instead.
         """
         if not _token_refusal(error):
             return False
