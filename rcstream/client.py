@@ -233,8 +233,10 @@ class Client:
         self._refused_paths: dict[tuple[str, str], None] = {}
         self._first_connect_scope: anyio.CancelScope | None = None
         self._check_now: asyncio.Event | None = None
-        #: the next subscription check re-creates it (``recreate_after_recovery``)
+        #: the next subscription check re-creates it (``recreate_after_recovery``), and how
+        #: often deleting the recovered one failed on this connection
         self._recreate_next_check = False
+        self._recreate_failures = 0
         self._parent: Client | None = None
         self._closer: asyncio.Task[None] | None = None
         #: requests in flight, by the messageId the core gave them (the core never
@@ -977,15 +979,15 @@ class Client:
                 # refused on a connection renewed for it: this path, if the connection takes
                 # the token otherwise (that answer also ends the guard against renewing in a
                 # loop); else the token itself, and the guard stays
-                if await self._token_accepted():
+                if await self._token_accepted(timeout) is True:
                     if len(self._refused_paths) >= 256:
                         self._refused_paths.clear()
                     self._refused_paths[key] = None
                 raise error
             if key in self._refused_paths:
-                if await self._token_accepted():
-                    raise error  # the socket takes the token: it is this path
-                del self._refused_paths[key]  # the token is refused too: the usual rule
+                if await self._token_accepted(timeout) is not False:
+                    raise error  # this path (or no way to tell): no refresh, no renewal
+                self._refused_paths.pop(key, None)  # the token is refused too: the usual rule
             if not await self._token_rejected(error, sent[0]):
                 raise error
         raise AssertionError("unreachable")  # pragma: no cover
@@ -1875,6 +1877,7 @@ class Client:
         self._recreate_next_check = (
             outcome is RecoveryOutcome.RECOVERED and self.options.recreate_after_recovery
         )
+        self._recreate_failures = 0
         if outcome is RecoveryOutcome.RECOVERED:
             self._stats.recoveries += 1
             logger.info("Recovered the session; missed events are being replayed")
@@ -1990,15 +1993,19 @@ class Client:
         self._stats.token_refreshes += 1
         logger.info("Refreshed the access token (%s)", why)
 
-    async def _token_accepted(self) -> bool:
+    async def _token_accepted(self, timeout: float | None) -> bool | None:  # noqa: ASYNC109
         """Whether the socket takes the access token: a request any accepted token may make
-        (the list of subscriptions) gets an answer other than a 401."""
+        (the list of subscriptions) gets an answer other than a 401. ``None``: no answer
+        (a timeout, a drop, an error frame), so it cannot be told."""
         try:
             reply = await self._request_once(
-                "GET", "/restapi/v1.0/subscription", None, None, None, None, [None]
+                "GET", "/restapi/v1.0/subscription", None, None, None, timeout, [None]
             )
         except AuthenticationError as exc:
             return not _token_refusal(exc)
+        except RCStreamError as exc:
+            logger.debug("Could not tell whether the connection takes the token: %s", exc)
+            return None
         return reply.status != 401
 
     def _token_issued_at(self) -> float | None:
@@ -2103,17 +2110,17 @@ class Client:
             due = next_check is not None and now >= next_check
             if check_now.is_set() or due:
                 check_now.clear()
-                if interval is not None:
-                    next_check = now + interval
+                next_check = now + interval if interval is not None else None
                 if state.ready and not state.subscription_outdated and state.subscription_id:
                     recreate = self._recreate_next_check and not state.replaying
                     self._recreate_next_check &= not recreate
                     try:
                         await self._check_subscription(rnd, state.subscription_id, recreate)
                     except RCStreamError as exc:
+                        # tried again after the wait (and never sooner than the interval),
+                        # also when periodic checks are off: this one was asked for
                         wait = self._upkeep_retry_wait(exc, "Checking the subscription")
-                        if interval is not None:
-                            next_check = max(now + interval, now + wait)
+                        next_check = now + max(wait, interval or 0.0)
 
     def _upkeep_retry_wait(self, error: RCStreamError, what: str) -> float:
         """How long to wait before retrying an upkeep step that failed with ``error``;
@@ -2137,10 +2144,20 @@ class Client:
         ``recreate`` (``recreate_after_recovery``): delete it first, then create it again
         with a Gap, without asking; the old and the new one never deliver side by side (a
         failed delete is tried again at the next check instead)."""
-        if recreate:
-            if not await self._rest_delete_subscription(sid):  # (or gone already)
+        if recreate and not await self._rest_delete_subscription(sid):  # (or gone already)
+            self._recreate_failures += 1
+            if self._recreate_failures < _RECREATE_TRIES:
                 self._recreate_next_check = True
-                return
+                raise ConnectionFailedError(
+                    f"Deleting the recovered subscription {sid} failed"
+                )  # the upkeep tries again after its wait
+            logger.warning(
+                "Could not delete the recovered subscription %s %d times; keeping it",
+                sid,
+                self._recreate_failures,
+            )
+            recreate = False
+        if recreate:
             gone, why, exists = True, "recovered: replaced, as recreate_after_recovery asks", False
         else:
             gone, why, exists = await self._subscription_gone(sid)
@@ -2235,6 +2252,10 @@ def _token_refusal(error: BaseException) -> bool:
         return False
     return error.status == 401 or (error.error_code or "").startswith("OAU-")
 
+
+#: Attempts to delete a recovered subscription (``recreate_after_recovery``) before it is
+#: kept and only checked, as without the option.
+_RECREATE_TRIES: Final = 3
 
 #: Methods a request may be sent again with (RFC 9110 section 9.2.2) when the connection it was
 #: in flight on was renewed under it.

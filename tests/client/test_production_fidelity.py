@@ -367,13 +367,17 @@ async def test_recreate_after_recovery_replaces_the_recovered_subscription(
         assert client.stats.orphans_deleted == 0  # deleted first, then created
 
 
-async def test_recreate_after_recovery_waits_for_a_failed_delete_instead_of_doubling() -> None:
+@pytest.mark.parametrize("interval", [0.3, None])
+async def test_recreate_after_recovery_waits_for_a_failed_delete_instead_of_doubling(
+    interval: float | None,
+) -> None:
     # the recovered subscription could not be deleted (429): no new one is created beside
-    # it (both would deliver); the next check tries again
-    async with Emulator(auth_rate_limit=None, seed=7) as emu:
+    # it (both would deliver); the upkeep tries again after its wait (a quarter of the
+    # token's life left, here under a second), also with periodic checks off
+    async with Emulator(auth_rate_limit=None, seed=7, access_token_ttl=4) as emu:
         async with (
             client_for(
-                emu, subscription_check_interval=0.3, recreate_after_recovery=True
+                emu, subscription_check_interval=interval, recreate_after_recovery=True
             ) as client,
             client.subscribe(TELEPHONY, lifecycle=True) as events,
         ):

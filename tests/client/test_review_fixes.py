@@ -404,6 +404,23 @@ async def test_a_path_refused_on_a_renewed_connection_is_refused_at_once_after(
             assert (await client.request("GET", f"/restapi/v1.0/subscription/{sid}")).ok
 
 
+async def test_concurrent_401s_to_a_remembered_path_each_raise_the_401(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused = "/restapi/v1.0/account/~/extension/~/call-log"
+    _refuse_over_the_socket(monkeypatch, lambda method, path: path == refused)
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with client_for(emu, refresh_while_connected=False) as client:
+            with pytest.raises(rcstream.AuthenticationError):
+                await client.request("GET", refused)  # now remembered
+            await emu.expire_access_tokens()  # and the socket really outlives its token
+            results = await asyncio.gather(
+                *(client.request("GET", refused) for _ in range(3)), return_exceptions=True
+            )
+            # (a KeyError once escaped: each removed the remembered path after the other)
+            assert [type(r) for r in results] == [rcstream.AuthenticationError] * 3
+
+
 async def test_a_path_once_refused_still_heals_after_a_real_expiry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
