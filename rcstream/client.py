@@ -971,7 +971,7 @@ class Client:
                     self._refused_paths.pop(key, None)
                     return response
                 error = error_from_reply(
-                    f"{method.upper()} {path}", reply.status, reply.headers, reply.body
+                    f"{method.upper()} {redact(path)}", reply.status, reply.headers, reply.body
                 )
             if not _token_refusal(error):
                 raise error
@@ -1018,7 +1018,7 @@ class Client:
                 rnd = self._round
                 if rnd is None or not usable():  # it ended while we waited for a slot
                     continue
-                pending = self._new_pending(f"{method.upper()} {path}")
+                pending = self._new_pending(f"{method.upper()} {redact(path)}")
                 mid, text = self._state.request(
                     method,
                     path,
@@ -1668,8 +1668,10 @@ class Client:
         rnd.healthy = True
         self._checkpoint_session(new_session=False)
         check_now = self._check_now
-        if self._recreate_next_check and not self._state.replaying and check_now is not None:
-            check_now.set()  # a recreate that had to wait for this change
+        waiting = self._recreate_next_check and not self._recreate_failures
+        if waiting and not self._state.replaying and check_now is not None:
+            check_now.set()  # a recreate that had to wait for this change (not a failed one:
+            # that one waits for the upkeep's retry)
 
     def _refuse_disabled(self, refused: Mapping[str, str]) -> None:
         """The server accepted the subscription but did not grant some filters
@@ -1927,9 +1929,14 @@ class Client:
 
     def _hold(self, item: Lifecycle) -> None:
         """Keep ``item`` until the subscription is back. Bounded: one Connected (the
-        latest) and one Gap (the first: it already says events may be missing)."""
+        latest) and one Gap (the first: it already says events may be missing; but a lost
+        session after a ``token_expired`` renewal replaces that one, which says less)."""
         if isinstance(item, Gap):
-            if any(isinstance(h, Gap) for h in self._held):
+            held = next((h for h in self._held if isinstance(h, Gap)), None)
+            if held is not None:
+                if held.reason == "token_expired" and item.reason != "token_expired":
+                    # the renewal then lost the session too: say so, with the gateway's code
+                    self._held[self._held.index(held)] = item
                 return
         else:
             self._held = [h for h in self._held if isinstance(h, Gap)]

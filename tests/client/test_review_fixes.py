@@ -404,6 +404,38 @@ async def test_a_path_refused_on_a_renewed_connection_is_refused_at_once_after(
             assert (await client.request("GET", f"/restapi/v1.0/subscription/{sid}")).ok
 
 
+async def test_a_renewal_whose_recovery_fails_reports_the_failed_recovery() -> None:
+    # the token_expired Gap says less than what happened next: the session itself was lost
+    async with Emulator(auth_rate_limit=None, seed=7, on_token_expiry="silent") as emu:
+        async with (
+            client_for(
+                emu, refresh_while_connected=False, subscription_check_interval=None
+            ) as client,
+            client.subscribe(TELEPHONY, raw=True, lifecycle=True) as events,
+        ):
+            await emu.expire_access_tokens()
+            emu.fail_next_recovery("WSG-1003")
+            assert (await client.request("GET", "/restapi/v1.0/subscription")).ok
+            await emu.wait_for_stat("subscriptions_created", 2)
+            uid = await emu.publish_generated("telephony-sessions")
+            seen: list[Any] = []
+            with anyio.fail_after(10):
+                async for item in events:
+                    seen.append(item)
+                    if isinstance(item, dict) and item["uuid"] == uid:
+                        break
+        gaps = [(i.reason, i.recovery_error_code) for i in seen if isinstance(i, Gap)]
+        assert gaps == [("recovery_failed", "WSG-1003")]
+
+
+async def test_a_token_in_a_request_path_stays_out_of_the_error() -> None:
+    async with Emulator(auth_rate_limit=None, seed=7) as emu, client_for(emu) as client:
+        with pytest.raises(rcstream.GatewayError) as missing:
+            await client.request("GET", "/restapi/v1.0/subscription/nope?access_token=S3CRET")
+        assert missing.value.status == 404
+        assert "S3CRET" not in str(missing.value)
+
+
 async def test_concurrent_401s_to_a_remembered_path_each_raise_the_401(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
