@@ -123,6 +123,21 @@ async def take(events: rcstream.Subscription[Any], n: int, limit: float = 10.0) 
     return out
 
 
+async def take_until(
+    events: rcstream.Subscription[Any], uid: str, limit: float = 10.0
+) -> list[Any]:
+    """Every item from ``events`` up to and including the event with uuid ``uid`` (typed or
+    raw), lifecycle items too (fails the test after ``limit`` seconds)."""
+    out: list[Any] = []
+    with anyio.fail_after(limit):
+        async for item in events:
+            out.append(item)
+            got = item.get("uuid") if isinstance(item, dict) else getattr(item, "uuid", None)
+            if got == uid:
+                break
+    return out
+
+
 async def stored_messages(js: Any, stream: str = "RCSTREAM") -> list[Any]:
     """Every message in a JetStream ``stream`` (nats-py's ``js``), in stream order."""
     total = (await js.stream_info(stream)).state.messages

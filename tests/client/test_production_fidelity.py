@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 from client_helpers import PRESENCE, TELEPHONY, background_done, client_for, take
+from support import take_until
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -351,12 +352,7 @@ async def test_recreate_after_recovery_replaces_the_recovered_subscription(
                 await emu.wait_until(lambda e: first not in {s.id for s in e.subscriptions}, 10)
                 await emu.wait_for_stat("subscriptions_created", 2)
             after = await emu.publish_generated("telephony-sessions")
-            seen: list[Any] = []
-            with anyio.fail_after(10):
-                async for item in events:
-                    seen.append(item)
-                    if isinstance(item, Notification) and item.uuid == after:
-                        break
+            seen = await take_until(events, after)
             last = client.subscription_id
         notes = [i.uuid for i in seen if isinstance(i, Notification)]
         assert notes == [during, while_down, after]  # the replay is delivered either way
@@ -390,10 +386,5 @@ async def test_recreate_after_recovery_waits_for_a_failed_delete_instead_of_doub
             assert emu.stats.subscriptions_deleted == 1
             assert client.stats.orphans_deleted == 0
             after = await emu.publish_generated("telephony-sessions")
-            seen: list[Any] = []
-            with anyio.fail_after(10):
-                async for item in events:
-                    seen.append(item)
-                    if isinstance(item, Notification) and item.uuid == after:
-                        break
+            seen = await take_until(events, after)
         assert [i.reason for i in seen if isinstance(i, Gap)] == ["subscription_recreated"]

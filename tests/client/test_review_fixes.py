@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from client_helpers import PRESENCE, TELEPHONY, SleepRecorder, client_for, take, telephony
+from support import take_until
 
 import rcstream
 from rcstream.emulator import Emulator
@@ -333,12 +334,7 @@ async def test_concurrent_401s_share_one_refresh_and_the_renewal_reports_a_gap()
             assert client.stats.token_refreshes == 1  # one refresh for the four 401s
             assert emu.stats.connections == 2  # and one renewal
             uid = await emu.publish_generated("telephony-sessions")
-            with anyio.fail_after(10):
-                seen: list[Any] = []
-                async for item in events:
-                    seen.append(item)
-                    if isinstance(item, dict) and item["uuid"] == uid:
-                        break
+            seen = await take_until(events, uid)
             gaps = [i for i in seen if isinstance(i, Gap)]
             assert [g.reason for g in gaps] == ["token_expired"]
             assert client.stats.gaps == 1
@@ -418,12 +414,7 @@ async def test_a_renewal_whose_recovery_fails_reports_the_failed_recovery() -> N
             assert (await client.request("GET", "/restapi/v1.0/subscription")).ok
             await emu.wait_for_stat("subscriptions_created", 2)
             uid = await emu.publish_generated("telephony-sessions")
-            seen: list[Any] = []
-            with anyio.fail_after(10):
-                async for item in events:
-                    seen.append(item)
-                    if isinstance(item, dict) and item["uuid"] == uid:
-                        break
+            seen = await take_until(events, uid)
         gaps = [(i.reason, i.recovery_error_code) for i in seen if isinstance(i, Gap)]
         assert gaps == [("recovery_failed", "WSG-1003")]
 
