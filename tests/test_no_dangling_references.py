@@ -12,27 +12,23 @@ NEEDLE = "protocol" + ".md"  # spelled so that this file does not match itself
 OUTSIDE = ("webhooks-resume-" + "brokers", "real-" + "platform.md", "shared " + "facts")
 
 
+def _files_citing(*needles: str) -> list[str]:
+    """The repository's own text files (README, docs, code, tests) that mention a needle."""
+    places = [ROOT / "README.md", ROOT / "mkdocs.yml"]
+    for folder in ("rcstream", "docs", "bench", "tests", "examples"):
+        places.extend(p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".sh"))
+    return [
+        str(p.relative_to(ROOT))
+        for p in places
+        if p.is_file() and any(n in p.read_text(errors="replace") for n in needles)
+    ]
+
+
 def test_no_file_cites_a_protocol_md_missing_from_the_repo() -> None:
     if any(ROOT.rglob(NEEDLE)):
         return  # if one is ever added, citing it is fine
-    places = [ROOT / "README.md", ROOT / "mkdocs.yml"]
-    for folder in ("rcstream", "docs", "bench", "tests", "examples"):
-        places.extend(p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".sh"))
-    cited = [
-        str(p.relative_to(ROOT))
-        for p in places
-        if p.is_file() and NEEDLE in p.read_text(errors="replace")
-    ]
-    assert cited == []
+    assert _files_citing(NEEDLE) == []
 
 
 def test_no_file_cites_the_research_notes_outside_the_repo() -> None:
-    places = [ROOT / "README.md", ROOT / "mkdocs.yml"]
-    for folder in ("rcstream", "docs", "bench", "tests", "examples"):
-        places.extend(p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".sh"))
-    cited = [
-        str(p.relative_to(ROOT))
-        for p in places
-        if p.is_file() and any(n in p.read_text(errors="replace") for n in OUTSIDE)
-    ]
-    assert cited == []
+    assert _files_citing(*OUTSIDE) == []
